@@ -1,0 +1,30 @@
+"""``python -m services.caseview migrate|serve|openapi``."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from fastapi import FastAPI
+
+from services.caseview.bootstrap import MIGRATIONS, create_app
+from services.caseview.config import CaseviewSettings
+from shared.service import service_main
+from shared.settings import ServiceSettings
+
+
+def _app(settings: ServiceSettings) -> FastAPI:
+    return create_app(cast(CaseviewSettings, settings))
+
+
+def main() -> None:
+    service_main(
+        name="caseview",
+        settings_factory=CaseviewSettings,
+        app_factory=_app,
+        migrations=MIGRATIONS,
+        database_url=lambda s: cast(CaseviewSettings, s).database_url,
+    )
+
+
+if __name__ == "__main__":
+    main()

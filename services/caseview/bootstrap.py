@@ -1,0 +1,78 @@
+"""Composition root of caseview: the timeline projector and the query API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.caseview import api
+from services.caseview.config import CaseviewSettings
+from services.caseview.orm import consumer_offsets, processed_events
+from services.caseview.projector import project
+from shared.db.engine import create_engine, session_factory
+from shared.envelope import CloudEvent
+from shared.http import health_router, install_problem_handlers
+from shared.kafka.config import make_producer
+from shared.kafka.consumer import ConsumerTables, Record, TransactionalConsumer
+from shared.kafka.deadletter import DeadLetters
+from shared.service import check_database, check_kafka
+from shared.tasks import Loops
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def _handle(session: AsyncSession, event: CloudEvent, record: Record) -> None:
+    await project(session, event)
+
+
+def create_app(settings: CaseviewSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        producer = make_producer(settings.kafka_bootstrap, "eenloket-caseview")
+        await producer.start()
+        consumer = TransactionalConsumer(
+            bootstrap=settings.kafka_bootstrap,
+            group_id=settings.consumer_group,
+            topics=[settings.topic_timeline],
+            sessions=sessions,
+            tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
+            handler=_handle,
+            dead_letters=DeadLetters(producer, settings.topic_deadletter),
+            client_id="eenloket-caseview",
+            max_records=settings.max_batch,
+        )
+        await consumer.start()
+        loops = Loops()
+        loops.start("caseview-projector", consumer.run())
+        app.state.sessions = sessions
+        app.state.readiness = {
+            "database": lambda: check_database(engine),
+            "kafka": lambda: check_kafka(producer.client),
+            "loops": loops.check,
+        }
+        try:
+            yield
+        finally:
+            await loops.stop()
+            await consumer.stop()
+            await producer.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Eenloket caseview",
+        version="1",
+        summary="One unified history per resident and per case, for every department.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(api.router)
+    app.include_router(health_router(lambda: app.state.readiness))
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app

@@ -1,0 +1,1 @@
+"""One module per channel: its request model and its mapping to the canonical message."""

@@ -1,0 +1,85 @@
+"""Composition root of the router: the inbound consumer, the outbox relay, health endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.router.config import RouterSettings
+from services.router.handlers import RouterContext, route_message
+from services.router.orm import consumer_offsets, outbox, processed_events
+from shared.contracts import MessageReceived
+from shared.db.engine import create_engine, session_factory
+from shared.envelope import CloudEvent
+from shared.http import health_router, install_problem_handlers
+from shared.kafka.config import make_producer
+from shared.kafka.consumer import ConsumerTables, Record, TransactionalConsumer
+from shared.kafka.deadletter import DeadLetters
+from shared.outbox import OutboxRelay
+from shared.service import check_database, check_kafka
+from shared.tasks import Loops
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class UnknownEventTypeError(ValueError):
+    pass
+
+
+def create_app(settings: RouterSettings) -> FastAPI:
+    ctx = RouterContext(
+        source=settings.source("eenloket-router"),
+        timeline_topic=settings.topic_timeline,
+        default_team=settings.default_team,
+    )
+
+    async def handle(session: AsyncSession, event: CloudEvent, record: Record) -> None:
+        if event.type == MessageReceived.TYPE:
+            await route_message(session, event, ctx)
+        else:
+            raise UnknownEventTypeError(f"the router does not handle {event.type}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        producer = make_producer(settings.kafka_bootstrap, "eenloket-router")
+        await producer.start()
+        relay = OutboxRelay(sessions=sessions, table=outbox, producer=producer)
+        consumer = TransactionalConsumer(
+            bootstrap=settings.kafka_bootstrap,
+            group_id=settings.consumer_group,
+            topics=[settings.topic_inbound],
+            sessions=sessions,
+            tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
+            handler=handle,
+            dead_letters=DeadLetters(producer, settings.topic_deadletter),
+            client_id="eenloket-router",
+            max_records=settings.max_batch,
+            on_commit=relay.notify,
+        )
+        await consumer.start()
+        loops = Loops()
+        loops.start("router-consumer", consumer.run())
+        loops.start("outbox-relay", relay.run())
+        app.state.readiness = {
+            "database": lambda: check_database(engine),
+            "kafka": lambda: check_kafka(producer.client),
+            "loops": loops.check,
+        }
+        try:
+            yield
+        finally:
+            await loops.stop()
+            await consumer.stop()
+            await producer.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="Eenloket router", version="1", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(health_router(lambda: app.state.readiness))
+    return app

@@ -1,0 +1,83 @@
+"""The router's tables: parties, their identifiers, cases; plus the shared consumer/outbox tables.
+
+Shaped after VNG Klantinteracties (partij, partij-identificator), so that a
+Klantinteracties API later is a mapping, not a rewrite.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    text,
+)
+
+from shared.db.tables import consumer_offsets_table, outbox_table, processed_events_table
+from shared.db.types import BigId, UtcDateTime
+
+metadata = MetaData()
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("provisional", Boolean, nullable=False),
+    Column("display_name", String(200)),
+    # The address an unknown sender is recognised by when writing again; unique, so
+    # two replicas racing on the same new sender cannot create two parties.
+    Column("origin", String(400), unique=True),
+    Column("version", BigId, nullable=False),  # last `sequence` used on the timeline
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+party_identifiers = Table(
+    "party_identifiers",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("party_id", Uuid, ForeignKey("parties.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(400), nullable=False),
+    Column("trust", String(16), nullable=False),
+    Column("source_message_id", Uuid, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # One party per authenticated/verified identifier.
+    Index(
+        "ux_party_identifiers_strong",
+        "kind",
+        "value",
+        unique=True,
+        postgresql_where=text("trust <> 'claimed'"),
+        sqlite_where=text("trust <> 'claimed'"),
+    ),
+    Index("ix_party_identifiers_lookup", "kind", "value"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("party_id", Uuid, ForeignKey("parties.id"), nullable=False, index=True),
+    Column("product", String(200)),
+    Column("status", String(32), nullable=False),
+    Column("owner_team", String(64), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+)
+
+case_number_counters = Table(
+    "case_number_counters",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("last_serial", BigId, nullable=False),
+)
+
+outbox = outbox_table(metadata)
+processed_events = processed_events_table(metadata)
+consumer_offsets = consumer_offsets_table(metadata)

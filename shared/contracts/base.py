@@ -1,0 +1,64 @@
+"""Base type for events and commands: frozen pydantic models with a CloudEvents type."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.envelope import CloudEvent
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+class Event(BaseModel):
+    """An immutable fact (past tense) or intention (imperative) that crosses a process boundary.
+
+    Subclasses set ``TYPE`` (reverse-DNS, e.g. ``nl.eenloket.message.received``) and
+    are registered so a consumer can turn a CloudEvent back into its model.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TYPE: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        type_name = cls.__dict__.get("TYPE")
+        if type_name is not None:
+            if type_name in EVENT_TYPES:
+                raise TypeError(f"duplicate event type {type_name}")
+            EVENT_TYPES[type_name] = cls
+
+    @classmethod
+    def from_cloudevent(cls, event: CloudEvent) -> Event:
+        model = EVENT_TYPES.get(event.type)
+        if model is None:
+            raise ValueError(f"unknown event type {event.type}")
+        return model.model_validate(event.data)
+
+
+def to_cloudevent(
+    payload: Event,
+    *,
+    source: str,
+    subject: uuid.UUID,
+    event_id: uuid.UUID | None = None,
+    time: datetime | None = None,
+    sequence: int | None = None,
+) -> CloudEvent:
+    """Wrap a contract model in its envelope. ``subject`` is always an opaque id."""
+    fields: dict[str, Any] = {
+        "source": source,
+        "type": payload.TYPE,
+        "subject": str(subject),
+        "data": payload.model_dump(mode="json"),
+        "sequence": sequence,
+    }
+    if event_id is not None:
+        fields["id"] = event_id
+    if time is not None:
+        fields["time"] = time
+    return CloudEvent(**fields)

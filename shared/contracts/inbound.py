@@ -1,0 +1,92 @@
+"""What ingest puts on ``omni.inbound.v1``: one canonical message per inbound contact."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.base import Event
+
+
+class Channel(StrEnum):
+    """Kanaal: every way a resident or business reaches the municipality."""
+
+    WEB = "web"
+    EMAIL = "email"
+    APP = "app"
+    CHAT = "chat"
+    PHONE = "phone"
+    COUNTER = "counter"  # balie
+    LETTER = "letter"  # post
+
+
+class IdentifierKind(StrEnum):
+    BSN = "bsn"
+    KVK = "kvk"
+    EMAIL = "email"
+    PHONE = "phone"
+    CHAT = "chat"
+    POSTAL_ADDRESS = "postal_address"
+
+
+class Trust(StrEnum):
+    """The identity trust ladder (design §4), strongest first."""
+
+    AUTHENTICATED = "authenticated"  # DigiD / eHerkenning / ID checked at the counter
+    VERIFIED = "verified"  # confirmed by the municipality
+    CLAIMED = "claimed"  # merely stated by the sender
+
+
+class SenderIdentifier(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: IdentifierKind
+    value: str = Field(min_length=1, max_length=320)
+    trust: Trust
+
+
+class AttachmentRef(BaseModel):
+    """A claim check: the bytes live in the attachment store, never on Kafka."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    filename: str | None = Field(default=None, max_length=255)
+    media_type: str = Field(max_length=255)
+    size: int = Field(ge=0)
+
+
+class InboundMessage(BaseModel):
+    """The canonical message, whatever the channel (klantcontact, inbound)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: uuid.UUID
+    channel: Channel
+    received_at: datetime
+    sender: list[SenderIdentifier] = Field(default_factory=list)
+    display_name: str | None = None
+    subject: str | None = None
+    text: str = ""
+    language: str = "nl"
+    thread_refs: list[str] = Field(
+        default_factory=list,
+        description="References that tie this message to a conversation, namespaced by "
+        "channel: 'email:<message-id>', 'chat:<session>', 'app:<conversation>'. The "
+        "message's own reference comes first, then what it replies to.",
+    )
+    case_number_hint: str | None = None
+    product_hint: str | None = None
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+    channel_message_id: str | None = None
+
+
+class MessageReceived(Event):
+    """``nl.eenloket.message.received``: ingest accepted a message from a channel."""
+
+    TYPE = "nl.eenloket.message.received"
+
+    message: InboundMessage

@@ -1,0 +1,1 @@
+"""Database plumbing shared by the services: engines, types, and the consumer/outbox tables."""

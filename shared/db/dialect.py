@@ -1,0 +1,18 @@
+"""The one place that knows PostgreSQL and SQLite spell INSERT ... ON CONFLICT differently."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def upsert_insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports ``on_conflict_do_nothing/do_update`` on the session's backend."""
+    if session.bind.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"

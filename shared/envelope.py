@@ -1,0 +1,94 @@
+"""The CloudEvents 1.0 envelope in structured JSON mode, NL GOV profile (design §3).
+
+Every Kafka record value in Eenloket is one of these. The attributes never
+carry personal data: ``subject`` is an opaque UUID, ``source`` names a system.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.ids import new_id
+
+CONTENT_TYPE = "application/cloudevents+json"
+SPEC_VERSION = "1.0"
+
+_SOURCE = re.compile(r"^urn:nld:oin:\d{20}:systeem:[a-z0-9][a-z0-9-]*$")
+_TYPE = re.compile(r"^nl\.eenloket(\.[a-z][a-z0-9-]*)+$")
+
+
+def source_urn(oin: str, system: str) -> str:
+    """The NL GOV ``source``: ``urn:nld:oin:<20-digit OIN>:systeem:<system>``."""
+    urn = f"urn:nld:oin:{oin}:systeem:{system}"
+    if not _SOURCE.match(urn):
+        raise ValueError("source must be urn:nld:oin:<20 digits>:systeem:<name>")
+    return urn
+
+
+class CloudEvent(BaseModel):
+    """One CloudEvents 1.0 event. ``data`` is the JSON form of a contract model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    specversion: str = SPEC_VERSION
+    id: uuid.UUID = Field(default_factory=new_id)
+    source: str
+    type: str
+    subject: str | None = None
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: str = "application/json"
+    dataschema: str | None = None
+    sequence: int | None = Field(default=None, ge=0)
+    data: dict[str, Any]
+
+    _opaque_subject: ClassVar[re.Pattern[str]] = re.compile(r"^[0-9a-f-]{36}$")
+
+    @field_validator("specversion")
+    @classmethod
+    def _spec(cls, v: str) -> str:
+        if v != SPEC_VERSION:
+            raise ValueError("only CloudEvents 1.0 is supported")
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if not _SOURCE.match(v):
+            raise ValueError("source must be urn:nld:oin:<20 digits>:systeem:<name>")
+        return v
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if not _TYPE.match(v):
+            raise ValueError("type must be reverse-DNS under nl.eenloket, e.g. nl.eenloket.x.y")
+        return v
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str | None) -> str | None:
+        # Opaque ids only: a BSN, e-mail address or name never goes in an attribute.
+        if v is not None and not cls._opaque_subject.match(v):
+            raise ValueError("subject must be an opaque UUID")
+        return v
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("time must carry a timezone")
+        return v
+
+    def to_json(self) -> bytes:
+        """Structured-mode bytes: what goes into the Kafka record value."""
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        return cls.model_validate(orjson.loads(raw))

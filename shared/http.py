@@ -1,0 +1,204 @@
+"""HTTP conventions shared by the services: RFC 9457 problem details, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Per-field validation errors (location and message)."
+    )
+
+
+class ProblemError(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.problem = Problem(type=type_, title=title, status=status, detail=detail)
+        self.headers = headers
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
+    for status, text in {
+        400: "Bad request",
+        413: "Body too large",
+        415: "Unsupported media type",
+        422: "Validation failed",
+        503: "Kafka unavailable; retry after the given delay",
+    }.items()
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        problem = exc.problem.model_copy(update={"instance": request.url.path})
+        return problem_response(problem, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Locations and messages only: never echo the submitted values back (or into logs).
+        errors = [
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        problem = Problem(
+            title="Request validation failed",
+            status=422,
+            detail=f"{len(errors)} field(s) are missing or invalid; see 'errors'.",
+            instance=request.url.path,
+            errors=errors,
+        )
+        return problem_response(problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = Problem(
+            title=str(exc.detail) if exc.detail else "HTTP error",
+            status=exc.status_code,
+            instance=request.url.path,
+        )
+        return problem_response(problem, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "unhandled error",
+            extra={"route": request.url.path, "error_type": type(exc).__name__},
+        )
+        problem = Problem(title="Internal error", status=500, instance=request.url.path)
+        return problem_response(problem)
+
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def health_router(
+    checks: Callable[[], dict[str, ReadinessCheck]], *, timeout: float = 3.0
+) -> APIRouter:
+    """``/healthz`` (the process lives), ``/readyz`` (its dependencies answer), ``/metrics``.
+
+    ``checks`` is read per request: the checks exist only once the lifespan started.
+    """
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", operation_id="healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", operation_id="readyz", responses={503: {"description": "Not ready"}})
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks().items():
+            try:
+                await asyncio.wait_for(check(), timeout)
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"failing: {type(exc).__name__}"
+        ready = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", operation_id="metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse bodies over ``limit`` bytes with a 413 problem, streamed or not."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._refuse(scope, send)
+                return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Any, send: Any) -> None:
+        problem = Problem(
+            title="Request body too large",
+            status=413,
+            detail=f"The body exceeds the limit of {self.limit} bytes.",
+            instance=scope.get("path"),
+        )
+        await problem_response(problem)(scope, _noop_receive, send)
+
+
+async def _noop_receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}

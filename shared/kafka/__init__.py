@@ -1,0 +1,1 @@
+"""Kafka plumbing: safe producer/consumer defaults, trace headers, topics, dead letters."""

@@ -1,0 +1,352 @@
+"""The transactional batch consumer every Eenloket consumer runs on (design §7).
+
+One database transaction per consumed batch holds the effects, the processed
+event ids and the next offsets. The offsets in the database are the truth; the
+offsets committed to Kafka afterwards only make lag visible. Each event is
+applied at most once per consumer group (``processed_events``); a record that
+still fails after bounded retries goes to the dead-letter topic and the
+partition keeps flowing. Kafka or database outages roll the batch back and
+retry it: they never dead-letter a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy import Table, func, select
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.dialect import is_postgres, upsert_insert
+from shared.envelope import CloudEvent
+from shared.kafka.config import make_consumer
+from shared.kafka.deadletter import DeadLetters
+from shared.kafka.headers import context_from_headers
+from shared.metrics import (
+    BATCH_RETRIES,
+    BATCH_SECONDS,
+    CONSUMED,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    DUPLICATES,
+)
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+class Handler(Protocol):
+    """Applies one event inside the batch's transaction. Raise to refuse it."""
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent, record: Record) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConsumerTables:
+    offsets: Table
+    processed: Table
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble (retry the batch) as opposed to a bad record (dead-letter it)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        OperationalError
+        | InterfaceError
+        | DisconnectionError
+        | KafkaError
+        | OSError
+        | TimeoutError,
+    )
+
+
+class TransactionalConsumer:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        sessions: async_sessionmaker[AsyncSession],
+        tables: ConsumerTables,
+        handler: Handler,
+        dead_letters: DeadLetters,
+        client_id: str,
+        max_records: int = 500,
+        max_attempts: int = 3,
+        on_commit: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.group_id = group_id
+        self._topics = list(topics)
+        self._sessions = sessions
+        self._tables = tables
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._max_records = max_records
+        self._max_attempts = max_attempts
+        self._on_commit = on_commit
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer = make_consumer(
+            bootstrap=bootstrap,
+            client_id=client_id,
+            group_id=group_id,
+            max_poll_records=max_records,
+        )
+
+    @property
+    def kafka(self) -> AIOKafkaConsumer:
+        return self._consumer
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=_SeekToStoredOffsets(self))
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            if not batch:
+                continue
+            started = time.perf_counter()
+            try:
+                async with self._lock:
+                    await self._apply(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Nothing of this batch is durable: rewind and try again after a pause.
+                BATCH_RETRIES.labels(self.group_id).inc()
+                log.warning(
+                    "batch rolled back; retrying",
+                    extra={"group": self.group_id, "error_type": type(exc).__name__},
+                )
+                for tp, records in batch.items():
+                    self._consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.2
+            BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+            if self._on_commit is not None:
+                result = self._on_commit()
+                if result is not None:
+                    await result
+            await self._commit_to_kafka(batch)
+            self._report_lag(batch)
+
+    async def _apply(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        try:
+            await self._transaction(batch, careful=False)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # Some record failed: redo the batch isolating each record in a savepoint.
+            await self._transaction(batch, careful=True)
+
+    async def _transaction(
+        self, batch: dict[TopicPartition, list[Record]], *, careful: bool
+    ) -> None:
+        processed = self._tables.processed
+        async with self._sessions() as session, session.begin():
+            stored = await self._stored_offsets(session, list(batch))
+            fresh: list[tuple[Record, CloudEvent]] = []
+            for tp, records in batch.items():
+                start = stored.get(tp, -1)
+                for record in records:
+                    if record.offset < start:
+                        DUPLICATES.labels(self.group_id, record.topic).inc()
+                        continue
+                    event = await self._decode(record)
+                    if event is not None:
+                        fresh.append((record, event))
+
+            ids = [event.id for _, event in fresh]
+            applied = (
+                set(
+                    (
+                        await session.scalars(
+                            select(processed.c.event_id).where(
+                                processed.c.consumer_group == self.group_id,
+                                processed.c.event_id.in_(ids),
+                            )
+                        )
+                    ).all()
+                )
+                if ids
+                else set()
+            )
+
+            now = datetime.now(UTC)
+            done: list[dict[str, object]] = []
+            for record, event in fresh:
+                if event.id in applied:
+                    DUPLICATES.labels(self.group_id, record.topic).inc()
+                    continue
+                ok = await (
+                    self._careful(session, event, record)
+                    if careful
+                    else self._handle(session, event, record)
+                )
+                if ok:
+                    applied.add(event.id)
+                    done.append(
+                        {"consumer_group": self.group_id, "event_id": event.id, "processed_at": now}
+                    )
+                    CONSUMED.labels(self.group_id, record.topic).inc()
+            if done:
+                await session.execute(processed.insert(), done)
+            await self._store_offsets(session, batch, now)
+
+    async def _handle(self, session: AsyncSession, event: CloudEvent, record: Record) -> bool:
+        with tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=context_from_headers(record.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.partition": record.partition,
+                "messaging.kafka.offset": record.offset,
+                "messaging.message.id": str(event.id),
+                "messaging.consumer.group.name": self.group_id,
+            },
+        ):
+            await self._handler(session, event, record)
+        return True
+
+    async def _careful(self, session: AsyncSession, event: CloudEvent, record: Record) -> bool:
+        last: Exception | None = None
+        for _ in range(self._max_attempts):
+            try:
+                async with session.begin_nested():
+                    return await self._handle(session, event, record)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                last = exc
+        assert last is not None
+        await self._dead_letter(record, "handler-failed", last)
+        return False
+
+    async def _decode(self, record: Record) -> CloudEvent | None:
+        try:
+            if record.value is None:
+                raise ValueError("record has no value (tombstone)")
+            return CloudEvent.from_json(record.value)
+        except Exception as exc:
+            # Not an envelope at all: retrying cannot help.
+            await self._dead_letter(record, "malformed-envelope", exc)
+            return None
+
+    async def _dead_letter(self, record: Record, reason: str, error: BaseException) -> None:
+        await self._dead_letters.send(record, group=self.group_id, reason=reason, error=error)
+        DEAD_LETTERS.labels(self.group_id, record.topic, reason).inc()
+        log.error(
+            "record dead-lettered",
+            extra={
+                "group": self.group_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+                "error_type": type(error).__name__,
+            },
+        )
+
+    async def _stored_offsets(
+        self, session: AsyncSession, tps: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        o = self._tables.offsets
+        rows = await session.execute(
+            select(o.c.topic, o.c.partition, o.c.next_offset).where(
+                o.c.consumer_group == self.group_id, o.c.topic.in_({tp.topic for tp in tps})
+            )
+        )
+        wanted = set(tps)
+        return {
+            tp: int(r.next_offset)
+            for r in rows
+            if (tp := TopicPartition(r.topic, r.partition)) in wanted
+        }
+
+    async def _store_offsets(
+        self, session: AsyncSession, batch: dict[TopicPartition, list[Record]], now: datetime
+    ) -> None:
+        o = self._tables.offsets
+        rows = [
+            {
+                "consumer_group": self.group_id,
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "next_offset": records[-1].offset + 1,
+                "updated_at": now,
+            }
+            for tp, records in batch.items()
+        ]
+        stmt = upsert_insert(session, o)
+        larger = func.greatest if is_postgres(session) else func.max
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[o.c.consumer_group, o.c.topic, o.c.partition],
+            set_={
+                "next_offset": larger(o.c.next_offset, stmt.excluded.next_offset),
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        await session.execute(stmt, rows)
+
+    async def _commit_to_kafka(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        offsets = {
+            tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()
+        }
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            # Harmless: the database holds the truth; lag only looks larger for a moment.
+            log.info("kafka offset commit skipped", extra={"error_type": type(exc).__name__})
+
+    def _report_lag(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        for tp, records in batch.items():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                lag = max(0, high - (records[-1].offset + 1))
+                CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: TransactionalConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._owner._lock:  # let the batch in flight finish first
+            return
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if not assigned:
+            return
+        try:
+            async with self._owner._sessions() as session:
+                stored = await self._owner._stored_offsets(session, list(assigned))
+        except Exception as exc:
+            # Not fatal: every batch re-checks the stored offsets before applying.
+            log.warning("could not read stored offsets", extra={"error_type": type(exc).__name__})
+            return
+        for tp, offset in stored.items():
+            self._owner.kafka.seek(tp, offset)

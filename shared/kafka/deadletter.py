@@ -1,0 +1,49 @@
+"""The dead-letter topic: the original record, bytes untouched, plus headers naming the error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+MAX_ERROR_CHARS = 1000
+
+
+def describe_error(exc: BaseException) -> str:
+    """A developer-usable description that does not echo the record's contents."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        text = f"{exc.title}: " + "; ".join(parts)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:MAX_ERROR_CHARS]
+
+
+class DeadLetters:
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self.topic = topic
+
+    async def send(
+        self, record: ConsumerRecord[bytes, bytes], *, group: str, reason: str, error: BaseException
+    ) -> None:
+        """Publish and wait for the broker's acknowledgement before the offset moves on."""
+        headers = [
+            *(record.headers or ()),
+            ("dlt.reason", reason.encode()),
+            ("dlt.error.type", type(error).__name__.encode()),
+            ("dlt.error.message", describe_error(error).encode("utf-8", "replace")),
+            ("dlt.source.topic", record.topic.encode()),
+            ("dlt.source.partition", str(record.partition).encode()),
+            ("dlt.source.offset", str(record.offset).encode()),
+            ("dlt.consumer.group", group.encode()),
+            ("dlt.time", datetime.now(UTC).isoformat().encode()),
+        ]
+        await self._producer.send_and_wait(
+            self.topic, value=record.value, key=record.key, headers=headers
+        )

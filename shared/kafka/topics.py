@@ -1,0 +1,47 @@
+"""Topic names and their idempotent creation (design §2)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int | None = None  # None: the broker's default
+
+
+async def ensure_topics(
+    bootstrap: str, specs: list[TopicSpec], *, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return []
+        new = [
+            NewTopic(
+                name=s.name,
+                num_partitions=s.partitions,
+                replication_factor=replication_factor,
+                topic_configs=(
+                    {"retention.ms": str(s.retention_ms)} if s.retention_ms is not None else {}
+                ),
+            )
+            for s in missing
+        ]
+        with contextlib.suppress(
+            TopicAlreadyExistsError
+        ):  # another replica won the race: the topic exists, which is all we need
+            await admin.create_topics(new)
+        return [s.name for s in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,51 @@
+"""Settings every service shares (pydantic-settings; environment variables ``EENLOKET_*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.envelope import source_urn
+from shared.kafka.topics import TopicSpec
+
+# The OIN of "no municipality": fine for development, refused in production.
+PLACEHOLDER_OIN = "00000000000000000000"
+PLACEHOLDER_SECRET = "dev-only-change-me"  # noqa: S105 - a placeholder that production refuses
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EENLOKET_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    oin: str = Field(default=PLACEHOLDER_OIN, pattern=r"^\d{20}$")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = 1
+    topic_inbound: str = "omni.inbound.v1"
+    topic_timeline: str = "omni.timeline.v1"
+    topic_commands: str = "omni.commands.v1"
+    topic_deadletter: str = "omni.deadletter.v1"
+    topic_partitions: int = Field(default=12, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    otel_exporter_otlp_endpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and self.oin == PLACEHOLDER_OIN:
+            raise ValueError("EENLOKET_OIN must be the municipality's own OIN in production")
+        return self
+
+    def source(self, system: str) -> str:
+        return source_urn(self.oin, system)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        week = 7 * 24 * 3600 * 1000
+        return [
+            TopicSpec(self.topic_inbound, self.topic_partitions, retention_ms=week),
+            TopicSpec(self.topic_timeline, self.topic_partitions, retention_ms=-1),
+            TopicSpec(self.topic_commands, self.topic_partitions, retention_ms=week),
+            TopicSpec(self.topic_deadletter, 1, retention_ms=-1),
+        ]

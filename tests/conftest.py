@@ -1,0 +1,117 @@
+"""Session-wide real infrastructure: one Kafka broker, one PostgreSQL server, migrated databases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
+from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
+from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
+from shared.db.migrations import upgrade
+from shared.kafka.topics import TopicSpec, ensure_topics
+from tests import infra
+
+MIGRATIONS = {
+    "ingest": INGEST_MIGRATIONS,
+    "router": ROUTER_MIGRATIONS,
+    "caseview": CASEVIEW_MIGRATIONS,
+}
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with infra.kafka() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    with infra.postgres() as dsn:
+        yield dsn
+
+
+async def _create_database(dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(f"{dsn}/postgres")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_urls(pg_dsn: str) -> dict[str, str]:
+    """One migrated PostgreSQL database per service (shared by the session; tests use random ids)."""
+    urls = {}
+    for service, migrations in MIGRATIONS.items():
+        name = f"eenloket_test_{service}"
+        await _create_database(pg_dsn, name)
+        url = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+        await asyncio.to_thread(upgrade, migrations, url)
+        urls[service] = url
+    return urls
+
+
+@pytest.fixture(scope="session")
+async def sqlite_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The embedded default: one migrated SQLite file per service."""
+    folder: Path = tmp_path_factory.mktemp("sqlite")
+    urls = {}
+    for service, migrations in MIGRATIONS.items():
+        url = f"sqlite+aiosqlite:///{folder / service}.db"
+        await asyncio.to_thread(upgrade, migrations, url)
+        urls[service] = url
+    return urls
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_urls(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Run a test on both backends."""
+    fixture = "pg_urls" if request.param == "postgresql" else "sqlite_urls"
+    urls: dict[str, str] = request.getfixturevalue(fixture)
+    return urls
+
+
+@dataclass(frozen=True)
+class Topics:
+    inbound: str
+    timeline: str
+    commands: str
+    deadletter: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "EENLOKET_TOPIC_INBOUND": self.inbound,
+            "EENLOKET_TOPIC_TIMELINE": self.timeline,
+            "EENLOKET_TOPIC_COMMANDS": self.commands,
+            "EENLOKET_TOPIC_DEADLETTER": self.deadletter,
+        }
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
+    """Fresh topics per test, so tests never see each other's records."""
+    suffix = uuid.uuid4().hex[:10]
+    t = Topics(
+        inbound=f"test.inbound.{suffix}",
+        timeline=f"test.timeline.{suffix}",
+        commands=f"test.commands.{suffix}",
+        deadletter=f"test.deadletter.{suffix}",
+    )
+    await ensure_topics(
+        kafka_bootstrap,
+        [
+            TopicSpec(t.inbound, 3),
+            TopicSpec(t.timeline, 3),
+            TopicSpec(t.commands, 3),
+            TopicSpec(t.deadletter, 1),
+        ],
+    )
+    yield t

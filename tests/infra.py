@@ -1,0 +1,106 @@
+"""Where the tests' Kafka and PostgreSQL come from.
+
+In this order (../shared/kafka-local.md): services named by environment
+variables (what `make test` and CI set), then testcontainers when a Docker
+engine answers a ping, then the project's own scripts under deploy/local/.
+There is no silent skip: if none of them works, the tests fail loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = Path(os.environ.get("EENLOKET_LOCAL", ROOT / ".local"))
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    pg_dsn: str  # postgresql://user@host:port, no database
+
+
+def docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+def _last_line_value(output: str, name: str) -> str:
+    for line in reversed(output.strip().splitlines()):
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1]
+    raise RuntimeError(f"{name} not reported by the start script:\n{output}")
+
+
+def _script(*args: str) -> str:
+    result = subprocess.run(  # noqa: S603 - the project's own scripts
+        ["bash", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=900
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+@contextlib.contextmanager
+def kafka() -> Iterator[str]:
+    if bootstrap := os.environ.get("EENLOKET_TEST_KAFKA_BOOTSTRAP"):
+        yield bootstrap
+        return
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    run_dir = LOCAL / "test" / "kafka"
+    started = subprocess.run(  # noqa: S603
+        ["bash", "deploy/local/kafka.sh", "status", "--dir", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    ).returncode != 0
+    out = _script("deploy/local/kafka.sh", "start", "--dir", str(run_dir))
+    try:
+        yield _last_line_value(out, "KAFKA_BOOTSTRAP")
+    finally:
+        if started:
+            _script("deploy/local/kafka.sh", "stop", "--dir", str(run_dir))
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    if dsn := os.environ.get("EENLOKET_TEST_PG_DSN"):
+        yield dsn
+        return
+    if docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as container:
+            yield container.get_connection_url().rsplit("/", 1)[0]
+        return
+    run_dir = LOCAL / "test" / "postgres"
+    started = subprocess.run(  # noqa: S603
+        ["bash", "deploy/local/postgres.sh", "status", "--dir", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    ).returncode != 0
+    out = _script("deploy/local/postgres.sh", "start", "--dir", str(run_dir))
+    try:
+        yield _last_line_value(out, "PG_DSN")
+    finally:
+        if started:
+            _script("deploy/local/postgres.sh", "stop", "--dir", str(run_dir))
