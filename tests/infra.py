@@ -66,12 +66,15 @@ def kafka() -> Iterator[str]:
             yield container.get_bootstrap_server()
         return
     run_dir = LOCAL / "test" / "kafka"
-    started = subprocess.run(  # noqa: S603
-        ["bash", "deploy/local/kafka.sh", "status", "--dir", str(run_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-    ).returncode != 0
+    started = (
+        subprocess.run(  # noqa: S603
+            ["bash", "deploy/local/kafka.sh", "status", "--dir", str(run_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    )
     out = _script("deploy/local/kafka.sh", "start", "--dir", str(run_dir))
     try:
         yield _last_line_value(out, "KAFKA_BOOTSTRAP")
@@ -92,12 +95,15 @@ def postgres() -> Iterator[str]:
             yield container.get_connection_url().rsplit("/", 1)[0]
         return
     run_dir = LOCAL / "test" / "postgres"
-    started = subprocess.run(  # noqa: S603
-        ["bash", "deploy/local/postgres.sh", "status", "--dir", str(run_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-    ).returncode != 0
+    started = (
+        subprocess.run(  # noqa: S603
+            ["bash", "deploy/local/postgres.sh", "status", "--dir", str(run_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    )
     out = _script("deploy/local/postgres.sh", "start", "--dir", str(run_dir))
     try:
         yield _last_line_value(out, "PG_DSN")

@@ -35,11 +35,31 @@ def test_case_number_format():
 @pytest.mark.parametrize(
     ("message", "cases", "expected_rule", "expected_index"),
     [
-        (_message(case_number_hint="ZAAK-2026-0000000002"), [_case(), _case("ZAAK-2026-0000000002", status="afgehandeld")], "case-number", 1),
-        (_message(product_hint="afval"), [_case(product="paspoort"), _case(product="afval")], "open-case-same-product", 1),
-        (_message(product_hint="afval"), [_case(product="afval", status="afgehandeld")], "new-case", None),
+        (
+            _message(case_number_hint="ZAAK-2026-0000000002"),
+            [_case(), _case("ZAAK-2026-0000000002", status="afgehandeld")],
+            "case-number",
+            1,
+        ),
+        (
+            _message(product_hint="afval"),
+            [_case(product="paspoort"), _case(product="afval")],
+            "open-case-same-product",
+            1,
+        ),
+        (
+            _message(product_hint="afval"),
+            [_case(product="afval", status="afgehandeld")],
+            "new-case",
+            None,
+        ),
         (_message(case_number_hint="ZAAK-2026-0000000099"), [], "new-case", None),
-        (_message(), [_case(age=5), _case("ZAAK-2026-0000000003", age=1)], "open-case-same-product", 1),
+        (
+            _message(),
+            [_case(age=5), _case("ZAAK-2026-0000000003", age=1)],
+            "open-case-same-product",
+            1,
+        ),
     ],
 )
 def test_match_case_precedence(message, cases, expected_rule, expected_index):

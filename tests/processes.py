@@ -1,0 +1,83 @@
+"""Starting the three services as real processes, the way `make demo` and production do."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.infra import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_ready(service: Service, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited:\n{service.tail()}")
+        try:
+            response = httpx.get(f"{service.url}/readyz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} not ready in {timeout}s ({last}):\n{service.tail()}")
+
+
+@contextlib.contextmanager
+def run_services(env: dict[str, dict[str, str]], log_dir: Path) -> Iterator[dict[str, Service]]:
+    """Start each named service with its own environment; stop them all (by pid) at the end."""
+    services: dict[str, Service] = {}
+    try:
+        for name, extra in env.items():
+            port = free_port()
+            log = log_dir / f"{name}.log"
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", f"services.{name}", "serve", "--migrate"],
+                cwd=ROOT,
+                env={**os.environ, **extra, "EENLOKET_HTTP_PORT": str(port)},
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            services[name] = Service(name, f"http://127.0.0.1:{port}", process, log)
+        for service in services.values():
+            wait_ready(service)
+        yield services
+    finally:
+        for service in services.values():
+            if service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        for service in services.values():
+            try:
+                service.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
