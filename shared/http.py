@@ -58,7 +58,7 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {  # for `responses=` in route decorators
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
     for status, text in {
         400: "Bad request",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,7 @@ async def _create_database(dsn: str, name: str) -> None:
 
 @pytest.fixture(scope="session")
 async def pg_urls(pg_dsn: str) -> dict[str, str]:
-    """One migrated PostgreSQL database per service (shared by the session; tests use random ids)."""
+    """One migrated PostgreSQL database per service, shared by the session."""
     urls = {}
     for service, migrations in MIGRATIONS.items():
         name = f"eenloket_test_{service}"
@@ -96,7 +96,7 @@ class Topics:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
+async def topics(kafka_bootstrap: str) -> Topics:
     """Fresh topics per test, so tests never see each other's records."""
     suffix = uuid.uuid4().hex[:10]
     t = Topics(
@@ -114,4 +114,4 @@ async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
             TopicSpec(t.deadletter, 1),
         ],
     )
-    yield t
+    return t

@@ -27,7 +27,7 @@ class Infra:
 
 def docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.from_env(timeout=3)
         client.ping()
@@ -44,7 +44,7 @@ def _last_line_value(output: str, name: str) -> str:
 
 
 def _script(*args: str) -> str:
-    result = subprocess.run(  # noqa: S603 - the project's own scripts
+    result = subprocess.run(
         ["bash", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=900
     )
     if result.returncode != 0:
@@ -67,7 +67,7 @@ def kafka() -> Iterator[str]:
         return
     run_dir = LOCAL / "test" / "kafka"
     started = (
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             ["bash", "deploy/local/kafka.sh", "status", "--dir", str(run_dir)],
             cwd=ROOT,
             capture_output=True,
@@ -96,7 +96,7 @@ def postgres() -> Iterator[str]:
         return
     run_dir = LOCAL / "test" / "postgres"
     started = (
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             ["bash", "deploy/local/postgres.sh", "status", "--dir", str(run_dir)],
             cwd=ROOT,
             capture_output=True,

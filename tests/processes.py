@@ -60,7 +60,7 @@ def run_services(env: dict[str, dict[str, str]], log_dir: Path) -> Iterator[dict
         for name, extra in env.items():
             port = free_port()
             log = log_dir / f"{name}.log"
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}", "serve", "--migrate"],
                 cwd=ROOT,
                 env={**os.environ, **extra, "EENLOKET_HTTP_PORT": str(port)},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,9 @@ from shared.http import PROBLEM_RESPONSES, Problem, ProblemError
 
 router = APIRouter(prefix="/v1", tags=["history"])
 
-NOT_FOUND = {404: {"model": Problem, "content": {"application/problem+json": {}}}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "content": {"application/problem+json": {}}}
+}
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

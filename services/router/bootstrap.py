@@ -17,8 +17,9 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.http import health_router, install_problem_handlers
 from shared.kafka.config import make_producer
-from shared.kafka.consumer import ConsumerTables, Record, TransactionalConsumer
+from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
 from shared.kafka.deadletter import DeadLetters
+from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, func, select
@@ -33,6 +33,7 @@ from shared.envelope import CloudEvent
 from shared.kafka.config import make_consumer
 from shared.kafka.deadletter import DeadLetters
 from shared.kafka.headers import context_from_headers
+from shared.kafka.records import Record
 from shared.metrics import (
     BATCH_RETRIES,
     BATCH_SECONDS,
@@ -44,8 +45,6 @@ from shared.metrics import (
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-
-Record = ConsumerRecord[bytes, bytes]
 
 
 class Handler(Protocol):

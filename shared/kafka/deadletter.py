@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
+
+from shared.kafka.records import Record
 
 MAX_ERROR_CHARS = 1000
 
@@ -29,9 +30,7 @@ class DeadLetters:
         self._producer = producer
         self.topic = topic
 
-    async def send(
-        self, record: ConsumerRecord[bytes, bytes], *, group: str, reason: str, error: BaseException
-    ) -> None:
+    async def send(self, record: Record, *, group: str, reason: str, error: BaseException) -> None:
         """Publish and wait for the broker's acknowledgement before the offset moves on."""
         headers = [
             *(record.headers or ()),

@@ -46,7 +46,7 @@ def test_independent_cloudevents_implementation_accepts_it():
         {"source": "urn:nld:oin:123:systeem:x"},  # OIN is 20 digits
         {"type": "MessageReceived"},  # not reverse-DNS
         {"specversion": "0.3"},
-        {"time": datetime(2026, 1, 1)},  # naive time  # noqa: DTZ001
+        {"time": datetime(2026, 1, 1)},  # naive time
         {"sequence": -1},
     ],
 )
