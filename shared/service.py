@@ -19,7 +19,6 @@ from shared.db.migrations import upgrade
 from shared.kafka.topics import ensure_topics
 from shared.logging import setup_logging
 from shared.settings import ServiceSettings
-from shared.telemetry import setup_tracing
 
 
 async def check_database(engine: AsyncEngine) -> None:
@@ -68,7 +67,6 @@ def service_main(
         upgrade(migrations, database_url(settings))
         if args.command == "migrate":
             return
-    setup_tracing(f"eenloket-{name}", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
     asyncio.run(prepare_kafka(settings))
     uvicorn.run(
         app_factory(settings),

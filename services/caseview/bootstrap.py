@@ -23,6 +23,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
+from shared.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,6 +33,8 @@ async def _handle(session: AsyncSession, event: CloudEvent, record: Record) -> N
 
 
 def create_app(settings: CaseviewSettings) -> FastAPI:
+    setup_tracing("eenloket-caseview", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)

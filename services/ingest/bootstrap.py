@@ -16,11 +16,14 @@ from shared.db.engine import create_engine, session_factory
 from shared.http import BodySizeLimit, health_router, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.service import check_database, check_kafka
+from shared.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
+    setup_tracing("eenloket-ingest", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)

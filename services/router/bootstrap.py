@@ -23,6 +23,7 @@ from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
+from shared.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,6 +33,7 @@ class UnknownEventTypeError(ValueError):
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
+    setup_tracing("eenloket-router", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
     ctx = RouterContext(
         source=settings.source("eenloket-router"),
         timeline_topic=settings.topic_timeline,

@@ -152,30 +152,33 @@ class TransactionalConsumer:
             self._report_lag(batch)
 
     async def _apply(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        # Decode once: a record that is not an envelope is dead-lettered once per attempt.
+        decoded = [(r, await self._decode(r)) for records in batch.values() for r in records]
+        envelopes = [(r, e) for r, e in decoded if e is not None]
         try:
-            await self._transaction(batch, careful=False)
+            await self._transaction(batch, envelopes, careful=False)
         except Exception as exc:
             if is_transient(exc):
                 raise
             # Some record failed: redo the batch isolating each record in a savepoint.
-            await self._transaction(batch, careful=True)
+            await self._transaction(batch, envelopes, careful=True)
 
     async def _transaction(
-        self, batch: dict[TopicPartition, list[Record]], *, careful: bool
+        self,
+        batch: dict[TopicPartition, list[Record]],
+        envelopes: list[tuple[Record, CloudEvent]],
+        *,
+        careful: bool,
     ) -> None:
         processed = self._tables.processed
         async with self._sessions() as session, session.begin():
             stored = await self._stored_offsets(session, list(batch))
             fresh: list[tuple[Record, CloudEvent]] = []
-            for tp, records in batch.items():
-                start = stored.get(tp, -1)
-                for record in records:
-                    if record.offset < start:
-                        DUPLICATES.labels(self.group_id, record.topic).inc()
-                        continue
-                    event = await self._decode(record)
-                    if event is not None:
-                        fresh.append((record, event))
+            for record, event in envelopes:
+                if record.offset < stored.get(TopicPartition(record.topic, record.partition), -1):
+                    DUPLICATES.labels(self.group_id, record.topic).inc()
+                    continue
+                fresh.append((record, event))
 
             ids = [event.id for _, event in fresh]
             applied = (
