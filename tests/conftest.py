@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -115,3 +116,13 @@ async def topics(kafka_bootstrap: str) -> Topics:
         ],
     )
     return t
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """In CI (EENLOKET_FAIL_ON_SKIP=1) a skipped test is a failed test: nothing runs quietly."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("EENLOKET_FAIL_ON_SKIP") == "1":
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which is not allowed: {report.longrepr}"

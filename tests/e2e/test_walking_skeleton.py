@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.processes import run_services
+from shared.devstack import run_services
 from tests.support import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]

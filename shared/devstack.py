@@ -1,4 +1,8 @@
-"""Starting the three services as real processes, the way `make demo` and production do."""
+"""Development tooling: run the three services as local processes (the demo and e2e tests).
+
+Not used by the services themselves. Each service runs as its own process with
+its own environment, exactly as in production: ``python -m services.<name> serve``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.infra import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("ingest", "router", "caseview")
 
 
 def free_port() -> int:
@@ -36,6 +41,7 @@ class Service:
 
 
 def wait_ready(service: Service, timeout: float = 90.0) -> None:
+    """Poll ``/readyz`` until it answers 200; fail with the service's log tail."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -47,20 +53,25 @@ def wait_ready(service: Service, timeout: float = 90.0) -> None:
                 return
             last = response.text
         except httpx.HTTPError as exc:
-            last = repr(exc)
+            last = type(exc).__name__
         time.sleep(0.2)
     raise RuntimeError(f"{service.name} not ready in {timeout}s ({last}):\n{service.tail()}")
 
 
 @contextlib.contextmanager
-def run_services(env: dict[str, dict[str, str]], log_dir: Path) -> Iterator[dict[str, Service]]:
-    """Start each named service with its own environment; stop them all (by pid) at the end."""
+def run_services(
+    env: Mapping[str, Mapping[str, str]],
+    log_dir: Path,
+    ports: Mapping[str, int] | None = None,
+) -> Iterator[dict[str, Service]]:
+    """Start each named service with its own environment; stop them (by pid) at the end."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     services: dict[str, Service] = {}
     try:
         for name, extra in env.items():
-            port = free_port()
+            port = (ports or {}).get(name) or free_port()
             log = log_dir / f"{name}.log"
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", f"services.{name}", "serve", "--migrate"],
                 cwd=ROOT,
                 env={**os.environ, **extra, "EENLOKET_HTTP_PORT": str(port)},

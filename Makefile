@@ -1,0 +1,62 @@
+# Eenloket. The two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: help venv system-deps demo test test-unit test-integration test-e2e lint format \
+        typecheck openapi kafka-start kafka-stop clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv with the project and its dev tools
+
+system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, Java, Maven)
+	bash deploy/local/system-deps.sh
+
+demo: venv ## start Kafka and the three services (SQLite), send messages, show the history
+	$(BIN)/python deploy/local/demo.py $(DEMO_ARGS)
+
+test: venv system-deps lint ## lint, type-check, then unit + integration + e2e tests on real Kafka and PostgreSQL
+	$(BIN)/pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+test-unit: venv ## unit tests only (no infrastructure)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv system-deps ## integration tests (real Kafka and PostgreSQL)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv system-deps ## the services as processes, end to end
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+lint: venv ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+openapi: venv ## regenerate docs/api/*.json from the code
+	@mkdir -p docs/api
+	for s in ingest router caseview; do $(BIN)/python -m services.$$s openapi > docs/api/$$s.json; done
+
+kafka-start: ## start a local broker in .local/kafka/run (prints KAFKA_BOOTSTRAP=...)
+	bash deploy/local/kafka.sh start
+
+kafka-stop: ## stop that broker
+	bash deploy/local/kafka.sh stop
+
+clean: ## remove the virtualenv, caches and .local (stop brokers/databases first)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
