@@ -4,6 +4,7 @@ A change that would break a consumer is a new type or topic version, never an
 edit in place (design §3).
 """
 
+from shared.contracts import commands
 from shared.contracts.base import EVENT_TYPES, Event, to_cloudevent
 from shared.contracts.inbound import (
     AttachmentRef,
@@ -15,27 +16,60 @@ from shared.contracts.inbound import (
     Trust,
 )
 from shared.contracts.timeline import (
+    Actor,
+    CaseClosed,
+    CaseHandedOver,
     CaseOpened,
+    CaseStatusChanged,
+    CommandRejected,
+    Flag,
+    LinkDecided,
+    LinkSuggested,
     MessageRouted,
+    NoteAdded,
+    OutboundContactRegistered,
+    ParticipantAdded,
+    ParticipantRemoved,
     PartyCreated,
     PartyIdentifier,
+    PartyIdentifierAdded,
+    PartyMerged,
+    PartyUnmerged,
+    PossibleDuplicateFlagged,
     RoutingExplanation,
 )
 
 __all__ = [
     "EVENT_TYPES",
+    "Actor",
     "AttachmentRef",
+    "CaseClosed",
+    "CaseHandedOver",
     "CaseOpened",
+    "CaseStatusChanged",
     "Channel",
+    "CommandRejected",
     "Event",
+    "Flag",
     "IdentifierKind",
     "InboundMessage",
+    "LinkDecided",
+    "LinkSuggested",
     "MessageReceived",
     "MessageRouted",
+    "NoteAdded",
+    "OutboundContactRegistered",
+    "ParticipantAdded",
+    "ParticipantRemoved",
     "PartyCreated",
     "PartyIdentifier",
+    "PartyIdentifierAdded",
+    "PartyMerged",
+    "PartyUnmerged",
+    "PossibleDuplicateFlagged",
     "RoutingExplanation",
     "SenderIdentifier",
     "Trust",
+    "commands",
     "to_cloudevent",
 ]

@@ -1,34 +1,57 @@
-"""What the router publishes on ``omni.timeline.v1`` (key: party id): the history."""
+"""What the router publishes on ``omni.timeline.v1`` (key: party id): the history.
+
+Every event's CloudEvent ``subject`` is the party id and carries the party's
+``sequence``; caseview projects them into its read models. Team names are the
+routing file's team ids (e.g. ``kcc``, ``evenementen``, ``werk-en-inkomen``).
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.base import Event
 from shared.contracts.inbound import AttachmentRef, Channel, IdentifierKind, Trust
 
 
-class PartyIdentifier(BaseModel):
+class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+
+class Actor(_Part):
+    """Who did it: a staff member (opaque user id) acting for a team, or the system."""
+
+    user: str = Field(min_length=1, max_length=200)
+    team: str | None = Field(default=None, max_length=64)
+
+
+class PartyIdentifier(_Part):
     kind: IdentifierKind
     value: str
     trust: Trust
 
 
-class RoutingExplanation(BaseModel):
+class RoutingExplanation(_Part):
     """Why a message landed where it did: which rule, what matched, which rule-set version."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     case_rule: str
     case_detail: str
     owner_rule: str
     owner_detail: str
     ruleset_version: str
+    matched: list[str] = Field(default_factory=list, description="What matched: words, identifiers")
+
+
+class Flag(_Part):
+    """Something a person should look at; the router did not act on it automatically."""
+
+    kind: str  # e.g. "case-number-of-other-party", "possible-duplicate-party"
+    detail: str
+
+
+# --- parties -------------------------------------------------------------------------
 
 
 class PartyCreated(Event):
@@ -43,6 +66,96 @@ class PartyCreated(Event):
     created_at: datetime
 
 
+class PartyIdentifierAdded(Event):
+    """``nl.eenloket.party.identifier-added``: an identifier now belongs to the party."""
+
+    TYPE = "nl.eenloket.party.identifier-added"
+
+    party_id: uuid.UUID
+    identifier: PartyIdentifier
+    source_message_id: uuid.UUID | None
+    at: datetime
+
+
+class LinkSuggested(Event):
+    """``nl.eenloket.party.link-suggested``: a sender *claims* an identifier of another party.
+
+    Published on the sender's (provisional) party. The suggested party's history
+    gets nothing until a person confirms.
+    """
+
+    TYPE = "nl.eenloket.party.link-suggested"
+
+    suggestion_id: uuid.UUID
+    party_id: uuid.UUID
+    suggested_party_id: uuid.UUID
+    identifier: PartyIdentifier
+    message_id: uuid.UUID
+    at: datetime
+
+
+class LinkDecided(Event):
+    """``nl.eenloket.party.link-decided``: a person confirmed or rejected a suggested link.
+
+    A confirmation is followed by ``party.merged`` (the sender's party into the
+    suggested party).
+    """
+
+    TYPE = "nl.eenloket.party.link-decided"
+
+    suggestion_id: uuid.UUID
+    party_id: uuid.UUID
+    suggested_party_id: uuid.UUID
+    confirmed: bool
+    by: Actor
+    reason: str | None
+    at: datetime
+
+
+class PossibleDuplicateFlagged(Event):
+    """``nl.eenloket.party.duplicate-flagged``: one message carried identifiers of two parties."""
+
+    TYPE = "nl.eenloket.party.duplicate-flagged"
+
+    party_id: uuid.UUID
+    other_party_id: uuid.UUID
+    message_id: uuid.UUID
+    at: datetime
+
+
+class PartyMerged(Event):
+    """``nl.eenloket.party.merged``: ``merged_party_id`` is the same person as ``party_id``.
+
+    Nothing is deleted: the merged party's history is shown under the surviving
+    party until an undo (``party.unmerged``).
+    """
+
+    TYPE = "nl.eenloket.party.merged"
+
+    merge_id: uuid.UUID
+    party_id: uuid.UUID  # the surviving party
+    merged_party_id: uuid.UUID
+    by: Actor
+    reason: str
+    at: datetime
+
+
+class PartyUnmerged(Event):
+    """``nl.eenloket.party.unmerged``: a merge undone; two histories again."""
+
+    TYPE = "nl.eenloket.party.unmerged"
+
+    merge_id: uuid.UUID
+    party_id: uuid.UUID
+    merged_party_id: uuid.UUID
+    by: Actor
+    reason: str
+    at: datetime
+
+
+# --- cases -----------------------------------------------------------------------------
+
+
 class CaseOpened(Event):
     """``nl.eenloket.case.opened``: a new zaak with exactly one owning team."""
 
@@ -52,9 +165,11 @@ class CaseOpened(Event):
     case_number: str
     party_id: uuid.UUID
     product: str | None
+    confidential: bool = False
     owner_team: str
     status: str
     opened_at: datetime
+    due_at: datetime | None = None
 
 
 class MessageRouted(Event):
@@ -74,3 +189,116 @@ class MessageRouted(Event):
     attachments: list[AttachmentRef]
     owner_team: str
     explanation: RoutingExplanation
+    flags: list[Flag] = Field(default_factory=list)
+
+
+class CaseHandedOver(Event):
+    """``nl.eenloket.case.handed-over``: ownership moved, with who and why."""
+
+    TYPE = "nl.eenloket.case.handed-over"
+
+    case_id: uuid.UUID
+    case_number: str
+    party_id: uuid.UUID
+    from_team: str
+    to_team: str
+    by: Actor
+    reason: str
+    handover_count: int = Field(ge=1, description="Handovers of this case so far, incl. this one")
+    at: datetime
+
+
+class ParticipantAdded(Event):
+    """``nl.eenloket.case.participant-added``: a team joins the case (e.g. vooroverleg)."""
+
+    TYPE = "nl.eenloket.case.participant-added"
+
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    team: str
+    by: Actor
+    reason: str | None
+    at: datetime
+
+
+class ParticipantRemoved(Event):
+    """``nl.eenloket.case.participant-removed``."""
+
+    TYPE = "nl.eenloket.case.participant-removed"
+
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    team: str
+    by: Actor
+    reason: str | None
+    at: datetime
+
+
+class CaseStatusChanged(Event):
+    """``nl.eenloket.case.status-changed``: open → in behandeling → wacht op inwoner …"""
+
+    TYPE = "nl.eenloket.case.status-changed"
+
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    from_status: str
+    to_status: str
+    by: Actor
+    at: datetime
+
+
+class CaseClosed(Event):
+    """``nl.eenloket.case.closed``: afgehandeld, with its result."""
+
+    TYPE = "nl.eenloket.case.closed"
+
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    result: str
+    by: Actor
+    at: datetime
+
+
+class NoteAdded(Event):
+    """``nl.eenloket.case.note-added``: an internal note on a case."""
+
+    TYPE = "nl.eenloket.case.note-added"
+
+    note_id: uuid.UUID
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    text: str
+    by: Actor
+    at: datetime
+
+
+class OutboundContactRegistered(Event):
+    """``nl.eenloket.contact.outbound-registered``: the municipality called back, wrote, …"""
+
+    TYPE = "nl.eenloket.contact.outbound-registered"
+
+    contact_id: uuid.UUID
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    channel: Channel
+    summary: str
+    by: Actor
+    at: datetime
+
+
+class CommandRejected(Event):
+    """``nl.eenloket.command.rejected``: a staff command that could not be carried out.
+
+    ``party_id`` is set when the command concerned a known party or case (then the
+    event is on that party's timeline); otherwise the subject is the command id.
+    """
+
+    TYPE = "nl.eenloket.command.rejected"
+
+    command_id: uuid.UUID
+    command_type: str
+    party_id: uuid.UUID | None
+    case_id: uuid.UUID | None
+    reason: str
+    by: Actor | None
+    at: datetime
