@@ -9,9 +9,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router.commands import BY_TYPE as COMMANDS
+from services.router.commands import handle_command
 from services.router.config import RouterSettings
 from services.router.handlers import RouterContext, route_message
 from services.router.orm import consumer_offsets, outbox, processed_events
+from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
@@ -34,15 +37,18 @@ class UnknownEventTypeError(ValueError):
 
 def create_app(settings: RouterSettings) -> FastAPI:
     setup_tracing("eenloket-router", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+    # A bad routing file stops the router here, with a message naming the problem.
     ctx = RouterContext(
         source=settings.source("eenloket-router"),
         timeline_topic=settings.topic_timeline,
-        default_team=settings.default_team,
+        routing=load_routing(settings.routing_file),
     )
 
     async def handle(session: AsyncSession, event: CloudEvent, record: Record) -> None:
         if event.type == MessageReceived.TYPE:
             await route_message(session, event, ctx)
+        elif event.type in COMMANDS:
+            await handle_command(session, event, ctx)
         else:
             raise UnknownEventTypeError(f"the router does not handle {event.type}")
 
@@ -56,7 +62,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         consumer = TransactionalConsumer(
             bootstrap=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
-            topics=[settings.topic_inbound],
+            topics=[settings.topic_inbound, settings.topic_commands],
             sessions=sessions,
             tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
             handler=handle,

@@ -1,4 +1,5 @@
-"""The router's tables: parties, their identifiers, cases; plus the shared consumer/outbox tables.
+"""The router's tables: parties, identifiers, suggested links, merges, cases; plus the shared
+consumer/outbox tables.
 
 Shaped after VNG Klantinteracties (partij, partij-identificator), so that a
 Klantinteracties API later is a mapping, not a rewrite.
@@ -15,6 +16,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -34,6 +37,7 @@ parties = Table(
     # two replicas racing on the same new sender cannot create two parties.
     Column("origin", String(400), unique=True),
     Column("version", BigId, nullable=False),  # last `sequence` used on the timeline
+    Column("merged_into", Uuid, ForeignKey("parties.id")),
     Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -45,7 +49,7 @@ party_identifiers = Table(
     Column("kind", String(32), nullable=False),
     Column("value", String(400), nullable=False),
     Column("trust", String(16), nullable=False),
-    Column("source_message_id", Uuid, nullable=False),
+    Column("source_message_id", Uuid),
     Column("created_at", UtcDateTime, nullable=False),
     # One party per authenticated/verified identifier.
     Index(
@@ -59,6 +63,39 @@ party_identifiers = Table(
     Index("ix_party_identifiers_lookup", "kind", "value"),
 )
 
+link_suggestions = Table(
+    "link_suggestions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("party_id", Uuid, ForeignKey("parties.id"), nullable=False),
+    Column("suggested_party_id", Uuid, ForeignKey("parties.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", String(400), nullable=False),
+    Column("trust", String(16), nullable=False),
+    Column("message_id", Uuid, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | confirmed | rejected
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime),
+    Column("decided_by", String(200)),
+    # Suggested once per pair: a rejected suggestion is not made again.
+    UniqueConstraint("party_id", "suggested_party_id", name="uq_link_suggestions_pair"),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("party_id", Uuid, ForeignKey("parties.id"), nullable=False),
+    Column("merged_party_id", Uuid, ForeignKey("parties.id"), nullable=False),
+    Column("by_user", String(200), nullable=False),
+    Column("by_team", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("undone_at", UtcDateTime),
+    Column("undone_by", String(200)),
+    Column("undo_reason", Text),
+)
+
 cases = Table(
     "cases",
     metadata,
@@ -66,9 +103,31 @@ cases = Table(
     Column("number", String(32), nullable=False, unique=True),
     Column("party_id", Uuid, ForeignKey("parties.id"), nullable=False, index=True),
     Column("product", String(200)),
+    Column("confidential", Boolean, nullable=False),
     Column("status", String(32), nullable=False),
     Column("owner_team", String(64), nullable=False),
+    Column("handover_count", Integer, nullable=False),
     Column("opened_at", UtcDateTime, nullable=False),
+    Column("last_activity_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("result", Text),
+)
+
+case_participants = Table(
+    "case_participants",
+    metadata,
+    Column("case_id", Uuid, ForeignKey("cases.id"), primary_key=True),
+    Column("team", String(64), primary_key=True),
+)
+
+# Conversation references (e-mail Message-IDs, chat sessions, app conversations, calls)
+# that tie later messages to the case.
+case_thread_refs = Table(
+    "case_thread_refs",
+    metadata,
+    Column("ref", String(1000), primary_key=True),
+    Column("case_id", Uuid, ForeignKey("cases.id"), nullable=False),
 )
 
 case_number_counters = Table(

@@ -1,29 +1,44 @@
+"""Case matching (design §5) as pure logic, table-driven."""
+
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.router.domain.model import Case, case_number, match_case, origin_key
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from services.router.domain.model import Case, case_number, match_case, quoted_case_number
+from shared.contracts import Channel, InboundMessage
 
-NOW = datetime(2026, 11, 29, tzinfo=UTC)
-PARTY = uuid.uuid4()
-
-
-def _message(**kw):
-    return InboundMessage(message_id=uuid.uuid4(), channel=Channel.WEB, received_at=NOW, **kw)
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+ME = uuid.uuid4()
+MERGED_INTO_ME = uuid.uuid4()
+OTHER = uuid.uuid4()
 
 
-def _case(number="ZAAK-2026-0000000001", product=None, status="open", age=0):
+def _case(number="ZAAK-2026-0000000001", party=ME, product=None, status="open", idle_days=0):
     return Case(
         id=uuid.uuid4(),
         number=number,
-        party_id=PARTY,
+        party_id=party,
         product=product,
         status=status,
         owner_team="kcc",
-        opened_at=NOW - timedelta(days=age),
+        opened_at=NOW - timedelta(days=idle_days + 1),
+        last_activity_at=NOW - timedelta(days=idle_days),
     )
+
+
+def _match(**kw):
+    args = {
+        "party_ids": frozenset({ME, MERGED_INTO_ME}),
+        "quoted": None,
+        "quoted_number": None,
+        "threaded": [],
+        "party_cases": [],
+        "product": None,
+        "now": NOW,
+        "window_days": 30,
+    } | kw
+    return match_case(**args)
 
 
 def test_case_number_format():
@@ -32,46 +47,98 @@ def test_case_number_format():
         case_number(2026, 10**10)
 
 
+def test_quoted_number_from_form_field_then_text():
+    base = {"message_id": uuid.uuid4(), "channel": Channel.EMAIL, "received_at": NOW}
+    assert quoted_case_number(InboundMessage(**base, case_number_hint="ZAAK-2026-0000000007")) == (
+        "ZAAK-2026-0000000007"
+    )
+    text = InboundMessage(**base, subject="Re: uw zaak ZAAK-2026-0000000042", text="")
+    assert quoted_case_number(text) == "ZAAK-2026-0000000042"
+    assert quoted_case_number(InboundMessage(**base, text="ZAAK-26-1")) is None
+
+
+own_closed = _case("ZAAK-2026-0000000002", status="afgehandeld")
+of_other = _case("ZAAK-2026-0000000003", party=OTHER)
+of_merged = _case("ZAAK-2026-0000000004", party=MERGED_INTO_ME)
+thread_own = _case("ZAAK-2026-0000000005")
+thread_other = _case("ZAAK-2026-0000000006", party=OTHER)
+afval_open = _case("ZAAK-2026-0000000007", product="afvalcontainer", idle_days=3)
+afval_stale = _case("ZAAK-2026-0000000008", product="afvalcontainer", idle_days=45)
+paspoort_open = _case("ZAAK-2026-0000000009", product="paspoort")
+
+
 @pytest.mark.parametrize(
-    ("message", "cases", "expected_rule", "expected_index"),
+    ("kwargs", "expected_case", "rule", "flags"),
     [
-        (
-            _message(case_number_hint="ZAAK-2026-0000000002"),
-            [_case(), _case("ZAAK-2026-0000000002", status="afgehandeld")],
-            "case-number",
-            1,
+        pytest.param(
+            {"quoted": own_closed}, own_closed, "case-number", [], id="own-number-even-closed"
         ),
-        (
-            _message(product_hint="afval"),
-            [_case(product="paspoort"), _case(product="afval")],
+        pytest.param(
+            {"quoted": of_merged}, of_merged, "case-number", [], id="number-of-merged-party"
+        ),
+        pytest.param(
+            {"quoted": of_other, "party_cases": [afval_open], "product": "afvalcontainer"},
+            afval_open,
             "open-case-same-product",
-            1,
+            ["case-number-of-other-party"],
+            id="number-of-other-party-flagged-not-linked",
         ),
-        (
-            _message(product_hint="afval"),
-            [_case(product="afval", status="afgehandeld")],
-            "new-case",
+        pytest.param(
+            {"quoted_number": "ZAAK-2026-0000009999"},
             None,
+            "new-case",
+            ["unknown-case-number"],
+            id="unknown-number",
         ),
-        (_message(case_number_hint="ZAAK-2026-0000000099"), [], "new-case", None),
-        (
-            _message(),
-            [_case(age=5), _case("ZAAK-2026-0000000003", age=1)],
+        pytest.param(
+            {"threaded": [thread_own], "party_cases": [afval_open], "product": "afvalcontainer"},
+            thread_own,
+            "thread",
+            [],
+            id="thread-beats-product",
+        ),
+        pytest.param(
+            {"threaded": [thread_other]},
+            None,
+            "new-case",
+            ["thread-of-other-party"],
+            id="thread-reply-from-new-address-not-linked",
+        ),
+        pytest.param(
+            {"party_cases": [paspoort_open, afval_open], "product": "afvalcontainer"},
+            afval_open,
             "open-case-same-product",
-            1,
+            [],
+            id="same-product",
+        ),
+        pytest.param(
+            {"party_cases": [afval_stale], "product": "afvalcontainer"},
+            None,
+            "new-case",
+            [],
+            id="outside-window",
+        ),
+        pytest.param(
+            {"party_cases": [paspoort_open], "product": "afvalcontainer"},
+            None,
+            "new-case",
+            [],
+            id="other-product",
+        ),
+        pytest.param(
+            {
+                "party_cases": [_case(product="afvalcontainer", status="afgehandeld")],
+                "product": "afvalcontainer",
+            },
+            None,
+            "new-case",
+            [],
+            id="closed-case-not-joined-by-product",
         ),
     ],
 )
-def test_match_case_precedence(message, cases, expected_rule, expected_index):
-    match = match_case(message, cases)
-    assert match.rule == expected_rule
-    assert match.case == (None if expected_index is None else cases[expected_index])
-
-
-def test_origin_key_prefers_email_then_phone():
-    sender = [
-        SenderIdentifier(kind=IdentifierKind.PHONE, value="+31612345678", trust=Trust.CLAIMED),
-        SenderIdentifier(kind=IdentifierKind.EMAIL, value="a@b.nl", trust=Trust.CLAIMED),
-    ]
-    assert origin_key(_message(sender=sender)) == "email:a@b.nl"
-    assert origin_key(_message()) is None
+def test_match_case_precedence(kwargs, expected_case, rule, flags):
+    match = _match(**kwargs)
+    assert match.case == expected_case
+    assert match.rule == rule
+    assert [k for k, _ in match.flags] == flags

@@ -1,24 +1,17 @@
-"""Who sent this, and which case does it belong to? Pure decisions, no I/O.
-
-The trust ladder (design §4): a message joins an existing party automatically
-only through an authenticated or verified identifier. An unknown sender becomes
-a provisional party; the same unknown address writing again reaches that same
-provisional party (its *origin*), and nothing more.
-"""
+"""Parties and cases, and which case a message belongs to. Pure decisions, no I/O."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from shared.contracts import IdentifierKind, InboundMessage, SenderIdentifier, Trust
-
-STRONG = (Trust.AUTHENTICATED, Trust.VERIFIED)
-# Addresses a provisional party can be recognised by when the same sender writes again.
-ORIGIN_KINDS = (IdentifierKind.EMAIL, IdentifierKind.PHONE, IdentifierKind.CHAT)
+from shared.contracts import InboundMessage
 
 OPEN_STATUSES = ("open", "in behandeling", "wacht op inwoner")
+CLOSED = "afgehandeld"
+CASE_NUMBER = re.compile(r"\bZAAK-\d{4}-\d{10}\b")
 
 
 @dataclass(frozen=True)
@@ -37,18 +30,23 @@ class Case:
     status: str
     owner_team: str
     opened_at: datetime
+    last_activity_at: datetime
+    confidential: bool = False
+    handover_count: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
 
 
-def strong_identifiers(message: InboundMessage) -> list[SenderIdentifier]:
-    return [s for s in message.sender if s.trust in STRONG]
-
-
-def origin_key(message: InboundMessage) -> str | None:
-    """The address an unknown sender is recognised by next time, e.g. ``email:a@b.nl``."""
-    for kind in ORIGIN_KINDS:
-        for s in message.sender:
-            if s.kind == kind:
-                return f"{kind}:{s.value}"
+def quoted_case_number(message: InboundMessage) -> str | None:
+    """The case number the sender gave: the form field first, else one in subject or text."""
+    if message.case_number_hint:
+        return message.case_number_hint
+    for text in (message.subject or "", message.text):
+        found = CASE_NUMBER.search(text)
+        if found:
+            return found.group(0)
     return None
 
 
@@ -57,25 +55,60 @@ class CaseMatch:
     case: Case | None  # None: open a new case
     rule: str
     detail: str
+    flags: tuple[tuple[str, str], ...] = ()
 
 
-def match_case(message: InboundMessage, party_cases: list[Case]) -> CaseMatch:
-    """Design §5, in order: explicit case number of the same party, open case for the
-    same product, otherwise a new case. (Thread references arrive with issue #4.)"""
-    if message.case_number_hint:
-        for case in party_cases:
-            if case.number == message.case_number_hint:
-                return CaseMatch(case, "case-number", "case number quoted by the same party")
-    open_cases = sorted(
-        (c for c in party_cases if c.status in OPEN_STATUSES and c.product == message.product_hint),
-        key=lambda c: c.opened_at,
-        reverse=True,
-    )
-    if open_cases:
+def match_case(
+    *,
+    party_ids: frozenset[uuid.UUID],
+    quoted: Case | None,
+    quoted_number: str | None,
+    threaded: list[Case],
+    party_cases: list[Case],
+    product: str | None,
+    now: datetime,
+    window_days: int,
+) -> CaseMatch:
+    """Design §5, in order: the quoted case number of the same party; a thread reference
+    (e-mail chain, chat session, app conversation, call-back); an open case of the same
+    party and product active within the window; otherwise a new case.
+
+    ``party_ids``: the party and every party merged into it. A case number or thread
+    of somebody else is flagged for a person, never linked.
+    """
+    flags: list[tuple[str, str]] = []
+    if quoted is not None:
+        if quoted.party_id in party_ids:
+            return CaseMatch(
+                quoted, "case-number", f"case number {quoted.number} of the same party"
+            )
+        flags.append(("case-number-of-other-party", f"{quoted.number} belongs to another party"))
+    elif quoted_number is not None:
+        flags.append(("unknown-case-number", f"{quoted_number} is not a known case"))
+
+    own_threads = [c for c in threaded if c.party_id in party_ids]
+    if own_threads:
+        case = max(own_threads, key=lambda c: c.last_activity_at)
+        return CaseMatch(case, "thread", "reply in a conversation of this case", tuple(flags))
+    if threaded:
+        flags.append(("thread-of-other-party", "replies in a conversation of another party's case"))
+
+    window = timedelta(days=window_days)
+    candidates = [
+        c
+        for c in party_cases
+        if c.is_open and c.product == product and now - c.last_activity_at <= window
+    ]
+    if candidates:
+        case = max(candidates, key=lambda c: c.last_activity_at)
         return CaseMatch(
-            open_cases[0], "open-case-same-product", "open case of the same party and product"
+            case,
+            "open-case-same-product",
+            f"open case of the same party for {product or 'no product'}, active within "
+            f"{window_days} days",
+            tuple(flags),
         )
-    return CaseMatch(None, "new-case", "no matching case; a new case was opened")
+    return CaseMatch(None, "new-case", "no matching case; a new case was opened", tuple(flags))
 
 
 def case_number(year: int, serial: int) -> str:

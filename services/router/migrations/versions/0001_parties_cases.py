@@ -1,4 +1,4 @@
-"""Parties, identifiers, cases, case numbers; consumer state and outbox.
+"""Parties, identifiers, suggested links, merges, cases; consumer state and outbox.
 
 Revision ID: 0001
 Revises:
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(200)),
         sa.Column("origin", sa.String(400), unique=True),
         sa.Column("version", BigId, nullable=False),
+        sa.Column("merged_into", sa.Uuid, sa.ForeignKey("parties.id")),
         sa.Column("created_at", UtcDateTime, nullable=False),
     )
     op.create_table(
@@ -34,7 +35,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("value", sa.String(400), nullable=False),
         sa.Column("trust", sa.String(16), nullable=False),
-        sa.Column("source_message_id", sa.Uuid, nullable=False),
+        sa.Column("source_message_id", sa.Uuid),
         sa.Column("created_at", UtcDateTime, nullable=False),
     )
     op.create_index("ix_party_identifiers_party_id", "party_identifiers", ["party_id"])
@@ -48,16 +49,60 @@ def upgrade() -> None:
         sqlite_where=sa.text("trust <> 'claimed'"),
     )
     op.create_table(
+        "link_suggestions",
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("party_id", sa.Uuid, sa.ForeignKey("parties.id"), nullable=False),
+        sa.Column("suggested_party_id", sa.Uuid, sa.ForeignKey("parties.id"), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("value", sa.String(400), nullable=False),
+        sa.Column("trust", sa.String(16), nullable=False),
+        sa.Column("message_id", sa.Uuid, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("decided_at", UtcDateTime),
+        sa.Column("decided_by", sa.String(200)),
+        sa.UniqueConstraint("party_id", "suggested_party_id", name="uq_link_suggestions_pair"),
+    )
+    op.create_table(
+        "merges",
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("party_id", sa.Uuid, sa.ForeignKey("parties.id"), nullable=False),
+        sa.Column("merged_party_id", sa.Uuid, sa.ForeignKey("parties.id"), nullable=False),
+        sa.Column("by_user", sa.String(200), nullable=False),
+        sa.Column("by_team", sa.String(64)),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("at", UtcDateTime, nullable=False),
+        sa.Column("undone_at", UtcDateTime),
+        sa.Column("undone_by", sa.String(200)),
+        sa.Column("undo_reason", sa.Text),
+    )
+    op.create_table(
         "cases",
         sa.Column("id", sa.Uuid, primary_key=True),
         sa.Column("number", sa.String(32), nullable=False, unique=True),
         sa.Column("party_id", sa.Uuid, sa.ForeignKey("parties.id"), nullable=False),
         sa.Column("product", sa.String(200)),
+        sa.Column("confidential", sa.Boolean, nullable=False),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("owner_team", sa.String(64), nullable=False),
+        sa.Column("handover_count", sa.Integer, nullable=False),
         sa.Column("opened_at", UtcDateTime, nullable=False),
+        sa.Column("last_activity_at", UtcDateTime, nullable=False),
+        sa.Column("due_at", UtcDateTime),
+        sa.Column("closed_at", UtcDateTime),
+        sa.Column("result", sa.Text),
     )
     op.create_index("ix_cases_party_id", "cases", ["party_id"])
+    op.create_table(
+        "case_participants",
+        sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id"), primary_key=True),
+        sa.Column("team", sa.String(64), primary_key=True),
+    )
+    op.create_table(
+        "case_thread_refs",
+        sa.Column("ref", sa.String(1000), primary_key=True),
+        sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id"), nullable=False),
+    )
     op.create_table(
         "case_number_counters",
         sa.Column("year", sa.Integer, primary_key=True),
@@ -68,8 +113,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("outbox", "consumer_offsets", "processed_events", "case_number_counters"):
+    for table in (
+        "outbox",
+        "consumer_offsets",
+        "processed_events",
+        "case_number_counters",
+        "case_thread_refs",
+        "case_participants",
+        "cases",
+        "merges",
+        "link_suggestions",
+        "party_identifiers",
+        "parties",
+    ):
         op.drop_table(table)
-    op.drop_table("cases")
-    op.drop_table("party_identifiers")
-    op.drop_table("parties")

@@ -1,0 +1,1 @@
+"""The routing file: products (UPL), owning teams, keywords, service norms."""

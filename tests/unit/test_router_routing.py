@@ -1,0 +1,116 @@
+"""The routing file: validation, classification of Dutch free text, due dates."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.router.routing.rules import (
+    RoutingFileError,
+    add_working_days,
+    load_routing,
+    normalise,
+    within_one_edit,
+)
+from shared.contracts import Channel
+
+ROUTING = load_routing()
+
+
+@pytest.mark.parametrize(
+    ("text", "product", "owner"),
+    [
+        (
+            "Ik wil een evenementenvergunning aanvragen voor ons festival",
+            "evenementenvergunning",
+            "evenementen",
+        ),
+        ("aanvraag evenemntenvergunning", "evenementenvergunning", "evenementen"),  # typo
+        ("Onze evenementenvergunningaanvraag", "evenementenvergunning", "evenementen"),  # compound
+        ("Ik heb mijn baan verloren en wil bijstand", "bijstand", "werk-en-inkomen"),
+        ("Mijn paspoort is verlopen", "paspoort", "burgerzaken"),
+        ("Ik ben VERHUISD naar een nieuw adres", "brp-inschrijving", "burgerzaken"),
+        ("bewonersvergunning voor parkeren", "parkeervergunning", "parkeren"),
+        ("De kliko is niet geleegd", "afvalcontainer", "afval"),
+        ("Aanvraag traplift via de Wmo", "wmo-voorziening", "zorg"),
+        ("Mag ik een dakkapel bouwen?", "omgevingsvergunning", "vergunningen"),
+        (
+            "Bezwaar tegen mijn WOZ-waarde en OZB aanslag",
+            "onroerendezaakbelasting (ozb)",
+            "belastingen",
+        ),
+        (
+            "De lantaarnpaal in onze straat is kapot",
+            "melding openbare ruimte (straatverlichting)",
+            "openbare-ruimte",
+        ),
+        ("Identiteitskaart kwijt", "identiteitskaart", "burgerzaken"),
+    ],
+)
+def test_classifies_dutch_text(text, product, owner):
+    match = ROUTING.classify(hint=None, text=text)
+    assert match.product is not None, text
+    assert match.product.upl == product
+    assert ROUTING.owner_of(match.product) == owner
+
+
+def test_no_match_goes_to_the_contact_centre():
+    match = ROUTING.classify(hint=None, text="Goedemiddag, ik heb een vraag")
+    assert match.product is None and match.rule == "no-match"
+    assert ROUTING.owner_of(None) == "kcc"
+
+
+def test_product_hint_wins_and_may_be_a_synonym():
+    assert ROUTING.classify(hint="paspoort", text="festival").product.upl == "paspoort"
+    assert ROUTING.classify(hint="kliko", text="").product.upl == "afvalcontainer"
+
+
+def test_social_domain_is_confidential():
+    assert ROUTING.product("bijstand").confidential
+    assert not ROUTING.product("paspoort").confidential
+
+
+def test_normalise_and_typos():
+    assert normalise("Évènementen-Vergunning!") == "evenementen vergunning"
+    assert within_one_edit("vrgunnign", "vergunning") is False  # two edits
+    assert within_one_edit("vergunnign", "vergunning")  # swapped letters
+    assert within_one_edit("vergunnig", "vergunning")  # missing letter
+
+
+def test_due_date_skips_weekends_and_holidays():
+    friday = datetime(2026, 12, 24, 10, tzinfo=UTC)  # Thursday before Christmas
+    # 2 working days: 25 and 26 Dec are holidays, 27 is Sunday -> Mon 28, Tue 29.
+    assert add_working_days(friday, 2, frozenset(ROUTING.spec.holidays)).day == 29
+    due = ROUTING.due_at(start=friday, channel=Channel.EMAIL, product=None)
+    assert due.day == 29
+    permit = ROUTING.product("evenementenvergunning")
+    assert ROUTING.due_at(start=friday, channel=Channel.EMAIL, product=permit) > due
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("version: 1\n: [", "not valid YAML"),
+        ("version: x\n", "default_team"),
+        (
+            "version: x\ndefault_team: kcc\nteams: {kcc: K}\nservice_norms: {default: 5}\n"
+            "products: [{upl: fietsenstalling op de maan, owner: kcc, keywords: [x]}]\n",
+            "not municipal products of the UPL",
+        ),
+        (
+            "version: x\ndefault_team: kcc\nteams: {kcc: K}\nservice_norms: {default: 5}\n"
+            "products: [{upl: paspoort, owner: nobody, keywords: [x]}]\n",
+            "owner 'nobody' is not under teams",
+        ),
+        (
+            "version: x\ndefault_team: kcc\nteams: {kcc: K}\nservice_norms: {default: 5}\n"
+            "products: [{upl: paspoort, owner: kcc, keywords: [x], surprise: 1}]\n",
+            "Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_a_bad_routing_file_is_refused_with_a_clear_message(tmp_path: Path, content, message):
+    path = tmp_path / "routing.yaml"
+    path.write_text(content)
+    with pytest.raises(RoutingFileError, match=message):
+        load_routing(path)
