@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: help venv system-deps demo test test-unit test-integration test-e2e lint format \
-        typecheck openapi kafka-start kafka-stop clean
+        typecheck openapi kafka-start kafka-stop clean bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,3 +60,9 @@ kafka-stop: ## stop that broker
 
 clean: ## remove the virtualenv, caches and .local (stop brokers/databases first)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+bench: venv system-deps ## benchmarks (results in docs/bench-results.json; see docs/benchmarks.md)
+	$(BIN)/python -m bench
+
+bench-quick: venv system-deps ## a smaller, faster benchmark run for development
+	$(BIN)/python -m bench --quick

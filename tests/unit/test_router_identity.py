@@ -97,3 +97,10 @@ def test_known_party_adds_a_new_claimed_phone():
 )
 def test_origin_key(sender, expected):
     assert origin_key(msg(*sender)) == expected
+
+
+def test_a_bsn_failing_the_elfproef_identifies_nobody():
+    m = msg((K.EMAIL, "x@example.org", T.CLAIMED), (K.BSN, "111222334", T.CLAIMED))
+    d = identify(m, [*HOLDINGS, Holding(ANON, K.BSN, "111222334", T.CLAIMED)], None)
+    assert d.suggestions == ()
+    assert [i.kind for i in d.new_identifiers] == [K.EMAIL]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from stdnum.nl import bsn
+
 from shared.contracts import IdentifierKind, InboundMessage, SenderIdentifier, Trust
 
 STRONG = frozenset({Trust.AUTHENTICATED, Trust.VERIFIED})
@@ -52,6 +54,13 @@ def origin_key(message: InboundMessage) -> str | None:
     return None
 
 
+def usable(identifier: SenderIdentifier) -> bool:
+    """A BSN that fails the 11-proef identifies nobody: it is neither linked nor suggested."""
+    if identifier.kind == IdentifierKind.BSN:
+        return bool(bsn.is_valid(identifier.value))
+    return True
+
+
 def identify(
     message: InboundMessage, holdings: list[Holding], origin_party: uuid.UUID | None
 ) -> Identification:
@@ -61,7 +70,8 @@ def identify(
     already resolved to their survivor). ``origin_party``: the provisional party first
     created by this message's origin address, if any.
     """
-    strong_on_message = [s for s in message.sender if s.trust in STRONG]
+    sender = [s for s in message.sender if usable(s)]
+    strong_on_message = [s for s in sender if s.trust in STRONG]
     strong_parties: list[uuid.UUID] = []
     for s in strong_on_message:
         for h in holdings:
@@ -80,7 +90,7 @@ def identify(
     held_by_party = {(h.kind, h.value) for h in holdings if h.party_id == party_id}
     claimed_elsewhere: dict[uuid.UUID, SenderIdentifier] = {}
     new_identifiers: list[SenderIdentifier] = []
-    for s in message.sender:
+    for s in sender:
         others = [h.party_id for h in holdings if h.kind == s.kind and h.value == s.value]
         others = [p for p in others if p != party_id and p not in strong_parties]
         if s.trust in STRONG:

@@ -1,0 +1,53 @@
+"""Kafka and PostgreSQL for a benchmark run, started by the project's own scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+
+import asyncpg
+
+from shared.devstack import ROOT
+
+BENCH = ROOT / ".local" / "bench"
+
+
+def _start(script: str, folder: str) -> str:
+    out = subprocess.run(  # noqa: S603
+        ["bash", f"deploy/local/{script}", "start", "--dir", str(BENCH / folder)],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.strip().splitlines()[-1].split("=", 1)[1]
+
+
+def _stop(script: str, folder: str) -> None:
+    subprocess.run(  # noqa: S603
+        ["bash", f"deploy/local/{script}", "stop", "--dir", str(BENCH / folder)],  # noqa: S607
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+    )
+
+
+@contextlib.contextmanager
+def infrastructure() -> Iterator[tuple[str, str]]:
+    """(kafka bootstrap, postgres dsn without database); stopped afterwards."""
+    try:
+        yield _start("kafka.sh", "kafka"), _start("postgres.sh", "postgres")
+    finally:
+        _stop("kafka.sh", "kafka")
+        _stop("postgres.sh", "postgres")
+
+
+async def fresh_database(dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(f"{dsn}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
