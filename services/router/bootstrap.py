@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.router.commands import BY_TYPE as COMMANDS
 from services.router.commands import handle_command
 from services.router.config import RouterSettings
-from services.router.handlers import RouterContext, route_message
+from services.router.handlers import RouterContext, route_messages
 from services.router.orm import consumer_offsets, outbox, processed_events
 from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
@@ -42,11 +42,24 @@ def create_app(settings: RouterSettings) -> FastAPI:
         source=settings.source("eenloket-router"),
         timeline_topic=settings.topic_timeline,
         routing=load_routing(settings.routing_file),
+        group=settings.consumer_group,
     )
+
+    async def handle_batch(session: AsyncSession, items: list[tuple[CloudEvent, Record]]) -> None:
+        """Runs of messages are routed in bulk; commands one by one, in record order."""
+        run: list[tuple[CloudEvent, Record]] = []
+        for event, record in items:
+            if event.type == MessageReceived.TYPE:
+                run.append((event, record))
+                continue
+            await route_messages(session, run, ctx)
+            run = []
+            await handle(session, event, record)
+        await route_messages(session, run, ctx)
 
     async def handle(session: AsyncSession, event: CloudEvent, record: Record) -> None:
         if event.type == MessageReceived.TYPE:
-            await route_message(session, event, ctx)
+            await route_messages(session, [(event, record)], ctx)
         elif event.type in COMMANDS:
             await handle_command(session, event, ctx)
         else:
@@ -66,6 +79,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             sessions=sessions,
             tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
             handler=handle,
+            batch_handler=handle_batch,
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-router",
             max_records=settings.max_batch,

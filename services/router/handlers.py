@@ -1,23 +1,34 @@
-"""The router's handlers: one inbound message in, its history events out (via the outbox)."""
+"""Routing inbound messages: identify the party, match or open the case, assign the owner,
+and publish the history (via the outbox).
+
+Messages are routed a batch at a time: the state they need is read in a handful of
+queries, decided in memory (later messages of the batch see what earlier ones
+created), and written back in bulk. The decisions themselves are the pure
+functions of ``domain/``; this module only feeds them and records the outcome.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.domain.identity import identify, origin_key
-from services.router.domain.model import Case, match_case, quoted_case_number
+from services.router.domain.identity import Holding, identify, origin_key
+from services.router.domain.model import Case, Party, match_case, quoted_case_number
 from services.router.history import History
 from services.router.repository import Repository
-from services.router.routing.rules import Routing
+from services.router.routing.rules import ProductMatch, Routing
 from shared.contracts import (
     CaseOpened,
     Flag,
     InboundMessage,
+    LinkSuggested,
     MessageReceived,
     MessageRouted,
     PartyCreated,
@@ -25,10 +36,12 @@ from shared.contracts import (
     PartyIdentifierAdded,
     PossibleDuplicateFlagged,
     RoutingExplanation,
+    SenderIdentifier,
 )
-from shared.contracts.timeline import LinkSuggested
 from shared.envelope import CloudEvent
 from shared.ids import new_id
+from shared.kafka.consumer import record_span
+from shared.kafka.records import Record
 
 ROUTED = Counter(
     "eenloket_router_messages_routed_total",
@@ -39,6 +52,7 @@ SUGGESTED_LINKS = Counter("eenloket_router_links_suggested_total", "Suggested id
 DUPLICATES_FLAGGED = Counter(
     "eenloket_router_duplicates_flagged_total", "Messages carrying identifiers of two parties"
 )
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,144 +60,312 @@ class RouterContext:
     source: str
     timeline_topic: str
     routing: Routing
+    group: str = "eenloket-router"
 
 
-def _ident(i: object) -> PartyIdentifier:
-    return PartyIdentifier.model_validate(i, from_attributes=True)
+def _ident(i: SenderIdentifier) -> PartyIdentifier:
+    return PartyIdentifier(kind=i.kind, value=i.value, trust=i.trust)
 
 
-async def route_message(session: AsyncSession, event: CloudEvent, ctx: RouterContext) -> None:
-    """Identify the party, match or open the case, assign the owner, publish the history."""
-    message = MessageReceived.model_validate(event.data).message
-    repo = Repository(session)
-    history = History(source=ctx.source, topic=ctx.timeline_topic)
-    now = datetime.now(UTC)
+@dataclass
+class _State:
+    """What the batch knows: loaded from the database, then updated as messages are routed."""
 
-    # 1. Who is it? (trust ladder, domain/identity.py)
-    origin = origin_key(message)
-    decision = identify(
-        message,
-        await repo.holdings(message.sender),
-        await repo.party_by_origin(origin) if origin else None,
+    holdings: dict[tuple[str, str], list[Holding]] = field(default_factory=dict)
+    origins: dict[str, uuid.UUID] = field(default_factory=dict)
+    parties: dict[uuid.UUID, Party] = field(default_factory=dict)
+    new_parties: list[dict[str, Any]] = field(default_factory=list)
+    new_identifiers: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID]] = field(
+        default_factory=list
     )
+    suggested: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
+    new_suggestions: list[dict[str, Any]] = field(default_factory=list)
+    inserted_suggestions: set[uuid.UUID] = field(default_factory=set)
+    family: dict[uuid.UUID, frozenset[uuid.UUID]] = field(default_factory=dict)
+    cases: dict[uuid.UUID, Case] = field(default_factory=dict)
+    new_cases: dict[uuid.UUID, datetime | None] = field(default_factory=dict)  # id -> due_at
+    touched_cases: set[uuid.UUID] = field(default_factory=set)
+    thread_refs: dict[str, uuid.UUID] = field(default_factory=dict)
+    new_refs: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    def held(self, message: InboundMessage) -> list[Holding]:
+        return [h for s in message.sender for h in self.holdings.get((s.kind.value, s.value), [])]
+
+    def hold(self, party_id: uuid.UUID, identifier: SenderIdentifier) -> None:
+        holding = Holding(party_id, identifier.kind, identifier.value, identifier.trust)
+        self.holdings.setdefault((identifier.kind.value, identifier.value), []).append(holding)
+
+    by_party: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+    by_number: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    def put_case(self, case: Case) -> None:
+        self.cases[case.id] = case
+        self.by_party.setdefault(case.party_id, set()).add(case.id)
+        if case.number:
+            self.by_number[case.number] = case.id
+
+    def cases_of(self, party_ids: Iterable[uuid.UUID]) -> list[Case]:
+        return [self.cases[c] for p in party_ids for c in self.by_party.get(p, ())]
+
+
+@dataclass
+class _Routed:
+    """One message's outcome, turned into events once case numbers are allocated."""
+
+    message: InboundMessage
+    record: Record
+    event: CloudEvent
+    party_id: uuid.UUID
+    case_id: uuid.UUID
+    new_case: bool
+    match_rule: str
+    match_detail: str
+    flags: tuple[tuple[str, str], ...]
+    product: ProductMatch
+    party_events: list[Any]  # party-level events (created, identifier added, suggestions, …)
+
+
+async def route_messages(
+    session: AsyncSession, items: list[tuple[CloudEvent, Record]], ctx: RouterContext
+) -> None:
+    """Route a batch of ``message.received`` events in one transaction."""
+    if not items:
+        return
+    repo = Repository(session)
+    now = datetime.now(UTC)
+    messages = [(MessageReceived.model_validate(e.data).message, e, r) for e, r in items]
+    state = _State()
+
+    # 1. Read what identification needs: who holds these identifiers, which provisional
+    #    parties these addresses created.
+    for h in await repo.holdings([s for m, _, _ in messages for s in m.sender]):
+        state.holdings.setdefault((h.kind.value, h.value), []).append(h)
+    origins = {o for m, _, _ in messages if (o := origin_key(m))}
+    state.origins.update(await repo.parties_by_origin(origins))
+
+    # 2. Identify every message in order (trust ladder, domain/identity.py).
+    outcomes: list[_Routed] = []
+    for message, event, record in messages:
+        outcomes.append(_identify(message, event, record, state, now))
+
+    # 3. Lock the existing parties involved, in id order (replicas lock alike: no deadlock),
+    #    and read their cases, their merged-in parties, quoted case numbers and threads.
+    existing = sorted({o.party_id for o in outcomes} - {p["id"] for p in state.new_parties})
+    state.parties.update(await repo.lock_parties(existing))
+    state.family.update(await repo.families(existing))
+    all_family = {p for f in state.family.values() for p in f} | set(existing)
+    for case in await repo.cases_of(all_family):
+        state.put_case(case)
+    numbers = {n for m, _, _ in messages if (n := quoted_case_number(m))}
+    for case in await repo.cases_by_numbers(numbers):
+        state.put_case(case)
+    refs = {ref for m, _, _ in messages for ref in m.thread_refs}
+    for ref, case in (await repo.cases_by_refs(refs)).items():
+        state.put_case(case)
+        state.thread_refs[ref] = case.id
+
+    # 4. Match each message to a case (design §5, domain/model.py) and route new cases.
+    for outcome in outcomes:
+        _match(outcome, state, ctx.routing, now)
+
+    # 5. Case numbers for the new cases, the writes in bulk, then the events.
+    numbers_by_case = await _allocate_numbers(repo, state, now)
+    await _write(repo, state, numbers_by_case, now)
+    history = History(source=ctx.source, topic=ctx.timeline_topic)
+    for outcome in outcomes:
+        with record_span(outcome.record, outcome.event, ctx.group):
+            _record(outcome, state, numbers_by_case, history, ctx.routing)
+    await history.save(session)
+
+
+def _identify(
+    message: InboundMessage, event: CloudEvent, record: Record, state: _State, now: datetime
+) -> _Routed:
+    origin = origin_key(message)
+    decision = identify(message, state.held(message), state.origins.get(origin) if origin else None)
+    party_events: list[Any] = []
     if decision.party_id is None:
-        party = await repo.add_party(
-            party_id=new_id(),
-            provisional=decision.provisional,
-            display_name=message.display_name,
-            origin=origin if decision.provisional else None,
-            now=now,
+        party_id = new_id()
+        state.new_parties.append(
+            {
+                "id": party_id,
+                "provisional": decision.provisional,
+                "display_name": message.display_name,
+                "origin": origin if decision.provisional else None,
+                "version": 0,
+                "created_at": now,
+            }
         )
-        await repo.add_identifiers(
-            party.id, decision.new_identifiers, message_id=message.message_id, now=now
-        )
-        history.record(
-            party,
+        state.parties[party_id] = Party(id=party_id, provisional=decision.provisional, version=0)
+        state.family[party_id] = frozenset({party_id})
+        if decision.provisional and origin:
+            state.origins[origin] = party_id
+        party_events.append(
             PartyCreated(
-                party_id=party.id,
-                provisional=party.provisional,
+                party_id=party_id,
+                provisional=decision.provisional,
                 display_name=message.display_name,
                 identifiers=[_ident(i) for i in decision.new_identifiers],
                 created_at=now,
-            ),
+            )
         )
     else:
-        party = await repo.lock_party(decision.party_id)
-        await repo.add_identifiers(
-            party.id, decision.new_identifiers, message_id=message.message_id, now=now
-        )
-        for identifier in decision.new_identifiers:
-            history.record(
-                party,
-                PartyIdentifierAdded(
-                    party_id=party.id,
-                    identifier=_ident(identifier),
-                    source_message_id=message.message_id,
-                    at=now,
-                ),
+        party_id = decision.party_id
+        party_events += [
+            PartyIdentifierAdded(
+                party_id=party_id,
+                identifier=_ident(i),
+                source_message_id=message.message_id,
+                at=now,
             )
+            for i in decision.new_identifiers
+        ]
+    for identifier in decision.new_identifiers:
+        state.hold(party_id, identifier)
+        state.new_identifiers.append((party_id, identifier, message.message_id))
     for other, identifier in decision.suggestions:
-        suggestion_id = await repo.add_suggestion(
-            party_id=party.id,
-            suggested_party_id=other,
-            identifier=identifier,
-            message_id=message.message_id,
-            now=now,
+        if (party_id, other) in state.suggested:
+            continue
+        state.suggested.add((party_id, other))
+        suggestion_id = new_id()
+        state.new_suggestions.append(
+            {
+                "id": suggestion_id,
+                "party_id": party_id,
+                "suggested_party_id": other,
+                "kind": identifier.kind.value,
+                "value": identifier.value,
+                "trust": identifier.trust.value,
+                "message_id": message.message_id,
+                "status": "pending",
+                "created_at": now,
+            }
         )
-        if suggestion_id is not None:
-            SUGGESTED_LINKS.inc()
-            history.record(
-                party,
-                LinkSuggested(
-                    suggestion_id=suggestion_id,
-                    party_id=party.id,
-                    suggested_party_id=other,
-                    identifier=_ident(identifier),
-                    message_id=message.message_id,
-                    at=now,
-                ),
+        # Published only if this pair was never suggested before (see _write).
+        party_events.append(
+            LinkSuggested(
+                suggestion_id=suggestion_id,
+                party_id=party_id,
+                suggested_party_id=other,
+                identifier=_ident(identifier),
+                message_id=message.message_id,
+                at=now,
             )
+        )
     for other in decision.duplicates:
         DUPLICATES_FLAGGED.inc()
-        history.record(
-            party,
+        party_events.append(
             PossibleDuplicateFlagged(
-                party_id=party.id, other_party_id=other, message_id=message.message_id, at=now
-            ),
+                party_id=party_id, other_party_id=other, message_id=message.message_id, at=now
+            )
         )
+    return _Routed(
+        message=message,
+        record=record,
+        event=event,
+        party_id=party_id,
+        case_id=uuid.UUID(int=0),
+        new_case=False,
+        match_rule="",
+        match_detail="",
+        flags=(),
+        product=ProductMatch(None, "no-match", ()),
+        party_events=party_events,
+    )
 
-    # 2. Which case? (design §5, domain/model.py)
-    product = ctx.routing.classify(
+
+def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> None:
+    message = outcome.message
+    family = state.family.get(outcome.party_id, frozenset({outcome.party_id}))
+    product = routing.classify(
         hint=message.product_hint, text=f"{message.subject or ''}\n{message.text}"
     )
-    family = await repo.family(party.id)
     number = quoted_case_number(message)
+    quoted = state.cases[state.by_number[number]] if number in state.by_number else None
+    threaded = {state.thread_refs[r] for r in message.thread_refs if r in state.thread_refs}
     match = match_case(
         party_ids=family,
-        quoted=await repo.case_by_number(number) if number else None,
+        quoted=quoted,
         quoted_number=number,
-        threaded=await repo.cases_by_thread(message.thread_refs),
-        party_cases=await repo.cases_of(family),
+        threaded=[state.cases[c] for c in threaded],
+        party_cases=state.cases_of(family),
         product=product.product.upl if product.product else None,
         now=now,
-        window_days=ctx.routing.spec.case_window_days,
+        window_days=routing.spec.case_window_days,
     )
-
-    # 3. Who owns it? (routing file, design §6)
     case = match.case
     if case is None:
-        owner = ctx.routing.owner_of(product.product)
-        owner_rule = f"product:{product.product.upl}" if product.product else "default-owner"
-        owner_detail = (
-            f"{product.rule}: {', '.join(product.matched)} → {owner}"
-            if product.product
-            else f"no product recognised; the contact centre ({owner}) owns it"
-        )
         case = Case(
             id=new_id(),
-            number=await repo.next_case_number(now.year),
-            party_id=party.id,
+            number="",  # allocated for the whole batch in one statement
+            party_id=outcome.party_id,
             product=product.product.upl if product.product else None,
             status="open",
-            owner_team=owner,
+            owner_team=routing.owner_of(product.product),
             opened_at=now,
             last_activity_at=now,
             confidential=bool(product.product and product.product.confidential),
         )
-        due_at = ctx.routing.due_at(start=now, channel=message.channel, product=product.product)
-        await repo.add_case(case, due_at=due_at)
+        state.new_cases[case.id] = routing.due_at(
+            start=now, channel=message.channel, product=product.product
+        )
+    else:
+        case = replace(case, last_activity_at=now)
+        state.touched_cases.add(case.id)
+    state.put_case(case)
+    for ref in message.thread_refs:
+        if ref not in state.thread_refs:
+            state.thread_refs[ref] = case.id
+            state.new_refs[ref] = case.id
+    outcome.case_id = case.id
+    outcome.new_case = match.case is None
+    outcome.match_rule, outcome.match_detail, outcome.flags = match.rule, match.detail, match.flags
+    outcome.product = product
+
+
+async def _allocate_numbers(repo: Repository, state: _State, now: datetime) -> dict[uuid.UUID, str]:
+    if not state.new_cases:
+        return {}
+    numbers = await repo.next_case_numbers(now.year, len(state.new_cases))
+    return dict(zip(state.new_cases, numbers, strict=True))
+
+
+def _record(
+    outcome: _Routed,
+    state: _State,
+    numbers: dict[uuid.UUID, str],
+    history: History,
+    routing: Routing,
+) -> None:
+    party = state.parties[outcome.party_id]
+    for payload in outcome.party_events:
+        if isinstance(payload, LinkSuggested):
+            if payload.suggestion_id not in state.inserted_suggestions:
+                continue
+            SUGGESTED_LINKS.inc()
+        history.record(party, payload)
+    case = state.cases[outcome.case_id]
+    number = numbers.get(case.id, case.number)
+    product = outcome.product.product
+    if outcome.new_case:
+        owner_rule = f"product:{product.upl}" if product else "default-owner"
+        owner_detail = (
+            f"{outcome.product.rule}: {', '.join(outcome.product.matched)} → {case.owner_team}"
+            if product
+            else f"no product recognised; the contact centre ({case.owner_team}) owns it"
+        )
         history.record(
             party,
             CaseOpened(
                 case_id=case.id,
-                case_number=case.number,
-                party_id=party.id,
+                case_number=number,
+                party_id=case.party_id,
                 product=case.product,
                 confidential=case.confidential,
                 owner_team=case.owner_team,
                 status=case.status,
-                opened_at=now,
-                due_at=due_at,
+                opened_at=case.opened_at,
+                due_at=state.new_cases[case.id],
             ),
             aggregate="case",
         )
@@ -192,50 +374,44 @@ async def route_message(session: AsyncSession, event: CloudEvent, ctx: RouterCon
             "existing-owner",
             f"the case keeps its owning team ({case.owner_team})",
         )
-        await repo.update_case(case.id, last_activity_at=now)
-    await repo.add_thread_refs(case.id, message.thread_refs)
-
+    message = outcome.message
     history.record(
         party,
-        _routed(
-            message,
+        MessageRouted(
+            message_id=message.message_id,
             party_id=party.id,
-            case=case,
+            case_id=case.id,
+            case_number=number,
+            channel=message.channel,
+            received_at=message.received_at,
+            display_name=message.display_name,
+            subject=message.subject,
+            text=message.text,
+            attachments=list(message.attachments),
+            owner_team=case.owner_team,
             explanation=RoutingExplanation(
-                case_rule=match.rule,
-                case_detail=match.detail,
+                case_rule=outcome.match_rule,
+                case_detail=outcome.match_detail,
                 owner_rule=owner_rule,
                 owner_detail=owner_detail,
-                ruleset_version=ctx.routing.version,
-                matched=list(product.matched),
+                ruleset_version=routing.version,
+                matched=list(outcome.product.matched),
             ),
-            flags=[Flag(kind=k, detail=d) for k, d in match.flags],
+            flags=[Flag(kind=k, detail=d) for k, d in outcome.flags],
         ),
     )
-    ROUTED.labels(match.rule, owner_rule.split(":")[0], case.owner_team).inc()
-    await history.save(session)
+    ROUTED.labels(outcome.match_rule, owner_rule.split(":")[0], case.owner_team).inc()
 
 
-def _routed(
-    message: InboundMessage,
-    *,
-    party_id: uuid.UUID,
-    case: Case,
-    explanation: RoutingExplanation,
-    flags: list[Flag],
-) -> MessageRouted:
-    return MessageRouted(
-        message_id=message.message_id,
-        party_id=party_id,
-        case_id=case.id,
-        case_number=case.number,
-        channel=message.channel,
-        received_at=message.received_at,
-        display_name=message.display_name,
-        subject=message.subject,
-        text=message.text,
-        attachments=list(message.attachments),
-        owner_team=case.owner_team,
-        explanation=explanation,
-        flags=flags,
+async def _write(
+    repo: Repository, state: _State, numbers: dict[uuid.UUID, str], now: datetime
+) -> None:
+    await repo.insert_parties(state.new_parties)
+    await repo.insert_identifiers(state.new_identifiers, now=now)
+    state.inserted_suggestions = await repo.insert_suggestions(state.new_suggestions)
+    await repo.insert_cases(
+        [replace(state.cases[case_id], number=numbers[case_id]) for case_id in state.new_cases],
+        state.new_cases,
     )
+    await repo.touch_cases(state.touched_cases - set(state.new_cases), now)
+    await repo.insert_thread_refs(state.new_refs)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.identity import Holding
@@ -60,37 +60,114 @@ class Repository:
             party_id = merged_into
 
     async def holdings(self, identifiers: Iterable[SenderIdentifier]) -> list[Holding]:
+        """Every party link to any of these identifiers, merged parties resolved."""
         pairs = {(i.kind.value, i.value) for i in identifiers}
         if not pairs:
             return []
+        values = {v for _, v in pairs}
         rows = await self.session.execute(
             select(
                 party_identifiers.c.party_id,
                 party_identifiers.c.kind,
                 party_identifiers.c.value,
                 party_identifiers.c.trust,
-            ).where(
-                or_(
-                    *(
-                        and_(party_identifiers.c.kind == k, party_identifiers.c.value == v)
-                        for k, v in pairs
-                    )
-                )
+                parties.c.merged_into,
+            )
+            .join(parties, parties.c.id == party_identifiers.c.party_id)
+            .where(party_identifiers.c.value.in_(values))
+        )
+        found = []
+        for r in rows:
+            if (r.kind, r.value) not in pairs:
+                continue
+            party_id = r.party_id if r.merged_into is None else await self.survivor(r.party_id)
+            found.append(Holding(party_id, IdentifierKind(r.kind), r.value, Trust(r.trust)))
+        return found
+
+    async def parties_by_origin(self, origins: Iterable[str]) -> dict[str, uuid.UUID]:
+        origins = list(origins)
+        if not origins:
+            return {}
+        rows = await self.session.execute(
+            select(parties.c.origin, parties.c.id, parties.c.merged_into).where(
+                parties.c.origin.in_(origins)
             )
         )
-        return [
-            Holding(
-                party_id=await self.survivor(r.party_id),
-                kind=IdentifierKind(r.kind),
-                value=r.value,
-                trust=Trust(r.trust),
-            )
-            for r in rows
-        ]
+        return {
+            r.origin: r.id if r.merged_into is None else await self.survivor(r.id) for r in rows
+        }
 
-    async def party_by_origin(self, origin: str) -> uuid.UUID | None:
-        party_id = await self.session.scalar(select(parties.c.id).where(parties.c.origin == origin))
-        return None if party_id is None else await self.survivor(party_id)
+    async def lock_parties(self, party_ids: list[uuid.UUID]) -> dict[uuid.UUID, Party]:
+        """Row-lock the parties (in id order, so replicas never deadlock on them)."""
+        if not party_ids:
+            return {}
+        rows = await self.session.execute(
+            select(parties.c.id, parties.c.provisional, parties.c.version)
+            .where(parties.c.id.in_(sorted(party_ids)))
+            .order_by(parties.c.id)
+            .with_for_update()
+        )
+        return {r.id: Party(id=r.id, provisional=r.provisional, version=r.version) for r in rows}
+
+    async def families(self, party_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+        """Each party with every party (transitively) merged into it."""
+        members: dict[uuid.UUID, set[uuid.UUID]] = {p: {p} for p in party_ids}
+        owner = {p: p for p in party_ids}
+        frontier = list(party_ids)
+        while frontier:
+            rows = (
+                await self.session.execute(
+                    select(parties.c.id, parties.c.merged_into).where(
+                        parties.c.merged_into.in_(frontier)
+                    )
+                )
+            ).all()
+            frontier = []
+            for r in rows:
+                if r.id not in owner:
+                    owner[r.id] = owner[r.merged_into]
+                    members[owner[r.id]].add(r.id)
+                    frontier.append(r.id)
+        return {p: frozenset(m) for p, m in members.items()}
+
+    async def insert_parties(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(parties.insert(), rows)
+
+    async def insert_identifiers(
+        self, items: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID]], *, now: datetime
+    ) -> None:
+        if items:
+            await self.session.execute(
+                party_identifiers.insert(),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "party_id": party_id,
+                        "kind": i.kind.value,
+                        "value": i.value,
+                        "trust": i.trust.value,
+                        "source_message_id": message_id,
+                        "created_at": now,
+                    }
+                    for party_id, i, message_id in items
+                ],
+            )
+
+    async def insert_suggestions(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert suggested links; returns the ids of those not suggested before."""
+        inserted: set[uuid.UUID] = set()
+        for row in rows:  # few per batch; RETURNING tells which pairs were new
+            stmt = (
+                upsert_insert(self.session, link_suggestions)
+                .values(**row)
+                .on_conflict_do_nothing()
+                .returning(link_suggestions.c.id)
+            )
+            new = await self.session.scalar(stmt)
+            if new is not None:
+                inserted.add(new)
+        return inserted
 
     async def lock_party(self, party_id: uuid.UUID) -> Party:
         """Row-lock the party: its events are numbered and written by one transaction."""
@@ -110,68 +187,13 @@ class Repository:
             await self.session.scalar(select(parties.c.id).where(parties.c.id == party_id))
         ) is not None
 
-    async def add_party(
-        self,
-        *,
-        party_id: uuid.UUID,
-        provisional: bool,
-        display_name: str | None,
-        origin: str | None,
-        now: datetime,
-    ) -> Party:
-        await self.session.execute(
-            parties.insert().values(
-                id=party_id,
-                provisional=provisional,
-                display_name=display_name,
-                origin=origin,
-                version=0,
-                created_at=now,
-            )
-        )
-        return Party(id=party_id, provisional=provisional, version=0)
-
-    async def add_identifiers(
-        self,
-        party_id: uuid.UUID,
-        identifiers: Iterable[SenderIdentifier],
-        *,
-        message_id: uuid.UUID | None,
-        now: datetime,
-    ) -> None:
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "party_id": party_id,
-                "kind": i.kind.value,
-                "value": i.value,
-                "trust": i.trust.value,
-                "source_message_id": message_id,
-                "created_at": now,
-            }
-            for i in identifiers
-        ]
-        if rows:
-            await self.session.execute(party_identifiers.insert(), rows)
-
-    async def family(self, party_id: uuid.UUID) -> frozenset[uuid.UUID]:
-        """The party and every party (transitively) merged into it."""
-        found = {party_id}
-        frontier = [party_id]
-        while frontier:
-            children = (
-                await self.session.scalars(
-                    select(parties.c.id).where(parties.c.merged_into.in_(frontier))
-                )
-            ).all()
-            frontier = [c for c in children if c not in found]
-            found.update(frontier)
-        return frozenset(found)
-
     async def set_versions(self, versions: dict[uuid.UUID, int]) -> None:
-        for party_id, version in versions.items():
+        if versions:
             await self.session.execute(
-                update(parties).where(parties.c.id == party_id).values(version=version)
+                update(parties)
+                .where(parties.c.id == bindparam("pid"))
+                .values(version=bindparam("v")),
+                [{"pid": p, "v": v} for p, v in versions.items()],
             )
 
     async def set_merged_into(self, party_id: uuid.UUID, survivor: uuid.UUID | None) -> None:
@@ -185,36 +207,6 @@ class Repository:
         )
 
     # --- suggested links and merges -------------------------------------------------
-
-    async def add_suggestion(
-        self,
-        *,
-        party_id: uuid.UUID,
-        suggested_party_id: uuid.UUID,
-        identifier: SenderIdentifier,
-        message_id: uuid.UUID,
-        now: datetime,
-    ) -> uuid.UUID | None:
-        """Record a suggested link; None if this pair was suggested before."""
-        suggestion_id = uuid.uuid4()
-        stmt = (
-            upsert_insert(self.session, link_suggestions)
-            .values(
-                id=suggestion_id,
-                party_id=party_id,
-                suggested_party_id=suggested_party_id,
-                kind=identifier.kind.value,
-                value=identifier.value,
-                trust=identifier.trust.value,
-                message_id=message_id,
-                status="pending",
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(link_suggestions.c.id)
-        )
-        inserted: uuid.UUID | None = await self.session.scalar(stmt)
-        return inserted
 
     async def suggestion(self, suggestion_id: uuid.UUID) -> Row[Any] | None:
         return (
@@ -264,64 +256,82 @@ class Repository:
         row = (await self.session.execute(query)).first()
         return None if row is None else _case(row)
 
-    async def cases_by_thread(self, refs: Iterable[str]) -> list[Case]:
-        refs = list(dict.fromkeys(refs))
-        if not refs:
-            return []
-        rows = await self.session.execute(
-            select(cases)
-            .join(case_thread_refs, case_thread_refs.c.case_id == cases.c.id)
-            .where(case_thread_refs.c.ref.in_(refs))
-        )
-        return list({c.id: c for c in map(_case, rows)}.values())
-
     async def cases_of(self, party_ids: Iterable[uuid.UUID]) -> list[Case]:
         rows = await self.session.execute(
             select(cases).where(cases.c.party_id.in_(list(party_ids)))
         )
         return [_case(r) for r in rows]
 
-    async def next_case_number(self, year: int) -> str:
-        """Gapless under concurrency: the counter row is locked until the batch commits,
-        and a rolled-back batch gives its number back."""
-        stmt = upsert_insert(self.session, case_number_counters).on_conflict_do_nothing()
-        await self.session.execute(stmt, {"year": year, "last_serial": 0})
-        serial = await self.session.scalar(
-            update(case_number_counters)
-            .where(case_number_counters.c.year == year)
-            .values(last_serial=case_number_counters.c.last_serial + 1)
-            .returning(case_number_counters.c.last_serial)
-        )
-        assert serial is not None
-        return case_number(year, int(serial))
+    async def cases_by_numbers(self, numbers: Iterable[str]) -> list[Case]:
+        numbers = list(numbers)
+        if not numbers:
+            return []
+        rows = await self.session.execute(select(cases).where(cases.c.number.in_(numbers)))
+        return [_case(r) for r in rows]
 
-    async def add_case(self, case: Case, *, due_at: datetime | None) -> None:
-        await self.session.execute(
-            cases.insert().values(
-                id=case.id,
-                number=case.number,
-                party_id=case.party_id,
-                product=case.product,
-                confidential=case.confidential,
-                status=case.status,
-                owner_team=case.owner_team,
-                handover_count=0,
-                opened_at=case.opened_at,
-                last_activity_at=case.last_activity_at,
-                due_at=due_at,
+    async def cases_by_refs(self, refs: Iterable[str]) -> dict[str, Case]:
+        refs = list(refs)
+        if not refs:
+            return {}
+        rows = await self.session.execute(
+            select(case_thread_refs.c.ref, cases)
+            .join(cases, case_thread_refs.c.case_id == cases.c.id)
+            .where(case_thread_refs.c.ref.in_(refs))
+        )
+        return {r.ref: _case(r) for r in rows}
+
+    async def next_case_numbers(self, year: int, count: int) -> list[str]:
+        """``count`` consecutive numbers from the year's counter, in one statement. Gapless
+        under concurrency: the counter row stays locked until the batch commits, and a
+        rolled-back batch gives its numbers back."""
+        insert = upsert_insert(self.session, case_number_counters).values(
+            year=year, last_serial=count
+        )
+        stmt = insert.on_conflict_do_update(
+            index_elements=[case_number_counters.c.year],
+            set_={"last_serial": case_number_counters.c.last_serial + count},
+        ).returning(case_number_counters.c.last_serial)
+        last = int(await self.session.scalar(stmt) or 0)
+        return [case_number(year, serial) for serial in range(last - count + 1, last + 1)]
+
+    async def insert_cases(self, new: list[Case], due: dict[uuid.UUID, datetime | None]) -> None:
+        if new:
+            await self.session.execute(
+                cases.insert(),
+                [
+                    {
+                        "id": c.id,
+                        "number": c.number,
+                        "party_id": c.party_id,
+                        "product": c.product,
+                        "confidential": c.confidential,
+                        "status": c.status,
+                        "owner_team": c.owner_team,
+                        "handover_count": 0,
+                        "opened_at": c.opened_at,
+                        "last_activity_at": c.last_activity_at,
+                        "due_at": due[c.id],
+                    }
+                    for c in new
+                ],
             )
-        )
 
-    async def update_case(self, case_id: uuid.UUID, **values: Any) -> None:
-        await self.session.execute(update(cases).where(cases.c.id == case_id).values(**values))
+    async def touch_cases(self, case_ids: Iterable[uuid.UUID], now: datetime) -> None:
+        case_ids = list(case_ids)
+        if case_ids:
+            await self.session.execute(
+                update(cases).where(cases.c.id.in_(case_ids)).values(last_activity_at=now)
+            )
 
-    async def add_thread_refs(self, case_id: uuid.UUID, refs: Iterable[str]) -> None:
-        rows = [{"ref": r, "case_id": case_id} for r in dict.fromkeys(refs)]
-        if rows:
+    async def insert_thread_refs(self, refs: dict[str, uuid.UUID]) -> None:
+        if refs:
             # A reference already tied to a case stays with it (a forwarded message may
             # carry the references of somebody else's conversation).
             stmt = upsert_insert(self.session, case_thread_refs).on_conflict_do_nothing()
-            await self.session.execute(stmt, rows)
+            await self.session.execute(stmt, [{"ref": r, "case_id": c} for r, c in refs.items()])
+
+    async def update_case(self, case_id: uuid.UUID, **values: Any) -> None:
+        await self.session.execute(update(cases).where(cases.c.id == case_id).values(**values))
 
     async def participants(self, case_id: uuid.UUID) -> set[str]:
         return set(

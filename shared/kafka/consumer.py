@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,6 +54,15 @@ class Handler(Protocol):
     async def __call__(self, session: AsyncSession, event: CloudEvent, record: Record) -> None: ...
 
 
+class BatchHandler(Protocol):
+    """Applies all new events of a batch at once (bulk SQL). Raising sends the batch to the
+    careful path, where ``Handler`` applies each record alone in a savepoint."""
+
+    async def __call__(
+        self, session: AsyncSession, items: list[tuple[CloudEvent, Record]]
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class ConsumerTables:
     offsets: Table
@@ -74,6 +84,23 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def record_span(record: Record, event: CloudEvent, group: str) -> AbstractContextManager[Span]:
+    """The span of processing one record: a child of the trace its producer started."""
+    return tracer.start_as_current_span(
+        f"{record.topic} process",
+        context=context_from_headers(record.headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.partition": record.partition,
+            "messaging.kafka.offset": record.offset,
+            "messaging.message.id": str(event.id),
+            "messaging.consumer.group.name": group,
+        },
+    )
+
+
 class TransactionalConsumer:
     def __init__(
         self,
@@ -89,12 +116,14 @@ class TransactionalConsumer:
         max_records: int = 500,
         max_attempts: int = 3,
         on_commit: Callable[[], Awaitable[None] | None] | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.group_id = group_id
         self._topics = list(topics)
         self._sessions = sessions
         self._tables = tables
         self._handler = handler
+        self._batch_handler = batch_handler
         self._dead_letters = dead_letters
         self._max_records = max_records
         self._max_attempts = max_attempts
@@ -198,6 +227,21 @@ class TransactionalConsumer:
 
             now = datetime.now(UTC)
             done: list[dict[str, object]] = []
+            if self._batch_handler is not None and not careful:
+                new: list[tuple[CloudEvent, Record]] = []
+                for record, event in fresh:
+                    if event.id in applied:
+                        DUPLICATES.labels(self.group_id, record.topic).inc()
+                        continue
+                    applied.add(event.id)
+                    new.append((event, record))
+                await self._batch_handler(session, new)
+                fresh = []
+                for event, record in new:
+                    done.append(
+                        {"consumer_group": self.group_id, "event_id": event.id, "processed_at": now}
+                    )
+                    CONSUMED.labels(self.group_id, record.topic).inc()
             for record, event in fresh:
                 if event.id in applied:
                     DUPLICATES.labels(self.group_id, record.topic).inc()
@@ -218,19 +262,7 @@ class TransactionalConsumer:
             await self._store_offsets(session, batch, now)
 
     async def _handle(self, session: AsyncSession, event: CloudEvent, record: Record) -> bool:
-        with tracer.start_as_current_span(
-            f"{record.topic} process",
-            context=context_from_headers(record.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.partition": record.partition,
-                "messaging.kafka.offset": record.offset,
-                "messaging.message.id": str(event.id),
-                "messaging.consumer.group.name": self.group_id,
-            },
-        ):
+        with record_span(record, event, self.group_id):
             await self._handler(session, event, record)
         return True
 

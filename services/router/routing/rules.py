@@ -114,9 +114,69 @@ class ProductMatch:
 
 @dataclass(frozen=True)
 class _Keyword:
+    order: int  # position in the file: ties go to the product listed first
     product: int
     words: tuple[str, ...]
     text: str
+
+
+# Keywords this long also match compounds that start with them and words one typo away.
+FUZZY_MIN = 6
+
+
+def _deletions(word: str) -> set[str]:
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+class _KeywordIndex:
+    """Finds the keywords in a text without comparing every keyword with every word:
+    exact words by dictionary, compounds by their prefixes, typos through a
+    one-deletion index (two words one edit apart share a one-deletion variant)."""
+
+    def __init__(self, keywords: list[_Keyword]) -> None:
+        self.exact: dict[str, list[_Keyword]] = {}
+        self.phrases: dict[str, list[_Keyword]] = {}
+        self.variants: dict[str, list[_Keyword]] = {}
+        for kw in keywords:
+            if len(kw.words) > 1:
+                self.phrases.setdefault(kw.words[0], []).append(kw)
+                continue
+            (word,) = kw.words
+            self.exact.setdefault(word, []).append(kw)
+            if len(word) >= FUZZY_MIN:
+                for variant in _deletions(word):
+                    self.variants.setdefault(variant, []).append(kw)
+        self._cache: dict[str, tuple[_Keyword, ...]] = {}
+
+    def word_matches(self, token: str) -> tuple[_Keyword, ...]:
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
+        found: dict[int, _Keyword] = {id(kw): kw for kw in self.exact.get(token, ())}
+        if len(token) >= FUZZY_MIN:
+            for end in range(FUZZY_MIN, len(token)):
+                for kw in self.exact.get(token[:end], ()):
+                    if len(kw.words[0]) >= FUZZY_MIN:
+                        found[id(kw)] = kw
+        if len(token) >= FUZZY_MIN - 1:
+            for variant in _deletions(token):
+                for kw in self.variants.get(variant, ()):
+                    if within_one_edit(token, kw.words[0]):
+                        found[id(kw)] = kw
+        result = tuple(found.values())
+        if len(self._cache) < 100_000:
+            self._cache[token] = result
+        return result
+
+    def matches(self, tokens: list[str]) -> list[_Keyword]:
+        found: dict[int, _Keyword] = {}
+        for i, token in enumerate(tokens):
+            for kw in self.word_matches(token):
+                found[id(kw)] = kw
+            for kw in self.phrases.get(token, ()):
+                if tuple(tokens[i : i + len(kw.words)]) == kw.words:
+                    found[id(kw)] = kw
+        return list(found.values())
 
 
 class Routing:
@@ -127,14 +187,16 @@ class Routing:
         self.version = spec.version
         self.default_team = spec.default_team
         self._by_upl = {p.upl: p for p in spec.products}
-        self._keywords = [
-            _Keyword(n, words, k)
+        listed = [
+            (n, words, k)
             for n, p in enumerate(spec.products)
             for k, words in {
                 k: tuple(normalise(k).split()) for k in dict.fromkeys([p.upl, *p.keywords])
             }.items()
             if words
         ]
+        self._keywords = [_Keyword(i, n, words, k) for i, (n, words, k) in enumerate(listed)]
+        self._index = _KeywordIndex(self._keywords)
         self._holidays = frozenset(spec.holidays)
 
     @cached_property
@@ -157,9 +219,8 @@ class Routing:
 
     def _score(self, tokens: list[str]) -> ProductMatch:
         scores: dict[int, list[str]] = {}
-        for kw in self._keywords:
-            if _occurs(kw.words, tokens):
-                scores.setdefault(kw.product, []).append(kw.text)
+        for kw in sorted(self._index.matches(tokens), key=lambda kw: kw.order):
+            scores.setdefault(kw.product, []).append(kw.text)
         if not scores:
             return ProductMatch(None, "no-match", ())
         # Most keywords matched wins; on a tie the product listed first in the file.
@@ -177,20 +238,6 @@ class Routing:
             channel, norms.default
         )
         return add_working_days(start, days, self._holidays)
-
-
-def _occurs(words: tuple[str, ...], tokens: list[str]) -> bool:
-    if len(words) > 1:
-        n = len(words)
-        return any(tuple(tokens[i : i + n]) == words for i in range(len(tokens) - n + 1))
-    (word,) = words
-    for token in tokens:
-        if token == word:
-            return True
-        # Dutch compounds ("evenementenvergunningaanvraag") and typos ("evenemntenvergunning").
-        if len(word) >= 6 and (token.startswith(word) or within_one_edit(token, word)):
-            return True
-    return False
 
 
 def add_working_days(start: datetime, days: int, holidays: frozenset[date]) -> datetime:
