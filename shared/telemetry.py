@@ -1,4 +1,9 @@
-"""OpenTelemetry setup: traces exported by OTLP when configured, otherwise kept in-process."""
+"""OpenTelemetry setup: traces exported by OTLP when configured, off otherwise.
+
+"Off" still propagates: spans are created unsampled (cheap, never recorded), so
+``traceparent`` headers carry one trace id from the HTTP request through Kafka
+into every service, ready for the moment an exporter is configured.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 
 
 def setup_tracing(
@@ -19,7 +25,11 @@ def setup_tracing(
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+        exporting = bool(otlp_endpoint or processors)
+        provider = TracerProvider(
+            resource=Resource.create({SERVICE_NAME: service_name}),
+            sampler=ParentBased(ALWAYS_ON if exporting else ALWAYS_OFF),
+        )
         trace.set_tracer_provider(provider)
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

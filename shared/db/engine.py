@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +22,9 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine that behaves the same on both backends: real transactions and SAVEPOINTs."""
+    # orjson for JSON columns (outbox payloads, projections): several times faster.
+    kwargs.setdefault("json_serializer", lambda obj: orjson.dumps(obj).decode())
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
