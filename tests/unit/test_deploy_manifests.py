@@ -1,0 +1,140 @@
+"""The deployment artefacts parse, say what they must, and watch metrics that exist."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def docs(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+K8S = {p.name: docs(p) for p in sorted((DEPLOY / "k8s").glob("*.yaml"))}
+ALL_K8S = [d for name, ds in K8S.items() if name != "kustomization.yaml" for d in ds]
+
+
+def by_kind(kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in ALL_K8S if d["kind"] == kind}
+
+
+def test_every_manifest_names_its_kind_and_is_listed_in_the_kustomization():
+    for d in ALL_K8S:
+        assert d["apiVersion"]
+        assert d["metadata"]["name"]
+    listed = set(K8S["kustomization.yaml"][0]["resources"])
+    assert listed == set(K8S) - {"kustomization.yaml"}
+
+
+@pytest.mark.parametrize("name", ["ingest", "router", "caseview"])
+def test_services_are_probed_sized_and_unprivileged(name):
+    deployment = by_kind("Deployment")[name]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == [name, "serve"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["requests"]["memory"]
+    assert container["resources"]["limits"]["memory"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert any(e.get("configMapRef") for e in container["envFrom"])
+    assert name in by_kind("PodDisruptionBudget")
+    assert f"migrate-{name}" in by_kind("Job")
+
+
+def test_consumers_never_outnumber_partitions_and_ingest_autoscales():
+    partitions = int(by_kind("ConfigMap")["eenloket-config"]["data"]["EENLOKET_TOPIC_PARTITIONS"])
+    for name in ("router", "caseview"):
+        assert by_kind("Deployment")[name]["spec"]["replicas"] <= partitions
+    hpa = by_kind("HorizontalPodAutoscaler")["ingest"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "ingest"
+
+
+def test_kafka_has_three_brokers_and_durable_topics():
+    pool = by_kind("KafkaNodePool")["brokers"]
+    assert pool["spec"]["replicas"] == 3
+    config = by_kind("Kafka")["eenloket"]["spec"]["kafka"]["config"]
+    assert config["default.replication.factor"] == 3
+    assert config["min.insync.replicas"] == 2
+    topics = by_kind("KafkaTopic")
+    assert set(topics) == {
+        "omni.inbound.v1",
+        "omni.timeline.v1",
+        "omni.commands.v1",
+        "omni.deadletter.v1",
+    }
+    assert all(t["spec"]["replicas"] == 3 for t in topics.values())
+    assert topics["omni.timeline.v1"]["spec"]["config"]["retention.ms"] == -1  # rebuildable
+
+
+def test_compose_starts_everything_with_health_checks_and_migrations_first():
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    services = compose["services"]
+    for name in ("kafka", "postgres", "prometheus", "grafana", "otel-collector"):
+        assert name in services
+    for name in ("ingest", "router", "caseview"):
+        assert services[name]["command"] == [name, "serve"]
+        assert "healthcheck" in services[name]
+        depends = services[name]["depends_on"]
+        assert depends[f"migrate-{name}"]["condition"] == "service_completed_successfully"
+
+
+def _metric_names() -> set[str]:
+    for module in (
+        "services.ingest.bootstrap",
+        "services.router.bootstrap",
+        "services.caseview.bootstrap",
+        "shared.outbox",
+        "shared.kafka.consumer",
+    ):
+        importlib.import_module(module)
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
+    names = set()
+    for metric in REGISTRY.collect():
+        names.update(metric.name + s for s in suffixes.get(metric.type, [""]))
+    return names
+
+
+def _metrics_in(expr: str) -> set[str]:
+    return set(re.findall(r"\beenloket_[a-z_]+", expr))
+
+
+def test_dashboards_are_generated_and_watch_existing_metrics():
+    spec = importlib.util.spec_from_file_location("grafana_build", DEPLOY / "grafana" / "build.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render()
+    known = _metric_names()
+    for name, text in rendered.items():
+        committed = (DEPLOY / "grafana" / "dashboards" / name).read_text()
+        assert committed == text, f"{name} is stale: run python deploy/grafana/build.py"
+        dashboard = json.loads(committed)
+        assert dashboard["panels"]
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                missing = _metrics_in(target["expr"]) - known
+                assert not missing, f"{name} / {panel['title']}: unknown metrics {missing}"
+
+
+def test_alert_rules_watch_existing_metrics_and_have_runbooks():
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    known = _metric_names()
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert not _metrics_in(rule["expr"]) - known, rule["alert"]
+            assert rule["annotations"]["runbook"].endswith(f"#{rule['alert'].lower()}")
+            assert f"### {rule['alert']}" in operations, f"no runbook for {rule['alert']}"
