@@ -7,6 +7,7 @@ import importlib.util
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 
-def docs(path: Path) -> list[dict]:
+def docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
@@ -24,7 +25,7 @@ K8S = {p.name: docs(p) for p in sorted((DEPLOY / "k8s").glob("*.yaml"))}
 ALL_K8S = [d for name, ds in K8S.items() if name != "kustomization.yaml" for d in ds]
 
 
-def by_kind(kind: str) -> dict[str, dict]:
+def by_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in ALL_K8S if d["kind"] == kind}
 
 
@@ -100,7 +101,7 @@ def _metric_names() -> set[str]:
     ):
         importlib.import_module(module)
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
-    names = set()
+    names: set[str] = set()
     for metric in REGISTRY.collect():
         names.update(metric.name + s for s in suffixes.get(metric.type, [""]))
     return names
