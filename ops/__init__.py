@@ -1,0 +1,1 @@
+"""The `eenloket` operations command (typer): topics, dead letters, routing checks."""
