@@ -41,6 +41,9 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     "teams": (
         "Eenloket — team backlog and norms (team leads)",
         [
+            ("Open cases per owning team", "sum by (team) (eenloket_router_open_cases)", "none", "bargauge"),
+            ("Overdue cases per owning team (norm breaches)", "sum by (team) (eenloket_router_overdue_cases)", "none", "bargauge"),
+            ("Suggested identity links waiting for a person", "max(eenloket_router_suggested_links_pending)", "none", "stat"),
             ("New cases per owning team (per day)", "sum by (team) (increase(eenloket_router_messages_routed_total{case_rule=\"new-case\"}[1d]))", "none", "bargauge"),
             ("Handovers away from each team (per day)", "sum by (from_team) (increase(eenloket_router_handovers_total[1d]))", "none", "bargauge"),
             ("Handovers to each team (per day)", "sum by (to_team) (increase(eenloket_router_handovers_total[1d]))", "none", "bargauge"),

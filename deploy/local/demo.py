@@ -14,6 +14,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from services.caseview.auth import mint_token
 from shared.devstack import ROOT, SERVICES, run_services
 
 LOCAL = ROOT / ".local" / "demo"
@@ -21,6 +22,11 @@ PORTAL_KEY = "demo-portal-key"
 PORTS = {"ingest": 8001, "router": 8002, "caseview": 8003}
 
 console = Console(width=None if sys.stdout.isatty() else 140)
+
+# Caseview wants a bearer token: a DEV-ONLY token for a contact-centre employee who also
+# works in werk-en-inkomen (so the social-domain case of the demo is shown, not redacted).
+DEMO_TOKEN = mint_token("demo", teams=["kcc", "werk-en-inkomen"], roles=["kcc"])
+CASEVIEW_AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 
 # A resident logged in with DigiD (through the portal), and an unknown e-mail sender.
 MESSAGES: list[dict[str, Any]] = [
@@ -91,7 +97,7 @@ def stop_kafka() -> None:
 def located(http: httpx.Client, caseview: str, message_id: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = http.get(f"{caseview}/v1/contacts/{message_id}")
+        r = http.get(f"{caseview}/v1/contacts/{message_id}", headers=CASEVIEW_AUTH)
         if r.status_code == 200:
             return r.json()
         time.sleep(0.1)
@@ -99,7 +105,7 @@ def located(http: httpx.Client, caseview: str, message_id: str, timeout: float =
 
 
 def show_timeline(http: httpx.Client, caseview: str, party_id: str) -> None:
-    page = http.get(f"{caseview}/v1/parties/{party_id}/timeline").json()
+    page = http.get(f"{caseview}/v1/parties/{party_id}/timeline", headers=CASEVIEW_AUTH).json()
     table = Table(title=f"Unified history of party {party_id}", show_lines=False)
     for column in ("seq", "time (UTC)", "event", "channel", "case", "owner", "subject / name"):
         table.add_column(column)
@@ -112,7 +118,9 @@ def show_timeline(http: httpx.Client, caseview: str, party_id: str) -> None:
             item["channel"] or "",
             data.get("case_number", ""),
             data.get("owner_team", ""),
-            (data.get("subject") or data.get("display_name") or "")[:60],
+            "(vertrouwelijk)"
+            if item.get("redacted")
+            else (data.get("subject") or data.get("display_name") or "")[:60],
         )
     console.print(table)
 
@@ -159,7 +167,8 @@ def main() -> int:
             if args.no_wait:
                 return 0
             console.print(
-                f"\nRunning. Try: curl {urls['caseview']}/v1/parties/{parties[0]}/timeline\n"
+                f"\nRunning. Try: curl -H 'Authorization: Bearer {DEMO_TOKEN}' "
+                f"{urls['caseview']}/v1/parties/{parties[0]}/timeline\n"
                 f"OpenAPI: {urls['ingest']}/docs and {urls['caseview']}/docs. "
                 f"Logs in {(LOCAL / 'logs').relative_to(ROOT)}. Ctrl-C stops everything."
             )

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router import gauges
 from services.router.commands import BY_TYPE as COMMANDS
 from services.router.commands import handle_command
 from services.router.config import RouterSettings
@@ -89,6 +90,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         loops = Loops()
         loops.start("router-consumer", consumer.run())
         loops.start("outbox-relay", relay.run())
+        loops.start("gauges", gauges.run(sessions, relay))
         app.state.readiness = {
             "database": lambda: check_database(engine),
             "kafka": lambda: check_kafka(producer.client),

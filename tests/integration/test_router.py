@@ -340,3 +340,34 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_rest_flows(
     assert of_type(events, "message.routed")[0].data["message_id"] == str(good.message_id)
     reasons = sorted(dict(r.headers)["dlt.error.type"].decode() for r in dead)
     assert reasons == ["JSONDecodeError", "UnknownEventTypeError", "ValidationError"]
+
+
+async def test_gauges_count_open_and_overdue_cases_and_pending_links(
+    kafka_bootstrap, pg_urls, topics, producer
+):
+    from services.router import gauges
+    from shared.outbox import OutboxRelay
+
+    person = bsn()
+    claimed = message(
+        (IdentifierKind.EMAIL, f"{uuid.uuid4().hex[:8]}@example.org", Trust.CLAIMED),
+        (IdentifierKind.BSN, person, Trust.CLAIMED),
+        text="Vraag over mijn paspoort",
+    )
+    async with router(kafka_bootstrap, pg_urls["router"], topics):
+        await send(
+            producer,
+            topics.inbound,
+            message((IdentifierKind.BSN, person, Trust.AUTHENTICATED), text="Paspoort verlopen"),
+        )
+        await timeline(kafka_bootstrap, topics.timeline, expect=3)
+        await send(producer, topics.inbound, claimed)
+        await timeline(kafka_bootstrap, topics.timeline, expect=7)
+    engine = create_engine(pg_urls["router"])
+    await gauges.refresh(
+        session_factory(engine),
+        OutboxRelay(sessions=session_factory(engine), table=orm.outbox, producer=producer),
+    )
+    await engine.dispose()
+    assert gauges.OPEN_CASES.labels("burgerzaken")._value.get() >= 2
+    assert gauges.PENDING_LINKS._value.get() >= 1
