@@ -1,20 +1,38 @@
-"""Ingest's HTTP routes: one per channel, each only translating input into a message."""
+"""Ingest's HTTP routes: one per channel, each only translating input into a message.
+
+Every route: the integration's key first (401/403), then the content type (415),
+then the body (413 before parsing, 422 after), then ``Intake.accept`` — 202
+once Kafka acknowledged, 503 with ``Retry-After`` when it did not.
+"""
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Request, Security, status
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.ingest.channels.webform import WebFormSubmission, to_message
-from services.ingest.service import REJECTED, Intake
+from services.ingest.attachments import AttachmentLimitError, Blob
+from services.ingest.auth import Caller, ChannelNotAllowedError, UnknownKeyError
+from services.ingest.channels import app as app_channel
+from services.ingest.channels import chat, counter, letter, phone, webform
+from services.ingest.channels import email as email_channel
+from services.ingest.service import Intake, MessageBuilder
+from shared.contracts import Channel
 from shared.http import PROBLEM_RESPONSES, ProblemError
 from shared.kafka.producer import BrokerUnavailableError
 
-router = APIRouter(prefix="/v1", tags=["channels"])
+router = APIRouter(prefix="/v1/channels", tags=["channels"])
+
+api_key_header = APIKeyHeader(
+    name="X-Api-Key",
+    auto_error=False,
+    description="The integration's API key (per source system, bound to its channels).",
+)
 
 
 class AcceptedResponse(BaseModel):
@@ -23,67 +41,303 @@ class AcceptedResponse(BaseModel):
     duplicate: bool = False
 
 
+def _problem(description: str) -> dict[str, Any]:
+    return PROBLEM_RESPONSES[400] | {"description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    401: _problem("API key missing or unknown"),
+    403: _problem("Key not allowed for this channel, or may not assert a login"),
+}
+
+
 def get_intake(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
     return intake
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes a re-send safe: the same key gives the same answer and no second "
+        "message (within the retention window, default 7 days).",
+    ),
+]
 
 
-def require_json(request: Request) -> None:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise ProblemError(
-            415, "Unsupported media type", "Send the form as 'Content-Type: application/json'."
-        )
+def _caller(channel: Channel) -> Callable[..., Caller]:
+    def authenticate(
+        request: Request, key: Annotated[str | None, Security(api_key_header)]
+    ) -> Caller:
+        try:
+            caller: Caller = request.app.state.authenticator.authenticate(key, channel)
+        except UnknownKeyError as exc:
+            raise ProblemError(
+                401,
+                "API key missing or unknown",
+                f"{exc}. Each integration sends its own key in 'X-Api-Key'.",
+                headers={"WWW-Authenticate": 'ApiKey header="X-Api-Key"'},
+            ) from exc
+        except ChannelNotAllowedError as exc:
+            raise ProblemError(403, "Channel not allowed for this key", str(exc)) from exc
+        return caller
+
+    authenticate.__name__ = f"authenticate_{channel.value}"
+    return authenticate
 
 
-@router.post(
-    "/channels/web",
-    operation_id="submitWebForm",
-    status_code=status.HTTP_202_ACCEPTED,
-    dependencies=[Depends(require_json)],
-    responses={**PROBLEM_RESPONSES, 403: PROBLEM_RESPONSES[400] | {"description": "Not allowed"}},
-    summary="Accept a web form submitted through the municipal portal",
-)
-async def submit_web_form(
-    form: WebFormSubmission,
-    request: Request,
-    intake: IntakeDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-    x_api_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> AcceptedResponse:
-    authenticated = form.authentication != "none"
-    if authenticated and not _is_portal(request, x_api_key):
-        REJECTED.labels("web", "unauthenticated-login-claim").inc()
+def _content_type(*accepted: str) -> Callable[[Request], None]:
+    def require(request: Request) -> None:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in accepted:
+            raise ProblemError(
+                415,
+                "Unsupported media type",
+                f"Send the body as 'Content-Type: {' or '.join(accepted)}'.",
+            )
+
+    require.__name__ = "require_" + accepted[0].replace("/", "_").replace("+", "_")
+    return require
+
+
+require_json = _content_type("application/json")
+require_rfc822 = _content_type("message/rfc822")
+
+CALLERS = {channel: _caller(channel) for channel in Channel}
+
+
+def _login(caller: Caller, asserts_login: bool) -> bool:
+    """Whether the message may carry an authenticated identifier; 403 if it claims one
+    and the integration may not vouch for logins."""
+    if asserts_login and not caller.may_assert_login:
         raise ProblemError(
             403,
             "Login level not allowed",
-            "Only the portal's integration key may assert a DigiD/eHerkenning login.",
+            "Only an integration key that may assert logins can send an authenticated "
+            "identity (DigiD, eHerkenning, an ID check at the counter).",
         )
+    return asserts_login
+
+
+def _keys(
+    channel: Channel, caller: Caller, header: str | None, own_id: str | None
+) -> list[tuple[str, str]]:
+    """Idempotency keys, scoped to the integration: two systems' ids never collide."""
     keys = []
-    if idempotency_key:
-        keys.append(("web:idempotency-key", idempotency_key))
-    if form.submission_id:
-        keys.append(("web:submission", form.submission_id))
+    if header:
+        keys.append((f"{channel.value}:idempotency-key", f"{caller.name}:{header}"))
+    if own_id:
+        keys.append((f"{channel.value}:message-id", f"{caller.name}:{own_id}"))
+    return keys
+
+
+async def _accept(
+    request: Request,
+    intake: Intake,
+    build: MessageBuilder,
+    *,
+    channel: Channel,
+    idempotency: Sequence[tuple[str, str]],
+    attachments: Sequence[Blob] = (),
+) -> AcceptedResponse:
+    retry_after = {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
     try:
         accepted = await intake.accept(
-            lambda message_id: to_message(form, message_id=message_id, authenticated=authenticated),
-            channel="web",
-            idempotency=keys,
+            build, channel=channel.value, idempotency=idempotency, attachments=attachments
         )
+    except AttachmentLimitError as exc:
+        raise ProblemError(413, "Attachments over the limit", f"{exc}.") from exc
     except BrokerUnavailableError as exc:
-        REJECTED.labels("web", "kafka-unavailable").inc()
         raise ProblemError(
             503,
             "Message queue unavailable",
             "The message was not accepted; send it again after the Retry-After delay.",
-            headers={"Retry-After": str(request.app.state.settings.retry_after_seconds)},
+            headers=retry_after,
+        ) from exc
+    except (OperationalError, DBAPIError, OSError) as exc:
+        # The database (idempotency) or the attachment store is away: as temporary as
+        # a Kafka outage, and just as safe to retry.
+        raise ProblemError(
+            503,
+            "Ingest storage unavailable",
+            "The message was not accepted; send it again after the Retry-After delay.",
+            headers=retry_after,
         ) from exc
     return AcceptedResponse(message_id=accepted.message_id, duplicate=accepted.duplicate)
 
 
-def _is_portal(request: Request, given: str | None) -> bool:
-    expected = request.app.state.settings.portal_api_key.get_secret_value()
-    return bool(expected) and given is not None and hmac.compare_digest(given, expected)
+def _route(channel: Channel, summary: str, *, rfc822: bool = False) -> dict[str, Any]:
+    return {
+        "path": f"/{channel.value}",
+        "operation_id": f"submit{channel.value.title()}",
+        "status_code": status.HTTP_202_ACCEPTED,
+        "dependencies": [
+            Depends(CALLERS[channel]),
+            Depends(require_rfc822 if rfc822 else require_json),
+        ],
+        "responses": RESPONSES,
+        "summary": summary,
+    }
+
+
+WebCaller = Annotated[Caller, Depends(CALLERS[Channel.WEB])]
+EmailCaller = Annotated[Caller, Depends(CALLERS[Channel.EMAIL])]
+AppCaller = Annotated[Caller, Depends(CALLERS[Channel.APP])]
+ChatCaller = Annotated[Caller, Depends(CALLERS[Channel.CHAT])]
+PhoneCaller = Annotated[Caller, Depends(CALLERS[Channel.PHONE])]
+CounterCaller = Annotated[Caller, Depends(CALLERS[Channel.COUNTER])]
+LetterCaller = Annotated[Caller, Depends(CALLERS[Channel.LETTER])]
+
+
+@router.post(**_route(Channel.WEB, "Accept a web form submitted through the municipal portal"))
+async def submit_web_form(
+    form: webform.WebFormSubmission,
+    request: Request,
+    intake: IntakeDep,
+    caller: WebCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    authenticated = _login(caller, form.asserts_login)
+    return await _accept(
+        request,
+        intake,
+        lambda mid, refs: webform.to_message(
+            form, message_id=mid, authenticated=authenticated, attachments=refs
+        ),
+        channel=Channel.WEB,
+        idempotency=_keys(Channel.WEB, caller, idempotency_key, form.submission_id),
+    )
+
+
+@router.post(
+    **_route(Channel.EMAIL, "Accept a raw e-mail (RFC 5322) from the mail gateway", rfc822=True),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def submit_email(
+    request: Request,
+    intake: IntakeDep,
+    caller: EmailCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    raw = await request.body()
+    try:
+        parsed = email_channel.parse(raw)
+    except email_channel.EmailRefusedError as exc:
+        title = "Malformed e-mail" if exc.http_status == 400 else "E-mail not acceptable"
+        raise ProblemError(exc.http_status, title, f"{exc.detail}.") from exc
+    keys = parsed.idempotency_keys()
+    if idempotency_key:
+        keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
+    return await _accept(
+        request,
+        intake,
+        lambda mid, refs: email_channel.to_message(parsed, message_id=mid, attachments=refs),
+        channel=Channel.EMAIL,
+        idempotency=keys,
+        attachments=parsed.attachments,
+    )
+
+
+@router.post(**_route(Channel.APP, "Accept a message from the municipal app"))
+async def submit_app_message(
+    message: app_channel.AppMessage,
+    request: Request,
+    intake: IntakeDep,
+    caller: AppCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    authenticated = _login(caller, message.asserts_login)
+    return await _accept(
+        request,
+        intake,
+        lambda mid, refs: app_channel.to_message(
+            message, message_id=mid, authenticated=authenticated, attachments=refs
+        ),
+        channel=Channel.APP,
+        idempotency=_keys(Channel.APP, caller, idempotency_key, message.message_id),
+        attachments=[a.blob() for a in message.attachments],
+    )
+
+
+@router.post(**_route(Channel.CHAT, "Accept a chat platform webhook event"))
+async def submit_chat_event(
+    event: chat.ChatEvent,
+    request: Request,
+    intake: IntakeDep,
+    caller: ChatCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    blobs = [a.blob() for a in event.attachments] if isinstance(event, chat.ChatMessage) else []
+    return await _accept(
+        request,
+        intake,
+        lambda mid, refs: chat.to_message(event, message_id=mid, attachments=refs),
+        channel=Channel.CHAT,
+        idempotency=_keys(Channel.CHAT, caller, idempotency_key, event.event_id),
+        attachments=blobs,
+    )
+
+
+@router.post(**_route(Channel.PHONE, "Accept a call record from the telephony platform"))
+async def submit_call(
+    call: phone.CallRecord,
+    request: Request,
+    intake: IntakeDep,
+    caller: PhoneCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    return await _accept(
+        request,
+        intake,
+        lambda mid, _refs: phone.to_message(call, message_id=mid),
+        channel=Channel.PHONE,
+        idempotency=_keys(Channel.PHONE, caller, idempotency_key, call.call_id),
+    )
+
+
+@router.post(**_route(Channel.COUNTER, "Accept a visit registered at the counter (balie)"))
+async def submit_counter_visit(
+    visit: counter.CounterVisit,
+    request: Request,
+    intake: IntakeDep,
+    caller: CounterCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    authenticated = _login(caller, visit.asserts_login)
+    return await _accept(
+        request,
+        intake,
+        lambda mid, refs: counter.to_message(
+            visit, message_id=mid, authenticated=authenticated, attachments=refs
+        ),
+        channel=Channel.COUNTER,
+        idempotency=_keys(Channel.COUNTER, caller, idempotency_key, visit.visit_id),
+        attachments=[a.blob() for a in visit.attachments],
+    )
+
+
+@router.post(**_route(Channel.LETTER, "Accept a scanned letter from the mailroom"))
+async def submit_letter(
+    scanned: letter.ScannedLetter,
+    request: Request,
+    intake: IntakeDep,
+    caller: LetterCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> AcceptedResponse:
+    return await _accept(
+        request,
+        intake,
+        lambda mid, refs: letter.to_message(scanned, message_id=mid, attachments=refs),
+        channel=Channel.LETTER,
+        idempotency=_keys(Channel.LETTER, caller, idempotency_key, scanned.letter_id),
+        attachments=[scanned.scan.blob(), *(a.blob() for a in scanned.enclosures)],
+    )

@@ -4,21 +4,57 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import SecretStr
 
 from services.ingest import api
+from services.ingest.attachments import (
+    AttachmentLimits,
+    AttachmentStore,
+    LocalAttachmentStore,
+    s3_store,
+)
+from services.ingest.auth import Authenticator, Integration, hash_key
 from services.ingest.config import IngestSettings
+from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
+from services.ingest.smtp import SmtpReceiver
+from shared.contracts import Channel
 from shared.db.engine import create_engine, session_factory
-from shared.http import BodySizeLimit, health_router, install_problem_handlers
+from shared.http import ReadinessCheck, health_router, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.service import check_database, check_kafka
+from shared.tasks import Loops
 from shared.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def integrations(settings: IngestSettings) -> dict[str, Integration]:
+    """``EENLOKET_API_KEYS``, plus the deprecated portal key as integration "portal"."""
+    configured = dict(settings.api_keys)
+    legacy: SecretStr = settings.portal_api_key
+    if legacy.get_secret_value() and "portal" not in configured:
+        configured["portal"] = Integration(
+            sha256=hash_key(legacy.get_secret_value()),
+            channels=frozenset({Channel.WEB}),
+            may_assert_login=True,
+        )
+    return configured
+
+
+def attachment_store(settings: IngestSettings) -> AttachmentStore:
+    if settings.attachment_store == "s3":
+        return s3_store(
+            settings.attachment_s3_bucket,
+            settings.attachment_s3_endpoint_url,
+            settings.attachment_s3_prefix,
+        )
+    return LocalAttachmentStore(settings.attachment_dir)
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
@@ -26,24 +62,58 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = attachment_store(settings)  # refuses to start on an unusable store
+        await store.check()
         engine = create_engine(settings.database_url)
         producer = make_producer(settings.kafka_bootstrap, "eenloket-ingest")
         await producer.start()
-        app.state.intake = Intake(
+        intake = Intake(
             sessions=session_factory(engine),
             producer=producer,
             topic=settings.topic_inbound,
             source=settings.source("eenloket-ingest"),
             key_secret=settings.sender_key_secret.get_secret_value().encode(),
             kafka_timeout=settings.kafka_timeout_seconds,
+            attachments=store,
+            limits=AttachmentLimits(
+                max_count=settings.max_attachments,
+                max_bytes=settings.max_attachment_bytes,
+                max_total_bytes=settings.max_attachments_total_bytes,
+            ),
+            retention=timedelta(days=settings.idempotency_retention_days),
         )
-        app.state.readiness = {
+        app.state.intake = intake
+        loops = Loops()
+        loops.start(
+            "idempotency-purge",
+            intake.purge_forever(settings.idempotency_purge_interval_seconds),
+        )
+        readiness: dict[str, ReadinessCheck] = {
             "database": lambda: check_database(engine),
             "kafka": lambda: check_kafka(producer.client),
+            "attachments": store.check,
+            "loops": loops.check,
         }
+        smtp: SmtpReceiver | None = None
         try:
+            if settings.smtp_port is not None:
+                smtp = SmtpReceiver(
+                    intake,
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    hostname=settings.smtp_hostname,
+                    domains=settings.smtp_domains,
+                    max_message_bytes=settings.max_email_bytes,
+                )
+                await smtp.start()
+                readiness["smtp"] = smtp.check
+            app.state.smtp = smtp
+            app.state.readiness = readiness
             yield
         finally:
+            if smtp is not None:
+                await smtp.stop()
+            await loops.stop()
             await producer.stop()
             await engine.dispose()
 
@@ -51,11 +121,29 @@ def create_app(settings: IngestSettings) -> FastAPI:
         title="Eenloket ingest",
         version="1",
         summary="The one door in: every channel's messages, normalised onto Kafka.",
+        description="Each route answers 202 only after Kafka acknowledged the message. "
+        "Errors are RFC 9457 problem documents. See docs/channels.md.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.authenticator = Authenticator(
+        integrations(settings), allow_anonymous=settings.anonymous_allowed
+    )
+    app.state.readiness = {}
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    content = settings.max_message_bytes
+    app.add_middleware(
+        BodyLimitPerChannel,
+        default=settings.max_body_bytes,
+        per_channel={
+            Channel.EMAIL.value: settings.max_email_bytes,
+            Channel.APP.value: content,
+            Channel.CHAT.value: content,
+            Channel.COUNTER.value: content,
+            Channel.LETTER.value: content,
+        },
+    )
+    app.add_middleware(RejectionMetrics)
     app.include_router(api.router)
     app.include_router(health_router(lambda: app.state.readiness))
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

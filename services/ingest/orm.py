@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, String, Table, Uuid
+from sqlalchemy import Column, Index, MetaData, String, Table, Uuid
 
 from shared.db.types import UtcDateTime
 
 metadata = MetaData()
 
 # (scope, key) -> the message id first given for it. Scope is the channel plus the
-# kind of key ("web:submission", "web:idempotency-key"), so keys never collide.
+# kind of key ("web:message-id", "web:idempotency-key", "email:message-id"), so keys
+# never collide. Rows older than the retention window count as absent and are purged.
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -17,4 +18,5 @@ idempotency_keys = Table(
     Column("key", String(200), primary_key=True),
     Column("message_id", Uuid, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )

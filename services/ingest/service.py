@@ -1,4 +1,4 @@
-"""Accepting a message: idempotency, then Kafka, then (only then) the 202.
+"""Accepting a message: idempotency, attachments, then Kafka, then (only then) the 202.
 
 The message id doubles as the CloudEvent id of ``message.received``, so a
 re-send that reaches Kafka twice is one event to the router.
@@ -6,24 +6,30 @@ re-send that reaches Kafka twice is one event to the router.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.ingest.attachments import AttachmentLimits, AttachmentStore, Blob, check_limits
 from services.ingest.orm import idempotency_keys
 from shared.contracts import InboundMessage, MessageReceived, Trust, to_cloudevent
+from shared.contracts.inbound import AttachmentRef
 from shared.db.dialect import upsert_insert
 from shared.ids import new_id
 from shared.kafka.producer import publish
+
+log = logging.getLogger(__name__)
 
 ACCEPTED = Counter("eenloket_ingest_accepted_total", "Messages acknowledged by Kafka", ["channel"])
 DUPLICATES = Counter("eenloket_ingest_duplicates_total", "Re-sent messages recognised", ["channel"])
@@ -32,9 +38,10 @@ ACK_SECONDS = Histogram(
     "eenloket_ingest_kafka_ack_seconds", "Time from receipt to Kafka acknowledgement", ["channel"]
 )
 
-MessageBuilder = Callable[[uuid.UUID], InboundMessage]
+MessageBuilder = Callable[[uuid.UUID, list[AttachmentRef]], InboundMessage]
 
 _TRUST_ORDER = {Trust.AUTHENTICATED: 0, Trust.VERIFIED: 1, Trust.CLAIMED: 2}
+_KEY_COLUMN_LENGTH = 200
 
 
 def sender_key(message: InboundMessage, secret: bytes) -> bytes:
@@ -44,6 +51,13 @@ def sender_key(message: InboundMessage, secret: bytes) -> bytes:
     best = min(message.sender, key=lambda s: _TRUST_ORDER[s.trust])
     digest = hmac.new(secret, f"{best.kind}:{best.value}".encode(), hashlib.sha256)
     return digest.hexdigest()[:32].encode()
+
+
+def storable_key(key: str) -> str:
+    """Keys longer than the column (a long Message-ID) are stored by their hash."""
+    if len(key) <= _KEY_COLUMN_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -62,39 +76,95 @@ class Intake:
     source: str
     key_secret: bytes
     kafka_timeout: float
+    attachments: AttachmentStore
+    limits: AttachmentLimits
+    retention: timedelta = timedelta(days=7)
 
-    async def reserve(self, scope: str, key: str) -> tuple[uuid.UUID, bool]:
-        """The message id for this idempotency key: a new one, or the one given before."""
+    async def reserve(self, keys: Sequence[tuple[str, str]]) -> tuple[uuid.UUID, bool]:
+        """The message id for these idempotency keys: a new one, or the one given before.
+
+        Any one key seen within the retention window decides (the Idempotency-Key
+        header and the channel's own message id are equivalent); every key is then
+        bound to that id, so a later re-send with either finds it. A key older than
+        the window counts as new, whether or not the purge has removed it yet.
+        """
         t = idempotency_keys
         candidate = new_id()
+        now = datetime.now(UTC)
+        cutoff = now - self.retention
+        pairs = list(dict.fromkeys((scope, storable_key(key)) for scope, key in keys))
         async with self.sessions() as session, session.begin():
-            stmt = upsert_insert(session, t).on_conflict_do_nothing()
-            await session.execute(
-                stmt,
-                {
-                    "scope": scope,
-                    "key": key,
-                    "message_id": candidate,
-                    "created_at": datetime.now(UTC),
-                },
+            for scope, key in pairs:
+                stmt = upsert_insert(session, t).values(
+                    scope=scope, key=key, message_id=candidate, created_at=now
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[t.c.scope, t.c.key],
+                    set_={"message_id": candidate, "created_at": now},
+                    where=t.c.created_at < cutoff,
+                )
+                await session.execute(stmt)
+            found: list[uuid.UUID] = []
+            for scope, key in pairs:
+                existing = await session.scalar(
+                    select(t.c.message_id).where(t.c.scope == scope, t.c.key == key)
+                )
+                assert existing is not None
+                found.append(existing)
+            earlier = [m for m in found if m != candidate]
+            if not earlier:
+                return candidate, False
+            chosen = earlier[0]
+            for (scope, key), message_id in zip(pairs, found, strict=True):
+                if message_id == candidate:
+                    await session.execute(
+                        update(t)
+                        .where(t.c.scope == scope, t.c.key == key)
+                        .values(message_id=chosen)
+                    )
+        return chosen, True
+
+    async def purge_expired(self) -> int:
+        """Delete idempotency keys older than the retention window; returns how many."""
+        cutoff = datetime.now(UTC) - self.retention
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
             )
-            existing = await session.scalar(
-                select(t.c.message_id).where(t.c.scope == scope, t.c.key == key)
-            )
-        assert existing is not None
-        return existing, existing != candidate
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def purge_forever(self, interval: float) -> None:
+        """The periodic purge (a supervised loop); a failed round is retried next time."""
+        while True:
+            try:
+                purged = await self.purge_expired()
+                if purged:
+                    log.info("purged idempotency keys", extra={"count": purged})
+            except Exception as exc:
+                log.warning("idempotency purge failed", extra={"error_type": type(exc).__name__})
+            await asyncio.sleep(interval)
 
     async def accept(
-        self, build: MessageBuilder, *, channel: str, idempotency: list[tuple[str, str]]
+        self,
+        build: MessageBuilder,
+        *,
+        channel: str,
+        idempotency: Sequence[tuple[str, str]],
+        attachments: Sequence[Blob] = (),
     ) -> Accepted:
-        """Publish one message and return only once Kafka acknowledged it."""
+        """Store the attachments, publish one message, return only once Kafka acknowledged.
+
+        Raises ``AttachmentLimitError`` before anything is stored or reserved, and
+        ``BrokerUnavailableError`` when Kafka did not acknowledge in time.
+        """
         started = time.perf_counter()
+        check_limits(attachments, self.limits)
         if idempotency:
-            # The first key decides (the Idempotency-Key header before the channel's id).
-            message_id, duplicate = await self.reserve(*idempotency[0])
+            message_id, duplicate = await self.reserve(idempotency)
         else:
             message_id, duplicate = new_id(), False
-        message = build(message_id)
+        refs = [await self.attachments.put(blob) for blob in attachments]
+        message = build(message_id, refs)
         event = to_cloudevent(
             MessageReceived(message=message),
             source=self.source,
@@ -112,6 +182,17 @@ class Intake:
             event=event,
             timeout=self.kafka_timeout,
         )
-        ACK_SECONDS.labels(channel).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        ACK_SECONDS.labels(channel).observe(elapsed)
         (DUPLICATES if duplicate else ACCEPTED).labels(channel).inc()
+        log.info(
+            "message accepted",
+            extra={
+                "message_id": str(message_id),
+                "channel": channel,
+                "count": len(refs),
+                "duration_ms": round(elapsed * 1000, 1),
+                "reason": "duplicate" if duplicate else "new",
+            },
+        )
         return Accepted(message_id=message_id, duplicate=duplicate)

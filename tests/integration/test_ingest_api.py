@@ -1,4 +1,5 @@
-"""Ingest's web-form route against a real broker and real databases (PostgreSQL and SQLite)."""
+"""Ingest's web-form route and the integration keys, against a real broker and real databases
+(PostgreSQL and SQLite)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import uuid
 import orjson
 import pytest
 
+from services.ingest.auth import Integration, hash_key
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
+from shared.contracts import Channel
 from shared.envelope import CloudEvent
 from tests.apps import serve
 from tests.support import read_topic
@@ -16,18 +19,34 @@ from tests.support import read_topic
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 PORTAL_KEY = "portal-test-key"
+PHONE_KEY = "telephony-test-key"
+FORM_ONLY_KEY = "form-without-login-key"
+
+KEYS = {
+    "portal": Integration(
+        sha256=hash_key(PORTAL_KEY), channels=frozenset({Channel.WEB}), may_assert_login=True
+    ),
+    "forms": Integration(sha256=hash_key(FORM_ONLY_KEY), channels=frozenset({Channel.WEB})),
+    "telephony": Integration(sha256=hash_key(PHONE_KEY), channels=frozenset({Channel.PHONE})),
+}
+
+
+def settings_for(kafka_bootstrap, db_url, topics, tmp_path, **kw):
+    return IngestSettings(
+        environment="test",
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=db_url,
+        topic_inbound=topics.inbound,
+        api_keys=KEYS,
+        attachment_dir=tmp_path / "attachments",
+        max_body_bytes=64 * 1024,
+        **kw,
+    )
 
 
 @pytest.fixture
-async def ingest(kafka_bootstrap, db_urls, topics):
-    settings = IngestSettings(
-        environment="test",
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=db_urls["ingest"],
-        topic_inbound=topics.inbound,
-        portal_api_key=PORTAL_KEY,
-        max_body_bytes=64 * 1024,
-    )
+async def ingest(kafka_bootstrap, db_urls, topics, tmp_path):
+    settings = settings_for(kafka_bootstrap, db_urls["ingest"], topics, tmp_path)
     async with serve(create_app(settings)) as client:
         yield client
 
@@ -69,15 +88,58 @@ async def test_idempotency_key_header(ingest):
     a = await ingest.post("/v1/channels/web", json=form(), headers={"Idempotency-Key": key})
     b = await ingest.post("/v1/channels/web", json=form(), headers={"Idempotency-Key": key})
     assert a.json()["message_id"] == b.json()["message_id"]
+    assert (a.json()["duplicate"], b.json()["duplicate"]) == (False, True)
 
 
-async def test_login_claim_needs_the_portal_key(ingest):
+async def test_header_key_or_submission_id_either_recognises_a_resend(ingest):
+    submission = form(submission_id=f"portal-{uuid.uuid4()}")
+    first = await ingest.post(
+        "/v1/channels/web", json=submission, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    # A retry with a fresh Idempotency-Key but the same submission id ...
+    retry = await ingest.post(
+        "/v1/channels/web", json=submission, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert retry.json() == first.json() | {"duplicate": True}
+
+
+async def test_login_claim_needs_a_key_that_may_assert_logins(ingest, kafka_bootstrap, topics):
     body = form(authentication="digid", bsn="123456782")
     refused = await ingest.post("/v1/channels/web", json=body)
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
+    refused = await ingest.post("/v1/channels/web", json=body, headers={"X-Api-Key": FORM_ONLY_KEY})
+    assert refused.status_code == 403
     accepted = await ingest.post("/v1/channels/web", json=body, headers={"X-Api-Key": PORTAL_KEY})
     assert accepted.status_code == 202
+    (record,) = await read_topic(kafka_bootstrap, topics.inbound, expect=1)
+    sender = CloudEvent.from_json(record.value).data["message"]["sender"]
+    assert sender == [{"kind": "bsn", "value": "123456782", "trust": "authenticated"}]
+    assert b"123456782" not in record.key
+
+
+async def test_wrong_key_is_401_and_another_channels_key_is_403(ingest):
+    wrong = await ingest.post("/v1/channels/web", json=form(), headers={"X-Api-Key": "guess"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"].startswith("ApiKey")
+    assert wrong.headers["content-type"] == "application/problem+json"
+    other = await ingest.post("/v1/channels/web", json=form(), headers={"X-Api-Key": PHONE_KEY})
+    assert other.status_code == 403
+    assert "'web'" in other.json()["detail"]
+
+
+async def test_without_anonymous_access_every_route_needs_a_key(
+    kafka_bootstrap, pg_urls, topics, tmp_path
+):
+    settings = settings_for(
+        kafka_bootstrap, pg_urls["ingest"], topics, tmp_path, allow_anonymous=False
+    )
+    async with serve(create_app(settings)) as client:
+        for channel in ("web", "email", "app", "chat", "phone", "counter", "letter"):
+            response = await client.post(f"/v1/channels/{channel}", json={})
+            assert response.status_code == 401, channel
+        ok = await client.post("/v1/channels/web", json=form(), headers={"X-Api-Key": PORTAL_KEY})
+        assert ok.status_code == 202
 
 
 @pytest.mark.parametrize(
@@ -92,6 +154,17 @@ async def test_login_claim_needs_the_portal_key(ingest):
         (orjson.dumps(form(text="x" * 70_000)), {"content-type": "application/json"}, 413),
         (b"[1, 2, 3]", {"content-type": "application/json"}, 422),
         (b"\x00\xff\xfe", {"content-type": "application/json"}, 400),
+        (orjson.dumps(form(text="nul \u0000 byte")), {"content-type": "application/json"}, 422),
+        (
+            orjson.dumps(form(subject="Vraag\r\nBcc: x@example.org")),
+            {"content-type": "application/json"},
+            422,
+        ),
+        (
+            orjson.dumps(form()),
+            {"content-type": "application/json", "idempotency-key": "k" * 300},
+            422,
+        ),
     ],
     ids=[
         "malformed-json",
@@ -103,6 +176,9 @@ async def test_login_claim_needs_the_portal_key(ingest):
         "oversize",
         "not-an-object",
         "binary-garbage",
+        "nul-in-text",
+        "header-injection-in-subject",
+        "absurd-idempotency-key",
     ],
 )
 async def test_bad_input_gets_a_problem_document(ingest, content, headers, status):
@@ -120,10 +196,29 @@ async def test_validation_errors_do_not_echo_the_input(ingest):
     assert "12345678X" not in response.text
 
 
+async def test_rejections_are_counted_per_channel_and_reason(ingest):
+    def count(text: str, reason: str) -> float:
+        line = f'eenloket_ingest_rejected_total{{channel="web",reason="{reason}"}}'
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = (await ingest.get("/metrics")).text
+    await ingest.post("/v1/channels/web", json=form(), headers={"X-Api-Key": "guess"})
+    await ingest.post("/v1/channels/web", json={"subject": "x"})
+    after = (await ingest.get("/metrics")).text
+    assert count(after, "unauthenticated") == count(before, "unauthenticated") + 1
+    assert count(after, "invalid") == count(before, "invalid") + 1
+
+
 async def test_health_endpoints(ingest):
     assert (await ingest.get("/healthz")).status_code == 200
     ready = await ingest.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "kafka": "ok",
+        "attachments": "ok",
+        "loops": "ok",
+    }
     metrics = await ingest.get("/metrics")
     assert "eenloket_ingest_accepted_total" in metrics.text

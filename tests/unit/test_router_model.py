@@ -119,6 +119,20 @@ paspoort_open = _case("ZAAK-2026-0000000009", product="paspoort")
             id="outside-window",
         ),
         pytest.param(
+            {"party_cases": [paspoort_open, afval_open]},
+            paspoort_open,
+            "open-case-recent",
+            [],
+            id="no-product-joins-most-recent-open-case",
+        ),
+        pytest.param(
+            {"party_cases": [afval_stale]},
+            None,
+            "new-case",
+            [],
+            id="no-product-nothing-recent",
+        ),
+        pytest.param(
             {"party_cases": [paspoort_open], "product": "afvalcontainer"},
             None,
             "new-case",

@@ -8,35 +8,53 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.ingest.channels.common import (
+    CASE_NUMBER,
+    Bsn,
+    CaseNumber,
+    Email,
+    ExternalId,
+    Kvk,
+    Language,
+    NonBlankLine,
+    NonBlankText,
+    Phone,
+    SingleLine,
+    Timestamp,
+    clean,
+)
 from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts.inbound import AttachmentRef
 
-CASE_NUMBER = r"^ZAAK-\d{4}-\d{10}$"
+__all__ = ["CASE_NUMBER", "WebFormSubmission", "to_message"]
 
 
 class WebFormSubmission(BaseModel):
     """A form as the portal submits it. Unknown fields are refused, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    submission_id: str | None = Field(
-        default=None, max_length=200, description="The portal's own id; re-sending it is safe."
+    submission_id: ExternalId | None = Field(
+        default=None, description="The portal's own id; re-sending it is safe."
     )
-    submitted_at: datetime | None = None
+    submitted_at: Timestamp | None = None
     authentication: Literal["none", "digid", "eherkenning"] = Field(
         default="none",
         description="How the portal identified the sender. 'digid'/'eherkenning' are "
-        "accepted only from the portal's own integration key.",
+        "accepted only from an integration key that may assert logins.",
     )
-    bsn: str | None = Field(default=None, pattern=r"^\d{9}$")
-    kvk: str | None = Field(default=None, pattern=r"^\d{8}$")
-    name: str | None = Field(default=None, max_length=200)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()\-]{6,31}$")
-    subject: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=20_000)
-    product: str | None = Field(default=None, max_length=200, description="Product hint (UPL name)")
-    case_number: str | None = Field(default=None, pattern=CASE_NUMBER)
-    language: str = Field(default="nl", pattern=r"^[a-z]{2}$")
+    bsn: Bsn | None = None
+    kvk: Kvk | None = None
+    name: SingleLine | None = Field(default=None, max_length=200)
+    email: Email | None = None
+    phone: Phone | None = None
+    subject: NonBlankLine = Field(min_length=1, max_length=300)
+    text: NonBlankText = Field(min_length=1, max_length=20_000)
+    product: SingleLine | None = Field(
+        default=None, max_length=200, description="Product hint (UPL name)"
+    )
+    case_number: CaseNumber | None = None
+    language: Language = "nl"
 
     @model_validator(mode="after")
     def _login_carries_identifier(self) -> WebFormSubmission:
@@ -46,22 +64,37 @@ class WebFormSubmission(BaseModel):
             raise ValueError("authentication 'eherkenning' requires 'kvk'")
         return self
 
+    @property
+    def asserts_login(self) -> bool:
+        return self.authentication != "none"
+
 
 def to_message(
-    form: WebFormSubmission, *, message_id: uuid.UUID, authenticated: bool
+    form: WebFormSubmission,
+    *,
+    message_id: uuid.UUID,
+    authenticated: bool,
+    attachments: list[AttachmentRef] | None = None,
 ) -> InboundMessage:
-    """Map a form to the canonical message. ``authenticated``: the portal vouched for it."""
-    login_trust = Trust.AUTHENTICATED if authenticated else Trust.CLAIMED
+    """Map a form to the canonical message. ``authenticated``: the portal vouched for it.
+
+    Only the identifier the login produced becomes ``authenticated`` (the BSN for
+    DigiD, the KvK number for eHerkenning); anything else typed into the form is
+    ``claimed``.
+    """
+    bsn_trust = kvk_trust = Trust.CLAIMED
+    if authenticated and form.authentication == "digid":
+        bsn_trust = Trust.AUTHENTICATED
+    if authenticated and form.authentication == "eherkenning":
+        kvk_trust = Trust.AUTHENTICATED
     sender: list[SenderIdentifier] = []
     if form.bsn:
-        sender.append(SenderIdentifier(kind=IdentifierKind.BSN, value=form.bsn, trust=login_trust))
+        sender.append(SenderIdentifier(kind=IdentifierKind.BSN, value=form.bsn, trust=bsn_trust))
     if form.kvk:
-        sender.append(SenderIdentifier(kind=IdentifierKind.KVK, value=form.kvk, trust=login_trust))
+        sender.append(SenderIdentifier(kind=IdentifierKind.KVK, value=form.kvk, trust=kvk_trust))
     if form.email:
         sender.append(
-            SenderIdentifier(
-                kind=IdentifierKind.EMAIL, value=form.email.lower(), trust=Trust.CLAIMED
-            )
+            SenderIdentifier(kind=IdentifierKind.EMAIL, value=form.email, trust=Trust.CLAIMED)
         )
     if form.phone:
         sender.append(
@@ -72,11 +105,12 @@ def to_message(
         channel=Channel.WEB,
         received_at=form.submitted_at or datetime.now(UTC),
         sender=sender,
-        display_name=form.name,
-        subject=form.subject,
-        text=form.text,
+        display_name=clean(form.name),
+        subject=clean(form.subject),
+        text=form.text.strip(),
         language=form.language,
         case_number_hint=form.case_number,
-        product_hint=form.product,
+        product_hint=clean(form.product),
+        attachments=attachments or [],
         channel_message_id=form.submission_id,
     )

@@ -94,11 +94,19 @@ def match_case(
         flags.append(("thread-of-other-party", "replies in a conversation of another party's case"))
 
     window = timedelta(days=window_days)
-    candidates = [
-        c
-        for c in party_cases
-        if c.is_open and c.product == product and now - c.last_activity_at <= window
-    ]
+    recent = [c for c in party_cases if c.is_open and now - c.last_activity_at <= window]
+    if product is None and recent:
+        # No product recognised ("Nog een vraag…"): a follow-up of the party's most
+        # recently active open case rather than a new case per loose remark.
+        case = max(recent, key=lambda c: c.last_activity_at)
+        return CaseMatch(
+            case,
+            "open-case-recent",
+            f"no product recognised; the party's most recent open case (active within "
+            f"{window_days} days)",
+            tuple(flags),
+        )
+    candidates = [c for c in recent if c.product == product]
     if candidates:
         case = max(candidates, key=lambda c: c.last_activity_at)
         return CaseMatch(

@@ -1,0 +1,119 @@
+"""App: messages from the municipal app's backend, within a conversation.
+
+The app's backend knows who is logged in (DigiD / eHerkenning inside the app);
+it may assert that login only with an integration key allowed to do so.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.ingest.channels.common import (
+    AttachmentUpload,
+    Bsn,
+    CaseNumber,
+    Email,
+    ExternalId,
+    FreeText,
+    Kvk,
+    Language,
+    Phone,
+    SingleLine,
+    Timestamp,
+    clean,
+)
+from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts.inbound import AttachmentRef
+
+
+class AppParty(BaseModel):
+    """Who is using the app, as the app's backend knows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    authentication: Literal["none", "digid", "eherkenning"] = "none"
+    bsn: Bsn | None = None
+    kvk: Kvk | None = None
+    name: SingleLine | None = Field(default=None, max_length=200)
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _login_carries_identifier(self) -> AppParty:
+        if self.authentication == "digid" and not self.bsn:
+            raise ValueError("authentication 'digid' requires 'bsn'")
+        if self.authentication == "eherkenning" and not self.kvk:
+            raise ValueError("authentication 'eherkenning' requires 'kvk'")
+        return self
+
+
+class AppMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: ExternalId = Field(description="The app's own message id; re-sending it is safe.")
+    conversation_id: ExternalId = Field(description="The conversation (thread) in the app.")
+    sent_at: Timestamp | None = None
+    party: AppParty
+    subject: SingleLine | None = Field(default=None, max_length=300)
+    text: FreeText = Field(default="", max_length=20_000)
+    product: SingleLine | None = Field(default=None, max_length=200)
+    case_number: CaseNumber | None = None
+    language: Language = "nl"
+    attachments: list[AttachmentUpload] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> AppMessage:
+        if not self.text.strip() and not self.attachments:
+            raise ValueError("a message needs 'text' or 'attachments'")
+        return self
+
+    @property
+    def asserts_login(self) -> bool:
+        return self.party.authentication != "none"
+
+
+def to_message(
+    msg: AppMessage,
+    *,
+    message_id: uuid.UUID,
+    authenticated: bool,
+    attachments: list[AttachmentRef],
+) -> InboundMessage:
+    party = msg.party
+    bsn_trust = kvk_trust = Trust.CLAIMED
+    if authenticated and party.authentication == "digid":
+        bsn_trust = Trust.AUTHENTICATED
+    if authenticated and party.authentication == "eherkenning":
+        kvk_trust = Trust.AUTHENTICATED
+    sender: list[SenderIdentifier] = []
+    if party.bsn:
+        sender.append(SenderIdentifier(kind=IdentifierKind.BSN, value=party.bsn, trust=bsn_trust))
+    if party.kvk:
+        sender.append(SenderIdentifier(kind=IdentifierKind.KVK, value=party.kvk, trust=kvk_trust))
+    if party.email:
+        sender.append(
+            SenderIdentifier(kind=IdentifierKind.EMAIL, value=party.email, trust=Trust.CLAIMED)
+        )
+    if party.phone:
+        sender.append(
+            SenderIdentifier(kind=IdentifierKind.PHONE, value=party.phone, trust=Trust.CLAIMED)
+        )
+    return InboundMessage(
+        message_id=message_id,
+        channel=Channel.APP,
+        received_at=msg.sent_at or datetime.now(UTC),
+        sender=sender,
+        display_name=clean(party.name),
+        subject=clean(msg.subject),
+        text=msg.text.strip(),
+        language=msg.language,
+        thread_refs=[f"app:{msg.conversation_id}"],
+        case_number_hint=msg.case_number,
+        product_hint=clean(msg.product),
+        attachments=attachments,
+        channel_message_id=msg.message_id,
+    )

@@ -1,0 +1,117 @@
+"""Counter (balie): a visit registered by front-office staff.
+
+When the employee checked an identity document, the BSN is ``authenticated`` —
+provided the counter application's key may assert that. Everything else the
+visitor stated is ``claimed``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.ingest.channels.common import (
+    AttachmentUpload,
+    Bsn,
+    CaseNumber,
+    Email,
+    ExternalId,
+    FreeText,
+    Kvk,
+    Language,
+    NonBlankLine,
+    Phone,
+    SingleLine,
+    Timestamp,
+    clean,
+)
+from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts.inbound import AttachmentRef
+
+
+class CounterIdentity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checked: Literal["id-document", "none"] = Field(
+        default="none", description="'id-document': the employee checked a passport or ID card."
+    )
+    bsn: Bsn | None = None
+    kvk: Kvk | None = None
+
+    @model_validator(mode="after")
+    def _check_carries_bsn(self) -> CounterIdentity:
+        if self.checked == "id-document" and not self.bsn:
+            raise ValueError("an identity checked with an ID document requires 'bsn'")
+        return self
+
+
+class CounterVisit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    visit_id: ExternalId = Field(description="The counter application's id; re-sending is safe.")
+    visited_at: Timestamp
+    location: SingleLine | None = Field(default=None, max_length=200, description="Office/desk.")
+    identity: CounterIdentity = Field(default_factory=CounterIdentity)
+    name: SingleLine | None = Field(default=None, max_length=200)
+    email: Email | None = None
+    phone: Phone | None = None
+    topic: NonBlankLine = Field(min_length=1, max_length=300)
+    notes: FreeText = Field(default="", max_length=20_000)
+    product: SingleLine | None = Field(default=None, max_length=200)
+    case_number: CaseNumber | None = None
+    language: Language = "nl"
+    attachments: list[AttachmentUpload] = Field(
+        default_factory=list, description="Documents handed in, scanned at the desk."
+    )
+
+    @property
+    def asserts_login(self) -> bool:
+        return self.identity.checked != "none"
+
+
+def to_message(
+    visit: CounterVisit,
+    *,
+    message_id: uuid.UUID,
+    authenticated: bool,
+    attachments: list[AttachmentRef],
+) -> InboundMessage:
+    identity = visit.identity
+    bsn_trust = (
+        Trust.AUTHENTICATED
+        if authenticated and identity.checked == "id-document"
+        else Trust.CLAIMED
+    )
+    sender: list[SenderIdentifier] = []
+    if identity.bsn:
+        sender.append(
+            SenderIdentifier(kind=IdentifierKind.BSN, value=identity.bsn, trust=bsn_trust)
+        )
+    if identity.kvk:
+        sender.append(
+            SenderIdentifier(kind=IdentifierKind.KVK, value=identity.kvk, trust=Trust.CLAIMED)
+        )
+    if visit.email:
+        sender.append(
+            SenderIdentifier(kind=IdentifierKind.EMAIL, value=visit.email, trust=Trust.CLAIMED)
+        )
+    if visit.phone:
+        sender.append(
+            SenderIdentifier(kind=IdentifierKind.PHONE, value=visit.phone, trust=Trust.CLAIMED)
+        )
+    return InboundMessage(
+        message_id=message_id,
+        channel=Channel.COUNTER,
+        received_at=visit.visited_at,
+        sender=sender,
+        display_name=clean(visit.name),
+        subject=clean(visit.topic),
+        text=visit.notes.strip(),
+        language=visit.language,
+        case_number_hint=visit.case_number,
+        product_hint=clean(visit.product),
+        attachments=attachments,
+        channel_message_id=visit.visit_id,
+    )

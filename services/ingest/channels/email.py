@@ -1,0 +1,349 @@
+"""E-mail: a raw RFC 5322 message, from the mail gateway over HTTP or from the SMTP receiver.
+
+Parsed with the standard library (``email``, ``policy.default``): RFC 2047
+headers, RFC 2231 file names, quoted-printable and base64, any charset Python
+knows. The text comes from the plain-text body when there is one, otherwise
+from the HTML body reduced to text; every other part (files, inline images,
+forwarded messages) is an attachment. What the sender states is ``claimed``:
+an e-mail address proves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from typing import Any
+
+from services.ingest.attachments import Blob
+from services.ingest.channels.html_text import html_to_text
+from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts.inbound import AttachmentRef
+
+# Structural damage after which the parser's view of the message is not the
+# sender's (parts lost or merged): refuse rather than publish a wrong message.
+_FATAL_DEFECTS = {
+    "MissingHeaderBodySeparatorDefect",
+    "StartBoundaryNotFoundDefect",
+    "NoBoundaryInMultipartDefect",
+    "MultipartInvariantViolationDefect",
+    "InvalidBase64LengthDefect",
+    "InvalidMultipartContentTransferEncodingDefect",
+}
+_MESSAGE_ID = re.compile(r"<([^<>\s]{1,995})>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HEADER_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_C1 = re.compile(r"[\x80-\x9f]")
+_MAX_REFERENCES = 50
+
+
+class EmailRefusedError(Exception):
+    """The message cannot be accepted as sent. ``reason`` is a metric label."""
+
+    reason = "invalid"
+    http_status = 422
+    smtp_reply = "554 5.6.0 Message content rejected"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MalformedEmailError(EmailRefusedError):
+    """Not a parseable RFC 5322 message (NUL bytes, absurd headers, broken MIME)."""
+
+    reason = "malformed"
+    http_status = 400
+
+
+class HeaderInjectionError(MalformedEmailError):
+    reason = "header-injection"
+
+
+@dataclass(frozen=True)
+class EmailLimits:
+    max_header_bytes: int = 256 * 1024
+    max_header_line_bytes: int = 16 * 1024
+    max_headers: int = 500
+    # Longer bodies keep their first part as text and travel whole as an attachment,
+    # so a Kafka record stays far below the broker's 1 MB default.
+    max_text_chars: int = 100_000
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    from_address: str
+    from_name: str | None
+    to: list[str]
+    subject: str | None
+    message_id: str | None
+    in_reply_to: list[str]
+    references: list[str]
+    text: str
+    language: str
+    attachments: list[Blob] = field(default_factory=list)
+    content_sha256: str = ""
+
+    def thread_refs(self) -> list[str]:
+        """Own Message-ID first, then In-Reply-To, then References; no duplicates."""
+        ids = ([self.message_id] if self.message_id else []) + self.in_reply_to + self.references
+        return [f"email:{i}" for i in dict.fromkeys(ids)]
+
+    def idempotency_keys(self) -> list[tuple[str, str]]:
+        """The Message-ID when there is one; otherwise the exact bytes (a gateway re-send)."""
+        if self.message_id:
+            return [("email:message-id", self.message_id)]
+        return [("email:content-sha256", self.content_sha256)]
+
+
+def _check_raw(raw: bytes, limits: EmailLimits) -> None:
+    if not raw.strip():
+        raise MalformedEmailError("the body is empty; send the raw RFC 5322 message")
+    if b"\x00" in raw:
+        raise MalformedEmailError("the message contains NUL bytes, which RFC 5322 forbids")
+    end = re.search(rb"\r?\n\r?\n", raw)
+    header_block = raw[: end.start()] if end else raw
+    if len(header_block) > limits.max_header_bytes:
+        raise MalformedEmailError(f"the header block exceeds {limits.max_header_bytes} bytes")
+    lines = header_block.splitlines()
+    if max((len(line) for line in lines), default=0) > limits.max_header_line_bytes:
+        raise MalformedEmailError(
+            f"a header line exceeds {limits.max_header_line_bytes} bytes (RFC 5322 allows 998)"
+        )
+    headers = sum(1 for line in lines if line[:1] not in (b" ", b"\t"))
+    if headers > limits.max_headers:
+        raise MalformedEmailError(f"more than {limits.max_headers} header fields")
+
+
+def _defects(part: Message) -> set[str]:
+    return {type(d).__name__ for d in part.defects}
+
+
+def _cp1252_c1(text: str) -> str:
+    """C1 control characters in decoded text are Windows-1252 labelled as ISO-8859-1
+    (Outlook's en dash, curly quotes): read them as Windows-1252, drop the rest."""
+
+    def fix(match: re.Match[str]) -> str:
+        try:
+            return bytes([ord(match.group())]).decode("cp1252")
+        except UnicodeDecodeError:
+            return ""
+
+    return _C1.sub(fix, text)
+
+
+def _header(msg: EmailMessage, name: str) -> str | None:
+    value = msg.get(name)
+    if value is None:
+        return None
+    text = _cp1252_c1(str(value))
+    # Decoded encoded-words may smuggle line breaks ("=?utf-8?q?x=0D=0ABcc:...?="):
+    # a header value that is not one line is an injection attempt, not a subject.
+    if _HEADER_CONTROL.search(text.replace("\t", " ")):
+        raise HeaderInjectionError(f"the {name} header contains line breaks or control characters")
+    return text.strip() or None
+
+
+def _ids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    found = _MESSAGE_ID.findall(value)
+    if found:
+        return list(found)
+    bare = value.strip()
+    return [bare] if bare and " " not in bare and len(bare) <= 995 else []
+
+
+def _addresses(msg: EmailMessage, name: str) -> list[Address]:
+    header: Any = msg.get(name)
+    if header is None:
+        return []
+    _header(msg, name)  # the injection check
+    return list(getattr(header, "addresses", ()))
+
+
+# Labels that mail clients put on Windows-1252 text (WHATWG encoding standard does the same).
+_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252"}
+
+
+def _decode(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    declared = (part.get_content_charset() or "us-ascii").lower()
+    try:
+        text = data.decode("utf-8") if declared in ("us-ascii", "utf-8") else None
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        charset = _CHARSET_ALIASES.get(declared, declared)
+        try:
+            text = data.decode(charset, errors="replace")
+        except LookupError:
+            # An unknown charset label: UTF-8 with replacement keeps every ASCII word.
+            text = data.decode("utf-8", errors="replace")
+    text = _cp1252_c1(text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROL.sub("", text)
+
+
+def _is_attachment(part: Message) -> bool:
+    return part.get_content_disposition() == "attachment" or part.get_filename() is not None
+
+
+def _walk(
+    part: Message, alternative: Message | None = None
+) -> list[tuple[Message, Message | None]]:
+    """Leaf parts, each with the multipart/alternative it sits in; forwarded messages
+    (message/rfc822) are leaves, not opened: they are attachments in their own right."""
+    if part.get_content_type() == "message/rfc822" or not part.is_multipart():
+        return [(part, alternative)]
+    if part.get_content_type() == "multipart/alternative":
+        alternative = part
+    leaves: list[tuple[Message, Message | None]] = []
+    for sub in part.get_payload():
+        if isinstance(sub, Message):
+            leaves.extend(_walk(sub, alternative))
+    return leaves
+
+
+def _forwarded_blob(part: Message, number: int) -> Blob:
+    inner = part.get_payload(0) if part.is_multipart() else None
+    data = inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else b""
+    if not data:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+    name = part.get_filename() or f"forwarded-{number}.eml"
+    return Blob(data=data, filename=name, media_type="message/rfc822")
+
+
+def _body_and_attachments(msg: EmailMessage) -> tuple[str, list[Blob]]:
+    body = msg.get_body(preferencelist=("plain", "html"))
+    leaves = _walk(msg)
+    body_alternative = next((alt for part, alt in leaves if part is body), None)
+    texts: list[str] = []
+    blobs: list[Blob] = []
+    for number, (part, alternative) in enumerate(leaves, start=1):
+        defects = _defects(part) & _FATAL_DEFECTS
+        if defects:
+            raise MalformedEmailError(
+                f"MIME part {number} is damaged ({', '.join(sorted(defects))})"
+            )
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            blobs.append(_forwarded_blob(part, number))
+            continue
+        is_text = ctype in ("text/plain", "text/html") and not _is_attachment(part)
+        if part is body:
+            text = _decode(part)
+            texts.insert(0, html_to_text(text) if ctype == "text/html" else text.strip())
+        elif is_text and body_alternative is not None and alternative is body_alternative:
+            continue  # the other rendering of the body
+        elif is_text:
+            text = _decode(part)
+            extra = html_to_text(text) if ctype == "text/html" else text.strip()
+            if extra:
+                texts.append(extra)
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            if not data and part.get_filename() is None:
+                continue  # an empty part that names nothing
+            blobs.append(Blob(data=data, filename=part.get_filename(), media_type=ctype))
+    return "\n\n".join(t for t in texts if t), blobs
+
+
+def parse(raw: bytes, limits: EmailLimits | None = None) -> ParsedEmail:
+    """Parse a raw message, or raise ``EmailRefusedError`` saying why it cannot be accepted."""
+    limits = limits or EmailLimits()
+    _check_raw(raw, limits)
+    try:
+        return _parse(raw, limits)
+    except EmailRefusedError:
+        raise
+    except ValueError as exc:
+        if any(word in str(exc) for word in ("linefeed", "carriage return", "CR or LF")):
+            # The header registry refuses decoded line breaks itself.
+            raise HeaderInjectionError(
+                "a header contains encoded line breaks (a header injection attempt)"
+            ) from exc
+        raise MalformedEmailError(
+            f"the message could not be parsed ({type(exc).__name__})"
+        ) from exc
+    except Exception as exc:  # the stdlib parser has rare crashes on hostile input
+        raise MalformedEmailError(
+            f"the message could not be parsed ({type(exc).__name__})"
+        ) from exc
+
+
+def _parse(raw: bytes, limits: EmailLimits) -> ParsedEmail:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    fatal = _defects(msg) & _FATAL_DEFECTS
+    if fatal:
+        raise MalformedEmailError(
+            f"not a well-formed RFC 5322 / MIME message ({', '.join(sorted(fatal))})"
+        )
+    senders = [a for a in _addresses(msg, "From") if a.addr_spec and "@" in a.addr_spec]
+    if not senders:
+        raise EmailRefusedError("the message has no sender address in its From header")
+    sender = senders[0]
+    address = sender.addr_spec.lower()
+    if len(address) > 320 or _HEADER_CONTROL.search(address):
+        raise MalformedEmailError("the From address is not a usable e-mail address")
+    subject = _header(msg, "Subject")
+    own = _ids(_header(msg, "Message-ID"))
+    language = (_header(msg, "Content-Language") or "nl").split(",")[0].strip()[:2].lower()
+    text, blobs = _body_and_attachments(msg)
+    if len(text) > limits.max_text_chars:
+        blobs.insert(0, Blob(data=text.encode(), filename="body.txt", media_type="text/plain"))
+        text = text[: limits.max_text_chars] + "\n\n[... the full text is attached as body.txt]"
+    return ParsedEmail(
+        from_address=address,
+        from_name=_clean_name(_cp1252_c1(sender.display_name)),
+        to=[a.addr_spec.lower() for a in _addresses(msg, "To") if a.addr_spec],
+        subject=subject[:998] if subject else None,
+        message_id=own[0] if own else None,
+        in_reply_to=_ids(_header(msg, "In-Reply-To")),
+        references=_ids(_header(msg, "References"))[-_MAX_REFERENCES:],
+        text=text,
+        language=language if re.fullmatch(r"[a-z]{2}", language) else "nl",
+        attachments=blobs,
+        content_sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def _clean_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    return name.strip().strip('"').strip()[:200] or None
+
+
+def to_message(
+    email: ParsedEmail,
+    *,
+    message_id: uuid.UUID,
+    attachments: list[AttachmentRef],
+    received_at: datetime | None = None,
+) -> InboundMessage:
+    return InboundMessage(
+        message_id=message_id,
+        channel=Channel.EMAIL,
+        received_at=received_at or datetime.now(UTC),
+        sender=[
+            SenderIdentifier(
+                kind=IdentifierKind.EMAIL, value=email.from_address, trust=Trust.CLAIMED
+            )
+        ],
+        display_name=email.from_name,
+        subject=email.subject,
+        text=email.text,
+        language=email.language,
+        thread_refs=email.thread_refs(),
+        attachments=attachments,
+        channel_message_id=email.message_id,
+    )
