@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.ids import new_id
 
@@ -20,6 +20,7 @@ CONTENT_TYPE = "application/cloudevents+json"
 SPEC_VERSION = "1.0"
 
 _SOURCE = re.compile(r"^urn:nld:oin:\d{20}:systeem:[a-z0-9][a-z0-9-]*$")
+_EXTENSION = re.compile(r"^[a-z0-9]{1,20}$")
 _TYPE = re.compile(r"^nl\.eenloket(\.[a-z][a-z0-9-]*)+$")
 
 
@@ -34,7 +35,9 @@ def source_urn(oin: str, system: str) -> str:
 class CloudEvent(BaseModel):
     """One CloudEvents 1.0 event. ``data`` is the JSON form of a contract model."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Extension attributes (e.g. `partitionkey`, `traceparent`) are allowed, as the
+    # CloudEvents spec says; their names must follow its naming rule.
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
 
     specversion: str = SPEC_VERSION
     id: uuid.UUID = Field(default_factory=new_id)
@@ -48,6 +51,13 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
     _opaque_subject: ClassVar[re.Pattern[str]] = re.compile(r"^[0-9a-f-]{36}$")
+
+    @model_validator(mode="after")
+    def _extension_names(self) -> CloudEvent:
+        for name in self.model_extra or {}:
+            if not _EXTENSION.match(name):
+                raise ValueError(f"extension attribute '{name[:40]}' must be 1-20 of [a-z0-9]")
+        return self
 
     @field_validator("specversion")
     @classmethod

@@ -16,11 +16,14 @@ EVENT_TYPES: dict[str, type[Event]] = {}
 class Event(BaseModel):
     """An immutable fact (past tense) or intention (imperative) that crosses a process boundary.
 
+    Consumers are tolerant readers (fields they do not know are ignored), so adding an
+    optional field is compatible; removing or changing one is a new type (design §3).
+
     Subclasses set ``TYPE`` (reverse-DNS, e.g. ``nl.eenloket.message.received``) and
     are registered so a consumer can turn a CloudEvent back into its model.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     TYPE: ClassVar[str]
 

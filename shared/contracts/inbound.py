@@ -41,7 +41,7 @@ class Trust(StrEnum):
 
 
 class SenderIdentifier(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     kind: IdentifierKind
     value: str = Field(min_length=1, max_length=320)
@@ -51,7 +51,7 @@ class SenderIdentifier(BaseModel):
 class AttachmentRef(BaseModel):
     """A claim check: the bytes live in the attachment store, never on Kafka."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     filename: str | None = Field(default=None, max_length=255)
@@ -62,7 +62,7 @@ class AttachmentRef(BaseModel):
 class InboundMessage(BaseModel):
     """The canonical message, whatever the channel (klantcontact, inbound)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     message_id: uuid.UUID
     channel: Channel

@@ -17,7 +17,7 @@ from shared.contracts.inbound import AttachmentRef, Channel, IdentifierKind, Tru
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class Actor(_Part):

@@ -73,11 +73,19 @@ def test_contract_roundtrip_through_envelope():
     assert orjson.loads(envelope.to_json())["datacontenttype"] == "application/json"
 
 
-def test_contracts_are_frozen_and_strict():
+def test_contracts_are_frozen_and_tolerant_readers():
     message = InboundMessage(
         message_id=uuid.uuid4(), channel=Channel.WEB, received_at=datetime.now(UTC)
     )
     with pytest.raises(ValidationError):
         message.text = "changed"  # type: ignore[misc]
+    # A newer producer's extra optional field does not break an older consumer.
+    newer = InboundMessage.model_validate(message.model_dump() | {"added_in_v1_1": 1})
+    assert newer == message
+
+
+def test_envelope_extensions_follow_the_naming_rule():
+    event = CloudEvent.from_json(_event(partitionkey="abc").to_json())
+    assert event.model_extra == {"partitionkey": "abc"}
     with pytest.raises(ValidationError):
-        InboundMessage.model_validate(message.model_dump() | {"surprise": 1})
+        _event(**{"Bad-Name": "x"})
