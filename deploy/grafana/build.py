@@ -19,47 +19,167 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     "intake": (
         "Eenloket — intake and channels",
         [
-            ("Accepted per channel (/s)", "sum by (channel) (rate(eenloket_ingest_accepted_total[5m]))", "reqps", "timeseries"),
-            ("Refused per reason (/s)", "sum by (channel, reason) (rate(eenloket_ingest_rejected_total[5m]))", "reqps", "timeseries"),
-            ("Re-sent messages recognised (/s)", "sum by (channel) (rate(eenloket_ingest_duplicates_total[5m]))", "reqps", "timeseries"),
-            ("Receipt to Kafka ack, p99", "histogram_quantile(0.99, sum by (le, channel) (rate(eenloket_ingest_kafka_ack_seconds_bucket[5m])))", "s", "timeseries"),
+            (
+                "Accepted per channel (/s)",
+                "sum by (channel) (rate(eenloket_ingest_accepted_total[5m]))",
+                "reqps",
+                "timeseries",
+            ),
+            (
+                "Refused per reason (/s)",
+                "sum by (channel, reason) (rate(eenloket_ingest_rejected_total[5m]))",
+                "reqps",
+                "timeseries",
+            ),
+            (
+                "Re-sent messages recognised (/s)",
+                "sum by (channel) (rate(eenloket_ingest_duplicates_total[5m]))",
+                "reqps",
+                "timeseries",
+            ),
+            (
+                "Receipt to Kafka ack, p99",
+                "histogram_quantile(0.99, sum by (le, channel) (rate(eenloket_ingest_kafka_ack_seconds_bucket[5m])))",
+                "s",
+                "timeseries",
+            ),
         ],
     ),
     "routing": (
         "Eenloket — routing and ownership",
         [
-            ("Routed per owning team (/s)", "sum by (team) (rate(eenloket_router_messages_routed_total[5m]))", "reqps", "timeseries"),
-            ("Case matching rule (/s)", "sum by (case_rule) (rate(eenloket_router_messages_routed_total[5m]))", "reqps", "timeseries"),
-            ("No product recognised → KCC (share)", "sum(rate(eenloket_router_messages_routed_total{owner_rule=\"default-owner\"}[1h])) / sum(rate(eenloket_router_messages_routed_total{case_rule=\"new-case\"}[1h]))", "percentunit", "stat"),
-            ("Pillar to post: handovers per closed case, p90", "histogram_quantile(0.9, sum by (le) (rate(eenloket_router_handovers_per_case_bucket[1d])))", "none", "stat"),
-            ("Handovers between teams (per hour)", "sum by (from_team, to_team) (increase(eenloket_router_handovers_total[1h]))", "none", "table"),
-            ("Suggested identity links made (per hour)", "sum(increase(eenloket_router_links_suggested_total[1h]))", "none", "stat"),
-            ("Possible duplicate parties flagged (per hour)", "sum(increase(eenloket_router_duplicates_flagged_total[1h]))", "none", "stat"),
-            ("Staff commands rejected (per hour)", "sum by (command) (increase(eenloket_router_commands_rejected_total[1h]))", "none", "table"),
+            (
+                "Routed per owning team (/s)",
+                "sum by (team) (rate(eenloket_router_messages_routed_total[5m]))",
+                "reqps",
+                "timeseries",
+            ),
+            (
+                "Case matching rule (/s)",
+                "sum by (case_rule) (rate(eenloket_router_messages_routed_total[5m]))",
+                "reqps",
+                "timeseries",
+            ),
+            (
+                "No product recognised → KCC (share)",
+                'sum(rate(eenloket_router_messages_routed_total{owner_rule="default-owner"}[1h])) / sum(rate(eenloket_router_messages_routed_total{case_rule="new-case"}[1h]))',
+                "percentunit",
+                "stat",
+            ),
+            (
+                "Pillar to post: handovers per closed case, p90",
+                "histogram_quantile(0.9, sum by (le) (rate(eenloket_router_handovers_per_case_bucket[1d])))",
+                "none",
+                "stat",
+            ),
+            (
+                "Handovers between teams (per hour)",
+                "sum by (from_team, to_team) (increase(eenloket_router_handovers_total[1h]))",
+                "none",
+                "table",
+            ),
+            (
+                "Suggested identity links made (per hour)",
+                "sum(increase(eenloket_router_links_suggested_total[1h]))",
+                "none",
+                "stat",
+            ),
+            (
+                "Possible duplicate parties flagged (per hour)",
+                "sum(increase(eenloket_router_duplicates_flagged_total[1h]))",
+                "none",
+                "stat",
+            ),
+            (
+                "Staff commands rejected (per hour)",
+                "sum by (command) (increase(eenloket_router_commands_rejected_total[1h]))",
+                "none",
+                "table",
+            ),
         ],
     ),
     "teams": (
         "Eenloket — team backlog and norms (team leads)",
         [
-            ("Open cases per owning team", "sum by (team) (eenloket_router_open_cases)", "none", "bargauge"),
-            ("Overdue cases per owning team (norm breaches)", "sum by (team) (eenloket_router_overdue_cases)", "none", "bargauge"),
-            ("Suggested identity links waiting for a person", "max(eenloket_router_suggested_links_pending)", "none", "stat"),
-            ("New cases per owning team (per day)", "sum by (team) (increase(eenloket_router_messages_routed_total{case_rule=\"new-case\"}[1d]))", "none", "bargauge"),
-            ("Handovers away from each team (per day)", "sum by (from_team) (increase(eenloket_router_handovers_total[1d]))", "none", "bargauge"),
-            ("Handovers to each team (per day)", "sum by (to_team) (increase(eenloket_router_handovers_total[1d]))", "none", "bargauge"),
+            (
+                "Open cases per owning team",
+                "sum by (team) (eenloket_router_open_cases)",
+                "none",
+                "bargauge",
+            ),
+            (
+                "Overdue cases per owning team (norm breaches)",
+                "sum by (team) (eenloket_router_overdue_cases)",
+                "none",
+                "bargauge",
+            ),
+            (
+                "Suggested identity links waiting for a person",
+                "max(eenloket_router_suggested_links_pending)",
+                "none",
+                "stat",
+            ),
+            (
+                "New cases per owning team (per day)",
+                'sum by (team) (increase(eenloket_router_messages_routed_total{case_rule="new-case"}[1d]))',
+                "none",
+                "bargauge",
+            ),
+            (
+                "Handovers away from each team (per day)",
+                "sum by (from_team) (increase(eenloket_router_handovers_total[1d]))",
+                "none",
+                "bargauge",
+            ),
+            (
+                "Handovers to each team (per day)",
+                "sum by (to_team) (increase(eenloket_router_handovers_total[1d]))",
+                "none",
+                "bargauge",
+            ),
         ],
     ),
     "pipeline": (
         "Eenloket — pipeline health",
         [
-            ("Consumer lag per group", "sum by (group) (eenloket_consumer_lag)", "none", "timeseries"),
+            (
+                "Consumer lag per group",
+                "sum by (group) (eenloket_consumer_lag)",
+                "none",
+                "timeseries",
+            ),
             ("Consumer lag per partition", "eenloket_consumer_lag", "none", "table"),
-            ("Dead letters (per hour)", "sum by (group, reason) (increase(eenloket_dead_letters_total[1h]))", "none", "timeseries"),
+            (
+                "Dead letters (per hour)",
+                "sum by (group, reason) (increase(eenloket_dead_letters_total[1h]))",
+                "none",
+                "timeseries",
+            ),
             ("Outbox backlog", "max(eenloket_outbox_backlog)", "none", "stat"),
-            ("Outbox published (/s)", "sum(rate(eenloket_outbox_published_total[5m]))", "ops", "timeseries"),
-            ("Batch apply time, p99", "histogram_quantile(0.99, sum by (le, group) (rate(eenloket_consumer_batch_seconds_bucket[5m])))", "s", "timeseries"),
-            ("Batches rolled back and retried (/s)", "sum by (group) (rate(eenloket_consumer_batch_retries_total[5m]))", "ops", "timeseries"),
-            ("Duplicates skipped by event id (/s)", "sum by (group) (rate(eenloket_consumer_duplicates_total[5m]))", "ops", "timeseries"),
+            (
+                "Outbox published (/s)",
+                "sum(rate(eenloket_outbox_published_total[5m]))",
+                "ops",
+                "timeseries",
+            ),
+            (
+                "Batch apply time, p99",
+                "histogram_quantile(0.99, sum by (le, group) (rate(eenloket_consumer_batch_seconds_bucket[5m])))",
+                "s",
+                "timeseries",
+            ),
+            (
+                "Batches rolled back and retried (/s)",
+                "sum by (group) (rate(eenloket_consumer_batch_retries_total[5m]))",
+                "ops",
+                "timeseries",
+            ),
+            (
+                "Duplicates skipped by event id (/s)",
+                "sum by (group) (rate(eenloket_consumer_duplicates_total[5m]))",
+                "ops",
+                "timeseries",
+            ),
         ],
     ),
 }
@@ -93,7 +213,8 @@ def dashboard(uid: str, title: str, panels: list[Panel]) -> dict[str, Any]:
 
 def render() -> dict[str, str]:
     return {
-        f"{uid}.json": json.dumps(dashboard(uid, title, panels), indent=2, ensure_ascii=False) + "\n"
+        f"{uid}.json": json.dumps(dashboard(uid, title, panels), indent=2, ensure_ascii=False)
+        + "\n"
         for uid, (title, panels) in DASHBOARDS.items()
     }
 

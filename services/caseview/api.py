@@ -1,22 +1,75 @@
-"""Caseview's HTTP API (``/v1``): the unified history."""
+"""Caseview's HTTP API (``/v1``): the unified history, live updates and staff commands.
+
+Routes translate HTTP into a query (queries.py) or a command (commands.py).
+Order of checks everywhere: no valid token -> 401; a role that may not use the
+endpoint -> 403 (before any lookup, so a 404 never tells an unauthorised caller
+whether a party exists); unknown id -> 404. Reads of party data are written to
+the access log before the answer leaves (audit.py).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview import queries
-from shared.http import PROBLEM_RESPONSES, Problem, ProblemError
+from services.caseview import audit, commands, live, queries
+from services.caseview.auth import (
+    ACT_ON_CASES,
+    AUDIT,
+    DECIDE_IDENTITY,
+    READ_HISTORY,
+    InvalidTokenError,
+    Principal,
+    Role,
+)
+from services.caseview.config import CaseviewSettings
+from shared.contracts import Channel, Event
+from shared.contracts import commands as cmd
+from shared.http import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemError
+from shared.kafka.producer import BrokerUnavailableError
 
-router = APIRouter(prefix="/v1", tags=["history"])
+router = APIRouter(prefix="/v1")
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "content": {"application/problem+json": {}}}
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM_RESPONSES[400],
+    401: _problem("No valid bearer token"),
+    403: _problem("The token does not allow this"),
+    404: _problem("Not found (or not yet projected)"),
+    409: _problem("The request contradicts the current state"),
+    422: PROBLEM_RESPONSES[422],
+    503: PROBLEM_RESPONSES[503],
 }
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: RESPONSES[c] for c in sorted({400, 401, 403, 422, *codes})}
+
+
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "text/event-stream: one event per history entry; `id` is the "
+        "resume point (send it back as Last-Event-ID), `event` the entry type, `data` "
+        "a TimelineEntry as JSON.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+# --- dependencies ----------------------------------------------------------------------
+
+bearer = HTTPBearer(auto_error=False, description="OIDC access token (JWT) of the user")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -24,44 +77,1044 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": 'Bearer realm="caseview"'}
+    if credentials is None:
+        raise ProblemError(
+            401, "Authentication required", "Send an OIDC bearer token.", headers=challenge
+        )
+    try:
+        principal: Principal = await request.app.state.tokens.validate(credentials.credentials)
+    except InvalidTokenError as exc:
+        raise ProblemError(
+            401,
+            "Invalid token",
+            "The token is malformed, expired, or not issued for caseview.",
+            headers={"WWW-Authenticate": 'Bearer realm="caseview", error="invalid_token"'},
+        ) from exc
+    return principal
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as input (422), not 500
+PurposeDep = Annotated[
+    str | None,
+    Header(
+        alias="X-Purpose",
+        max_length=500,
+        pattern=NO_NUL,
+        description="Why you read this (doelbinding); stored in the access log.",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[
+    str | None, Query(max_length=200, description="next_cursor of the previous page")
+]
+Team = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+LastEventId = Annotated[
+    str | None,
+    Header(alias="Last-Event-ID", max_length=20, description="Resume after this event id."),
+]
+
+
+def _settings(request: Request) -> CaseviewSettings:
+    settings: CaseviewSettings = request.app.state.settings
+    return settings
+
+
+def _viewer(request: Request, principal: Principal) -> queries.Viewer:
+    return queries.Viewer(
+        teams=principal.teams,
+        confidential_terms=tuple(_settings(request).confidential_products),
+    )
+
+
+def _endpoint(request: Request) -> str:
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+
+async def _log(
+    session: AsyncSession, principal: Principal, purpose: str | None, *accesses: audit.Access
+) -> None:
+    await audit.record(session, principal, accesses, purpose=purpose)
+
+
+async def _guard(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    roles: frozenset[Role],
+    purpose: str | None,
+    **target: Any,
+) -> None:
+    """403 unless the token has one of ``roles``; a refused read of a party is logged too."""
+    if principal.has_any(roles):
+        return
+    if target:
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), outcome="denied", **target),
+        )
+    raise ProblemError(403, "Not allowed", "Your roles do not allow this.")
+
+
+def _before(cursor: str | None) -> queries.TimelineKey | None:
+    if cursor is None:
+        return None
+    try:
+        return queries.TimelineKey.decode(cursor)
+    except ValueError as exc:
+        raise ProblemError(
+            400, "Invalid cursor", "Use 'next_cursor' from a previous page."
+        ) from exc
+
+
+def _when(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return queries.utc(value)
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid time", "The time is out of range.") from exc
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- finding parties -------------------------------------------------------------------
+
+
+class PartySearch(BaseModel):
+    """Find a party by one identifier, a case number, or the start of a name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: queries.SearchKind = Field(
+        description="bsn, kvk, email, phone (any notation; NL by default), case_number, or "
+        "name (prefix of any word, case- and accent-insensitive)"
+    )
+    value: str = Field(min_length=1, max_length=320, pattern=NO_NUL)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+@router.post(
+    "/parties/search",
+    tags=["parties"],
+    operation_id="findParties",
+    response_model=queries.PartyHits,
+    responses=responses(),
+    summary="Find a party (POST, so a BSN or address never appears in a URL or proxy log)",
+)
+async def find_parties(
+    request: Request,
+    search: Annotated[PartySearch, Body()],
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+) -> queries.PartyHits:
+    await _guard(request, session, principal, READ_HISTORY, purpose)
+    hits = await queries.find_parties(session, search.by, search.value, limit=search.limit)
+    detail = f"search by {search.by}"
+    accesses = [
+        audit.Access(_endpoint(request), party_id=h.party_id, detail=detail) for h in hits.items
+    ]
+    await _log(
+        session,
+        principal,
+        purpose,
+        *(accesses or [audit.Access(_endpoint(request), outcome="not-found", detail=detail)]),
+    )
+    return hits
+
+
+# --- parties ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/parties/{party_id}",
+    tags=["parties"],
+    operation_id="getParty",
+    response_model=queries.PartyView,
+    responses=responses(404),
+    summary="A party: identifiers with trust, suggested links, merges, open and closed cases",
+)
+async def get_party(
+    request: Request,
+    party_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+) -> queries.PartyView:
+    await _guard(request, session, principal, READ_HISTORY, purpose, party_id=party_id)
+    view = await queries.party_view(session, _viewer(request, principal), party_id, now=_now())
+    if view is None:
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), party_id=party_id, outcome="not-found"),
+        )
+        raise ProblemError(404, "Party not found")
+    await _log(session, principal, purpose, audit.Access(_endpoint(request), party_id=party_id))
+    return view
 
 
 @router.get(
     "/parties/{party_id}/timeline",
+    tags=["parties"],
     operation_id="getPartyTimeline",
     response_model=queries.TimelinePage,
-    responses={**NOT_FOUND, 400: PROBLEM_RESPONSES[400], 422: PROBLEM_RESPONSES[422]},
+    responses=responses(400, 404),
     summary="A party's history across every channel and case, newest first",
 )
 async def party_timeline(
+    request: Request,
     party_id: uuid.UUID,
+    principal: PrincipalDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    purpose: PurposeDep = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    channel: Annotated[list[Channel] | None, Query(max_length=7)] = None,
+    type: Annotated[
+        list[Annotated[str, Query(max_length=128, pattern=NO_NUL)]] | None, Query(max_length=20)
+    ] = None,
+    case_id: uuid.UUID | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="occurred at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="occurred before")] = None,
 ) -> queries.TimelinePage:
-    before = None
+    await _guard(request, session, principal, READ_HISTORY, purpose, party_id=party_id)
+    before = _before(cursor)
+    root = await queries.resolve(session, party_id)
+    if not await queries.party_exists(session, root):
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), party_id=party_id, outcome="not-found"),
+        )
+        raise ProblemError(404, "Party not found")
+    ids = await queries.members(session, root)
+    page = await queries.timeline(
+        session,
+        _viewer(request, principal),
+        ids,
+        root=root,
+        limit=limit,
+        before=before,
+        filters=queries.TimelineFilter(
+            channels=tuple(c.value for c in channel or ()),
+            types=tuple(type or ()),
+            case_id=case_id,
+            since=_when(since),
+            until=_when(until),
+        ),
+        count_cap=_settings(request).count_cap,
+    )
+    await _log(session, principal, purpose, audit.Access(_endpoint(request), party_id=party_id))
+    return page
+
+
+@router.get(
+    "/parties/{party_id}/events",
+    tags=["live"],
+    operation_id="streamPartyEvents",
+    response_class=StreamingResponse,
+    responses={**SSE_RESPONSE, **responses(400, 404)},
+    summary="Live updates of a party's history (Server-Sent Events)",
+)
+async def party_events(
+    request: Request,
+    party_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    await _guard(request, session, principal, READ_HISTORY, purpose, party_id=party_id)
+    start = await _start(session, last_event_id)
+    root = await queries.resolve(session, party_id)
+    if not await queries.party_exists(session, root):
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), party_id=party_id, outcome="not-found"),
+        )
+        raise ProblemError(404, "Party not found")
+    viewer = _viewer(request, principal)
+
+    async def fetch(s: AsyncSession, after: int, limit: int) -> list[queries.FeedItem]:
+        # Members are looked up every time: a merge or undo during the stream counts.
+        ids = await queries.members(s, await queries.resolve(s, party_id))
+        return await queries.feed(s, viewer, after=after, limit=limit, party_ids=ids)
+
+    await _log(session, principal, purpose, audit.Access(_endpoint(request), party_id=party_id))
+    return _sse(request, fetch, start)
+
+
+# --- cases -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/cases/{case_id}",
+    tags=["cases"],
+    operation_id="getCase",
+    response_model=queries.CaseView,
+    responses=responses(404),
+    summary="A case: owner, participants, handovers with reasons, due date, routing, contacts",
+)
+async def get_case(
+    request: Request,
+    case_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+) -> queries.CaseView:
+    await _guard(request, session, principal, READ_HISTORY, purpose, case_id=case_id)
+    view = await queries.case_view(
+        session,
+        _viewer(request, principal),
+        case_id,
+        now=_now(),
+        count_cap=_settings(request).count_cap,
+    )
+    if view is None:
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), case_id=case_id, outcome="not-found"),
+        )
+        raise ProblemError(404, "Case not found")
+    await _log(
+        session,
+        principal,
+        purpose,
+        audit.Access(_endpoint(request), party_id=view.party_id, case_id=case_id),
+    )
+    return view
+
+
+@router.get(
+    "/cases/{case_id}/timeline",
+    tags=["cases"],
+    operation_id="getCaseTimeline",
+    response_model=queries.TimelinePage,
+    responses=responses(400, 404),
+    summary="A case's history (every contact, event and note), newest first",
+)
+async def case_timeline(
+    request: Request,
+    case_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    channel: Annotated[list[Channel] | None, Query(max_length=7)] = None,
+    type: Annotated[
+        list[Annotated[str, Query(max_length=128, pattern=NO_NUL)]] | None, Query(max_length=20)
+    ] = None,
+    since: Annotated[AwareDatetime | None, Query(description="occurred at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="occurred before")] = None,
+) -> queries.TimelinePage:
+    await _guard(request, session, principal, READ_HISTORY, purpose, case_id=case_id)
+    before = _before(cursor)
+    party_id = await queries.case_party(session, case_id)
+    if party_id is None:
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), case_id=case_id, outcome="not-found"),
+        )
+        raise ProblemError(404, "Case not found")
+    page = await queries.case_timeline(
+        session,
+        _viewer(request, principal),
+        case_id,
+        party_id,
+        limit=limit,
+        before=before,
+        filters=queries.TimelineFilter(
+            channels=tuple(c.value for c in channel or ()),
+            types=tuple(type or ()),
+            since=_when(since),
+            until=_when(until),
+        ),
+        count_cap=_settings(request).count_cap,
+    )
+    await _log(
+        session,
+        principal,
+        purpose,
+        audit.Access(_endpoint(request), party_id=party_id, case_id=case_id),
+    )
+    return page
+
+
+@router.get(
+    "/cases/{case_id}/events",
+    tags=["live"],
+    operation_id="streamCaseEvents",
+    response_class=StreamingResponse,
+    responses={**SSE_RESPONSE, **responses(400, 404)},
+    summary="Live updates of a case (Server-Sent Events)",
+)
+async def case_events(
+    request: Request,
+    case_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    await _guard(request, session, principal, READ_HISTORY, purpose, case_id=case_id)
+    start = await _start(session, last_event_id)
+    party_id = await queries.case_party(session, case_id)
+    if party_id is None:
+        await _log(
+            session,
+            principal,
+            purpose,
+            audit.Access(_endpoint(request), case_id=case_id, outcome="not-found"),
+        )
+        raise ProblemError(404, "Case not found")
+    viewer = _viewer(request, principal)
+
+    async def fetch(s: AsyncSession, after: int, limit: int) -> list[queries.FeedItem]:
+        return await queries.feed(s, viewer, after=after, limit=limit, case_id=case_id)
+
+    await _log(
+        session,
+        principal,
+        purpose,
+        audit.Access(_endpoint(request), party_id=party_id, case_id=case_id),
+    )
+    return _sse(request, fetch, start)
+
+
+# --- teams -----------------------------------------------------------------------------
+
+
+def _require_team(principal: Principal, team: str) -> None:
+    if team not in principal.teams or not principal.has_any(ACT_ON_CASES):
+        raise ProblemError(403, "Not your team", "Only members of a team see its queue.")
+
+
+@router.get(
+    "/teams/{team}/queue",
+    tags=["teams"],
+    operation_id="getTeamQueue",
+    response_model=queries.QueuePage,
+    responses=responses(400),
+    summary="A team's work queue: open cases it owns or takes part in",
+)
+async def team_queue(
+    request: Request,
+    team: Team,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+    sort: Annotated[
+        queries.QueueSort, Query(description="age: oldest first; due: earliest due date first")
+    ] = queries.QueueSort.AGE,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> queries.QueuePage:
+    _require_team(principal, team)
+    after = None
     if cursor is not None:
         try:
-            before = queries.decode_cursor(cursor)
+            after = queries.QueueKey.decode(cursor, sort.value)
         except ValueError as exc:
             raise ProblemError(
-                400, "Invalid cursor", "Use 'next_cursor' from a previous page."
+                400, "Invalid cursor", "Use 'next_cursor' with the same sort."
             ) from exc
-    if not await queries.party_exists(session, party_id):
-        raise ProblemError(404, "Party not found")
-    return await queries.timeline(session, party_id, limit=limit, before=before)
+    page = await queries.team_queue(
+        session,
+        _viewer(request, principal),
+        team,
+        sort=sort,
+        limit=limit,
+        after=after,
+        now=_now(),
+        count_cap=_settings(request).count_cap,
+    )
+    await _log(session, principal, purpose, audit.Access(_endpoint(request), team=team))
+    return page
+
+
+@router.get(
+    "/teams/{team}/events",
+    tags=["live"],
+    operation_id="streamTeamEvents",
+    response_class=StreamingResponse,
+    responses={**SSE_RESPONSE, **responses(400)},
+    summary="Live updates of every case the team owns or takes part in (Server-Sent Events)",
+)
+async def team_events(
+    request: Request,
+    team: Team,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    _require_team(principal, team)
+    start = await _start(session, last_event_id)
+    viewer = _viewer(request, principal)
+
+    async def fetch(s: AsyncSession, after: int, limit: int) -> list[queries.FeedItem]:
+        return await queries.feed(s, viewer, after=after, limit=limit, team=team)
+
+    await _log(session, principal, purpose, audit.Access(_endpoint(request), team=team))
+    return _sse(request, fetch, start)
+
+
+async def _start(session: AsyncSession, last_event_id: str | None) -> int:
+    try:
+        given = live.parse_last_event_id(last_event_id)
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid Last-Event-ID", str(exc)) from exc
+    # Without an id the stream starts now: history is what the timeline endpoints are for.
+    return given if given is not None else await queries.head_position(session)
+
+
+def _sse(request: Request, fetch: Any, start: int) -> StreamingResponse:
+    s = _settings(request)
+    body = live.stream(
+        request.app.state.sessions,
+        fetch,
+        start=start,
+        pulse=request.app.state.pulse,
+        poll_seconds=s.sse_poll_seconds,
+        heartbeat_seconds=s.sse_heartbeat_seconds,
+        max_seconds=s.sse_max_seconds,
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# --- contacts --------------------------------------------------------------------------
 
 
 @router.get(
     "/contacts/{message_id}",
+    tags=["parties"],
     operation_id="locateContact",
     response_model=queries.ContactLocation,
-    responses={**NOT_FOUND, 422: PROBLEM_RESPONSES[422]},
+    responses=responses(404),
     summary="Where an accepted message landed: its party and case (404 until projected)",
 )
-async def locate_contact(message_id: uuid.UUID, session: SessionDep) -> queries.ContactLocation:
+async def locate_contact(
+    request: Request,
+    message_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+) -> queries.ContactLocation:
+    await _guard(request, session, principal, READ_HISTORY, purpose)
     found = await queries.locate_contact(session, message_id)
     if found is None:
         raise ProblemError(404, "Contact not found", "Not (yet) in the history.")
+    await _log(
+        session,
+        principal,
+        purpose,
+        audit.Access(_endpoint(request), party_id=found.party_id, case_id=found.case_id),
+    )
     return found
+
+
+# --- access log ------------------------------------------------------------------------
+
+
+@router.get(
+    "/access-log",
+    tags=["audit"],
+    operation_id="getAccessLog",
+    response_model=queries.AccessLogPage,
+    responses=responses(400),
+    summary="Who read which party or case, when and why (auditors only; this read is logged)",
+)
+async def get_access_log(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    user: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    party_id: uuid.UUID | None = None,
+    case_id: uuid.UUID | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="before")] = None,
+) -> queries.AccessLogPage:
+    if not principal.has_any(AUDIT):
+        raise ProblemError(403, "Not allowed", "Only auditors read the access log.")
+    before = None
+    if cursor is not None:
+        try:
+            before = queries.decode_access_cursor(cursor)
+        except ValueError as exc:
+            raise ProblemError(
+                400, "Invalid cursor", "Use 'next_cursor' from a previous page."
+            ) from exc
+    # Logged first, so an auditor's own read is in the log it reads.
+    await _log(
+        session,
+        principal,
+        purpose,
+        audit.Access(_endpoint(request), party_id=party_id, case_id=case_id, detail="access log"),
+    )
+    return await queries.access_log_page(
+        session,
+        limit=limit,
+        before=before,
+        user=user,
+        party_id=party_id,
+        case_id=case_id,
+        since=_when(since),
+        until=_when(until),
+    )
+
+
+# --- staff commands --------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HandOverRequest(_Body):
+    to_team: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ParticipantRequest(_Body):
+    team: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class StatusRequest(_Body):
+    status: Literal["open", "in behandeling", "wacht op inwoner"] = Field(
+        description="To close a case use POST /cases/{case_id}/close (it needs a result)."
+    )
+
+
+class CloseRequest(_Body):
+    result: str = Field(min_length=1, max_length=2000)
+
+
+class NoteRequest(_Body):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class OutboundContactRequest(_Body):
+    channel: Channel
+    summary: str = Field(min_length=1, max_length=20_000)
+
+
+class LinkDecisionRequest(_Body):
+    confirm: bool = Field(description="true: the same person (merge follows); false: not")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class MergeRequest(_Body):
+    merged_party_id: uuid.UUID = Field(description="The party that is the same person")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class UnmergeRequest(_Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CommandAccepted(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    command_id: uuid.UUID = Field(
+        description="The CloudEvent id on omni.commands.v1; the outcome arrives as an event on "
+        "the history (and its live stream), a refusal as nl.eenloket.command.rejected."
+    )
+    type: str
+    status: Literal["accepted"] = "accepted"
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Send the same key again and it is the same command (same command id).",
+    ),
+]
+COMMAND_RESPONSES = {**responses(404, 409, 503)}
+
+
+async def _send(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    command: Event,
+    *,
+    key: uuid.UUID,
+    idempotency_key: str | None,
+) -> CommandAccepted:
+    s = _settings(request)
+    # End the read transaction before waiting for Kafka (on SQLite it holds the write lock).
+    await session.commit()
+    command_id = commands.command_id(principal, idempotency_key)
+    try:
+        await commands.send(
+            request.app.state.producer,
+            s.topic_commands,
+            source=s.source("eenloket-caseview"),
+            command=command,
+            command_id=command_id,
+            key=key,
+            timeout=s.command_publish_timeout,
+        )
+    except BrokerUnavailableError as exc:
+        raise ProblemError(
+            503,
+            "Message queue unavailable",
+            "The command was not accepted; send it again after the Retry-After delay.",
+            headers={"Retry-After": str(s.retry_after_seconds)},
+        ) from exc
+    return CommandAccepted(command_id=command_id, type=command.TYPE)
+
+
+async def _case_for_action(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, *, owner_only: bool
+) -> tuple[queries.CaseAccess, str | None]:
+    """The case, and the team the user acts for. Owner-only actions need the owning team;
+    notes and contacts may also come from a participating team or the contact centre."""
+    if not principal.has_any(ACT_ON_CASES):
+        raise ProblemError(403, "Not allowed", "Your roles do not allow staff actions.")
+    case = (await queries.case_access(session, [case_id])).get(case_id)
+    if case is None:
+        raise ProblemError(404, "Case not found")
+    if case.owner_team in principal.teams:
+        return case, case.owner_team
+    if not owner_only:
+        joined = sorted(principal.teams & case.participants)
+        if joined:
+            return case, joined[0]
+        if principal.has_any(frozenset({Role.KCC})):
+            return case, "kcc" if "kcc" in principal.teams else None
+    raise ProblemError(403, "Not your case", "Only the owning team may do this.")
+
+
+@router.post(
+    "/cases/{case_id}/handovers",
+    tags=["commands"],
+    operation_id="handOverCase",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Hand the case over to another team, with a reason",
+)
+async def hand_over(
+    request: Request,
+    case_id: uuid.UUID,
+    body: HandOverRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    if body.to_team == case.owner_team:
+        raise ProblemError(409, "Already the owner", "The case is owned by that team already.")
+    command = cmd.HandOverCase(
+        case_id=case_id,
+        from_team=case.owner_team,
+        to_team=body.to_team,
+        reason=body.reason,
+        by=commands.actor(principal, team),
+    )
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/cases/{case_id}/participants",
+    tags=["commands"],
+    operation_id="addParticipant",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Let another team take part in the case (e.g. vooroverleg)",
+)
+async def add_participant(
+    request: Request,
+    case_id: uuid.UUID,
+    body: ParticipantRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    if body.team == case.owner_team or body.team in case.participants:
+        raise ProblemError(409, "Already involved", "That team owns or takes part in the case.")
+    command = cmd.AddParticipant(
+        case_id=case_id, team=body.team, reason=body.reason, by=commands.actor(principal, team)
+    )
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/cases/{case_id}/participant-removals",
+    tags=["commands"],
+    operation_id="removeParticipant",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="End a team's participation in the case",
+)
+async def remove_participant(
+    request: Request,
+    case_id: uuid.UUID,
+    body: ParticipantRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    if body.team not in case.participants:
+        raise ProblemError(409, "Not a participant", "That team does not take part in the case.")
+    command = cmd.RemoveParticipant(
+        case_id=case_id, team=body.team, reason=body.reason, by=commands.actor(principal, team)
+    )
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/cases/{case_id}/status",
+    tags=["commands"],
+    operation_id="changeCaseStatus",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Change the case's status",
+)
+async def change_status(
+    request: Request,
+    case_id: uuid.UUID,
+    body: StatusRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    command = cmd.ChangeStatus(
+        case_id=case_id, status=body.status, by=commands.actor(principal, team)
+    )
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/cases/{case_id}/close",
+    tags=["commands"],
+    operation_id="closeCase",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Close the case (afgehandeld) with its result",
+)
+async def close_case(
+    request: Request,
+    case_id: uuid.UUID,
+    body: CloseRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    command = cmd.CloseCase(case_id=case_id, result=body.result, by=commands.actor(principal, team))
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/cases/{case_id}/notes",
+    tags=["commands"],
+    operation_id="addNote",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Add an internal note to the case",
+)
+async def add_note(
+    request: Request,
+    case_id: uuid.UUID,
+    body: NoteRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _, team = await _case_for_action(session, principal, case_id, owner_only=False)
+    command = cmd.AddNote(case_id=case_id, text=body.text, by=commands.actor(principal, team))
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/cases/{case_id}/outbound-contacts",
+    tags=["commands"],
+    operation_id="registerOutboundContact",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Register a contact the municipality made (called back, wrote, ...)",
+)
+async def register_outbound(
+    request: Request,
+    case_id: uuid.UUID,
+    body: OutboundContactRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _, team = await _case_for_action(session, principal, case_id, owner_only=False)
+    command = cmd.RegisterOutboundContact(
+        case_id=case_id,
+        channel=body.channel,
+        summary=body.summary,
+        by=commands.actor(principal, team),
+    )
+    return await _send(
+        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+    )
+
+
+def _identity_team(principal: Principal) -> str | None:
+    return "kcc" if "kcc" in principal.teams else min(principal.teams, default=None)
+
+
+def _require_identity_role(principal: Principal) -> None:
+    if not principal.has_any(DECIDE_IDENTITY):
+        raise ProblemError(403, "Not allowed", "Only the contact centre or a team lead decides.")
+
+
+@router.post(
+    "/link-suggestions/{suggestion_id}/decision",
+    tags=["commands"],
+    operation_id="decideLinkSuggestion",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Confirm (then merge) or reject a suggested identity link",
+)
+async def decide_link(
+    request: Request,
+    suggestion_id: uuid.UUID,
+    body: LinkDecisionRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _require_identity_role(principal)
+    party_id = await queries.suggestion_party(session, suggestion_id)
+    if party_id is None:
+        raise ProblemError(404, "Suggestion not found")
+    command = cmd.DecideLink(
+        suggestion_id=suggestion_id,
+        confirm=body.confirm,
+        reason=body.reason,
+        by=commands.actor(principal, _identity_team(principal)),
+    )
+    return await _send(
+        request, session, principal, command, key=party_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/parties/{party_id}/merges",
+    tags=["commands"],
+    operation_id="mergeParties",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Merge another party into this one (the same person); can be undone",
+)
+async def merge_parties(
+    request: Request,
+    party_id: uuid.UUID,
+    body: MergeRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _require_identity_role(principal)
+    if body.merged_party_id == party_id:
+        raise ProblemError(409, "Same party", "A party cannot be merged into itself.")
+    for p in (party_id, body.merged_party_id):
+        if not await queries.party_exists(session, p):
+            raise ProblemError(404, "Party not found")
+    if await queries.resolve(session, body.merged_party_id) == await queries.resolve(
+        session, party_id
+    ):
+        raise ProblemError(409, "Already merged", "The two parties share one history already.")
+    command = cmd.MergeParties(
+        party_id=party_id,
+        merged_party_id=body.merged_party_id,
+        reason=body.reason,
+        by=commands.actor(principal, _identity_team(principal)),
+    )
+    return await _send(
+        request, session, principal, command, key=party_id, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/merges/{merge_id}/undo",
+    tags=["commands"],
+    operation_id="unmergeParties",
+    status_code=202,
+    response_model=CommandAccepted,
+    responses=COMMAND_RESPONSES,
+    summary="Undo a merge: two histories again",
+)
+async def unmerge_parties(
+    request: Request,
+    merge_id: uuid.UUID,
+    body: UnmergeRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    _require_identity_role(principal)
+    party_id = await queries.merge_party(session, merge_id)
+    if party_id is None:
+        raise ProblemError(404, "Merge not found")
+    command = cmd.UnmergeParties(
+        merge_id=merge_id,
+        reason=body.reason,
+        by=commands.actor(principal, _identity_team(principal)),
+    )
+    return await _send(
+        request, session, principal, command, key=party_id, idempotency_key=idempotency_key
+    )

@@ -11,7 +11,9 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview import api
+from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
+from services.caseview.live import Pulse
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project
 from shared.db.engine import create_engine, session_factory
@@ -34,6 +36,7 @@ async def _handle(session: AsyncSession, event: CloudEvent, record: Record) -> N
 
 def create_app(settings: CaseviewSettings) -> FastAPI:
     setup_tracing("eenloket-caseview", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+    tokens = TokenValidator(settings)  # fails at start, not at the first request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +44,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         sessions = session_factory(engine)
         producer = make_producer(settings.kafka_bootstrap, "eenloket-caseview")
         await producer.start()
+        pulse = Pulse()
         consumer = TransactionalConsumer(
             bootstrap=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
@@ -51,11 +55,16 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-caseview",
             max_records=settings.max_batch,
+            on_commit=pulse.fire,  # wakes the live streams of this replica
         )
         await consumer.start()
         loops = Loops()
         loops.start("caseview-projector", consumer.run())
         app.state.sessions = sessions
+        app.state.settings = settings
+        app.state.tokens = tokens
+        app.state.producer = producer
+        app.state.pulse = pulse
         app.state.readiness = {
             "database": lambda: check_database(engine),
             "kafka": lambda: check_kafka(producer.client),
@@ -73,6 +82,9 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         title="Eenloket caseview",
         version="1",
         summary="One unified history per resident and per case, for every department.",
+        description="Every /v1 endpoint needs an OIDC bearer token (JWT) whose claims carry "
+        "the user's `teams` and `roles`. Errors are RFC 9457 problem documents. Lists are "
+        "keyset-paginated (`next_cursor`). Reads of party data are written to the access log.",
         lifespan=lifespan,
     )
     install_problem_handlers(app)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
 from shared.settings import ServiceSettings
+
+DEVKEYS = Path(__file__).parent / "devkeys"
+DEV_ISSUER = "https://dev-issuer.eenloket.invalid"
+DEV_AUDIENCE = "eenloket-caseview"
+
+# The social domain (design §9): contents shown only to the owning and participating teams.
+DEFAULT_CONFIDENTIAL_PRODUCTS = ["bijstand", "wmo", "jeugd", "schuldhulp"]
+
+
+def dev_public_key() -> str:
+    return (DEVKEYS / "dev-public.pem").read_text()
 
 
 class CaseviewSettings(ServiceSettings):
@@ -10,3 +25,49 @@ class CaseviewSettings(ServiceSettings):
     http_port: int = 8003
     consumer_group: str = "eenloket-caseview"
     max_batch: int = 1000
+
+    # OIDC: bearer tokens are JWTs signed by the issuer. Keys come from the JWKS URL
+    # or from PEM public keys given here; with neither (outside production) the dev key.
+    oidc_issuer: str = DEV_ISSUER
+    oidc_audience: str = DEV_AUDIENCE
+    oidc_jwks_url: str | None = None
+    oidc_public_keys: list[str] = Field(default_factory=list)
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # Need-to-know: a case is confidential when the router says so or when its
+    # product (accent- and case-insensitively) contains one of these terms.
+    confidential_products: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CONFIDENTIAL_PRODUCTS)
+    )
+
+    command_publish_timeout: float = Field(default=10.0, gt=0)
+    retry_after_seconds: int = 5
+    count_cap: int = Field(default=1000, ge=1)
+    sse_poll_seconds: float = Field(default=1.0, gt=0)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    sse_max_seconds: float = Field(
+        default=3600.0, gt=0, description="A stream ends after this; clients resume by id."
+    )
+    rebuild_schema: str = Field(default="cv_rebuild", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+
+    @model_validator(mode="after")
+    def _no_dev_keys_in_production(self) -> CaseviewSettings:
+        if self.environment != "production":
+            return self
+        if self.oidc_issuer == DEV_ISSUER:
+            raise ValueError("EENLOKET_OIDC_ISSUER must be the real issuer in production")
+        if not self.oidc_jwks_url and not self.oidc_public_keys:
+            raise ValueError("set EENLOKET_OIDC_JWKS_URL or EENLOKET_OIDC_PUBLIC_KEYS")
+        dev = "".join(dev_public_key().split())
+        if any("".join(k.split()) == dev for k in self.oidc_public_keys):
+            raise ValueError("the dev public key is refused in production")
+        return self
+
+    def trusted_public_keys(self) -> list[str]:
+        """PEM keys to verify with when no JWKS URL is set (the dev key only off production)."""
+        if self.oidc_public_keys:
+            return list(self.oidc_public_keys)
+        if self.oidc_jwks_url is None and self.environment != "production":
+            return [dev_public_key()]
+        return []

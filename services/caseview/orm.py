@@ -1,13 +1,34 @@
-"""Caseview's read models: projections of ``omni.timeline.v1``, shaped for the queries."""
+"""Caseview's read models: projections of ``omni.timeline.v1``, shaped for the queries.
+
+Everything here except ``access_log`` is a projection: it can be thrown away and
+rebuilt from the topic (``python -m services.caseview rebuild``). ``access_log``
+is the AVG processing log and is never rebuilt.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, MetaData, String, Table, Uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
 
 from shared.db.tables import consumer_offsets_table, processed_events_table
 from shared.db.types import BigId, JsonDoc, UtcDateTime
 
 metadata = MetaData()
+
+# Sorts after every real due date: a case without a norm is last in "most urgent first".
+NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
+CLOSED_STATUS = "afgehandeld"
 
 parties = Table(
     "parties",
@@ -18,6 +39,17 @@ parties = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+# One row per word start of a party's name, normalised (casefolded, accents
+# stripped): "Fatima el Amrani" -> "fatima el amrani", "el amrani", "amrani".
+# Prefix search is then a LIKE 'x%' on an index.
+party_name_keys = Table(
+    "party_name_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("party_id", Uuid, primary_key=True),
+    Index("ix_cv_name_keys_prefix", "key", postgresql_ops={"key": "text_pattern_ops"}),
+)
+
 party_identifiers = Table(
     "party_identifiers",
     metadata,
@@ -25,7 +57,51 @@ party_identifiers = Table(
     Column("kind", String(32), primary_key=True),
     Column("value", String(400), primary_key=True),
     Column("trust", String(16), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
     Index("ix_cv_identifiers_lookup", "kind", "value"),
+)
+
+# Suggested links (a sender claims another party's identifier). Suggestion and
+# decision are upserted independently, so their arrival order does not matter.
+link_suggestions = Table(
+    "link_suggestions",
+    metadata,
+    Column("suggestion_id", Uuid, primary_key=True),
+    Column("party_id", Uuid, nullable=False),
+    Column("suggested_party_id", Uuid, nullable=False),
+    Column("identifier_kind", String(32)),
+    Column("identifier_value", String(400)),
+    Column("identifier_trust", String(16)),
+    Column("message_id", Uuid),
+    Column("suggested_at", UtcDateTime),
+    Column("decision", String(16)),  # confirmed | rejected | NULL (pending)
+    Column("decided_by", String(200)),
+    Column("decided_team", String(64)),
+    Column("decision_reason", Text),
+    Column("decided_at", UtcDateTime),
+    Index("ix_cv_suggestions_party", "party_id"),
+    Index("ix_cv_suggestions_suggested", "suggested_party_id"),
+)
+
+# A merge is a pointer: merged_party_id -> party_id while active (merged and not
+# undone). Resolved at query time, so the merged party's own events and the
+# merge event may arrive in any order. Nothing is ever deleted.
+party_merges = Table(
+    "party_merges",
+    metadata,
+    Column("merge_id", Uuid, primary_key=True),
+    Column("party_id", Uuid, nullable=False),
+    Column("merged_party_id", Uuid, nullable=False),
+    Column("merged_by", String(200)),
+    Column("merged_team", String(64)),
+    Column("merge_reason", Text),
+    Column("merged_at", UtcDateTime),
+    Column("unmerged_by", String(200)),
+    Column("unmerged_team", String(64)),
+    Column("unmerge_reason", Text),
+    Column("unmerged_at", UtcDateTime),
+    Index("ix_cv_merges_party", "party_id"),
+    Index("ix_cv_merges_merged", "merged_party_id"),
 )
 
 cases = Table(
@@ -35,26 +111,105 @@ cases = Table(
     Column("number", String(32), nullable=False, unique=True),
     Column("party_id", Uuid, nullable=False, index=True),
     Column("product", String(200)),
+    Column("confidential", Boolean, nullable=False),  # as the router decided
     Column("status", String(32), nullable=False),
+    Column("is_open", Boolean, nullable=False),
     Column("owner_team", String(64), nullable=False),
     Column("opened_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime),
+    Column("queue_due", UtcDateTime, nullable=False),  # due_at, or NO_DUE_DATE
+    Column("closed_at", UtcDateTime),
+    Column("result", Text),
+    Column("handover_count", Integer, nullable=False),
+    Column("last_activity_at", UtcDateTime, nullable=False),
+    # The team queue, both sort orders, as index range scans (keyset on id).
+    Index("ix_cv_cases_queue_age", "owner_team", "is_open", "opened_at", "id"),
+    Index("ix_cv_cases_queue_due", "owner_team", "is_open", "queue_due", "id"),
 )
 
-# One row per history event of a party, in the party's order (`sequence`).
+case_participants = Table(
+    "case_participants",
+    metadata,
+    Column("case_id", Uuid, primary_key=True),
+    Column("team", String(64), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),
+    Column("added_by", String(200), nullable=False),
+    Column("reason", Text),
+    Index("ix_cv_participants_team", "team", "case_id"),
+)
+
+case_handovers = Table(
+    "case_handovers",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("case_id", Uuid, nullable=False),
+    Column("from_team", String(64), nullable=False),
+    Column("to_team", String(64), nullable=False),
+    Column("by_user", String(200), nullable=False),
+    Column("by_team", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("handover_count", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_cv_handovers_case", "case_id", "at"),
+)
+
+# One row per history event. ``position`` is the live-update cursor (SSE event id):
+# assigned in commit order, see projector.py. The history order is
+# (sort_at, party_id, sequence): sort_at is the event time, kept non-decreasing
+# within a party, so one party's history is exactly its sequence order and a
+# merged history interleaves its parties by time, independent of arrival order.
 timeline_entries = Table(
     "timeline_entries",
     metadata,
-    Column("event_id", Uuid, primary_key=True),
+    Column("position", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
     Column("party_id", Uuid, nullable=False),
     Column("sequence", BigId, nullable=False),
+    Column("sort_at", UtcDateTime, nullable=False),
     Column("case_id", Uuid),
     Column("message_id", Uuid, unique=True),
     Column("type", String(128), nullable=False),
     Column("channel", String(16)),
     Column("occurred_at", UtcDateTime, nullable=False),
+    Column("prev_team", String(64)),  # the team a handover or removal took the case from
     Column("body", JsonDoc, nullable=False),
-    Index("ix_timeline_party_order", "party_id", "sequence"),
+    Index("ix_cv_timeline_party_order", "party_id", "sort_at", "sequence"),
+    Index("ix_cv_timeline_case_order", "case_id", "sort_at", "sequence"),
+)
+
+# The AVG processing log ("verwerkingenlogging"): who read which party or case, when, why.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("teams", String(1000), nullable=False),
+    Column("roles", String(500), nullable=False),
+    Column("endpoint", String(200), nullable=False),
+    Column("party_id", Uuid),
+    Column("case_id", Uuid),
+    Column("team", String(64)),
+    Column("purpose", String(500)),
+    Column("outcome", String(16), nullable=False),  # ok | not-found | denied
+    Column("detail", String(200)),
+    Index("ix_cv_access_log_at", "at", "id"),
+    Index("ix_cv_access_log_party", "party_id", "id"),
+    Index("ix_cv_access_log_user", "user", "id"),
 )
 
 processed_events = processed_events_table(metadata)
 consumer_offsets = consumer_offsets_table(metadata)
+
+# What the rebuild replaces (and hashes): every projection, not the access log.
+PROJECTION_TABLES: tuple[Table, ...] = (
+    parties,
+    party_name_keys,
+    party_identifiers,
+    link_suggestions,
+    party_merges,
+    cases,
+    case_participants,
+    case_handovers,
+    timeline_entries,
+)

@@ -1,17 +1,71 @@
-"""Applying timeline events to the read models, inside the consumer's batch transaction."""
+"""Applying timeline events to the read models, inside the consumer's batch transaction.
+
+One function per event type, routed by ``PROJECTIONS``. Every function is a
+pure function of the event and the rows the same party's earlier events wrote
+(one party = one partition = one order), so a replay from offset 0 writes the
+same rows: that is what makes ``rebuild`` equal to the incremental projection.
+Nothing here reads the clock.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview.orm import cases, parties, party_identifiers, timeline_entries
-from shared.contracts import CaseOpened, Event, MessageRouted, PartyCreated
+from services.caseview.normalize import name_keys
+from services.caseview.orm import (
+    CLOSED_STATUS,
+    NO_DUE_DATE,
+    case_handovers,
+    case_participants,
+    cases,
+    link_suggestions,
+    parties,
+    party_identifiers,
+    party_merges,
+    party_name_keys,
+    timeline_entries,
+)
+from shared.contracts import (
+    CaseClosed,
+    CaseHandedOver,
+    CaseOpened,
+    CaseStatusChanged,
+    CommandRejected,
+    Event,
+    LinkDecided,
+    LinkSuggested,
+    MessageRouted,
+    NoteAdded,
+    OutboundContactRegistered,
+    ParticipantAdded,
+    ParticipantRemoved,
+    PartyCreated,
+    PartyIdentifier,
+    PartyIdentifierAdded,
+    PartyMerged,
+    PartyUnmerged,
+    PossibleDuplicateFlagged,
+)
+from shared.db.dialect import is_postgres, upsert_insert
 from shared.envelope import CloudEvent
+
+# PostgreSQL advisory lock that serialises the projector transactions which assign
+# timeline positions (see ``_feed_lock``). The rebuild's shadow uses its own key.
+FEED_LOCK_KEY = 0x0CA5E71E
+FEED_LOCK_INFO = "caseview_feed_lock"
+
+
+# --- parties ---------------------------------------------------------------------------
 
 
 async def party_created(session: AsyncSession, event: CloudEvent, e: PartyCreated) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.created_at)
     await session.execute(
         parties.insert().values(
             id=e.party_id,
@@ -20,35 +74,105 @@ async def party_created(session: AsyncSession, event: CloudEvent, e: PartyCreate
             created_at=e.created_at,
         )
     )
-    if e.identifiers:
+    keys = name_keys(e.display_name)
+    if keys:
         await session.execute(
-            party_identifiers.insert(),
-            [
-                {
-                    "party_id": e.party_id,
-                    "kind": i.kind.value,
-                    "value": i.value,
-                    "trust": i.trust.value,
-                }
-                for i in e.identifiers
-            ],
+            upsert_insert(session, party_name_keys).on_conflict_do_nothing(),
+            [{"key": k, "party_id": e.party_id} for k in keys],
         )
-    await _entry(session, event, party_id=e.party_id, occurred_at=e.created_at)
+    for identifier in e.identifiers:
+        await _identifier(session, e.party_id, identifier, e.created_at)
+
+
+async def identifier_added(
+    session: AsyncSession, event: CloudEvent, e: PartyIdentifierAdded
+) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+    await _identifier(session, e.party_id, e.identifier, e.at)
+
+
+async def link_suggested(session: AsyncSession, event: CloudEvent, e: LinkSuggested) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+    values = {
+        "party_id": e.party_id,
+        "suggested_party_id": e.suggested_party_id,
+        "identifier_kind": e.identifier.kind.value,
+        "identifier_value": e.identifier.value,
+        "identifier_trust": e.identifier.trust.value,
+        "message_id": e.message_id,
+        "suggested_at": e.at,
+    }
+    await _upsert(session, link_suggestions, {"suggestion_id": e.suggestion_id}, values)
+
+
+async def link_decided(session: AsyncSession, event: CloudEvent, e: LinkDecided) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+    values = {
+        "party_id": e.party_id,
+        "suggested_party_id": e.suggested_party_id,
+        "decision": "confirmed" if e.confirmed else "rejected",
+        "decided_by": e.by.user,
+        "decided_team": e.by.team,
+        "decision_reason": e.reason,
+        "decided_at": e.at,
+    }
+    await _upsert(session, link_suggestions, {"suggestion_id": e.suggestion_id}, values)
+
+
+async def duplicate_flagged(
+    session: AsyncSession, event: CloudEvent, e: PossibleDuplicateFlagged
+) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+
+
+async def party_merged(session: AsyncSession, event: CloudEvent, e: PartyMerged) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+    values = {
+        "party_id": e.party_id,
+        "merged_party_id": e.merged_party_id,
+        "merged_by": e.by.user,
+        "merged_team": e.by.team,
+        "merge_reason": e.reason,
+        "merged_at": e.at,
+    }
+    await _upsert(session, party_merges, {"merge_id": e.merge_id}, values)
+
+
+async def party_unmerged(session: AsyncSession, event: CloudEvent, e: PartyUnmerged) -> None:
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+    values = {
+        "party_id": e.party_id,
+        "merged_party_id": e.merged_party_id,
+        "unmerged_by": e.by.user,
+        "unmerged_team": e.by.team,
+        "unmerge_reason": e.reason,
+        "unmerged_at": e.at,
+    }
+    await _upsert(session, party_merges, {"merge_id": e.merge_id}, values)
+
+
+# --- cases -----------------------------------------------------------------------------
 
 
 async def case_opened(session: AsyncSession, event: CloudEvent, e: CaseOpened) -> None:
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.opened_at)
     await session.execute(
         cases.insert().values(
             id=e.case_id,
             number=e.case_number,
             party_id=e.party_id,
             product=e.product,
+            confidential=e.confidential,
             status=e.status,
+            is_open=e.status != CLOSED_STATUS,
             owner_team=e.owner_team,
             opened_at=e.opened_at,
+            due_at=e.due_at,
+            queue_due=e.due_at or NO_DUE_DATE,
+            handover_count=0,
+            last_activity_at=e.opened_at,
         )
     )
-    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.opened_at)
 
 
 async def message_routed(session: AsyncSession, event: CloudEvent, e: MessageRouted) -> None:
@@ -61,26 +185,231 @@ async def message_routed(session: AsyncSession, event: CloudEvent, e: MessageRou
         channel=e.channel.value,
         occurred_at=e.received_at,
     )
+    await _touch(session, e.case_id, e.received_at)
 
 
-async def _entry(session: AsyncSession, event: CloudEvent, **columns: object) -> None:
+async def case_handed_over(session: AsyncSession, event: CloudEvent, e: CaseHandedOver) -> None:
+    await _entry(
+        session,
+        event,
+        party_id=e.party_id,
+        case_id=e.case_id,
+        occurred_at=e.at,
+        prev_team=e.from_team,
+    )
     await session.execute(
-        timeline_entries.insert().values(
+        update(cases)
+        .where(cases.c.id == e.case_id)
+        .values(
+            owner_team=e.to_team, handover_count=e.handover_count, last_activity_at=_later(e.at)
+        )
+    )
+    await session.execute(
+        case_handovers.insert().values(
             event_id=event.id,
+            case_id=e.case_id,
+            from_team=e.from_team,
+            to_team=e.to_team,
+            by_user=e.by.user,
+            by_team=e.by.team,
+            reason=e.reason,
+            handover_count=e.handover_count,
+            at=e.at,
+        )
+    )
+
+
+async def participant_added(session: AsyncSession, event: CloudEvent, e: ParticipantAdded) -> None:
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+    await _upsert(
+        session,
+        case_participants,
+        {"case_id": e.case_id, "team": e.team},
+        {"added_at": e.at, "added_by": e.by.user, "reason": e.reason},
+    )
+    await _touch(session, e.case_id, e.at)
+
+
+async def participant_removed(
+    session: AsyncSession, event: CloudEvent, e: ParticipantRemoved
+) -> None:
+    await _entry(
+        session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at, prev_team=e.team
+    )
+    await session.execute(
+        delete(case_participants).where(
+            case_participants.c.case_id == e.case_id, case_participants.c.team == e.team
+        )
+    )
+    await _touch(session, e.case_id, e.at)
+
+
+async def status_changed(session: AsyncSession, event: CloudEvent, e: CaseStatusChanged) -> None:
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+    closed = e.to_status == CLOSED_STATUS
+    await session.execute(
+        update(cases)
+        .where(cases.c.id == e.case_id)
+        .values(
+            status=e.to_status,
+            is_open=not closed,
+            closed_at=e.at if closed else None,
+            last_activity_at=_later(e.at),
+        )
+    )
+
+
+async def case_closed(session: AsyncSession, event: CloudEvent, e: CaseClosed) -> None:
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+    await session.execute(
+        update(cases)
+        .where(cases.c.id == e.case_id)
+        .values(
+            status=CLOSED_STATUS,
+            is_open=False,
+            closed_at=e.at,
+            result=e.result,
+            last_activity_at=_later(e.at),
+        )
+    )
+
+
+async def note_added(session: AsyncSession, event: CloudEvent, e: NoteAdded) -> None:
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+    await _touch(session, e.case_id, e.at)
+
+
+async def outbound_registered(
+    session: AsyncSession, event: CloudEvent, e: OutboundContactRegistered
+) -> None:
+    await _entry(
+        session,
+        event,
+        party_id=e.party_id,
+        case_id=e.case_id,
+        channel=e.channel.value,
+        occurred_at=e.at,
+    )
+    await _touch(session, e.case_id, e.at)
+
+
+async def command_rejected(session: AsyncSession, event: CloudEvent, e: CommandRejected) -> None:
+    # Without a party the rejection belongs to no history (the command named nothing known).
+    if e.party_id is not None:
+        await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+async def _identifier(
+    session: AsyncSession, party_id: uuid.UUID, identifier: PartyIdentifier, at: datetime
+) -> None:
+    # The router's latest word on an identifier's trust wins (e.g. claimed -> verified).
+    await _upsert(
+        session,
+        party_identifiers,
+        {"party_id": party_id, "kind": identifier.kind.value, "value": identifier.value},
+        {"trust": identifier.trust.value, "added_at": at},
+        keep={"added_at"},
+    )
+
+
+async def _upsert(
+    session: AsyncSession,
+    table: Any,
+    key: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    keep: set[str] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    stmt = upsert_insert(session, table).values(**key, **values)
+    update_set = {k: stmt.excluded[k] for k in values if k not in keep}
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=list(key), set_=update_set)
+        if update_set
+        else stmt.on_conflict_do_nothing()
+    )
+
+
+def _later(at: datetime) -> Any:
+    # Monotonic: after a merge a case may get events from two parties' partitions,
+    # whose relative order differs between runs; the latest time wins either way.
+    return case((cases.c.last_activity_at < at, at), else_=cases.c.last_activity_at)
+
+
+async def _touch(session: AsyncSession, case_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(cases).where(cases.c.id == case_id).values(last_activity_at=_later(at))
+    )
+
+
+async def _feed_lock(session: AsyncSession) -> None:
+    """Make timeline positions commit-ordered, so a live stream never skips a row.
+
+    A reader resumes at ``position > last``. If two transactions could hold
+    positions at once, the later-numbered one might commit first and a reader
+    would pass the other's rows before they became visible. On PostgreSQL one
+    transaction-level advisory lock per projector transaction serialises the
+    numbering (taken before the first position is drawn, held until commit);
+    SQLite serialises writers already (BEGIN IMMEDIATE).
+    """
+    if not is_postgres(session):
+        return
+    # Taken per event, not cached per transaction: re-entrant and cheap, and a lock taken
+    # inside a savepoint that rolled back (the consumer's careful path) is released.
+    key = int(session.info.get(FEED_LOCK_INFO, FEED_LOCK_KEY))
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+async def _entry(
+    session: AsyncSession,
+    event: CloudEvent,
+    *,
+    party_id: uuid.UUID,
+    occurred_at: datetime,
+    **columns: Any,
+) -> None:
+    await _feed_lock(session)
+    t = timeline_entries
+    # The history order: the event's time, but never before the party's previous entry,
+    # so one party's history is exactly its sequence order even if clocks disagreed.
+    last = await session.scalar(select(func.max(t.c.sort_at)).where(t.c.party_id == party_id))
+    sort_at = event.time if last is None or event.time > last else last
+    await session.execute(
+        t.insert().values(
+            event_id=event.id,
+            party_id=party_id,
             sequence=event.sequence or 0,
+            sort_at=sort_at,
             type=event.type,
+            occurred_at=occurred_at,
             body=event.data,
             **columns,
         )
     )
 
 
-Projection = Callable[[AsyncSession, CloudEvent, Event], Awaitable[None]]
+Projection = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
 
 PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
-    PartyCreated.TYPE: (PartyCreated, party_created),  # type: ignore[dict-item]
-    CaseOpened.TYPE: (CaseOpened, case_opened),  # type: ignore[dict-item]
-    MessageRouted.TYPE: (MessageRouted, message_routed),  # type: ignore[dict-item]
+    PartyCreated.TYPE: (PartyCreated, party_created),
+    PartyIdentifierAdded.TYPE: (PartyIdentifierAdded, identifier_added),
+    LinkSuggested.TYPE: (LinkSuggested, link_suggested),
+    LinkDecided.TYPE: (LinkDecided, link_decided),
+    PossibleDuplicateFlagged.TYPE: (PossibleDuplicateFlagged, duplicate_flagged),
+    PartyMerged.TYPE: (PartyMerged, party_merged),
+    PartyUnmerged.TYPE: (PartyUnmerged, party_unmerged),
+    CaseOpened.TYPE: (CaseOpened, case_opened),
+    MessageRouted.TYPE: (MessageRouted, message_routed),
+    CaseHandedOver.TYPE: (CaseHandedOver, case_handed_over),
+    ParticipantAdded.TYPE: (ParticipantAdded, participant_added),
+    ParticipantRemoved.TYPE: (ParticipantRemoved, participant_removed),
+    CaseStatusChanged.TYPE: (CaseStatusChanged, status_changed),
+    CaseClosed.TYPE: (CaseClosed, case_closed),
+    NoteAdded.TYPE: (NoteAdded, note_added),
+    OutboundContactRegistered.TYPE: (OutboundContactRegistered, outbound_registered),
+    CommandRejected.TYPE: (CommandRejected, command_rejected),
 }
 
 

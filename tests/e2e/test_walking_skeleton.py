@@ -8,10 +8,14 @@ import uuid
 import httpx
 import pytest
 
+from services.caseview.auth import mint_token
 from shared.devstack import run_services
 from tests.support import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
+
+# Caseview needs a bearer token: a dev token (the dev key is trusted outside production).
+CASEVIEW_AUTH = {"Authorization": f"Bearer {mint_token('e2e', teams=['kcc'], roles=['kcc'])}"}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +56,15 @@ async def test_web_form_reaches_the_party_timeline(stack):
         first_id = first.json()["message_id"]
 
         async def located(message_id: str):
-            r = await http.get(f"{stack['caseview']}/v1/contacts/{message_id}")
+            r = await http.get(
+                f"{stack['caseview']}/v1/contacts/{message_id}", headers=CASEVIEW_AUTH
+            )
             return r.json() if r.status_code == 200 else None
 
         where = await eventually(lambda: located(first_id), timeout=60)
 
-        # The same unknown address writes again: same (provisional) party, same open case.
+        # The same unknown address writes again, about nothing in particular: same
+        # (provisional) party, and it follows up the open case.
         second = await http.post(
             f"{stack['ingest']}/v1/channels/web",
             json={
@@ -72,7 +79,10 @@ async def test_web_form_reaches_the_party_timeline(stack):
         assert where_second["case_id"] == where["case_id"]
 
         timeline = (
-            await http.get(f"{stack['caseview']}/v1/parties/{where['party_id']}/timeline")
+            await http.get(
+                f"{stack['caseview']}/v1/parties/{where['party_id']}/timeline",
+                headers=CASEVIEW_AUTH,
+            )
         ).json()
 
     types = [item["type"] for item in reversed(timeline["items"])]
@@ -87,9 +97,11 @@ async def test_web_form_reaches_the_party_timeline(stack):
     routed = timeline["items"][1]
     assert routed["message_id"] == first_id
     assert routed["data"]["text"] == "Wanneer kan ik komen?"
-    assert routed["data"]["owner_team"] == "kcc"
+    assert routed["data"]["owner_team"] == "burgerzaken"  # "paspoort" in the routing file
     assert routed["data"]["case_number"].startswith("ZAAK-")
     assert routed["data"]["explanation"]["case_rule"] == "new-case"
+    follow_up = timeline["items"][0]["data"]["explanation"]
+    assert follow_up["case_rule"] == "open-case-recent"
 
 
 async def test_every_service_is_ready_and_exposes_metrics(stack):
@@ -103,6 +115,8 @@ async def test_every_service_is_ready_and_exposes_metrics(stack):
 
 async def test_unknown_party_is_a_problem_404(stack):
     async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.get(f"{stack['caseview']}/v1/parties/{uuid.uuid4()}/timeline")
+        r = await http.get(
+            f"{stack['caseview']}/v1/parties/{uuid.uuid4()}/timeline", headers=CASEVIEW_AUTH
+        )
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,149 @@
+"""OIDC bearer tokens: validation, the caller (``Principal``), roles, and the dev token minter.
+
+A token is a JWT signed by the issuer (RS256/ES256), checked for signature,
+issuer, audience and expiry. Claims: ``sub`` (opaque user id), ``teams`` (team
+ids from the routing file) and ``roles``. Roles:
+
+- ``kcc``          contact centre: find parties, read every history, act on cases of its teams,
+                   decide suggested links, merge and unmerge;
+- ``member``       team member: read histories, work the team's queue and cases;
+- ``lead``         team lead: as member, plus decide links, merge and unmerge;
+- ``integration``  front-office app: read histories and locate contacts;
+- ``auditor``      reads the access log, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from pydantic import BaseModel, ConfigDict
+
+from services.caseview.config import DEV_AUDIENCE, DEV_ISSUER, DEVKEYS, CaseviewSettings
+
+
+class Role(StrEnum):
+    KCC = "kcc"
+    MEMBER = "member"
+    LEAD = "lead"
+    INTEGRATION = "integration"
+    AUDITOR = "auditor"
+
+
+READ_HISTORY = frozenset({Role.KCC, Role.MEMBER, Role.LEAD, Role.INTEGRATION})
+ACT_ON_CASES = frozenset({Role.KCC, Role.MEMBER, Role.LEAD})
+DECIDE_IDENTITY = frozenset({Role.KCC, Role.LEAD})
+AUDIT = frozenset({Role.AUDITOR})
+
+
+class Principal(BaseModel):
+    """Who is calling, from a validated token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    teams: frozenset[str]
+    roles: frozenset[str]
+
+    def has_any(self, roles: frozenset[Role]) -> bool:
+        return bool(self.roles & {r.value for r in roles})
+
+
+class InvalidTokenError(Exception):
+    """The token is missing, malformed, badly signed, expired or for someone else."""
+
+
+class TokenValidator:
+    def __init__(self, settings: CaseviewSettings) -> None:
+        self._settings = settings
+        self._keys = [load_pem_public_key(pem.encode()) for pem in settings.trusted_public_keys()]
+        self._jwks = (
+            jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=300)
+            if settings.oidc_jwks_url
+            else None
+        )
+
+    async def validate(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in self._settings.oidc_algorithms:
+                raise InvalidTokenError("algorithm not allowed")
+            if self._jwks is not None:
+                # PyJWKClient fetches over blocking HTTP (cached): keep it off the event loop.
+                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                claims = self._decode(token, signing.key)
+            else:
+                claims = self._try_keys(token)
+        except InvalidTokenError:
+            raise
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise InvalidTokenError(type(exc).__name__) from exc
+        return _principal(claims)
+
+    def _try_keys(self, token: str) -> dict[str, Any]:
+        # Static keys (key rotation: old and new side by side): the first that verifies wins.
+        last: Exception = InvalidTokenError("no key")
+        for key in self._keys:
+            try:
+                return self._decode(token, key)
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+        raise InvalidTokenError(type(last).__name__)
+
+    def _decode(self, token: str, key: Any) -> dict[str, Any]:
+        s = self._settings
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=s.oidc_algorithms,
+            audience=s.oidc_audience,
+            issuer=s.oidc_issuer,
+            leeway=s.oidc_leeway_seconds,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+        return claims
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    teams = claims.get("teams", [])
+    roles = claims.get("roles", [])
+    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+        raise InvalidTokenError("claim 'teams' must be a list of strings")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise InvalidTokenError("claim 'roles' must be a list of strings")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 200:
+        raise InvalidTokenError("claim 'sub' must be a non-empty string")
+    return Principal(user=sub, teams=frozenset(teams), roles=frozenset(roles))
+
+
+def mint_token(
+    user: str,
+    *,
+    teams: list[str] | tuple[str, ...] = (),
+    roles: list[str] | tuple[str, ...] = (),
+    ttl: timedelta = timedelta(hours=8),
+    issuer: str = DEV_ISSUER,
+    audience: str = DEV_AUDIENCE,
+    private_key_pem: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A signed token for local use and tests. Defaults to the DEV-ONLY key pair."""
+    key = private_key_pem or (DEVKEYS / "dev-private.pem").read_text()
+    issued = now or datetime.now(UTC)
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": user,
+        "teams": list(teams),
+        "roles": list(roles),
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + ttl).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key, algorithm="RS256")

@@ -1,0 +1,87 @@
+"""Live updates (Server-Sent Events) from the timeline table, resumable by ``Last-Event-ID``.
+
+The SSE id is the entry's ``position``, assigned in commit order (projector.py),
+so "everything after id N" has no gaps. Streams read the database, not the
+consumer: a replica serves streams for every partition, whichever replica
+projected them. The local projector's commits wake the streams at once
+(``Pulse``); other replicas' commits are seen within ``sse_poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.caseview.queries import FeedItem
+
+BATCH = 200
+
+
+class Pulse:
+    """Wakes every waiting stream when the local projector committed a batch."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - a poll interval
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or int(text) > 2**63 - 1:
+        raise ValueError("Last-Event-ID must be an id this stream sent")
+    return int(text)
+
+
+def format_event(item: FeedItem) -> bytes:
+    data = orjson.dumps(item.entry.model_dump(mode="json"))
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.position, item.entry.type.encode(), data)
+
+
+async def stream(
+    sessions: async_sessionmaker[AsyncSession],
+    fetch: Callable[[AsyncSession, int, int], Awaitable[list[FeedItem]]],
+    *,
+    start: int,
+    pulse: Pulse,
+    poll_seconds: float,
+    heartbeat_seconds: float,
+    max_seconds: float,
+) -> AsyncIterator[bytes]:
+    """Yield SSE frames for entries after ``start`` until ``max_seconds`` passed.
+
+    Ending a stream now and then is deliberate: the client reconnects with
+    Last-Event-ID (EventSource does so by itself) and is re-authorised.
+    """
+    last = start
+    began = time.monotonic()
+    beat = began + heartbeat_seconds
+    # The retry hint, and an early first frame so proxies pass the headers on.
+    yield b"retry: 2000\n: stream open\n\n"
+    while (now := time.monotonic()) - began < max_seconds:
+        async with sessions() as session:
+            items = await fetch(session, last, BATCH)
+        for item in items:
+            last = item.position
+            yield format_event(item)
+        if len(items) == BATCH:
+            continue  # catching up: no pause
+        now = time.monotonic()
+        if now >= beat:
+            yield b": keep-alive\n\n"
+            beat = now + heartbeat_seconds
+        await pulse.wait(min(poll_seconds, max(0.0, max_seconds - (now - began))))

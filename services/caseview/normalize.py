@@ -1,0 +1,59 @@
+"""Normalising names, products and identifiers the same way for writing and searching."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+
+from shared.contracts import IdentifierKind
+
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[^\w\s]")
+
+
+def fold(text: str) -> str:
+    """Casefolded, accents stripped, punctuation to spaces, single spaces: 'Émile  D'Hondt' ->
+    'emile d hondt'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SPACES.sub(" ", _NOT_WORD.sub(" ", stripped.casefold())).strip()
+
+
+def name_keys(name: str | None, *, limit: int = 200) -> list[str]:
+    """Every word start of a folded name, so a prefix search finds first and last names."""
+    if not name:
+        return []
+    words = fold(name).split(" ")
+    keys = {" ".join(words[i:])[:limit] for i in range(len(words)) if words[i]}
+    return sorted(keys)
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern for 'starts with', with the wildcards of the input escaped (ESCAPE '\\')."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def identifier(kind: IdentifierKind, value: str) -> str:
+    """The form identifiers are stored in: digits for BSN/KvK, lower-case e-mail, E.164 phone."""
+    value = value.strip()
+    if kind in (IdentifierKind.BSN, IdentifierKind.KVK):
+        return re.sub(r"[\s.\-]", "", value)
+    if kind is IdentifierKind.EMAIL:
+        return value.lower()
+    if kind is IdentifierKind.PHONE:
+        try:
+            number = phonenumbers.parse(value, "NL")
+        except phonenumbers.NumberParseException:
+            return value
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return value
+
+
+def is_confidential_product(product: str | None, terms: list[str]) -> bool:
+    if not product:
+        return False
+    folded = fold(product)
+    return any(fold(term) in folded for term in terms if term.strip())
