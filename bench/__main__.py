@@ -1,7 +1,8 @@
 """`make bench` / `make bench-quick`: run the stages that exist and write the results.
 
-Stages so far: the router (issue #4). The full run with the raw Kafka ceiling,
-ingest, caseview and end to end is issue #8.
+Stages so far: ingest (#3), router (#4), caseview (#5), each on its own process
+against a real broker and PostgreSQL on this machine. The raw Kafka ceiling,
+end to end and memory are issue #8.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import os
 import platform
 from datetime import UTC, datetime
 
-from bench import router_stage
+from bench import caseview_stage, ingest_stage, router_stage
 from bench.infra import BENCH, fresh_database, infrastructure
+from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
+from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.db.migrations import upgrade
 from shared.devstack import ROOT
@@ -32,6 +35,17 @@ async def main(quick: bool) -> dict[str, object]:
         "command": "make bench-quick" if quick else "make bench",
     }
     with infrastructure() as (bootstrap, dsn):
+        url = await fresh_database(dsn, "eenloket_bench_ingest")
+        await asyncio.to_thread(upgrade, INGEST_MIGRATIONS, url)
+        i = await ingest_stage.run(bootstrap, url, seconds=5 if quick else 15, logs=BENCH / "logs")
+        print(
+            f"ingest: {i.accepted_per_second:,.0f} web forms/s accepted (keep-alive, {i.non_2xx} "
+            f"non-2xx); at {i.half_rate:,.0f}/s: p50 {i.half_rate_p50_ms:.1f} ms, p99 "
+            f"{i.half_rate_p99_ms:.1f} ms ({i.half_rate_errors} errors); SMTP "
+            f"{i.smtp_per_second:,.0f} messages/s"
+        )
+        results["ingest"] = {k: round(v, 2) for k, v in i.__dict__.items()}
+
         router_runs = []
         for processes in (1, 2):
             url = await fresh_database(dsn, "eenloket_bench_router")
@@ -51,6 +65,26 @@ async def main(quick: bool) -> dict[str, object]:
             )
             router_runs.append({**r.__dict__, "routed_per_second": round(r.routed_per_second)})
         results["router"] = router_runs
+
+        url = await fresh_database(dsn, "eenloket_bench_caseview")
+        await asyncio.to_thread(upgrade, CASEVIEW_MIGRATIONS, url)
+        c = await caseview_stage.run(
+            bootstrap,
+            url,
+            parties=500 if quick else 2000,
+            logs=BENCH / "logs",
+            table_rows=200_000 if quick else 1_000_000,
+            reads=200 if quick else 1000,
+        )
+        print(
+            f"caseview: {c.events} events projected in {c.seconds:.1f}s -> "
+            f"{c.projected_per_second:,.0f}/s; first timeline page with {c.table_rows:,} rows: "
+            f"p50 {c.p50_ms:.1f} ms, p99 {c.p99_ms:.1f} ms ({c.reads} reads over HTTP)"
+        )
+        results["caseview"] = {
+            **{k: round(v, 2) for k, v in c.__dict__.items()},
+            "projected_per_second": round(c.projected_per_second),
+        }
     return results
 
 
