@@ -10,12 +10,12 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview import api
+from services.caseview import api, console
 from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.live import Pulse
 from services.caseview.orm import consumer_offsets, processed_events
-from services.caseview.projector import project
+from services.caseview.projector import project, project_batch
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.http import health_router, install_problem_handlers
@@ -32,6 +32,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def _handle(session: AsyncSession, event: CloudEvent, record: Record) -> None:
     await project(session, event)
+
+
+async def _handle_batch(session: AsyncSession, items: list[tuple[CloudEvent, Record]]) -> None:
+    await project_batch(session, [event for event, _ in items])
 
 
 def create_app(settings: CaseviewSettings) -> FastAPI:
@@ -52,6 +56,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             sessions=sessions,
             tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
             handler=_handle,
+            batch_handler=_handle_batch,
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-caseview",
             max_records=settings.max_batch,
@@ -90,5 +95,6 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(api.router)
     app.include_router(health_router(lambda: app.state.readiness))
+    console.install(app, settings)  # the contact-centre console at /console (docs/console.md)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

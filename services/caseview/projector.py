@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy import bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from services.caseview.normalize import name_keys
 from services.caseview.orm import (
@@ -53,6 +55,7 @@ from shared.contracts import (
     PossibleDuplicateFlagged,
 )
 from shared.db.dialect import is_postgres, upsert_insert
+from shared.db.types import UtcDateTime
 from shared.envelope import CloudEvent
 
 # PostgreSQL advisory lock that serialises the projector transactions which assign
@@ -339,6 +342,11 @@ def _later(at: datetime) -> Any:
 
 
 async def _touch(session: AsyncSession, case_id: uuid.UUID, at: datetime) -> None:
+    buffer: _Buffer | None = session.info.get(BUFFER)
+    if buffer is not None:
+        known = buffer.touches.get(case_id)
+        buffer.touches[case_id] = at if known is None or at > known else known
+        return
     await session.execute(
         update(cases).where(cases.c.id == case_id).values(last_activity_at=_later(at))
     )
@@ -370,24 +378,33 @@ async def _entry(
     occurred_at: datetime,
     **columns: Any,
 ) -> None:
-    await _feed_lock(session)
     t = timeline_entries
+    buffer: _Buffer | None = session.info.get(BUFFER)
+    if buffer is None:
+        await _feed_lock(session)
     # The history order: the event's time, but never before the party's previous entry,
     # so one party's history is exactly its sequence order even if clocks disagreed.
-    last = await session.scalar(select(func.max(t.c.sort_at)).where(t.c.party_id == party_id))
+    if buffer is not None and party_id in buffer.last_sort:
+        last = buffer.last_sort[party_id]
+    else:
+        last = await session.scalar(select(func.max(t.c.sort_at)).where(t.c.party_id == party_id))
     sort_at = event.time if last is None or event.time > last else last
-    await session.execute(
-        t.insert().values(
-            event_id=event.id,
-            party_id=party_id,
-            sequence=event.sequence or 0,
-            sort_at=sort_at,
-            type=event.type,
-            occurred_at=occurred_at,
-            body=event.data,
-            **columns,
-        )
-    )
+    row = {
+        **ENTRY_DEFAULTS,
+        "event_id": event.id,
+        "party_id": party_id,
+        "sequence": event.sequence or 0,
+        "sort_at": sort_at,
+        "type": event.type,
+        "occurred_at": occurred_at,
+        "body": event.data,
+        **columns,
+    }
+    if buffer is not None:
+        buffer.last_sort[party_id] = sort_at
+        buffer.rows.append(row)
+        return
+    await session.execute(t.insert().values(**row))
 
 
 Projection = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
@@ -411,6 +428,69 @@ PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     OutboundContactRegistered.TYPE: (OutboundContactRegistered, outbound_registered),
     CommandRejected.TYPE: (CommandRejected, command_rejected),
 }
+
+
+# --- batches ---------------------------------------------------------------------------
+
+BUFFER = "caseview_projection_buffer"
+ENTRY_DEFAULTS: dict[str, Any] = {
+    "case_id": None,
+    "message_id": None,
+    "channel": None,
+    "prev_team": None,
+}
+
+
+@dataclass
+class _Buffer:
+    """A batch's timeline rows and case touches, written in bulk at the end of the batch."""
+
+    last_sort: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    touches: dict[uuid.UUID, datetime] = field(default_factory=dict)
+
+
+async def project_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
+    """Apply a batch in order with the same functions as ``project``, but the timeline rows
+    and case touches are buffered and written with one statement each, and the feed lock
+    and each party's last history time are taken once for the batch."""
+    await _feed_lock(session)
+    t = timeline_entries
+    subjects = set()
+    for event in events:
+        try:
+            subjects.add(uuid.UUID(event.subject or ""))
+        except ValueError:
+            continue
+    buffer = _Buffer(last_sort=dict.fromkeys(subjects))
+    if subjects:
+        rows = await session.execute(
+            select(t.c.party_id, func.max(t.c.sort_at))
+            .where(t.c.party_id.in_(subjects))
+            .group_by(t.c.party_id)
+        )
+        buffer.last_sort.update({party: last for party, last in rows})
+    session.info[BUFFER] = buffer
+    try:
+        for event in events:
+            await project(session, event)
+    finally:
+        session.info.pop(BUFFER, None)
+    if buffer.rows:
+        await session.execute(t.insert(), buffer.rows)
+    if buffer.touches:
+        # Typed, so SQLite gets the same naive-UTC text it stores (see UtcDateTime).
+        at: BindParameter[datetime] = bindparam("touched_at", type_=UtcDateTime())
+        await session.execute(
+            update(cases)
+            .where(cases.c.id == bindparam("case"))
+            .values(
+                last_activity_at=case(
+                    (cases.c.last_activity_at < at, at), else_=cases.c.last_activity_at
+                )
+            ),
+            [{"case": c, "touched_at": when} for c, when in buffer.touches.items()],
+        )
 
 
 async def project(session: AsyncSession, event: CloudEvent) -> None:
