@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview import api, console
@@ -25,7 +24,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
-from shared.telemetry import setup_tracing
+from shared.telemetry import instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -96,5 +95,5 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    instrument_http(app)
     return app

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import SecretStr
 
 from services.ingest import api
@@ -29,7 +28,7 @@ from shared.http import ReadinessCheck, health_router, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
-from shared.telemetry import setup_tracing
+from shared.telemetry import instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -146,5 +145,5 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.add_middleware(RejectionMetrics)
     app.include_router(api.router)
     app.include_router(health_router(lambda: app.state.readiness))
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    instrument_http(app)
     return app

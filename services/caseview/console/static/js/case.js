@@ -17,6 +17,7 @@ const seen = new Set();
 let current = null;
 let cursor = null;
 let refresh = null;
+let total = { value: 0, capped: false };
 let pending = null; // the handover we sent: { commandId, toTeam }
 let idempotencyKey = null;
 
@@ -144,8 +145,13 @@ async function loadHistory({ reset }) {
   }
   cursor = page.next_cursor;
   more.hidden = !cursor;
-  const total = page.total.capped ? `meer dan ${page.total.value}` : page.total.value;
-  $('#geschiedenis-aantal').textContent = `${total} ${page.total.value === 1 ? 'item' : 'items'}, nieuwste eerst.`;
+  total = { ...page.total };
+  showCount();
+}
+
+function showCount() {
+  const n = total.capped ? `meer dan ${total.value}` : total.value;
+  $('#geschiedenis-aantal').textContent = `${n} ${total.value === 1 ? 'item' : 'items'}, nieuwste eerst.`;
 }
 
 function onEvent({ data: entry }) {
@@ -153,6 +159,8 @@ function onEvent({ data: entry }) {
   seen.add(entry.event_id);
   list.querySelectorAll('.entry-fresh').forEach((node) => node.classList.remove('entry-fresh'));
   list.prepend(entryItem(entry, { showCase: false, fresh: true }));
+  total.value += total.capped ? 0 : 1;
+  showCount();
   const status = $('#overdracht-status');
   if (pending && entry.type.endsWith('command.rejected') && entry.data?.command_id === pending.commandId) {
     notice(status, `Overdracht geweigerd: ${entry.data.reason}`, 'error');

@@ -17,6 +17,12 @@ let numbers = new Map();
 let channel = '';
 let cursor = null;
 let refresh = null;
+let total = { value: 0, capped: false };
+
+function showCount() {
+  const n = total.capped ? `meer dan ${total.value}` : total.value;
+  $('#tijdlijn-aantal').textContent = `${n} ${total.value === 1 ? 'item' : 'items'}${channel ? ` via ${CHANNELS[channel]}` : ''}, nieuwste eerst.`;
+}
 
 function caseRow(c) {
   return el(
@@ -79,8 +85,8 @@ async function loadTimeline({ reset }) {
   }
   cursor = page.next_cursor;
   more.hidden = !cursor;
-  const total = page.total.capped ? `meer dan ${page.total.value}` : page.total.value;
-  $('#tijdlijn-aantal').textContent = `${total} ${page.total.value === 1 ? 'item' : 'items'}${channel ? ` via ${CHANNELS[channel]}` : ''}, nieuwste eerst.`;
+  total = { ...page.total };
+  showCount();
 }
 
 function onEvent({ data: entry }) {
@@ -89,6 +95,8 @@ function onEvent({ data: entry }) {
   if (channel && entry.channel !== channel) return;
   list.querySelectorAll('.entry-fresh').forEach((node) => node.classList.remove('entry-fresh'));
   list.prepend(entryItem(entry, { fresh: true, numbers }));
+  total.value += total.capped ? 0 : 1;
+  showCount();
   announce(`Nieuw in de tijdlijn: ${title(entry)}`);
   // Cases, owners and identifiers may have changed: refresh the summary (once per burst).
   clearTimeout(refresh);
