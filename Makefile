@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv with the project and its dev tools
 
-system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, Java, Maven)
+system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, wrk, Chromium, Java, Maven)
 	bash deploy/local/system-deps.sh
 
 demo: venv ## start Kafka and the three services (SQLite), send messages, show the history
@@ -51,6 +51,9 @@ format: venv ## apply ruff's formatting and safe fixes
 openapi: venv ## regenerate docs/api/*.json from the code
 	@mkdir -p docs/api
 	for s in ingest router caseview; do $(BIN)/python -m services.$$s openapi > docs/api/$$s.json; done
+
+console-screenshots: venv system-deps ## refresh docs/img/console-*.png (headless Chromium)
+	EENLOKET_CONSOLE_SCREENSHOTS=docs/img $(BIN)/pytest tests/e2e/test_console.py $(PYTEST_ARGS)
 
 kafka-start: ## start a local broker in .local/kafka/run (prints KAFKA_BOOTSTRAP=...)
 	bash deploy/local/kafka.sh start

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # System packages the tests and the demo need, installed from Debian only if missing:
 # PostgreSQL (server binaries; see postgres.sh), kcat (an independent Kafka client for
-# the envelope test), wrk (HTTP load in make bench), Java 17+ and Maven (for the Kafka
-# broker; see kafka.sh).
+# the envelope test), wrk (HTTP load in make bench), Chromium and its driver (the
+# console's browser test), Java 17+ and Maven (for the Kafka broker; see kafka.sh).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 missing=()
 command -v kcat >/dev/null || missing+=(kcat)
 command -v wrk >/dev/null || missing+=(wrk)  # HTTP load for make bench
+command -v chromium >/dev/null || missing+=(chromium)  # the console's browser test
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v python3.11 >/dev/null || { echo "system-deps: python3.11 is required" >&2; exit 1; }
