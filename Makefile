@@ -24,8 +24,8 @@ venv: $(STAMP) ## create .venv with the project and its dev tools
 system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, wrk, Chromium, Java, Maven)
 	bash deploy/local/system-deps.sh
 
-demo: venv ## start Kafka and the three services (SQLite), send messages, show the history
-	$(BIN)/python deploy/local/demo.py $(DEMO_ARGS)
+demo: venv ## Kafka + the three services (SQLite), play the scenarios, keep running (SCENARIO=tilburg plays one)
+	$(BIN)/python deploy/local/demo.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(DEMO_ARGS)
 
 test: venv system-deps lint ## lint, type-check, then unit + integration + e2e tests on real Kafka and PostgreSQL
 	$(BIN)/pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
