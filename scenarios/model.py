@@ -321,6 +321,11 @@ class DecideLink(_Model):
     sender: Name
     known: Name
     confirm: bool
+    verify_address: bool = Field(
+        default=False,
+        description="With confirm: the sender's address belongs to the known party (verified), "
+        "so later messages from it link automatically. Not for a shared address.",
+    )
     reason: Text | None = None
 
 

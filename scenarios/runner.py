@@ -762,7 +762,7 @@ class Runner:
             raise ScenarioError(
                 f"no pending suggestion links '{action.sender}' to '{action.known}'"
             )
-        body: dict[str, Any] = {"confirm": action.confirm}
+        body: dict[str, Any] = {"confirm": action.confirm, "verify_address": action.verify_address}
         if action.reason:
             body["reason"] = self._fill(action.reason)
         path = f"/v1/link-suggestions/{match[0]['suggestion_id']}/decision"

@@ -730,6 +730,11 @@ class OutboundContactRequest(_Body):
 
 class LinkDecisionRequest(_Body):
     confirm: bool = Field(description="true: the same person (merge follows); false: not")
+    verify_address: bool = Field(
+        default=False,
+        description="With confirm: the claimed address (e-mail, phone, chat) belongs to this "
+        "party, so later messages from it link automatically. Not for shared addresses.",
+    )
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -1043,6 +1048,7 @@ async def decide_link(
     command = cmd.DecideLink(
         suggestion_id=suggestion_id,
         confirm=body.confirm,
+        verify_address=body.verify_address,
         reason=body.reason,
         by=commands.actor(principal, _identity_team(principal)),
     )

@@ -34,6 +34,7 @@ from services.caseview.orm import (
     timeline_entries,
 )
 from shared.contracts import (
+    CaseClassified,
     CaseClosed,
     CaseHandedOver,
     CaseOpened,
@@ -176,6 +177,14 @@ async def case_opened(session: AsyncSession, event: CloudEvent, e: CaseOpened) -
             last_activity_at=e.opened_at,
         )
     )
+
+
+async def case_classified(session: AsyncSession, event: CloudEvent, e: CaseClassified) -> None:
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+    values: dict[str, Any] = {"product": e.product}
+    if e.confidential:  # a case never becomes less confidential
+        values["confidential"] = True
+    await session.execute(update(cases).where(cases.c.id == e.case_id).values(**values))
 
 
 async def message_routed(session: AsyncSession, event: CloudEvent, e: MessageRouted) -> None:
@@ -419,6 +428,7 @@ PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     PartyUnmerged.TYPE: (PartyUnmerged, party_unmerged),
     CaseOpened.TYPE: (CaseOpened, case_opened),
     MessageRouted.TYPE: (MessageRouted, message_routed),
+    CaseClassified.TYPE: (CaseClassified, case_classified),
     CaseHandedOver.TYPE: (CaseHandedOver, case_handed_over),
     ParticipantAdded.TYPE: (ParticipantAdded, participant_added),
     ParticipantRemoved.TYPE: (ParticipantRemoved, participant_removed),

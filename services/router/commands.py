@@ -12,12 +12,14 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router.domain.identity import ORIGIN_KINDS
 from services.router.domain.model import CLOSED, OPEN_STATUSES, Case
 from services.router.handlers import RouterContext
 from services.router.history import History
 from services.router.repository import Repository
 from shared.contracts import (
     Actor,
+    CaseClassified,
     CaseClosed,
     CaseHandedOver,
     CaseStatusChanged,
@@ -28,8 +30,12 @@ from shared.contracts import (
     OutboundContactRegistered,
     ParticipantAdded,
     ParticipantRemoved,
+    PartyIdentifier,
+    PartyIdentifierAdded,
     PartyMerged,
     PartyUnmerged,
+    SenderIdentifier,
+    Trust,
 )
 from shared.contracts import commands as c
 from shared.envelope import CloudEvent
@@ -96,6 +102,18 @@ async def hand_over(cmd: c.HandOverCase, x: CommandContext) -> None:
         case.id, owner_team=to_team, handover_count=count, last_activity_at=x.now
     )
     HANDOVERS.labels(case.owner_team, to_team).inc()
+    if to_team in x.routing.spec.confidential_teams and not case.confidential:
+        await x.repo.classify_cases({case.id: (case.product, True)})
+        await x.record_on_case(
+            case,
+            CaseClassified(
+                case_id=case.id,
+                party_id=case.party_id,
+                product=case.product,
+                confidential=True,
+                at=x.now,
+            ),
+        )
     await x.record_on_case(
         case,
         CaseHandedOver(
@@ -245,6 +263,34 @@ async def decide_link(cmd: c.DecideLink, x: CommandContext) -> None:
             a, b = b, a
         await _merge(
             x, survivor=a, merged=b, by=cmd.by, reason=cmd.reason or "suggested link confirmed"
+        )
+        if cmd.verify_address:
+            await _verify_address(x, survivor=a, merged=b)
+
+
+async def _verify_address(x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID) -> None:
+    """The municipality confirms the merged party's claimed addresses belong to the survivor."""
+    addresses = [
+        h
+        for h in await x.repo.identifiers_of(merged)
+        if h.kind in ORIGIN_KINDS and h.trust == Trust.CLAIMED
+    ]
+    if not addresses:
+        raise Rejected("there is no claimed e-mail address, phone number or chat handle to verify")
+    party = await x.repo.lock_party(survivor)
+    for h in addresses:
+        if await x.repo.strongly_held_elsewhere(h.kind, h.value, survivor):
+            raise Rejected(f"that {h.kind.value} is already verified for another party")
+        verified = SenderIdentifier(kind=h.kind, value=h.value, trust=Trust.VERIFIED)
+        await x.repo.insert_identifiers([(survivor, verified, None)], now=x.now)
+        x.history.record(
+            party,
+            PartyIdentifierAdded(
+                party_id=survivor,
+                identifier=PartyIdentifier(kind=h.kind, value=h.value, trust=Trust.VERIFIED),
+                source_message_id=None,
+                at=x.now,
+            ),
         )
 
 

@@ -19,12 +19,13 @@ from opentelemetry import trace
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.domain.identity import Holding, identify, origin_key
+from services.router.domain.identity import Holding, identify, origin_key, quoted_bsns
 from services.router.domain.model import Case, Party, match_case, quoted_case_number
 from services.router.history import History
 from services.router.repository import Repository
 from services.router.routing.rules import ProductMatch, Routing
 from shared.contracts import (
+    CaseClassified,
     CaseOpened,
     Flag,
     InboundMessage,
@@ -75,7 +76,7 @@ class _State:
     origins: dict[str, uuid.UUID] = field(default_factory=dict)
     parties: dict[uuid.UUID, Party] = field(default_factory=dict)
     new_parties: list[dict[str, Any]] = field(default_factory=list)
-    new_identifiers: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID]] = field(
+    new_identifiers: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID | None]] = field(
         default_factory=list
     )
     suggested: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
@@ -87,6 +88,7 @@ class _State:
     touched_cases: set[uuid.UUID] = field(default_factory=set)
     thread_refs: dict[str, uuid.UUID] = field(default_factory=dict)
     new_refs: dict[str, uuid.UUID] = field(default_factory=dict)
+    reclassified: dict[uuid.UUID, tuple[str | None, bool]] = field(default_factory=dict)
 
     def held(self, message: InboundMessage) -> list[Holding]:
         return [h for s in message.sender for h in self.holdings.get((s.kind.value, s.value), [])]
@@ -123,6 +125,7 @@ class _Routed:
     flags: tuple[tuple[str, str], ...]
     product: ProductMatch
     party_events: list[Any]  # party-level events (created, identifier added, suggestions, …)
+    reclassified: bool = False
 
 
 async def route_messages(
@@ -138,7 +141,9 @@ async def route_messages(
 
     # 1. Read what identification needs: who holds these identifiers, which provisional
     #    parties these addresses created.
-    for h in await repo.holdings([s for m, _, _ in messages for s in m.sender]):
+    quoted = {m.message_id: quoted_bsns(m) for m, _, _ in messages}
+    wanted = [s for m, _, _ in messages for s in [*m.sender, *quoted[m.message_id]]]
+    for h in await repo.holdings(wanted):
         state.holdings.setdefault((h.kind.value, h.value), []).append(h)
     origins = {o for m, _, _ in messages if (o := origin_key(m))}
     state.origins.update(await repo.parties_by_origin(origins))
@@ -146,7 +151,7 @@ async def route_messages(
     # 2. Identify every message in order (trust ladder, domain/identity.py).
     outcomes: list[_Routed] = []
     for message, event, record in messages:
-        outcomes.append(_identify(message, event, record, state, now))
+        outcomes.append(_identify(message, event, record, state, now, quoted[message.message_id]))
 
     # 3. Lock the existing parties involved, in id order (replicas lock alike: no deadlock),
     #    and read their cases, their merged-in parties, quoted case numbers and threads.
@@ -179,10 +184,18 @@ async def route_messages(
 
 
 def _identify(
-    message: InboundMessage, event: CloudEvent, record: Record, state: _State, now: datetime
+    message: InboundMessage,
+    event: CloudEvent,
+    record: Record,
+    state: _State,
+    now: datetime,
+    quoted: list[SenderIdentifier],
 ) -> _Routed:
     origin = origin_key(message)
-    decision = identify(message, state.held(message), state.origins.get(origin) if origin else None)
+    held = state.held(message) + [
+        h for q in quoted for h in state.holdings.get((q.kind.value, q.value), [])
+    ]
+    decision = identify(message, held, state.origins.get(origin) if origin else None, quoted)
     party_events: list[Any] = []
     if decision.party_id is None:
         party_id = new_id()
@@ -304,7 +317,8 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
             owner_team=routing.owner_of(product.product),
             opened_at=now,
             last_activity_at=now,
-            confidential=bool(product.product and product.product.confidential),
+            confidential=bool(product.product and product.product.confidential)
+            or routing.owner_of(product.product) in routing.spec.confidential_teams,
         )
         state.new_cases[case.id] = routing.due_at(
             start=now, channel=message.channel, product=product.product
@@ -312,6 +326,18 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
     else:
         case = replace(case, last_activity_at=now)
         state.touched_cases.add(case.id)
+        known = product.product
+        if known is not None and (
+            case.product is None or (known.confidential and not case.confidential)
+        ):
+            # The case learns its product, or becomes confidential; never less confidential.
+            case = replace(
+                case,
+                product=case.product or known.upl,
+                confidential=case.confidential or known.confidential,
+            )
+            state.reclassified[case.id] = (case.product, case.confidential)
+            outcome.reclassified = True
     state.put_case(case)
     for ref in message.thread_refs:
         if ref not in state.thread_refs:
@@ -375,6 +401,19 @@ def _record(
             f"the case keeps its owning team ({case.owner_team})",
         )
     message = outcome.message
+    if outcome.reclassified:
+        history.record(
+            party,
+            CaseClassified(
+                case_id=case.id,
+                party_id=case.party_id,
+                product=case.product,
+                confidential=case.confidential,
+                message_id=message.message_id,
+                at=message.received_at,
+            ),
+            aggregate="case",
+        )
     history.record(
         party,
         MessageRouted(
@@ -414,4 +453,5 @@ async def _write(
         state.new_cases,
     )
     await repo.touch_cases(state.touched_cases - set(state.new_cases), now)
+    await repo.classify_cases(state.reclassified)
     await repo.insert_thread_refs(state.new_refs)

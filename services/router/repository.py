@@ -84,6 +84,26 @@ class Repository:
             found.append(Holding(party_id, IdentifierKind(r.kind), r.value, Trust(r.trust)))
         return found
 
+    async def identifiers_of(self, party_id: uuid.UUID) -> list[Holding]:
+        rows = await self.session.execute(
+            select(
+                party_identifiers.c.kind, party_identifiers.c.value, party_identifiers.c.trust
+            ).where(party_identifiers.c.party_id == party_id)
+        )
+        return [Holding(party_id, IdentifierKind(r.kind), r.value, Trust(r.trust)) for r in rows]
+
+    async def strongly_held_elsewhere(
+        self, kind: IdentifierKind, value: str, party_id: uuid.UUID
+    ) -> bool:
+        holder = await self.session.scalar(
+            select(party_identifiers.c.party_id).where(
+                party_identifiers.c.kind == kind.value,
+                party_identifiers.c.value == value,
+                party_identifiers.c.trust != "claimed",
+            )
+        )
+        return holder is not None and holder != party_id
+
     async def parties_by_origin(self, origins: Iterable[str]) -> dict[str, uuid.UUID]:
         origins = list(origins)
         if not origins:
@@ -135,7 +155,7 @@ class Repository:
             await self.session.execute(parties.insert(), rows)
 
     async def insert_identifiers(
-        self, items: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID]], *, now: datetime
+        self, items: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID | None]], *, now: datetime
     ) -> None:
         if items:
             await self.session.execute(
@@ -197,9 +217,12 @@ class Repository:
             )
 
     async def set_merged_into(self, party_id: uuid.UUID, survivor: uuid.UUID | None) -> None:
-        await self.session.execute(
-            update(parties).where(parties.c.id == party_id).values(merged_into=survivor)
-        )
+        values: dict[str, Any] = {"merged_into": survivor}
+        if survivor is not None:
+            # A merged party's address no longer recognises anyone by itself: the next
+            # message from it (a shared family address) is suggested, not linked.
+            values["origin"] = None
+        await self.session.execute(update(parties).where(parties.c.id == party_id).values(**values))
 
     async def is_provisional(self, party_id: uuid.UUID) -> bool:
         return bool(
@@ -321,6 +344,14 @@ class Repository:
         if case_ids:
             await self.session.execute(
                 update(cases).where(cases.c.id.in_(case_ids)).values(last_activity_at=now)
+            )
+
+    async def classify_cases(self, classified: dict[uuid.UUID, tuple[str | None, bool]]) -> None:
+        for case_id, (product, confidential) in classified.items():
+            await self.session.execute(
+                update(cases)
+                .where(cases.c.id == case_id)
+                .values(product=product, confidential=confidential)
             )
 
     async def insert_thread_refs(self, refs: dict[str, uuid.UUID]) -> None:

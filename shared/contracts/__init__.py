@@ -17,6 +17,7 @@ from shared.contracts.inbound import (
 )
 from shared.contracts.timeline import (
     Actor,
+    CaseClassified,
     CaseClosed,
     CaseHandedOver,
     CaseOpened,
@@ -43,6 +44,7 @@ __all__ = [
     "EVENT_TYPES",
     "Actor",
     "AttachmentRef",
+    "CaseClassified",
     "CaseClosed",
     "CaseHandedOver",
     "CaseOpened",

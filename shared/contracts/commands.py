@@ -86,6 +86,12 @@ class DecideLink(Event):
 
     suggestion_id: uuid.UUID
     confirm: bool
+    verify_address: bool = Field(
+        default=False,
+        description="With confirm: the municipality confirms the claimed e-mail address, phone "
+        "number or chat handle belongs to this party (verified), so later messages from it "
+        "link automatically. Leave false for a shared address (a family mailbox).",
+    )
     reason: str | None = Field(default=None, max_length=2000)
     by: Actor
 

@@ -172,6 +172,21 @@ class CaseOpened(Event):
     due_at: datetime | None = None
 
 
+class CaseClassified(Event):
+    """``nl.eenloket.case.classified``: a case's product became known, or the case became
+    confidential (a message on it concerns a confidential product, or it was handed over
+    to a team whose work is confidential). A case never becomes less confidential."""
+
+    TYPE = "nl.eenloket.case.classified"
+
+    case_id: uuid.UUID
+    party_id: uuid.UUID
+    product: str | None
+    confidential: bool
+    message_id: uuid.UUID | None = None  # the message that revealed it; None for a handover
+    at: datetime
+
+
 class MessageRouted(Event):
     """``nl.eenloket.message.routed``: a contact joined a case of a party (klantcontact)."""
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.router.domain.identity import Holding, identify, origin_key
+from services.router.domain.identity import Holding, identify, origin_key, quoted_bsns
 from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
 
 K, T = IdentifierKind, Trust
@@ -104,3 +104,37 @@ def test_a_bsn_failing_the_elfproef_identifies_nobody():
     d = identify(m, [*HOLDINGS, Holding(ANON, K.BSN, "111222334", T.CLAIMED)], None)
     assert d.suggestions == ()
     assert [i.kind for i in d.new_identifiers] == [K.EMAIL]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("mijn BSN is 111222333.", ["111222333"]),
+        ("BSN 1112.22.333 graag", ["111222333"]),
+        ("bsn: 1112 22 333", ["111222333"]),
+        ("bel 0611122233311", []),  # part of a longer number
+        ("kenmerk 111222334", []),  # fails the 11-proef
+    ],
+)
+def test_quoted_bsns_in_free_text(text, found):
+    m = msg((K.EMAIL, "x@example.org", T.CLAIMED))
+    m = m.model_copy(update={"text": text})
+    assert [i.value for i in quoted_bsns(m)] == found
+
+
+def test_a_quoted_bsn_suggests_but_never_links():
+    m = msg((K.EMAIL, "stranger@example.org", T.CLAIMED))
+    d = identify(
+        m, HOLDINGS, None, quoted=[SenderIdentifier(kind=K.BSN, value="111222333", trust=T.CLAIMED)]
+    )
+    assert d.party_id is None
+    assert [p for p, _ in d.suggestions] == [FATIMA]
+    assert all(i.kind != K.BSN for i in d.new_identifiers)
+
+
+def test_a_verified_address_links_messages_from_it_but_a_claimed_bsn_never_does():
+    verified = [*HOLDINGS, Holding(FATIMA, K.EMAIL, "fatima@example.nl", T.VERIFIED)]
+    d = identify(msg((K.EMAIL, "fatima@example.nl", T.CLAIMED)), verified, None)
+    assert (d.party_id, d.rule) == (FATIMA, "strong-identifier")
+    d = identify(msg((K.BSN, "111222333", T.CLAIMED)), verified, None)
+    assert d.party_id is None

@@ -1,7 +1,9 @@
 """Who sent this? The identity trust ladder (design §4) as a pure decision.
 
-- A message joins an existing party automatically only through an identifier that
-  is *authenticated* or *verified*, both on the message and on the party.
+- A message joins an existing party automatically only through an identifier the
+  party holds *authenticated* or *verified*: a BSN or KvK number only when the message
+  carries it authenticated too; an address (e-mail, phone, chat) the municipality
+  verified for the party, from any message sent from that address.
 - An unknown sender becomes a new provisional party; the same address writing
   again reaches that provisional party (its *origin*), and nothing more.
 - A *claimed* identifier that belongs to another party yields a suggested link for
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -61,8 +64,30 @@ def usable(identifier: SenderIdentifier) -> bool:
     return True
 
 
+# 123456782, 1234.56.782 or 1234 56 782, not part of a longer number.
+_NINE_DIGITS = re.compile(r"(?<!\d)(?<!\d\.)(\d{4})[ .]?(\d{2})[ .]?(\d{3})(?!\d)(?!\.\d)")
+
+
+def quoted_bsns(message: InboundMessage) -> list[SenderIdentifier]:
+    """BSNs quoted in subject or text (valid by the 11-proef): claims about *someone*, used
+    only to suggest a link to the party that holds them, never to link or to store."""
+    stated = {s.value for s in message.sender if s.kind == IdentifierKind.BSN}
+    found: dict[str, SenderIdentifier] = {}
+    for text in (message.subject or "", message.text):
+        for match in _NINE_DIGITS.finditer(text):
+            value = "".join(match.group(1, 2, 3))
+            if value not in stated and value not in found and bsn.is_valid(value):
+                found[value] = SenderIdentifier(
+                    kind=IdentifierKind.BSN, value=value, trust=Trust.CLAIMED
+                )
+    return list(found.values())
+
+
 def identify(
-    message: InboundMessage, holdings: list[Holding], origin_party: uuid.UUID | None
+    message: InboundMessage,
+    holdings: list[Holding],
+    origin_party: uuid.UUID | None,
+    quoted: list[SenderIdentifier] | None = None,
 ) -> Identification:
     """Decide the party of ``message``.
 
@@ -73,15 +98,19 @@ def identify(
     sender = [s for s in message.sender if usable(s)]
     strong_on_message = [s for s in sender if s.trust in STRONG]
     strong_parties: list[uuid.UUID] = []
-    for s in strong_on_message:
+    for s in sender:
         for h in holdings:
-            held = h.kind == s.kind and h.value == s.value and h.trust in STRONG
-            if held and h.party_id not in strong_parties:
+            if h.kind != s.kind or h.value != s.value or h.trust not in STRONG:
+                continue
+            # A BSN or KvK number links only when the message itself carries it
+            # authenticated; an address the municipality verified for a party links any
+            # message from that address.
+            if (s.trust in STRONG or h.kind in ORIGIN_KINDS) and h.party_id not in strong_parties:
                 strong_parties.append(h.party_id)
 
     if strong_parties:
         party_id, rule = strong_parties[0], "strong-identifier"
-    elif not strong_on_message and origin_party is not None:
+    elif origin_party is not None and not strong_on_message:
         party_id, rule = origin_party, "origin"
     else:
         party_id = None
@@ -108,6 +137,11 @@ def identify(
             new_identifiers.append(s)
         for other in others:
             claimed_elsewhere.setdefault(other, s)
+
+    for q in quoted or ():
+        for h in holdings:
+            if h.kind == q.kind and h.value == q.value and h.party_id != party_id:
+                claimed_elsewhere.setdefault(h.party_id, q)
 
     return Identification(
         party_id=party_id,

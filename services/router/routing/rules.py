@@ -54,6 +54,9 @@ class RoutingFile(BaseModel):
     default_team: str
     case_window_days: int = Field(default=30, ge=0, le=3650)
     teams: dict[str, str] = Field(min_length=1)
+    # Teams whose cases are confidential whatever their product (the social domain): a
+    # case owned by, or handed over to, one of them shows its contents to need-to-know only.
+    confidential_teams: list[str] = Field(default_factory=list)
     service_norms: ServiceNorms
     holidays: list[date] = Field(default_factory=list)
     products: list[ProductRule]
@@ -63,6 +66,11 @@ class RoutingFile(BaseModel):
         problems = []
         if self.default_team not in self.teams:
             problems.append(f"default_team '{self.default_team}' is not under teams")
+        problems += [
+            f"confidential_teams: '{t}' is not under teams"
+            for t in self.confidential_teams
+            if t not in self.teams
+        ]
         seen: set[str] = set()
         for n, p in enumerate(self.products):
             if p.owner not in self.teams:

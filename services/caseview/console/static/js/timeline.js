@@ -40,6 +40,11 @@ function describe(entry) {
         `Zaak geopend${d.product ? `: ${d.product}` : ''}`,
         [el('p', {}, `Eigenaar: ${team(d.owner_team)}`)],
       ];
+    case `${P}case.classified`:
+      return [
+        `Zaak ingedeeld${d.product ? `: ${d.product}` : ''}`,
+        [d.confidential ? el('p', {}, 'Vertrouwelijk: alleen eigenaar en deelnemers zien de inhoud') : null],
+      ];
     case `${P}message.routed`:
       return [
         `Bericht via ${channel(entry.channel || d.channel)}${d.subject ? `: ${d.subject}` : ''}`,
