@@ -102,18 +102,6 @@ async def hand_over(cmd: c.HandOverCase, x: CommandContext) -> None:
         case.id, owner_team=to_team, handover_count=count, last_activity_at=x.now
     )
     HANDOVERS.labels(case.owner_team, to_team).inc()
-    if to_team in x.routing.spec.confidential_teams and not case.confidential:
-        await x.repo.classify_cases({case.id: (case.product, True)})
-        await x.record_on_case(
-            case,
-            CaseClassified(
-                case_id=case.id,
-                party_id=case.party_id,
-                product=case.product,
-                confidential=True,
-                at=x.now,
-            ),
-        )
     await x.record_on_case(
         case,
         CaseHandedOver(
@@ -128,6 +116,18 @@ async def hand_over(cmd: c.HandOverCase, x: CommandContext) -> None:
             at=x.now,
         ),
     )
+    if to_team in x.routing.spec.confidential_teams and not case.confidential:
+        await x.repo.classify_cases({case.id: (case.product, True)})
+        await x.record_on_case(
+            case,
+            CaseClassified(
+                case_id=case.id,
+                party_id=case.party_id,
+                product=case.product,
+                confidential=True,
+                at=x.now,
+            ),
+        )
 
 
 async def add_participant(cmd: c.AddParticipant, x: CommandContext) -> None:

@@ -211,7 +211,7 @@ async def test_staff_commands_and_rejections(kafka_bootstrap, pg_urls, topics, p
             c.CloseCase(case_id=uuid.uuid4(), result="?", by=CLERK),
         ]
         ids = [await command(producer, topics.commands, step, case_id) for step in steps]
-        events = await timeline(kafka_bootstrap, topics.timeline, expect=3 + len(steps))
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=4 + len(steps))
     outcome = {}
     for e in events:
         if e.type == "nl.eenloket.command.rejected":
@@ -229,6 +229,7 @@ async def test_staff_commands_and_rejections(kafka_bootstrap, pg_urls, topics, p
         e.type.split(".")[-1] for e in events[3:] if e.type != "nl.eenloket.command.rejected"
     ] == [
         "handed-over",
+        "classified",  # handed over to a social-domain team: now confidential
         "participant-added",
         "status-changed",
         "note-added",
