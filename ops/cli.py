@@ -9,7 +9,7 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,11 +19,18 @@ from ops import deadletters as dl
 from shared.kafka.topics import ensure_topics
 from shared.settings import ServiceSettings
 
+if TYPE_CHECKING:
+    from services.caseview.config import CaseviewSettings
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
 dead_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic.")
 routing_app = typer.Typer(no_args_is_help=True, help="Routing files.")
+caseview_app = typer.Typer(no_args_is_help=True, help="The caseview read models.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Development tokens.")
 app.add_typer(topics_app, name="topics")
+app.add_typer(caseview_app, name="caseview")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(dead_app, name="deadletters")
 app.add_typer(routing_app, name="routing")
 
@@ -213,6 +220,90 @@ def routing_check(
             ", ".join(match.matched),
         )
     out.print(table)
+
+
+def caseview_settings() -> CaseviewSettings:
+    from pydantic import ValidationError
+
+    from services.caseview.config import CaseviewSettings
+
+    try:
+        return CaseviewSettings()
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        fail(f"caseview configuration: {first['msg']}")
+        raise  # unreachable: fail() exits
+
+
+@caseview_app.command("rebuild")
+def caseview_rebuild(
+    no_switch: Annotated[
+        bool, typer.Option("--no-switch", help="Build and compare, but keep the live tables.")
+    ] = False,
+    max_seconds: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
+) -> None:
+    """Replay omni.timeline.v1 from the start into fresh tables and switch over.
+
+    Safe while caseview runs; prints the hash of the rebuilt and the live projection.
+    Uses caseview's settings (EENLOKET_DATABASE_URL, EENLOKET_KAFKA_BOOTSTRAP, topics).
+
+    Example: EENLOKET_DATABASE_URL=postgresql+asyncpg://…/caseview eenloket caseview rebuild
+    """
+    from rich.progress import Progress
+
+    from services.caseview.rebuild import rebuild
+
+    settings = caseview_settings()
+    with Progress(console=err) as progress:
+        task = progress.add_task("replaying the timeline", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        result = run(rebuild(settings, switch=not no_switch, timeout=max_seconds, progress=report))
+    out.print(
+        f"{result.events} events replayed in {result.seconds:.1f}s; "
+        f"{'switched' if result.switched else 'not switched'}; "
+        f"projection {'identical' if result.identical else 'DIFFERENT'} "
+        f"(rebuilt {result.shadow_hash[:12]}, live {result.live_hash[:12]})"
+    )
+    if not result.identical and not result.switched:
+        raise typer.Exit(2)
+
+
+@tokens_app.command("mint")
+def tokens_mint(
+    user: Annotated[str, typer.Option(help="Opaque user id (the 'sub' claim).")],
+    team: Annotated[list[str] | None, typer.Option(help="A team id (repeatable).")] = None,
+    role: Annotated[
+        list[str] | None, typer.Option(help="kcc, member, lead, integration or auditor.")
+    ] = None,
+    hours: Annotated[float, typer.Option(min=0.1, max=24)] = 8.0,
+) -> None:
+    """Print a caseview bearer token signed with the DEV-ONLY key (refused in production).
+
+    Example: eenloket tokens mint --user medewerker-1 --team kcc --role kcc
+    """
+    from datetime import timedelta
+
+    from services.caseview.auth import Role, mint_token
+
+    settings = caseview_settings()
+    if settings.environment == "production":
+        fail("refusing to mint development tokens with EENLOKET_ENVIRONMENT=production")
+    roles = role or []
+    unknown = [r for r in roles if r not in {x.value for x in Role}]
+    if unknown:
+        fail(f"unknown role(s) {', '.join(unknown)}: use {', '.join(x.value for x in Role)}")
+    token = mint_token(
+        user,
+        teams=team or [],
+        roles=roles,
+        ttl=timedelta(hours=hours),
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+    )
+    out.print(token, highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -123,3 +123,62 @@ def test_every_command_has_help_with_an_example():
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output, command
+
+
+def test_tokens_mint_prints_a_token_caseview_accepts():
+    import jwt
+
+    result = runner.invoke(
+        app, ["tokens", "mint", "--user", "medewerker-9", "--team", "kcc", "--role", "kcc"]
+    )
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.output.strip(), options={"verify_signature": False})
+    assert claims["sub"] == "medewerker-9"
+    assert claims["teams"] == ["kcc"]
+    refused = runner.invoke(app, ["tokens", "mint", "--user", "x", "--role", "admin"])
+    assert refused.exit_code == 1
+    assert "unknown role" in refused.output
+
+
+def test_caseview_rebuild_replays_the_topic(kafka_bootstrap, tmp_path):
+    from services.caseview.bootstrap import MIGRATIONS
+    from shared.contracts import PartyCreated, to_cloudevent
+    from shared.db.migrations import upgrade
+    from shared.envelope import source_urn
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'caseview.db'}"
+    upgrade(MIGRATIONS, url)
+    e = env(kafka_bootstrap, uuid.uuid4().hex[:8]) | {"EENLOKET_DATABASE_URL": url}
+    assert runner.invoke(app, ["topics", "ensure"], env=e).exit_code == 0
+
+    async def history() -> None:
+        from datetime import UTC, datetime
+
+        producer = make_producer(kafka_bootstrap, "test")
+        await producer.start()
+        try:
+            for _ in range(3):
+                party = uuid.uuid4()
+                event = to_cloudevent(
+                    PartyCreated(
+                        party_id=party,
+                        provisional=True,
+                        display_name=None,
+                        identifiers=[],
+                        created_at=datetime.now(UTC),
+                    ),
+                    source=source_urn("0" * 20, "eenloket-router"),
+                    subject=party,
+                    sequence=1,
+                )
+                await producer.send_and_wait(
+                    e["EENLOKET_TOPIC_TIMELINE"], event.to_json(), key=str(party).encode()
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(history())
+    result = runner.invoke(app, ["caseview", "rebuild"], env=e)
+    assert result.exit_code == 0, result.output
+    assert "3 events replayed" in result.output
+    assert "identical" in result.output
