@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
 
 import phonenumbers
 
@@ -52,8 +54,14 @@ def identifier(kind: IdentifierKind, value: str) -> str:
     return value
 
 
-def is_confidential_product(product: str | None, terms: list[str]) -> bool:
+def is_confidential_product(product: str | None, terms: Sequence[str]) -> bool:
     if not product:
         return False
+    return _confidential(product, tuple(terms))
+
+
+@lru_cache(maxsize=4096)
+def _confidential(product: str, terms: tuple[str, ...]) -> bool:
+    # Cached: the need-to-know check runs for every entry of every page read.
     folded = fold(product)
     return any(fold(term) in folded for term in terms if term.strip())

@@ -73,7 +73,7 @@ class Viewer:
     confidential_terms: tuple[str, ...] = ()
 
     def is_confidential(self, confidential: bool, product: str | None) -> bool:
-        return confidential or is_confidential_product(product, list(self.confidential_terms))
+        return confidential or is_confidential_product(product, self.confidential_terms)
 
     def sees(self, case: CaseAccess) -> bool:
         if not self.is_confidential(case.confidential, case.product):
