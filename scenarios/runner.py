@@ -993,7 +993,11 @@ class Runner:
     def _team_sees(self, headers: dict[str, str], step: str) -> bool:
         r = self._done[step].result
         assert r.case_id is not None
-        case = self._case(r.case_id, headers)
+        assert r.message_id is not None
+        # Where the contact is now: a confirmed link may have folded its case into another.
+        located = self._locate(r.message_id)
+        case_id = uuid.UUID(located["case_id"]) if located and located.get("case_id") else r.case_id
+        case = self._case(case_id, headers)
         contact = next(x for x in case["contacts"] if x["message_id"] == str(r.message_id))
         return contact["text"] is not None
 

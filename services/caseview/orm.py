@@ -122,6 +122,7 @@ cases = Table(
     Column("result", Text),
     Column("handover_count", Integer, nullable=False),
     Column("last_activity_at", UtcDateTime, nullable=False),
+    Column("merged_into", Uuid),  # folded into another case (case.merged): not listed
     # The team queue, both sort orders, as index range scans (keyset on id).
     Index("ix_cv_cases_queue_age", "owner_team", "is_open", "opened_at", "id"),
     Index("ix_cv_cases_queue_due", "owner_team", "is_open", "queue_due", "id"),

@@ -37,6 +37,7 @@ from shared.contracts import (
     CaseClassified,
     CaseClosed,
     CaseHandedOver,
+    CaseMerged,
     CaseOpened,
     CaseStatusChanged,
     CommandRejected,
@@ -286,6 +287,31 @@ async def case_closed(session: AsyncSession, event: CloudEvent, e: CaseClosed) -
     )
 
 
+async def case_merged(session: AsyncSession, event: CloudEvent, e: CaseMerged) -> None:
+    """The contacts move to the case they belong to; the folded case is closed, kept, and
+    no longer listed with the party's cases."""
+    await _entry(session, event, party_id=e.party_id, case_id=e.into_case_id, occurred_at=e.at)
+    if e.message_ids:
+        await session.execute(
+            update(timeline_entries)
+            .where(timeline_entries.c.message_id.in_(e.message_ids))
+            .values(case_id=e.into_case_id)
+        )
+    await session.execute(
+        update(cases)
+        .where(cases.c.id == e.case_id)
+        .values(
+            status=CLOSED_STATUS,
+            is_open=False,
+            closed_at=e.at,
+            result=e.reason,
+            merged_into=e.into_case_id,
+            last_activity_at=_later(e.at),
+        )
+    )
+    await _touch(session, e.into_case_id, e.at)
+
+
 async def note_added(session: AsyncSession, event: CloudEvent, e: NoteAdded) -> None:
     await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
     await _touch(session, e.case_id, e.at)
@@ -434,6 +460,7 @@ PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     ParticipantRemoved.TYPE: (ParticipantRemoved, participant_removed),
     CaseStatusChanged.TYPE: (CaseStatusChanged, status_changed),
     CaseClosed.TYPE: (CaseClosed, case_closed),
+    CaseMerged.TYPE: (CaseMerged, case_merged),
     NoteAdded.TYPE: (NoteAdded, note_added),
     OutboundContactRegistered.TYPE: (OutboundContactRegistered, outbound_registered),
     CommandRejected.TYPE: (CommandRejected, command_rejected),

@@ -647,7 +647,9 @@ async def party_view(
     summaries = await case_summaries(
         session,
         viewer,
-        select(cases).where(cases.c.party_id.in_(ids)).order_by(cases.c.opened_at.desc()),
+        select(cases)
+        .where(cases.c.party_id.in_(ids), cases.c.merged_into.is_(None))
+        .order_by(cases.c.opened_at.desc()),
         now=now,
     )
     return PartyView(

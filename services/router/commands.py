@@ -22,6 +22,7 @@ from shared.contracts import (
     CaseClassified,
     CaseClosed,
     CaseHandedOver,
+    CaseMerged,
     CaseStatusChanged,
     CommandRejected,
     Event,
@@ -332,6 +333,66 @@ async def _merge(
             at=x.now,
         ),
     )
+    await _fold_cases(x, survivor=survivor, merged=merged, by=by)
+
+
+async def _fold_cases(
+    x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID, by: Actor
+) -> None:
+    """Route the merged party's open cases again, now that we know who sent them: a case
+    whose contacts pointed at one of the survivor's cases (a quoted number, a thread), or
+    that matches an open case of the survivor (same product; or no product and a recent
+    open case), is folded into that case. A genuinely new matter stays a case of its own."""
+    theirs = (await x.repo.families([merged]))[merged]
+    everyone = (await x.repo.families([survivor]))[survivor]
+    own = await x.repo.cases_of(everyone - theirs)
+    own_by_id = {o.id: o for o in own}
+    own_open = [o for o in own if o.is_open]
+    for case in [t for t in await x.repo.cases_of(theirs) if t.is_open]:
+        contacts = await x.repo.contacts_of(case.id)
+        pointed = [own_by_id[ref] for _, ref in contacts if ref in own_by_id]
+        if pointed:
+            target: Case | None = max(pointed, key=lambda c: c.last_activity_at)
+        else:
+            pool = own_open
+            if case.product:
+                # The same product, or else a case that has no product yet (it learns it).
+                pool = [o for o in own_open if o.product == case.product] or [
+                    o for o in own_open if o.product is None
+                ]
+            target = max(pool, key=lambda c: c.last_activity_at) if pool else None
+        if target is None:
+            continue
+        result = f"samengevoegd met {target.number}: de afzender is bevestigd als dezelfde partij"
+        await x.repo.fold_case(case.id, target.id, result=result, now=x.now)
+        if target.product is None and case.product is not None:
+            confidential = target.confidential or case.confidential
+            await x.repo.classify_cases({target.id: (case.product, confidential)})
+            await x.record_on_case(
+                target,
+                CaseClassified(
+                    case_id=target.id,
+                    party_id=target.party_id,
+                    product=case.product,
+                    confidential=confidential,
+                    at=x.now,
+                ),
+            )
+        party = await x.repo.lock_party(case.party_id)
+        x.history.record(
+            party,
+            CaseMerged(
+                case_id=case.id,
+                into_case_id=target.id,
+                into_case_number=target.number,
+                party_id=case.party_id,
+                message_ids=[message_id for message_id, _ in contacts],
+                by=by,
+                reason=result,
+                at=x.now,
+            ),
+            aggregate="case",
+        )
 
 
 async def unmerge(cmd: c.UnmergeParties, x: CommandContext) -> None:

@@ -89,6 +89,7 @@ class _State:
     thread_refs: dict[str, uuid.UUID] = field(default_factory=dict)
     new_refs: dict[str, uuid.UUID] = field(default_factory=dict)
     reclassified: dict[uuid.UUID, tuple[str | None, bool]] = field(default_factory=dict)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
 
     def held(self, message: InboundMessage) -> list[Holding]:
         return [h for s in message.sender for h in self.holdings.get((s.kind.value, s.value), [])]
@@ -237,34 +238,7 @@ def _identify(
         state.hold(party_id, identifier)
         state.new_identifiers.append((party_id, identifier, message.message_id))
     for other, identifier in decision.suggestions:
-        if (party_id, other) in state.suggested:
-            continue
-        state.suggested.add((party_id, other))
-        suggestion_id = new_id()
-        state.new_suggestions.append(
-            {
-                "id": suggestion_id,
-                "party_id": party_id,
-                "suggested_party_id": other,
-                "kind": identifier.kind.value,
-                "value": identifier.value,
-                "trust": identifier.trust.value,
-                "message_id": message.message_id,
-                "status": "pending",
-                "created_at": now,
-            }
-        )
-        # Published only if this pair was never suggested before (see _write).
-        party_events.append(
-            LinkSuggested(
-                suggestion_id=suggestion_id,
-                party_id=party_id,
-                suggested_party_id=other,
-                identifier=_ident(identifier),
-                message_id=message.message_id,
-                at=now,
-            )
-        )
+        _suggest_to(party_events, party_id, message.message_id, state, other, identifier, now)
     for other in decision.duplicates:
         DUPLICATES_FLAGGED.inc()
         party_events.append(
@@ -284,6 +258,59 @@ def _identify(
         flags=(),
         product=ProductMatch(None, "no-match", ()),
         party_events=party_events,
+    )
+
+
+def _suggest(
+    outcome: _Routed, state: _State, other: uuid.UUID, identifier: SenderIdentifier, now: datetime
+) -> None:
+    _suggest_to(
+        outcome.party_events,
+        outcome.party_id,
+        outcome.message.message_id,
+        state,
+        other,
+        identifier,
+        now,
+    )
+
+
+def _suggest_to(
+    events: list[Any],
+    party_id: uuid.UUID,
+    message_id: uuid.UUID,
+    state: _State,
+    other: uuid.UUID,
+    identifier: SenderIdentifier,
+    now: datetime,
+) -> None:
+    """A suggested link, once per pair (published only if the pair is new, see _write)."""
+    if (party_id, other) in state.suggested:
+        return
+    state.suggested.add((party_id, other))
+    suggestion_id = new_id()
+    state.new_suggestions.append(
+        {
+            "id": suggestion_id,
+            "party_id": party_id,
+            "suggested_party_id": other,
+            "kind": identifier.kind.value,
+            "value": identifier.value,
+            "trust": identifier.trust.value,
+            "message_id": message_id,
+            "status": "pending",
+            "created_at": now,
+        }
+    )
+    events.append(
+        LinkSuggested(
+            suggestion_id=suggestion_id,
+            party_id=party_id,
+            suggested_party_id=other,
+            identifier=_ident(identifier),
+            message_id=message_id,
+            at=now,
+        )
     )
 
 
@@ -343,8 +370,21 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
         if ref not in state.thread_refs:
             state.thread_refs[ref] = case.id
             state.new_refs[ref] = case.id
+    if match.referenced is not None and message.sender:
+        # Quoting another party's case number (or replying in its thread) is a claim to be
+        # that party: suggest the link, so a person can confirm it (and fold this contact).
+        other = state.cases[match.referenced].party_id
+        if other not in family:
+            _suggest(outcome, state, other, message.sender[0], now)
     outcome.case_id = case.id
     outcome.new_case = match.case is None
+    state.contacts.append(
+        {
+            "message_id": message.message_id,
+            "case_id": case.id,
+            "referenced_case_id": match.referenced,
+        }
+    )
     outcome.match_rule, outcome.match_detail, outcome.flags = match.rule, match.detail, match.flags
     outcome.product = product
 
@@ -455,3 +495,4 @@ async def _write(
     await repo.touch_cases(state.touched_cases - set(state.new_cases), now)
     await repo.classify_cases(state.reclassified)
     await repo.insert_thread_refs(state.new_refs)
+    await repo.insert_contacts(state.contacts)

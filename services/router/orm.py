@@ -112,6 +112,17 @@ cases = Table(
     Column("due_at", UtcDateTime),
     Column("closed_at", UtcDateTime),
     Column("result", Text),
+    Column("merged_into", Uuid),  # folded into another case (see CaseMerged)
+)
+
+# Which case each routed message joined, and the other party's case it pointed at (a
+# quoted number or thread), so a confirmed link can fold the contact into that case.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("message_id", Uuid, primary_key=True),
+    Column("case_id", Uuid, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("referenced_case_id", Uuid),
 )
 
 case_participants = Table(

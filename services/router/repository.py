@@ -17,6 +17,7 @@ from services.router.orm import (
     case_participants,
     case_thread_refs,
     cases,
+    contacts,
     link_suggestions,
     merges,
     parties,
@@ -353,6 +354,43 @@ class Repository:
                 .where(cases.c.id == case_id)
                 .values(product=product, confidential=confidential)
             )
+
+    async def insert_contacts(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            stmt = upsert_insert(self.session, contacts).on_conflict_do_nothing()
+            await self.session.execute(stmt, rows)
+
+    async def contacts_of(self, case_id: uuid.UUID) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+        """(message id, referenced case id) of every contact of the case."""
+        rows = await self.session.execute(
+            select(contacts.c.message_id, contacts.c.referenced_case_id).where(
+                contacts.c.case_id == case_id
+            )
+        )
+        return [(r.message_id, r.referenced_case_id) for r in rows]
+
+    async def fold_case(
+        self, case_id: uuid.UUID, into: uuid.UUID, *, result: str, now: datetime
+    ) -> None:
+        await self.session.execute(
+            update(contacts).where(contacts.c.case_id == case_id).values(case_id=into)
+        )
+        await self.session.execute(
+            update(case_thread_refs)
+            .where(case_thread_refs.c.case_id == case_id)
+            .values(case_id=into)
+        )
+        await self.session.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(
+                status="afgehandeld",
+                result=result,
+                closed_at=now,
+                last_activity_at=now,
+                merged_into=into,
+            )
+        )
 
     async def insert_thread_refs(self, refs: dict[str, uuid.UUID]) -> None:
         if refs:

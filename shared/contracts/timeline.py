@@ -223,6 +223,23 @@ class CaseHandedOver(Event):
     at: datetime
 
 
+class CaseMerged(Event):
+    """``nl.eenloket.case.merged``: a case opened for a sender who later turned out to be this
+    party (a confirmed link) is folded into the party's case: its contacts move there and
+    it is closed. Nothing is deleted."""
+
+    TYPE = "nl.eenloket.case.merged"
+
+    case_id: uuid.UUID
+    into_case_id: uuid.UUID
+    into_case_number: str
+    party_id: uuid.UUID  # the party whose history holds the moved contacts
+    message_ids: list[uuid.UUID]
+    by: Actor
+    reason: str
+    at: datetime
+
+
 class ParticipantAdded(Event):
     """``nl.eenloket.case.participant-added``: a team joins the case (e.g. vooroverleg)."""
 

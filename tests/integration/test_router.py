@@ -372,3 +372,48 @@ async def test_gauges_count_open_and_overdue_cases_and_pending_links(
     await engine.dispose()
     assert gauges.OPEN_CASES.labels("burgerzaken")._value.get() >= 2
     assert gauges.PENDING_LINKS._value.get() >= 1
+
+
+async def test_confirming_a_link_folds_the_stray_case_into_the_quoted_one(
+    kafka_bootstrap, pg_urls, topics, producer
+):
+    """An unknown address quotes the resident's case number: a provisional party and a
+    stray case (never her history). Once staff confirm it is her, the contact moves into
+    the quoted case and the stray case is closed as merged."""
+    person = bsn()
+    applied = message(
+        (IdentifierKind.BSN, person, Trust.AUTHENTICATED),
+        text="Aanvraag bijstand",
+        product="bijstand",
+    )
+    async with router(kafka_bootstrap, pg_urls["router"], topics):
+        await send(producer, topics.inbound, applied)
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=3)
+        number = of_type(events, "case.opened")[0].data["case_number"]
+        her_case = of_type(events, "case.opened")[0].data["case_id"]
+        mail = message(
+            (IdentifierKind.EMAIL, f"{uuid.uuid4().hex[:8]}@example.org", Trust.CLAIMED),
+            channel=Channel.EMAIL,
+            text=f"Vraag over {number}",
+        )
+        await send(producer, topics.inbound, mail)
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=7)
+        (suggested,) = of_type(events, "party.link-suggested")
+        await command(
+            producer,
+            topics.commands,
+            c.DecideLink(
+                suggestion_id=uuid.UUID(suggested.data["suggestion_id"]),
+                confirm=True,
+                reason="Zelfde persoon",
+                by=CLERK,
+            ),
+            uuid.UUID(suggested.subject or ""),
+        )
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=10)
+    routed = {e.data["message_id"]: e.data for e in of_type(events, "message.routed")}
+    assert routed[str(mail.message_id)]["case_id"] != her_case  # at first: not her case
+    (merged,) = of_type(events, "case.merged")
+    assert merged.data["into_case_id"] == her_case
+    assert merged.data["message_ids"] == [str(mail.message_id)]
+    assert merged.data["reason"].startswith(f"samengevoegd met {number}")

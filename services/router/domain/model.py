@@ -56,6 +56,9 @@ class CaseMatch:
     rule: str
     detail: str
     flags: tuple[tuple[str, str], ...] = ()
+    # Another party's case the message pointed at (quoted number or thread): if a person
+    # later confirms the sender is that party, the contact moves there (see commands.py).
+    referenced: uuid.UUID | None = None
 
 
 def match_case(
@@ -77,12 +80,14 @@ def match_case(
     of somebody else is flagged for a person, never linked.
     """
     flags: list[tuple[str, str]] = []
+    referenced: uuid.UUID | None = None
     if quoted is not None:
         if quoted.party_id in party_ids:
             return CaseMatch(
                 quoted, "case-number", f"case number {quoted.number} of the same party"
             )
         flags.append(("case-number-of-other-party", f"{quoted.number} belongs to another party"))
+        referenced = quoted.id
     elif quoted_number is not None:
         flags.append(("unknown-case-number", f"{quoted_number} is not a known case"))
 
@@ -92,6 +97,7 @@ def match_case(
         return CaseMatch(case, "thread", "reply in a conversation of this case", tuple(flags))
     if threaded:
         flags.append(("thread-of-other-party", "replies in a conversation of another party's case"))
+        referenced = referenced or max(threaded, key=lambda c: c.last_activity_at).id
 
     window = timedelta(days=window_days)
     recent = [c for c in party_cases if c.is_open and now - c.last_activity_at <= window]
@@ -105,6 +111,7 @@ def match_case(
             f"no product recognised; the party's most recent open case (active within "
             f"{window_days} days)",
             tuple(flags),
+            referenced,
         )
     candidates = [c for c in recent if c.product == product]
     if candidates:
@@ -115,8 +122,11 @@ def match_case(
             f"open case of the same party for {product or 'no product'}, active within "
             f"{window_days} days",
             tuple(flags),
+            referenced,
         )
-    return CaseMatch(None, "new-case", "no matching case; a new case was opened", tuple(flags))
+    return CaseMatch(
+        None, "new-case", "no matching case; a new case was opened", tuple(flags), referenced
+    )
 
 
 def case_number(year: int, serial: int) -> str:

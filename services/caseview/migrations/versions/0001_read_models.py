@@ -97,6 +97,7 @@ def upgrade() -> None:
         sa.Column("result", sa.Text),
         sa.Column("handover_count", sa.Integer, nullable=False),
         sa.Column("last_activity_at", UtcDateTime, nullable=False),
+        sa.Column("merged_into", sa.Uuid),
     )
     op.create_index("ix_cases_party_id", "cases", ["party_id"])
     op.create_index("ix_cv_cases_queue_age", "cases", ["owner_team", "is_open", "opened_at", "id"])

@@ -91,8 +91,16 @@ def upgrade() -> None:
         sa.Column("due_at", UtcDateTime),
         sa.Column("closed_at", UtcDateTime),
         sa.Column("result", sa.Text),
+        sa.Column("merged_into", sa.Uuid),
     )
     op.create_index("ix_cases_party_id", "cases", ["party_id"])
+    op.create_table(
+        "contacts",
+        sa.Column("message_id", sa.Uuid, primary_key=True),
+        sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("referenced_case_id", sa.Uuid),
+    )
+    op.create_index("ix_contacts_case_id", "contacts", ["case_id"])
     op.create_table(
         "case_participants",
         sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id"), primary_key=True),
@@ -120,6 +128,7 @@ def downgrade() -> None:
         "case_number_counters",
         "case_thread_refs",
         "case_participants",
+        "contacts",
         "cases",
         "merges",
         "link_suggestions",

@@ -40,6 +40,8 @@ function describe(entry) {
         `Zaak geopend${d.product ? `: ${d.product}` : ''}`,
         [el('p', {}, `Eigenaar: ${team(d.owner_team)}`)],
       ];
+    case `${P}case.merged`:
+      return [`Zaak samengevoegd met ${d.into_case_number || ''}`, [reason(d.reason), by(d.by)]];
     case `${P}case.classified`:
       return [
         `Zaak ingedeeld${d.product ? `: ${d.product}` : ''}`,
