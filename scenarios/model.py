@@ -75,6 +75,9 @@ class Business(_Model):
     kind: Literal["business"]
     name: Line
     kvk: str = Field(pattern=r"^\d{8}$")
+    establishment: str | None = Field(
+        default=None, pattern=r"^\d{12}$", description="vestigingsnummer (eHerkenning)"
+    )
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$")
     phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     note: str | None = None

@@ -497,6 +497,8 @@ class Runner:
             body["product"] = web.product
         if web.case_number:
             body["case_number"] = self._fill(web.case_number)
+        if isinstance(actor, Business) and actor.establishment and web.login == "eherkenning":
+            body["establishment"] = actor.establishment
         return self._post_ingest("web", body)
 
     def _send_app(self, step: Step, actor: Person | Business, result: StepResult) -> uuid.UUID:

@@ -332,6 +332,7 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
         product=product.product.upl if product.product else None,
         now=now,
         window_days=routing.spec.case_window_days,
+        establishment=message.establishment,
     )
     case = match.case
     if case is None:
@@ -344,6 +345,7 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
             owner_team=routing.owner_of(product.product),
             opened_at=now,
             last_activity_at=now,
+            establishment=message.establishment,
             confidential=bool(product.product and product.product.confidential)
             or routing.owner_of(product.product) in routing.spec.confidential_teams,
         )

@@ -113,6 +113,7 @@ cases = Table(
     Column("closed_at", UtcDateTime),
     Column("result", Text),
     Column("merged_into", Uuid),  # folded into another case (see CaseMerged)
+    Column("establishment", String(12)),
 )
 
 # Which case each routed message joined, and the other party's case it pointed at (a

@@ -39,6 +39,7 @@ def _case(row: Row[Any]) -> Case:
         last_activity_at=row.last_activity_at,
         confidential=row.confidential,
         handover_count=row.handover_count,
+        establishment=row.establishment,
     )
 
 
@@ -335,6 +336,7 @@ class Repository:
                         "opened_at": c.opened_at,
                         "last_activity_at": c.last_activity_at,
                         "due_at": due[c.id],
+                        "establishment": c.establishment,
                     }
                     for c in new
                 ],

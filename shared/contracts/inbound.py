@@ -82,6 +82,12 @@ class InboundMessage(BaseModel):
     product_hint: str | None = None
     attachments: list[AttachmentRef] = Field(default_factory=list)
     channel_message_id: str | None = None
+    establishment: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="The business's establishment (vestigingsnummer, 12 digits) the message is "
+        "about, as eHerkenning states it: one KvK number can have several establishments.",
+    )
 
 
 class MessageReceived(Event):

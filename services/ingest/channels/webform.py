@@ -45,6 +45,12 @@ class WebFormSubmission(BaseModel):
     )
     bsn: Bsn | None = None
     kvk: Kvk | None = None
+    establishment: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="Vestigingsnummer (12 digits) from eHerkenning, for a business with "
+        "several establishments.",
+    )
     name: SingleLine | None = Field(default=None, max_length=200)
     email: Email | None = None
     phone: Phone | None = None
@@ -113,4 +119,5 @@ def to_message(
         product_hint=clean(form.product),
         attachments=attachments or [],
         channel_message_id=form.submission_id,
+        establishment=form.establishment,
     )

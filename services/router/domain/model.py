@@ -33,6 +33,7 @@ class Case:
     last_activity_at: datetime
     confidential: bool = False
     handover_count: int = 0
+    establishment: str | None = None  # a business's vestigingsnummer, if the case is about one
 
     @property
     def is_open(self) -> bool:
@@ -71,6 +72,7 @@ def match_case(
     product: str | None,
     now: datetime,
     window_days: int,
+    establishment: str | None = None,
 ) -> CaseMatch:
     """Design §5, in order: the quoted case number of the same party; a thread reference
     (e-mail chain, chat session, app conversation, call-back); an open case of the same
@@ -100,7 +102,12 @@ def match_case(
         referenced = referenced or max(threaded, key=lambda c: c.last_activity_at).id
 
     window = timedelta(days=window_days)
-    recent = [c for c in party_cases if c.is_open and now - c.last_activity_at <= window]
+    # A business's establishments are separate matters: only cases of the same one.
+    recent = [
+        c
+        for c in party_cases
+        if c.is_open and now - c.last_activity_at <= window and c.establishment == establishment
+    ]
     if product is None and recent:
         # No product recognised ("Nog een vraag…"): a follow-up of the party's most
         # recently active open case rather than a new case per loose remark.

@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.Column("closed_at", UtcDateTime),
         sa.Column("result", sa.Text),
         sa.Column("merged_into", sa.Uuid),
+        sa.Column("establishment", sa.String(12)),
     )
     op.create_index("ix_cases_party_id", "cases", ["party_id"])
     op.create_table(
