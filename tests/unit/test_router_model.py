@@ -156,3 +156,15 @@ def test_match_case_precedence(kwargs, expected_case, rule, flags):
     assert match.case == expected_case
     assert match.rule == rule
     assert [k for k, _ in match.flags] == flags
+
+
+def test_establishments_of_one_business_are_separate_matters():
+    import dataclasses
+
+    centrum = dataclasses.replace(afval_open, establishment="000011112222")
+    assert (
+        _match(party_cases=[centrum], product="afvalcontainer", establishment="000033334444").rule
+        == "new-case"
+    )
+    same = _match(party_cases=[centrum], product="afvalcontainer", establishment="000011112222")
+    assert same.case == centrum
