@@ -7,15 +7,54 @@ into every service, ready for the moment an exporter is configured.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
 
-_state = {"exporting": False}
+
+class _Switchable(Sampler):
+    """Parent-based sampling that records only while something exports the spans."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._on = ParentBased(ALWAYS_ON)
+        self._off = ParentBased(ALWAYS_OFF)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        sampler = self._on if self.exporting else self._off
+        return sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"Switchable(exporting={self.exporting})"
+
+
+_SAMPLER = _Switchable()
 
 
 def setup_tracing(
@@ -24,16 +63,15 @@ def setup_tracing(
     otlp_endpoint: str | None = None,
     processors: list[SpanProcessor] | None = None,
 ) -> TracerProvider:
-    """Install a tracer provider for this process (once); traces are off unless exported."""
+    """Install a tracer provider for this process (once); traces are off unless exported.
+
+    Adding an exporter (OTLP endpoint or span processors) later turns sampling on."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        exporting = bool(otlp_endpoint or processors)
-        _state["exporting"] = exporting
         provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: service_name}),
-            sampler=ParentBased(ALWAYS_ON if exporting else ALWAYS_OFF),
+            resource=Resource.create({SERVICE_NAME: service_name}), sampler=_SAMPLER
         )
         trace.set_tracer_provider(provider)
     if otlp_endpoint:
@@ -44,7 +82,13 @@ def setup_tracing(
         )
     for processor in processors or []:
         provider.add_span_processor(processor)
+    if otlp_endpoint or processors:
+        _SAMPLER.exporting = True
     return provider
+
+
+def exporting() -> bool:
+    return _SAMPLER.exporting
 
 
 def instrument_http(app: FastAPI) -> None:
@@ -52,5 +96,5 @@ def instrument_http(app: FastAPI) -> None:
 
     Unexported, the per-request instrumentation cost about a fifth of ingest's CPU
     for spans nobody records; the Kafka spans still start (unsampled) traces."""
-    if _state["exporting"]:
+    if _SAMPLER.exporting:
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

@@ -19,7 +19,12 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.http import health_router, install_problem_handlers
 from shared.kafka.config import make_producer
-from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
+from shared.kafka.consumer import (
+    BatchHandler,
+    ConsumerTables,
+    TransactionalConsumer,
+    record_span,
+)
 from shared.kafka.deadletter import DeadLetters
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
@@ -33,8 +38,15 @@ async def _handle(session: AsyncSession, event: CloudEvent, record: Record) -> N
     await project(session, event)
 
 
-async def _handle_batch(session: AsyncSession, items: list[tuple[CloudEvent, Record]]) -> None:
-    await project_batch(session, [event for event, _ in items])
+def _handle_batch(group: str) -> BatchHandler:
+    async def handle(session: AsyncSession, items: list[tuple[CloudEvent, Record]]) -> None:
+        await project_batch(
+            session,
+            [event for event, _ in items],
+            span=lambda n: record_span(items[n][1], items[n][0], group),
+        )
+
+    return handle
 
 
 def create_app(settings: CaseviewSettings) -> FastAPI:
@@ -55,7 +67,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             sessions=sessions,
             tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
             handler=_handle,
-            batch_handler=_handle_batch,
+            batch_handler=_handle_batch(settings.consumer_group),
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-caseview",
             max_records=settings.max_batch,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -487,7 +488,11 @@ class _Buffer:
     touches: dict[uuid.UUID, datetime] = field(default_factory=dict)
 
 
-async def project_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
+async def project_batch(
+    session: AsyncSession,
+    events: list[CloudEvent],
+    span: Callable[[int], AbstractContextManager[object]] | None = None,
+) -> None:
     """Apply a batch in order with the same functions as ``project``, but the timeline rows
     and case touches are buffered and written with one statement each, and the feed lock
     and each party's last history time are taken once for the batch."""
@@ -509,8 +514,10 @@ async def project_batch(session: AsyncSession, events: list[CloudEvent]) -> None
         buffer.last_sort.update({party: last for party, last in rows})
     session.info[BUFFER] = buffer
     try:
-        for event in events:
-            await project(session, event)
+        for n, event in enumerate(events):
+            # ``span(n)``: the consumer's span for record n, continuing its producer's trace.
+            with span(n) if span is not None else nullcontext():
+                await project(session, event)
     finally:
         session.info.pop(BUFFER, None)
     if buffer.rows:
