@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -202,3 +203,34 @@ class BodySizeLimit:
 
 async def _noop_receive() -> dict[str, Any]:
     return {"type": "http.disconnect"}
+
+
+HTTP_SECONDS = Histogram(
+    "eenloket_http_request_seconds",
+    "HTTP request duration by route template, method and status class",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+def install_http_metrics(app: FastAPI) -> None:
+    """Latency per route *template* (never the raw path: ids would explode the labels and
+    could carry personal data)."""
+
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            if template not in ("/metrics", "/healthz", "/readyz"):
+                HTTP_SECONDS.labels(request.method, template, f"{status // 100}xx").observe(
+                    time.perf_counter() - started
+                )

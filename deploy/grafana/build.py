@@ -169,6 +169,13 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 "timeseries",
             ),
             (
+                "HTTP p99 per route",
+                "histogram_quantile(0.99, sum by (le, route) "
+                "(rate(eenloket_http_request_seconds_bucket[5m])))",
+                "s",
+                "timeseries",
+            ),
+            (
                 "Batches rolled back and retried (/s)",
                 "sum by (group) (rate(eenloket_consumer_batch_retries_total[5m]))",
                 "ops",

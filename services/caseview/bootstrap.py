@@ -17,7 +17,7 @@ from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
-from shared.http import health_router, install_problem_handlers
+from shared.http import health_router, install_http_metrics, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import (
     BatchHandler,
@@ -104,6 +104,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)

@@ -24,7 +24,12 @@ from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
 from shared.contracts import Channel
 from shared.db.engine import create_engine, session_factory
-from shared.http import ReadinessCheck, health_router, install_problem_handlers
+from shared.http import (
+    ReadinessCheck,
+    health_router,
+    install_http_metrics,
+    install_problem_handlers,
+)
 from shared.kafka.config import make_producer
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
@@ -130,6 +135,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.state.readiness = {}
     install_problem_handlers(app)
+    install_http_metrics(app)
     content = settings.max_message_bytes
     app.add_middleware(
         BodyLimitPerChannel,

@@ -19,7 +19,7 @@ from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
-from shared.http import health_router, install_problem_handlers
+from shared.http import health_router, install_http_metrics, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
 from shared.kafka.deadletter import DeadLetters
@@ -106,5 +106,6 @@ def create_app(settings: RouterSettings) -> FastAPI:
 
     app = FastAPI(title="Eenloket router", version="1", lifespan=lifespan)
     install_problem_handlers(app)
+    install_http_metrics(app)
     app.include_router(health_router(lambda: app.state.readiness))
     return app

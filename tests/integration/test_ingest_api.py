@@ -222,3 +222,17 @@ async def test_health_endpoints(ingest):
     }
     metrics = await ingest.get("/metrics")
     assert "eenloket_ingest_accepted_total" in metrics.text
+
+
+async def test_http_latency_is_measured_per_route_template(ingest):
+    await ingest.post("/v1/channels/web", json=form(email="lat@example.nl"))
+    metrics = (await ingest.get("/metrics")).text
+    line = next(
+        x
+        for x in metrics.splitlines()
+        if x.startswith("eenloket_http_request_seconds_count")
+        and 'route="/v1/channels/web"' in x
+        and 'status="2xx"' in x
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+    assert "lat@example.nl" not in metrics  # labels are templates, never values
