@@ -270,10 +270,6 @@ class Repository:
 
     # --- cases ----------------------------------------------------------------------
 
-    async def case_by_number(self, number: str) -> Case | None:
-        row = (await self.session.execute(select(cases).where(cases.c.number == number))).first()
-        return None if row is None else _case(row)
-
     async def case(self, case_id: uuid.UUID, *, lock: bool = False) -> Case | None:
         query = select(cases).where(cases.c.id == case_id)
         if lock:

@@ -225,38 +225,30 @@ class TransactionalConsumer:
                 else set()
             )
 
-            now = datetime.now(UTC)
-            done: list[dict[str, object]] = []
-            if self._batch_handler is not None and not careful:
-                new: list[tuple[CloudEvent, Record]] = []
-                for record, event in fresh:
-                    if event.id in applied:
-                        DUPLICATES.labels(self.group_id, record.topic).inc()
-                        continue
-                    applied.add(event.id)
-                    new.append((event, record))
-                await self._batch_handler(session, new)
-                fresh = []
-                for event, record in new:
-                    done.append(
-                        {"consumer_group": self.group_id, "event_id": event.id, "processed_at": now}
-                    )
-                    CONSUMED.labels(self.group_id, record.topic).inc()
+            new: list[tuple[CloudEvent, Record]] = []
             for record, event in fresh:
-                if event.id in applied:
+                if event.id in applied:  # also a duplicate within this batch
                     DUPLICATES.labels(self.group_id, record.topic).inc()
                     continue
-                ok = await (
-                    self._careful(session, event, record)
-                    if careful
-                    else self._handle(session, event, record)
-                )
-                if ok:
-                    applied.add(event.id)
-                    done.append(
-                        {"consumer_group": self.group_id, "event_id": event.id, "processed_at": now}
-                    )
-                    CONSUMED.labels(self.group_id, record.topic).inc()
+                applied.add(event.id)
+                new.append((event, record))
+
+            if self._batch_handler is not None and not careful:
+                await self._batch_handler(session, new)
+                effective = new
+            else:
+                # Dead-lettered records are not recorded as processed: a replay after a fix
+                # applies them.
+                apply = self._careful if careful else self._handle
+                effective = [(e, r) for e, r in new if await apply(session, e, r)]
+
+            now = datetime.now(UTC)
+            done = [
+                {"consumer_group": self.group_id, "event_id": e.id, "processed_at": now}
+                for e, _ in effective
+            ]
+            for _, record in effective:
+                CONSUMED.labels(self.group_id, record.topic).inc()
             if done:
                 await session.execute(processed.insert(), done)
             await self._store_offsets(session, batch, now)
