@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv system-deps demo test test-unit test-integration test-e2e lint format \
+.PHONY: help venv system-deps demo test test-unit test-integration test-e2e test-reliability test-reliability-ci lint format \
         typecheck openapi kafka-start kafka-stop clean bench bench-quick
 
 help: ## list the targets
@@ -38,6 +38,12 @@ test-integration: venv system-deps ## integration tests (real Kafka and PostgreS
 
 test-e2e: venv system-deps ## the services as processes, end to end
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+test-reliability: venv system-deps ## the reliability suite at full size (tests/reliability, ../shared/reliability.md)
+	$(BIN)/pytest tests/reliability -m reliability $(PYTEST_ARGS)
+
+test-reliability-ci: venv system-deps ## the CI-sized subset of the reliability suite
+	EENLOKET_RELIABILITY_SCALE=ci $(BIN)/pytest tests/reliability -m 'reliability and not full_only' $(PYTEST_ARGS)
 
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
