@@ -1,12 +1,14 @@
 """R9: the safety settings nothing-lost rests on. Change them and this fails."""
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.kafka.config import (
     CONSUMER_SAFETY,
     PRODUCER_SAFETY,
     UnsafeKafkaSettingError,
     consumer_config,
+    key_partitioner,
     make_consumer,
     make_producer,
     producer_config,
@@ -54,3 +56,16 @@ async def test_the_real_client_objects_are_configured_safely():
     assert consumer._enable_auto_commit is False
     assert consumer._isolation_level == "read_committed"
     await consumer.stop()
+
+
+def test_key_partitioner_places_keys_as_kafkas_default_does():
+    # The Java client's murmur2 placement: per-party order on a topic depends on it.
+    default = DefaultPartitioner()
+    partitions = list(range(12))
+    for n in range(500):
+        key = f"party-{n}".encode()
+        assert key_partitioner(key, partitions, partitions) == default(key, partitions, partitions)
+        assert key_partitioner(key, partitions[:5], partitions) == default(
+            key, partitions[:5], partitions
+        )
+    assert key_partitioner(None, partitions, [3]) == 3
