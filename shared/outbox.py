@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.dialect import is_postgres
 from shared.envelope import CloudEvent
-from shared.kafka.headers import context_from_carrier, outgoing_headers, trace_carrier
+from shared.kafka.headers import (
+    context_from_carrier,
+    headers_from_carrier,
+    outgoing_headers,
+    trace_carrier,
+)
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from shared.telemetry import exporting
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -35,15 +42,22 @@ tracer = trace.get_tracer(__name__)
 RELAY_LOCK_KEY = 0x0E_E1_0C_E7
 
 
-def outbox_row(*, topic: str, aggregatetype: str, event: CloudEvent) -> dict[str, Any]:
-    """One row for ``outbox``; the Kafka key is the aggregate id (the event's subject)."""
-    assert event.subject is not None, "outbox events need a subject (the aggregate id)"
+def outbox_row(
+    *, topic: str, aggregatetype: str, event: CloudEvent | dict[str, Any]
+) -> dict[str, Any]:
+    """One row for ``outbox``; the Kafka key is the aggregate id (the event's subject).
+
+    ``event`` is an envelope, as a model or already in its JSON form (``envelope_json``)."""
+    payload = (
+        event.model_dump(mode="json", exclude_none=True) if isinstance(event, CloudEvent) else event
+    )
+    assert payload.get("subject"), "outbox events need a subject (the aggregate id)"
     return {
-        "id": event.id,
+        "id": uuid.UUID(payload["id"]),
         "aggregatetype": aggregatetype,
-        "aggregateid": event.subject,
-        "type": event.type,
-        "payload": event.model_dump(mode="json", exclude_none=True),
+        "aggregateid": payload["subject"],
+        "type": payload["type"],
+        "payload": payload,
         "topic": topic,
         "trace": trace_carrier() or None,
         "created_at": datetime.now(UTC),
@@ -132,20 +146,25 @@ class OutboxRelay:
                 OUTBOX_BACKLOG.set(0)
                 return 0
             futures = []
+            traced = exporting()
             for row in rows:
-                with tracer.start_as_current_span(
-                    f"{row.topic} publish",
-                    context=context_from_carrier(row.trace or {}),
-                    kind=SpanKind.PRODUCER,
-                ):
-                    futures.append(
-                        await self._producer.send(
-                            row.topic,
-                            value=orjson.dumps(row.payload),
-                            key=row.aggregateid.encode(),
-                            headers=outgoing_headers(),
-                        )
+                if traced:
+                    with tracer.start_as_current_span(
+                        f"{row.topic} publish",
+                        context=context_from_carrier(row.trace or {}),
+                        kind=SpanKind.PRODUCER,
+                    ):
+                        headers = outgoing_headers()
+                else:  # the stored context travels on as it is: same trace id, no span
+                    headers = headers_from_carrier(row.trace or {})
+                futures.append(
+                    await self._producer.send(
+                        row.topic,
+                        value=orjson.dumps(row.payload),
+                        key=row.aggregateid.encode(),
+                        headers=headers,
                     )
+                )
             await asyncio.gather(*futures)  # every record acknowledged (acks=all)
             await self._crash_hook("after-publish-before-mark")
             await session.execute(

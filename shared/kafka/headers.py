@@ -37,6 +37,13 @@ def outgoing_headers(extra: Iterable[tuple[str, bytes]] = ()) -> Headers:
     return headers
 
 
+def headers_from_carrier(carrier: dict[str, str]) -> Headers:
+    """Headers for a record that continues a stored trace context as it is."""
+    headers: Headers = [("content-type", CONTENT_TYPE.encode())]
+    headers += [(k, v.encode()) for k, v in carrier.items()]
+    return headers
+
+
 def trace_carrier() -> dict[str, str]:
     """The current trace context as a dict, to store beside an outbox row."""
     carrier: dict[str, str] = {}
