@@ -32,6 +32,42 @@ def source_urn(oin: str, system: str) -> str:
     return urn
 
 
+def utc_iso(moment: datetime) -> str:
+    """A timestamp as the envelope writes it (RFC 3339, ``Z`` for UTC), as pydantic does."""
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def envelope_json(
+    *,
+    source: str,
+    type: str,
+    subject: str,
+    data: dict[str, Any],
+    event_id: uuid.UUID | None = None,
+    time: datetime | None = None,
+    sequence: int | None = None,
+) -> dict[str, Any]:
+    """The structured-mode JSON of an event made here from parts already checked: ``data``
+    from a validated contract model, ``source`` checked at start-up, ``type`` a registered
+    contract's. Equal to ``CloudEvent(...).model_dump(mode="json", exclude_none=True)``
+    (a unit test holds them equal) at a fifth of the cost: the router makes two of these
+    for every message it routes."""
+    envelope: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": str(event_id or new_id()),
+        "source": source,
+        "type": type,
+        "subject": subject,
+        "time": utc_iso(time or datetime.now(UTC)),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if sequence is not None:
+        envelope["sequence"] = sequence
+    return envelope
+
+
 class CloudEvent(BaseModel):
     """One CloudEvents 1.0 event. ``data`` is the JSON form of a contract model."""
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.router.domain.model import Party
 from services.router.orm import outbox
 from services.router.repository import Repository
-from shared.contracts import Event, to_cloudevent
+from shared.contracts import Event
+from shared.contracts.base import to_envelope_json
 from shared.outbox import add_to_outbox, outbox_row
 
 
@@ -29,12 +30,12 @@ class History:
     def record(self, party: Party, payload: Event, *, aggregate: str = "party") -> None:
         version = self.versions.get(party.id, party.version) + 1
         self.versions[party.id] = version
-        event = to_cloudevent(payload, source=self.source, subject=party.id, sequence=version)
+        event = to_envelope_json(payload, source=self.source, subject=party.id, sequence=version)
         self.rows.append(outbox_row(topic=self.topic, aggregatetype=aggregate, event=event))
 
     def record_unowned(self, subject: uuid.UUID, payload: Event, *, aggregate: str) -> None:
         """An event that concerns no known party (e.g. a command on an unknown case)."""
-        event = to_cloudevent(payload, source=self.source, subject=subject)
+        event = to_envelope_json(payload, source=self.source, subject=subject)
         self.rows.append(outbox_row(topic=self.topic, aggregatetype=aggregate, event=event))
 
     async def save(self, session: AsyncSession) -> None:

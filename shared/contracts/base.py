@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, envelope_json
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -65,3 +65,21 @@ def to_cloudevent(
     if time is not None:
         fields["time"] = time
     return CloudEvent(**fields)
+
+
+def to_envelope_json(
+    payload: Event,
+    *,
+    source: str,
+    subject: uuid.UUID,
+    sequence: int | None = None,
+) -> dict[str, Any]:
+    """``to_cloudevent(...)`` as the JSON dict an outbox row stores, without building and
+    validating the envelope model again (see ``envelope_json``)."""
+    return envelope_json(
+        source=source,
+        type=payload.TYPE,
+        subject=str(subject),
+        data=payload.model_dump(mode="json"),
+        sequence=sequence,
+    )

@@ -1,5 +1,7 @@
+import itertools
+import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -9,7 +11,8 @@ from pydantic import ValidationError
 
 from shared.contracts import Channel, InboundMessage, MessageReceived, to_cloudevent
 from shared.contracts.base import Event
-from shared.envelope import CloudEvent, source_urn
+from shared.envelope import CloudEvent, envelope_json, source_urn, utc_iso
+from shared.ids import new_id
 
 SOURCE = source_urn("00000001234567890000", "eenloket-ingest")
 
@@ -61,6 +64,16 @@ def test_ids_are_uuid7_time_ordered():
     assert a.id < b.id
 
 
+def test_ids_increase_strictly_within_one_millisecond_and_carry_the_time():
+    before = time.time_ns() // 1_000_000
+    ids = [new_id() for _ in range(20_000)]  # many per millisecond
+    after = time.time_ns() // 1_000_000
+    assert all(a < b for a, b in itertools.pairwise(ids))
+    assert len(set(ids)) == len(ids)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert before <= ids[0].int >> 80 <= ids[-1].int >> 80 <= after
+
+
 def test_contract_roundtrip_through_envelope():
     message = InboundMessage(
         message_id=uuid.uuid4(), channel=Channel.WEB, received_at=datetime.now(UTC), text="hoi"
@@ -89,3 +102,39 @@ def test_envelope_extensions_follow_the_naming_rule():
     assert event.model_extra == {"partitionkey": "abc"}
     with pytest.raises(ValidationError):
         _event(**{"Bad-Name": "x"})
+
+
+@pytest.mark.parametrize("sequence", [None, 0, 7])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 29, 4, 15, 8, 123456, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ],
+)
+def test_envelope_json_is_what_the_validated_model_gives(sequence, moment):
+    # The router's cheap path must write exactly the JSON the envelope model would.
+    message = InboundMessage(
+        message_id=uuid.uuid4(), channel=Channel.WEB, received_at=moment, text="hoi"
+    )
+    payload = MessageReceived(message=message)
+    subject, event_id = uuid.uuid4(), new_id()
+    fast = envelope_json(
+        source=SOURCE,
+        type=payload.TYPE,
+        subject=str(subject),
+        data=payload.model_dump(mode="json"),
+        event_id=event_id,
+        time=moment,
+        sequence=sequence,
+    )
+    model = to_cloudevent(
+        payload, source=SOURCE, subject=subject, event_id=event_id, time=moment, sequence=sequence
+    )
+    assert fast == model.model_dump(mode="json", exclude_none=True)
+    assert CloudEvent.model_validate(fast) == model
+
+
+def test_envelope_json_writes_other_timezones_in_utc():
+    amsterdam = datetime(2026, 6, 1, 12, 0, 0, 500, tzinfo=timezone(timedelta(hours=2)))
+    assert utc_iso(amsterdam) == "2026-06-01T10:00:00.000500Z"
