@@ -72,20 +72,23 @@ FEED_LOCK_INFO = "caseview_feed_lock"
 
 async def party_created(session: AsyncSession, event: CloudEvent, e: PartyCreated) -> None:
     await _entry(session, event, party_id=e.party_id, occurred_at=e.created_at)
-    await session.execute(
-        parties.insert().values(
-            id=e.party_id,
-            provisional=e.provisional,
-            display_name=e.display_name,
-            created_at=e.created_at,
-        )
-    )
-    keys = name_keys(e.display_name)
-    if keys:
-        await session.execute(
-            upsert_insert(session, party_name_keys).on_conflict_do_nothing(),
-            [{"key": k, "party_id": e.party_id} for k in keys],
-        )
+    row = {
+        "id": e.party_id,
+        "provisional": e.provisional,
+        "display_name": e.display_name,
+        "created_at": e.created_at,
+    }
+    keys = [{"key": k, "party_id": e.party_id} for k in name_keys(e.display_name)]
+    buffer: _Buffer | None = session.info.get(BUFFER)
+    if buffer is not None:
+        buffer.parties.append(row)
+        buffer.name_keys.extend(keys)
+    else:
+        await session.execute(parties.insert().values(**row))
+        if keys:
+            await session.execute(
+                upsert_insert(session, party_name_keys).on_conflict_do_nothing(), keys
+            )
     for identifier in e.identifiers:
         await _identifier(session, e.party_id, identifier, e.created_at)
 
@@ -162,23 +165,26 @@ async def party_unmerged(session: AsyncSession, event: CloudEvent, e: PartyUnmer
 
 async def case_opened(session: AsyncSession, event: CloudEvent, e: CaseOpened) -> None:
     await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.opened_at)
-    await session.execute(
-        cases.insert().values(
-            id=e.case_id,
-            number=e.case_number,
-            party_id=e.party_id,
-            product=e.product,
-            confidential=e.confidential,
-            status=e.status,
-            is_open=e.status != CLOSED_STATUS,
-            owner_team=e.owner_team,
-            opened_at=e.opened_at,
-            due_at=e.due_at,
-            queue_due=e.due_at or NO_DUE_DATE,
-            handover_count=0,
-            last_activity_at=e.opened_at,
-        )
-    )
+    row = {
+        "id": e.case_id,
+        "number": e.case_number,
+        "party_id": e.party_id,
+        "product": e.product,
+        "confidential": e.confidential,
+        "status": e.status,
+        "is_open": e.status != CLOSED_STATUS,
+        "owner_team": e.owner_team,
+        "opened_at": e.opened_at,
+        "due_at": e.due_at,
+        "queue_due": e.due_at or NO_DUE_DATE,
+        "handover_count": 0,
+        "last_activity_at": e.opened_at,
+    }
+    buffer: _Buffer | None = session.info.get(BUFFER)
+    if buffer is not None:
+        buffer.cases.append(row)
+    else:
+        await session.execute(cases.insert().values(**row))
 
 
 async def case_classified(session: AsyncSession, event: CloudEvent, e: CaseClassified) -> None:
@@ -293,6 +299,13 @@ async def case_merged(session: AsyncSession, event: CloudEvent, e: CaseMerged) -
     no longer listed with the party's cases."""
     await _entry(session, event, party_id=e.party_id, case_id=e.into_case_id, occurred_at=e.at)
     if e.message_ids:
+        buffer: _Buffer | None = session.info.get(BUFFER)
+        if buffer is not None:
+            # Contacts routed earlier in this batch are still in the buffer, not in the table.
+            moved = set(e.message_ids)
+            for row in buffer.rows:
+                if row["message_id"] in moved:
+                    row["case_id"] = e.into_case_id
         await session.execute(
             update(timeline_entries)
             .where(timeline_entries.c.message_id.in_(e.message_ids))
@@ -344,7 +357,23 @@ async def command_rejected(session: AsyncSession, event: CloudEvent, e: CommandR
 async def _identifier(
     session: AsyncSession, party_id: uuid.UUID, identifier: PartyIdentifier, at: datetime
 ) -> None:
-    # The router's latest word on an identifier's trust wins (e.g. claimed -> verified).
+    # The router's latest word on an identifier's trust wins (e.g. claimed -> verified);
+    # the time it was first added stays.
+    buffer: _Buffer | None = session.info.get(BUFFER)
+    if buffer is not None:
+        key = (party_id, identifier.kind.value, identifier.value)
+        known = buffer.identifiers.get(key)
+        if known is None:
+            buffer.identifiers[key] = {
+                "party_id": party_id,
+                "kind": identifier.kind.value,
+                "value": identifier.value,
+                "trust": identifier.trust.value,
+                "added_at": at,
+            }
+        else:
+            known["trust"] = identifier.trust.value
+        return
     await _upsert(
         session,
         party_identifiers,
@@ -479,13 +508,55 @@ ENTRY_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Events whose projection only adds rows (or touches cases) that the buffer writes in bulk.
+# Any other event is applied after the buffered parties, cases and identifiers are written,
+# so its statements see them.
+BUFFERED = frozenset(
+    {
+        PartyCreated.TYPE,
+        PartyIdentifierAdded.TYPE,
+        PossibleDuplicateFlagged.TYPE,
+        CaseOpened.TYPE,
+        MessageRouted.TYPE,
+        NoteAdded.TYPE,
+        OutboundContactRegistered.TYPE,
+        CommandRejected.TYPE,
+    }
+)
+
+
 @dataclass
 class _Buffer:
-    """A batch's timeline rows and case touches, written in bulk at the end of the batch."""
+    """A batch's new rows and case touches, written in bulk (one statement per table)."""
 
     last_sort: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     touches: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    parties: list[dict[str, Any]] = field(default_factory=list)
+    name_keys: list[dict[str, Any]] = field(default_factory=list)
+    identifiers: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = field(default_factory=dict)
+    cases: list[dict[str, Any]] = field(default_factory=list)
+
+    async def write_entities(self, session: AsyncSession) -> None:
+        """Parties, their name keys and identifiers, and cases: in that order (references)."""
+        if self.parties:
+            await session.execute(parties.insert(), self.parties)
+        if self.name_keys:
+            await session.execute(
+                upsert_insert(session, party_name_keys).on_conflict_do_nothing(), self.name_keys
+            )
+        if self.identifiers:
+            stmt = upsert_insert(session, party_identifiers)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["party_id", "kind", "value"],
+                    set_={"trust": stmt.excluded.trust},
+                ),
+                list(self.identifiers.values()),
+            )
+        if self.cases:
+            await session.execute(cases.insert(), self.cases)
+        self.parties, self.name_keys, self.identifiers, self.cases = [], [], {}, []
 
 
 async def project_batch(
@@ -493,9 +564,10 @@ async def project_batch(
     events: list[CloudEvent],
     span: Callable[[int], AbstractContextManager[object]] | None = None,
 ) -> None:
-    """Apply a batch in order with the same functions as ``project``, but the timeline rows
-    and case touches are buffered and written with one statement each, and the feed lock
-    and each party's last history time are taken once for the batch."""
+    """Apply a batch in order with the same functions as ``project``, but new rows (timeline,
+    parties, identifiers, cases) and case touches are buffered and written with one
+    statement per table, and the feed lock and each party's last history time are taken
+    once for the batch."""
     await _feed_lock(session)
     t = timeline_entries
     subjects = set()
@@ -515,11 +587,14 @@ async def project_batch(
     session.info[BUFFER] = buffer
     try:
         for n, event in enumerate(events):
+            if event.type not in BUFFERED:
+                await buffer.write_entities(session)
             # ``span(n)``: the consumer's span for record n, continuing its producer's trace.
             with span(n) if span is not None else nullcontext():
                 await project(session, event)
     finally:
         session.info.pop(BUFFER, None)
+    await buffer.write_entities(session)
     if buffer.rows:
         await session.execute(t.insert(), buffer.rows)
     if buffer.touches:
