@@ -34,5 +34,13 @@ BATCH_RETRIES = Counter(
     "Batches rolled back and retried because Kafka or the database was away",
     ["group"],
 )
+EVENT_DELAY = Histogram(
+    "eenloket_consumer_event_delay_seconds",
+    "From an event's time (when its producer made it) to the commit of its effects, per "
+    "consumer group; for caseview's group this is the projection delay: how long a contact "
+    "takes to become visible",
+    ["group"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
 OUTBOX_BACKLOG = Gauge("eenloket_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("eenloket_outbox_published_total", "Outbox rows published")

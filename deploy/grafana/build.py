@@ -163,6 +163,13 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 "timeseries",
             ),
             (
+                "Projection delay p99 (event made → visible in caseview)",
+                "histogram_quantile(0.99, sum by (le, group) "
+                '(rate(eenloket_consumer_event_delay_seconds_bucket{group=~".*caseview.*"}[5m])))',
+                "s",
+                "timeseries",
+            ),
+            (
                 "Batch apply time, p99",
                 "histogram_quantile(0.99, sum by (le, group) (rate(eenloket_consumer_batch_seconds_bucket[5m])))",
                 "s",

@@ -43,6 +43,7 @@ from shared.metrics import (
     CONSUMER_LAG,
     DEAD_LETTERS,
     DUPLICATES,
+    EVENT_DELAY,
 )
 from shared.telemetry import exporting
 
@@ -174,7 +175,7 @@ class TransactionalConsumer:
             started = time.perf_counter()
             try:
                 async with self._lock:
-                    await self._apply(batch)
+                    applied_times = await self._apply(batch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -191,6 +192,10 @@ class TransactionalConsumer:
                 continue
             backoff = 0.2
             BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+            committed = datetime.now(UTC)
+            delay = EVENT_DELAY.labels(self.group_id)
+            for at in applied_times:
+                delay.observe(max(0.0, (committed - at).total_seconds()))
             if self._on_commit is not None:
                 result = self._on_commit()
                 if result is not None:
@@ -198,17 +203,18 @@ class TransactionalConsumer:
             await self._commit_to_kafka(batch)
             self._report_lag(batch)
 
-    async def _apply(self, batch: dict[TopicPartition, list[Record]]) -> None:
+    async def _apply(self, batch: dict[TopicPartition, list[Record]]) -> list[datetime]:
+        """Apply the batch; returns the times of the events it applied (for the delay)."""
         # Decode once: a record that is not an envelope is dead-lettered once per attempt.
         decoded = [(r, await self._decode(r)) for records in batch.values() for r in records]
         envelopes = [(r, e) for r, e in decoded if e is not None]
         try:
-            await self._transaction(batch, envelopes, careful=False)
+            return await self._transaction(batch, envelopes, careful=False)
         except Exception as exc:
             if is_transient(exc):
                 raise
             # Some record failed: redo the batch isolating each record in a savepoint.
-            await self._transaction(batch, envelopes, careful=True)
+            return await self._transaction(batch, envelopes, careful=True)
 
     async def _transaction(
         self,
@@ -216,7 +222,7 @@ class TransactionalConsumer:
         envelopes: list[tuple[Record, CloudEvent]],
         *,
         careful: bool,
-    ) -> None:
+    ) -> list[datetime]:
         processed = self._tables.processed
         async with self._sessions() as session, session.begin():
             stored = await self._stored_offsets(session, list(batch))
@@ -270,6 +276,7 @@ class TransactionalConsumer:
             if done:
                 await session.execute(processed.insert(), done)
             await self._store_offsets(session, batch, now)
+        return [e.time for e, _ in effective]
 
     async def _handle(self, session: AsyncSession, event: CloudEvent, record: Record) -> bool:
         with record_span(record, event, self.group_id):

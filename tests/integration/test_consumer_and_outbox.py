@@ -135,6 +135,15 @@ async def test_each_event_applied_once_and_poison_dead_lettered(
             ).all()
     assert processed == len(ids)
     assert sum(o.next_offset for o in offsets) == len(ids) + 2 + 6  # all consumed, incl. poison
+    # The delay from each event's time to its commit: one observation per applied event (not
+    # for duplicates or dead letters), and none of them older than this test.
+    delays = {"group": group}
+    assert REGISTRY.get_sample_value("eenloket_consumer_event_delay_seconds_count", delays) == len(
+        ids
+    )
+    assert REGISTRY.get_sample_value(
+        "eenloket_consumer_event_delay_seconds_sum", delays
+    ) < 300 * len(ids)
     reasons = sorted(dict(r.headers)["dlt.reason"] for r in dead)
     assert reasons == [b"handler-failed", b"malformed-envelope"]
     by_reason = {dict(r.headers)["dlt.reason"]: r for r in dead}
