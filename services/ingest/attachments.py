@@ -1,7 +1,8 @@
 """The attachment store: bytes by content hash, never on Kafka (claim check).
 
 An event carries an ``AttachmentRef`` (sha256, name, type, size); whoever needs
-the bytes fetches them from the store by hash. Content addressing makes a
+the bytes fetches them from the store by hash: a local folder or an S3-compatible
+bucket, both laid out as ``<ab>/<cd>/<sha256>``. Content addressing makes a
 re-send free (same bytes, same path) and lets a store write be retried safely.
 A message refused after its attachments were stored (Kafka down) leaves blobs
 that a re-send will reuse; blobs no event references are harmless and are
@@ -11,16 +12,24 @@ left to a later garbage collection (not built yet).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from shared.contracts.inbound import AttachmentRef
+
+if TYPE_CHECKING:  # boto3 is the optional extra ``s3``
+    from botocore.exceptions import ClientError
+    from mypy_boto3_s3 import S3Client
+
+_T = TypeVar("_T")
 
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -109,9 +118,7 @@ class LocalAttachmentStore:
         self.root = root
 
     def path(self, sha256: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise KeyError(sha256)
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return self.root / blob_key(sha256)
 
     async def put(self, blob: Blob) -> AttachmentRef:
         digest = hashlib.sha256(blob.data).hexdigest()
@@ -150,19 +157,212 @@ class LocalAttachmentStore:
         await asyncio.to_thread(probe)
 
 
-class S3StoreNotImplementedError(RuntimeError):
-    pass
+class AttachmentStoreUnavailableError(OSError):
+    """The store did not answer (or refused): temporary, the message is not accepted.
 
-
-def s3_store(bucket: str | None, endpoint_url: str | None, prefix: str) -> AttachmentStore:
-    """The S3-compatible store: configuration exists, the implementation does not yet.
-
-    It would implement ``AttachmentStore`` with boto3 (an optional extra) through
-    ``asyncio.to_thread``: ``put`` = ``put_object(Key=prefix+sha256)`` unless
-    ``head_object`` finds it, ``get`` = ``get_object``, ``check`` = ``head_bucket``.
-    Until then ingest refuses to start with this setting rather than lose attachments.
+    An ``OSError``, like a local disk failure, so the routes answer ``503`` and the
+    SMTP receiver ``451``: the sender retries, nothing is published meanwhile.
     """
-    raise S3StoreNotImplementedError(
-        "EENLOKET_ATTACHMENT_STORE=s3 is not implemented yet: ingest refuses to start. "
-        "Use EENLOKET_ATTACHMENT_STORE=local with EENLOKET_ATTACHMENT_DIR on shared storage."
-    )
+
+
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9!_.*'()-]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def s3_prefix(prefix: str) -> str:
+    """The key prefix as ``a/b/`` (or empty): no leading slash, no empty or dot segments."""
+    if not prefix:
+        return ""
+    segments = prefix.removesuffix("/").split("/")
+    for segment in segments:
+        if segment in {".", ".."} or not _PREFIX_SEGMENT.match(segment):
+            raise ValueError(
+                f"S3 key prefix {prefix!r}: segments of letters, digits and !_.*'()- "
+                "separated by '/', without a leading '/', '//', '.' or '..'"
+            )
+    return "/".join(segments) + "/"
+
+
+def s3_bucket(bucket: str) -> str:
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValueError(
+            f"S3 bucket {bucket!r}: 3-63 lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return bucket
+
+
+def blob_key(sha256: str, prefix: str = "") -> str:
+    """The store's layout, the same in a folder and a bucket: ``<prefix>ab/cd/<sha256>``."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise KeyError(sha256)
+    return f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """Where and how to reach the bucket; ``IngestSettings.attachment_s3_config()`` builds it.
+
+    Without an access key boto3's own credential chain applies (``AWS_*`` variables,
+    a web identity token, an instance profile).
+    """
+
+    bucket: str
+    prefix: str = "attachments/"
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    path_style: bool = False
+    timeout_seconds: float = 5.0
+    max_attempts: int = 3
+    max_concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        s3_bucket(self.bucket)
+        object.__setattr__(self, "prefix", s3_prefix(self.prefix))
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("an S3 access key id needs its secret access key, and vice versa")
+        if self.timeout_seconds <= 0 or self.max_attempts < 1 or self.max_concurrency < 1:
+            raise ValueError("S3 timeout, attempts and concurrency must be positive")
+
+
+def _missing(exc: ClientError) -> bool:
+    """No such object (a missing bucket is an outage, not a missing object)."""
+    code = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code != "NoSuchBucket" and (status == 404 or code in {"404", "NoSuchKey", "NotFound"})
+
+
+class S3AttachmentStore:
+    """An S3-compatible bucket (AWS, MinIO, Ceph): ``<prefix>ab/cd/<sha256>``.
+
+    boto3 blocks, so every call runs on the store's own threads (``max_concurrency``
+    of them, never the event loop's shared executor): a slow bucket cannot starve
+    DNS look-ups or the local disk. A call that finds no free thread within the
+    timeout fails like an unreachable bucket. Errors of boto3 become
+    ``AttachmentStoreUnavailableError`` (an ``OSError``: 503, SMTP 451).
+    """
+
+    def __init__(self, client: S3Client, config: S3Config) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self._client = client
+        self.config = config
+        self._failures: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+        self._client_error = ClientError
+        self._threads = ThreadPoolExecutor(
+            max_workers=config.max_concurrency, thread_name_prefix="s3-attachments"
+        )
+        self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._probe: asyncio.Future[None] | None = None
+
+    @classmethod
+    def connect(cls, config: S3Config) -> S3AttachmentStore:
+        """A store with its own boto3 session and client (nothing is sent yet)."""
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise RuntimeError(
+                "EENLOKET_ATTACHMENT_STORE=s3 needs boto3: install eenloket[s3]"
+            ) from exc
+        session = boto3.session.Session()
+        client = session.client(
+            "s3",
+            endpoint_url=config.endpoint_url,
+            region_name=config.region,
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            config=Config(
+                s3={"addressing_style": "path" if config.path_style else "auto"},
+                connect_timeout=config.timeout_seconds,
+                read_timeout=config.timeout_seconds,
+                retries={"mode": "standard", "max_attempts": config.max_attempts},
+                max_pool_connections=config.max_concurrency,
+            ),
+        )
+        return cls(client, config)
+
+    def key(self, sha256: str) -> str:
+        return blob_key(sha256, self.config.prefix)
+
+    async def _run(self, operation: str, call: Callable[[], _T]) -> _T:
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise AttachmentStoreUnavailableError(
+                f"S3 {operation}: all {self.config.max_concurrency} connections busy"
+            ) from exc
+        try:
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            return await loop.run_in_executor(self._threads, context.run, call)
+        except self._failures as exc:
+            # The error's class and code only: messages of some servers quote the key.
+            code = (
+                exc.response.get("Error", {}).get("Code")
+                if isinstance(exc, self._client_error)
+                else None
+            )
+            raise AttachmentStoreUnavailableError(
+                f"S3 {operation} failed: {type(exc).__name__}" + (f" {code}" if code else "")
+            ) from exc
+        finally:
+            self._slots.release()
+
+    async def put(self, blob: Blob) -> AttachmentRef:
+        digest = hashlib.sha256(blob.data).hexdigest()
+        key = self.key(digest)
+        await self._run("put", lambda: self._put(key, blob.data))
+        return _ref(blob, digest)
+
+    def _put(self, key: str, data: bytes) -> None:
+        # A re-send costs one HEAD: the bytes under a hash never change.
+        try:
+            head = self._client.head_object(Bucket=self.config.bucket, Key=key)
+            if head["ContentLength"] == len(data):
+                return
+        except self._client_error as exc:
+            if not _missing(exc):
+                raise
+        self._client.put_object(
+            Bucket=self.config.bucket,
+            Key=key,
+            Body=data,
+            ContentType="application/octet-stream",
+        )
+
+    async def get(self, sha256: str) -> bytes:
+        key = self.key(sha256)
+        return await self._run("get", lambda: self._get(key, sha256))
+
+    def _get(self, key: str, sha256: str) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=self.config.bucket, Key=key)
+        except self._client_error as exc:
+            if _missing(exc):
+                raise KeyError(sha256) from exc
+            raise
+        return response["Body"].read()
+
+    async def check(self) -> None:
+        """Readiness: ``HeadBucket`` answers (reachable, bucket there, credentials valid).
+
+        Concurrent probes share one request, so probes against a hanging bucket
+        never pile up on the store's threads.
+        """
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._run("check", self._head_bucket))
+            # Read by whoever awaits it; this keeps an unawaited failure out of the log.
+            self._probe.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(self._probe)
+
+    def _head_bucket(self) -> None:
+        self._client.head_bucket(Bucket=self.config.bucket)
+
+    def close(self) -> None:
+        """Release the threads and connections (calls still running finish first)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._client.close()

@@ -15,7 +15,7 @@ from services.ingest.attachments import (
     AttachmentLimits,
     AttachmentStore,
     LocalAttachmentStore,
-    s3_store,
+    S3AttachmentStore,
 )
 from services.ingest.auth import Authenticator, Integration, hash_key
 from services.ingest.config import IngestSettings
@@ -53,11 +53,7 @@ def integrations(settings: IngestSettings) -> dict[str, Integration]:
 
 def attachment_store(settings: IngestSettings) -> AttachmentStore:
     if settings.attachment_store == "s3":
-        return s3_store(
-            settings.attachment_s3_bucket,
-            settings.attachment_s3_endpoint_url,
-            settings.attachment_s3_prefix,
-        )
+        return S3AttachmentStore.connect(settings.attachment_s3_config())
     return LocalAttachmentStore(settings.attachment_dir)
 
 
@@ -120,6 +116,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             await loops.stop()
             await producer.stop()
             await engine.dispose()
+            if isinstance(store, S3AttachmentStore):
+                store.close()  # its threads and connections
 
     app = FastAPI(
         title="Eenloket ingest",
