@@ -20,7 +20,14 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.identity import Holding, identify, origin_key, quoted_bsns
-from services.router.domain.model import Case, Party, match_case, quoted_case_number
+from services.router.domain.model import (
+    Case,
+    Party,
+    imported_case,
+    match_case,
+    owner_for_new_case,
+    quoted_case_number,
+)
 from services.router.history import History
 from services.router.repository import Repository
 from services.router.routing.rules import ProductMatch, Routing
@@ -323,6 +330,9 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
     number = quoted_case_number(message)
     quoted = state.cases[state.by_number[number]] if number in state.by_number else None
     threaded = {state.thread_refs[r] for r in message.thread_refs if r in state.thread_refs}
+    # Imported history keeps its own dates; a live contact happens now.
+    imported = imported_case(message)
+    at = message.received_at if imported else now
     match = match_case(
         party_ids=family,
         quoted=quoted,
@@ -333,27 +343,29 @@ def _match(outcome: _Routed, state: _State, routing: Routing, now: datetime) -> 
         now=now,
         window_days=routing.spec.case_window_days,
         establishment=message.establishment,
+        own_case=imported,
     )
     case = match.case
     if case is None:
+        owner = owner_for_new_case(message, routing.owner_of(product.product), routing.teams)
         case = Case(
             id=new_id(),
             number="",  # allocated for the whole batch in one statement
             party_id=outcome.party_id,
             product=product.product.upl if product.product else None,
-            status="open",
-            owner_team=routing.owner_of(product.product),
-            opened_at=now,
-            last_activity_at=now,
+            status=(imported and message.case_status_hint) or "open",
+            owner_team=owner,
+            opened_at=at,
+            last_activity_at=at,
             establishment=message.establishment,
             confidential=bool(product.product and product.product.confidential)
-            or routing.owner_of(product.product) in routing.spec.confidential_teams,
+            or owner in routing.spec.confidential_teams,
         )
         state.new_cases[case.id] = routing.due_at(
-            start=now, channel=message.channel, product=product.product
+            start=at, channel=message.channel, product=product.product
         )
     else:
-        case = replace(case, last_activity_at=now)
+        case = replace(case, last_activity_at=max(at, case.last_activity_at))
         state.touched_cases.add(case.id)
         known = product.product
         if known is not None and (
@@ -417,11 +429,15 @@ def _record(
     product = outcome.product.product
     if outcome.new_case:
         owner_rule = f"product:{product.upl}" if product else "default-owner"
+        imported_owner = outcome.message.owner_team_hint == case.owner_team
         owner_detail = (
             f"{outcome.product.rule}: {', '.join(outcome.product.matched)} → {case.owner_team}"
             if product
             else f"no product recognised; the contact centre ({case.owner_team}) owns it"
         )
+        if imported_owner:
+            owner_rule = "imported-owner"
+            owner_detail = f"the old CRM's owning team ({case.owner_team}) keeps the case"
         history.record(
             party,
             CaseOpened(

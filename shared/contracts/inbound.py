@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,6 +88,21 @@ class InboundMessage(BaseModel):
         pattern=r"^\d{12}$",
         description="The business's establishment (vestigingsnummer, 12 digits) the message is "
         "about, as eHerkenning states it: one KvK number can have several establishments.",
+    )
+    owner_team_hint: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Set only by the bulk import (`eenloket import contacts`): the team that "
+        "owned the contact in the old CRM. A new case opened by this message goes to that team "
+        "if the routing file knows it; otherwise routing decides as usual. Channels never set it.",
+    )
+    case_status_hint: (
+        Literal["open", "in behandeling", "wacht op inwoner", "afgehandeld"] | None
+    ) = Field(
+        default=None,
+        description="Set only by the bulk import: the old CRM's status of the case this "
+        "contact belongs to. A case opened by an imported contact takes it (history that "
+        "was finished arrives finished, not in today's team queues). Channels never set it.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +13,8 @@ from shared.contracts import InboundMessage
 OPEN_STATUSES = ("open", "in behandeling", "wacht op inwoner")
 CLOSED = "afgehandeld"
 CASE_NUMBER = re.compile(r"\bZAAK-\d{4}-\d{10}\b")
+# Thread references of contacts imported from an old CRM: "import:<old case number>".
+IMPORT_THREAD_PREFIX = "import:"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,19 @@ def quoted_case_number(message: InboundMessage) -> str | None:
     return None
 
 
+def imported_case(message: InboundMessage) -> bool:
+    """A contact of an old CRM's case (bulk import): its old case stays a case of its own,
+    never folded into another open case by the recency/product rules."""
+    return any(ref.startswith(IMPORT_THREAD_PREFIX) for ref in message.thread_refs)
+
+
+def owner_for_new_case(message: InboundMessage, routed: str, teams: Iterable[str]) -> str:
+    """The owning team of a case this message opens: the old CRM's team of an imported
+    contact when the routing file knows that team, otherwise what routing decided."""
+    hint = message.owner_team_hint
+    return hint if hint is not None and hint in set(teams) else routed
+
+
 @dataclass(frozen=True)
 class CaseMatch:
     case: Case | None  # None: open a new case
@@ -73,13 +89,16 @@ def match_case(
     now: datetime,
     window_days: int,
     establishment: str | None = None,
+    own_case: bool = False,
 ) -> CaseMatch:
     """Design §5, in order: the quoted case number of the same party; a thread reference
     (e-mail chain, chat session, app conversation, call-back); an open case of the same
     party and product active within the window; otherwise a new case.
 
     ``party_ids``: the party and every party merged into it. A case number or thread
-    of somebody else is flagged for a person, never linked.
+    of somebody else is flagged for a person, never linked. ``own_case``: the message
+    belongs to a case of its own unless its thread is known (an imported old case,
+    ``imported_case``), so the recency/product rules do not apply.
     """
     flags: list[tuple[str, str]] = []
     referenced: uuid.UUID | None = None
@@ -100,6 +119,15 @@ def match_case(
     if threaded:
         flags.append(("thread-of-other-party", "replies in a conversation of another party's case"))
         referenced = referenced or max(threaded, key=lambda c: c.last_activity_at).id
+
+    if own_case:
+        return CaseMatch(
+            None,
+            "new-case",
+            "the first contact of an imported case; a new case was opened",
+            tuple(flags),
+            referenced,
+        )
 
     window = timedelta(days=window_days)
     # A business's establishments are separate matters: only cases of the same one.
