@@ -293,8 +293,8 @@ async def party_timeline(
 ) -> queries.TimelinePage:
     await _guard(request, session, principal, READ_HISTORY, purpose, party_id=party_id)
     before = _before(cursor)
-    root = await queries.resolve(session, party_id)
-    if not await queries.party_exists(session, root):
+    located = await queries.locate(session, party_id)
+    if located is None:
         await _log(
             session,
             principal,
@@ -302,7 +302,7 @@ async def party_timeline(
             audit.Access(_endpoint(request), party_id=party_id, outcome="not-found"),
         )
         raise ProblemError(404, "Party not found")
-    ids = await queries.members(session, root)
+    root, ids = located
     page = await queries.timeline(
         session,
         _viewer(request, principal),
