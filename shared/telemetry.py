@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -89,6 +90,18 @@ def setup_tracing(
 
 def exporting() -> bool:
     return _SAMPLER.exporting
+
+
+# FastAPI (since 0.16x) makes spans of its own, and OpenTelemetry log records of validation
+# failures and exception messages, whenever a tracer provider is installed, as ours always
+# is. HTTP spans come from ``instrument_http`` instead, only while traces are exported; and
+# exception messages can quote a request (personal data) so they never become log records.
+FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def instrument_http(app: FastAPI) -> None:

@@ -29,7 +29,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
-from shared.telemetry import instrument_http, setup_tracing
+from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -95,6 +95,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(
+        telemetry=FASTAPI_TELEMETRY,
         title="Eenloket caseview",
         version="1",
         summary="One unified history per resident and per case, for every department.",

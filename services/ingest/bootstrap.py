@@ -33,7 +33,7 @@ from shared.http import (
 from shared.kafka.config import make_producer
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
-from shared.telemetry import instrument_http, setup_tracing
+from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -120,6 +120,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                 store.close()  # its threads and connections
 
     app = FastAPI(
+        telemetry=FASTAPI_TELEMETRY,
         title="Eenloket ingest",
         version="1",
         summary="The one door in: every channel's messages, normalised onto Kafka.",

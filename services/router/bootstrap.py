@@ -27,7 +27,7 @@ from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
-from shared.telemetry import setup_tracing
+from shared.telemetry import FASTAPI_TELEMETRY, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -104,7 +104,12 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await producer.stop()
             await engine.dispose()
 
-    app = FastAPI(title="Eenloket router", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Eenloket router",
+        version="1",
+        lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
+    )
     install_problem_handlers(app)
     install_http_metrics(app)
     app.include_router(health_router(lambda: app.state.readiness))
