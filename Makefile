@@ -70,8 +70,8 @@ kafka-stop: ## stop that broker
 clean: ## remove the virtualenv, caches and .local (stop brokers/databases first)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
-bench: venv system-deps ## benchmarks (results in docs/bench-results.json; see docs/benchmarks.md)
+bench: venv system-deps ## ceiling, stages, end to end, import (< 15 min; docs/bench-results.json, docs/img/bench-*.png)
 	$(BIN)/python -m bench
 
-bench-quick: venv system-deps ## a smaller, faster benchmark run for development
+bench-quick: venv system-deps ## the same stages, small (< 3 min; results in .local/bench/)
 	$(BIN)/python -m bench --quick

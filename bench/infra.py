@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 
+from shared.db.migrations import upgrade
 from shared.devstack import ROOT
 
 BENCH = ROOT / ".local" / "bench"
@@ -51,3 +54,15 @@ async def fresh_database(dsn: str, name: str) -> str:
     finally:
         await conn.close()
     return dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+
+
+async def migrated_database(dsn: str, name: str, migrations: Any) -> str:
+    """A fresh database with a service's migrations applied; its SQLAlchemy URL."""
+    url = await fresh_database(dsn, name)
+    await asyncio.to_thread(upgrade, migrations, url)
+    return url
+
+
+def plain(url: str) -> str:
+    """The asyncpg URL of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -120,7 +120,9 @@ def smtp_rate(port: int, messages: int, threads: int = 4) -> float:
     return (messages // threads * threads) / (time.perf_counter() - started)
 
 
-async def run(bootstrap: str, database_url: str, *, seconds: int, logs: Path) -> IngestResult:
+async def run(
+    bootstrap: str, database_url: str, *, seconds: int, logs: Path, smtp_messages: int = 2000
+) -> IngestResult:
     suffix = uuid.uuid4().hex[:6]
     smtp_port = free_port()
     env = {
@@ -143,7 +145,7 @@ async def run(bootstrap: str, database_url: str, *, seconds: int, logs: Path) ->
         report = await asyncio.to_thread(open_loop, url, half, seconds)
         latencies_ms = {k: v / 1e6 for k, v in report["latencies"].items()}
         errors = sum(n for code, n in report["status_codes"].items() if code != "202")
-        smtp = await asyncio.to_thread(smtp_rate, smtp_port, 2000, 16)
+        smtp = await asyncio.to_thread(smtp_rate, smtp_port, smtp_messages, 16)
     return IngestResult(
         accepted_per_second=rate,
         non_2xx=bad,
