@@ -42,5 +42,9 @@ EVENT_DELAY = Histogram(
     ["group"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+PRODUCER_RESETS = Counter(
+    "eenloket_kafka_producer_resets_total",
+    "Kafka producers replaced because their idempotence state was broken (after an outage)",
+)
 OUTBOX_BACKLOG = Gauge("eenloket_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("eenloket_outbox_published_total", "Outbox rows published")

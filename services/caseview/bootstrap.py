@@ -26,6 +26,7 @@ from shared.kafka.consumer import (
     record_span,
 )
 from shared.kafka.deadletter import DeadLetters
+from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
@@ -57,7 +58,9 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        producer = make_producer(settings.kafka_bootstrap, "eenloket-caseview")
+        producer = ResilientProducer(
+            lambda: make_producer(settings.kafka_bootstrap, "eenloket-caseview")
+        )
         await producer.start()
         pulse = Pulse()
         consumer = TransactionalConsumer(

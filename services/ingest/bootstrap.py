@@ -31,6 +31,7 @@ from shared.http import (
     install_problem_handlers,
 )
 from shared.kafka.config import make_producer
+from shared.kafka.producer import ResilientProducer
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops
 from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
@@ -65,7 +66,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         store = attachment_store(settings)  # refuses to start on an unusable store
         await store.check()
         engine = create_engine(settings.database_url)
-        producer = make_producer(settings.kafka_bootstrap, "eenloket-ingest")
+        producer = ResilientProducer(
+            lambda: make_producer(settings.kafka_bootstrap, "eenloket-ingest")
+        )
         await producer.start()
         intake = Intake(
             sessions=session_factory(engine),

@@ -23,6 +23,7 @@ from shared.http import health_router, install_http_metrics, install_problem_han
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
 from shared.kafka.deadletter import DeadLetters
+from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
@@ -70,7 +71,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        producer = make_producer(settings.kafka_bootstrap, "eenloket-router")
+        producer = ResilientProducer(
+            lambda: make_producer(settings.kafka_bootstrap, "eenloket-router")
+        )
         await producer.start()
         relay = OutboxRelay(sessions=sessions, table=outbox, producer=producer)
         consumer = TransactionalConsumer(
