@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from shared.ids import new_id
 
 CONTENT_TYPE = "application/cloudevents+json"
+REQUIRED_ATTRIBUTES = ("id", "source", "specversion", "type")
 SPEC_VERSION = "1.0"
 
 _SOURCE = re.compile(r"^urn:nld:oin:\d{20}:systeem:[a-z0-9][a-z0-9-]*$")
@@ -102,4 +103,11 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def from_json(cls, raw: bytes) -> Self:
-        return cls.model_validate(orjson.loads(raw))
+        doc = orjson.loads(raw)
+        # REQUIRED by CloudEvents 1.0. Without this check the defaults would fill them in:
+        # a record without an id would get a new random id at every delivery, and no
+        # consumer could recognise it as a duplicate.
+        missing = [a for a in REQUIRED_ATTRIBUTES if not isinstance(doc, dict) or a not in doc]
+        if missing:
+            raise ValueError(f"required CloudEvents attributes missing: {', '.join(missing)}")
+        return cls.model_validate(doc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from pydantic import ValidationError
 
 from shared.kafka.records import Record
@@ -43,6 +44,18 @@ class DeadLetters:
             ("dlt.consumer.group", group.encode()),
             ("dlt.time", datetime.now(UTC).isoformat().encode()),
         ]
-        await self._producer.send_and_wait(
-            self.topic, value=record.value, key=record.key, headers=headers
-        )
+        try:
+            await self._producer.send_and_wait(
+                self.topic, value=record.value, key=record.key, headers=headers
+            )
+        except (MessageSizeTooLargeError, RecordTooLargeError):
+            # The original plus the error headers is over the record size limit. Retrying
+            # would stall the partition for good; the letter goes without the original's
+            # bytes and headers, which stay on the source topic at the offset it names.
+            size = len(record.value or b"")
+            await self._producer.send_and_wait(
+                self.topic,
+                value=b"",
+                key=record.key,
+                headers=[*headers[-9:], ("dlt.value.omitted-bytes", str(size).encode())],
+            )

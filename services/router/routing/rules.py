@@ -155,6 +155,10 @@ class _KeywordIndex:
                 for variant in _deletions(word):
                     self.variants.setdefault(variant, []).append(kw)
         self._cache: dict[str, tuple[_Keyword, ...]] = {}
+        # Only prefixes up to the longest keyword can be keywords, and only words at most
+        # one letter longer can be a typo of one: bounds the work per word, which was
+        # quadratic in its length (a pasted base64 blob, a hostile 100,000-letter "word").
+        self.longest = max((len(w) for kw in keywords for w in kw.words), default=0)
 
     def word_matches(self, token: str) -> tuple[_Keyword, ...]:
         cached = self._cache.get(token)
@@ -162,17 +166,17 @@ class _KeywordIndex:
             return cached
         found: dict[int, _Keyword] = {id(kw): kw for kw in self.exact.get(token, ())}
         if len(token) >= FUZZY_MIN:
-            for end in range(FUZZY_MIN, len(token)):
+            for end in range(FUZZY_MIN, min(len(token), self.longest + 1)):
                 for kw in self.exact.get(token[:end], ()):
                     if len(kw.words[0]) >= FUZZY_MIN:
                         found[id(kw)] = kw
-        if len(token) >= FUZZY_MIN - 1:
+        if FUZZY_MIN - 1 <= len(token) <= self.longest + 1:
             for variant in _deletions(token):
                 for kw in self.variants.get(variant, ()):
                     if within_one_edit(token, kw.words[0]):
                         found[id(kw)] = kw
         result = tuple(found.values())
-        if len(self._cache) < 100_000:
+        if len(self._cache) < 100_000 and len(token) <= self.longest + 1:
             self._cache[token] = result
         return result
 
