@@ -185,6 +185,7 @@ async def case_opened(session: AsyncSession, event: CloudEvent, e: CaseOpened) -
         buffer.cases.append(row)
     else:
         await session.execute(cases.insert().values(**row))
+        await _catch_up_folds(session, [e.case_id])
 
 
 async def case_classified(session: AsyncSession, event: CloudEvent, e: CaseClassified) -> None:
@@ -299,17 +300,20 @@ async def case_merged(session: AsyncSession, event: CloudEvent, e: CaseMerged) -
     no longer listed with the party's cases."""
     await _entry(session, event, party_id=e.party_id, case_id=e.into_case_id, occurred_at=e.at)
     if e.message_ids:
+        # The contacts go where the receiving case itself went: a fold of that case into a
+        # third one (another party's partition) may have been applied first.
+        target = await _final_case(session, e.into_case_id)
         buffer: _Buffer | None = session.info.get(BUFFER)
         if buffer is not None:
             # Contacts routed earlier in this batch are still in the buffer, not in the table.
             moved = set(e.message_ids)
             for row in buffer.rows:
                 if row["message_id"] in moved:
-                    row["case_id"] = e.into_case_id
+                    row["case_id"] = target
         await session.execute(
             update(timeline_entries)
             .where(timeline_entries.c.message_id.in_(e.message_ids))
-            .values(case_id=e.into_case_id)
+            .values(case_id=target)
         )
     await session.execute(
         update(cases)
@@ -397,6 +401,36 @@ async def _upsert(
         stmt.on_conflict_do_update(index_elements=list(key), set_=update_set)
         if update_set
         else stmt.on_conflict_do_nothing()
+    )
+
+
+async def _final_case(session: AsyncSession, case_id: uuid.UUID) -> uuid.UUID:
+    """Follow folds (``merged_into``) to the case that holds a folded case's contacts now."""
+    seen = {case_id}
+    current = case_id
+    for _ in range(32):
+        folded_into = await session.scalar(select(cases.c.merged_into).where(cases.c.id == current))
+        if folded_into is None or folded_into in seen:
+            break
+        seen.add(folded_into)
+        current = folded_into
+    return current
+
+
+async def _catch_up_folds(session: AsyncSession, opened: list[uuid.UUID]) -> None:
+    """A case just opened may already have been folded into by another party's case: the
+    ``case.merged`` travels on the folded party's partition and can be projected before
+    this ``case.opened``. Its activity then counts now, as if it had come after."""
+    t = timeline_entries
+    folded = (
+        select(func.max(t.c.occurred_at))
+        .where(t.c.case_id == cases.c.id, t.c.type == CaseMerged.TYPE)
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(cases)
+        .where(cases.c.id.in_(opened), folded > cases.c.last_activity_at)
+        .values(last_activity_at=folded)
     )
 
 
@@ -556,6 +590,7 @@ class _Buffer:
             )
         if self.cases:
             await session.execute(cases.insert(), self.cases)
+            await _catch_up_folds(session, [c["id"] for c in self.cases])
         self.parties, self.name_keys, self.identifiers, self.cases = [], [], {}, []
 
 
