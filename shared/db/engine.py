@@ -25,6 +25,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # orjson for JSON columns (outbox payloads, projections): several times faster.
     kwargs.setdefault("json_serializer", lambda obj: orjson.dumps(obj).decode())
     kwargs.setdefault("json_deserializer", orjson.loads)
+    # Errors and logs never carry SQL parameters: they are personal data (texts, addresses).
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

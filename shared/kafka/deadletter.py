@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from pydantic import ValidationError
+from sqlalchemy.exc import StatementError
 
 from shared.kafka.records import Record
 
@@ -21,6 +22,13 @@ def describe_error(exc: BaseException) -> str:
             for err in exc.errors(include_input=False, include_url=False)
         ]
         text = f"{exc.title}: " + "; ".join(parts)
+    elif isinstance(exc, StatementError):
+        # Never the SQL parameters or the driver's DETAIL line: they quote the record's
+        # values (a message text, an e-mail address). The driver's first line names the
+        # constraint or the problem.
+        orig = exc.orig
+        first = str(orig).splitlines()[0] if orig is not None and str(orig) else ""
+        text = f"{type(exc).__name__} ({type(orig).__name__}): {first}"
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text[:MAX_ERROR_CHARS]
