@@ -1,0 +1,1079 @@
+"""Shared machinery of the process-level reliability tests (R1, R2, R6, R7, R8).
+
+- ``Stack``: ingest, N routers and M caseviews as real processes
+  (``python -m services.<name> serve``), each with its own environment, on
+  per-run topics, consumer groups and databases; killed (``SIGKILL``), stopped,
+  paused and restarted by the pid this module started, never by name.
+- ``LoadDriver``: unique messages over every channel (web form, e-mail over
+  HTTP, e-mail over SMTP, app, chat, phone, counter, letter) from a fixed set of
+  senders. Each sender sends its messages one after another, re-sending the same
+  message (same idempotency id) after a 503/451 or a broken connection until it
+  is acknowledged; every acknowledged message id is recorded in send order.
+- ``Ledger``: reads caseview's and the router's databases and the topics after
+  a final drain and reports, mechanically (Jepsen's method, ../shared/reliability.md):
+  ``lost`` (acknowledged, never in caseview), ``duplicated`` (one message or
+  event applied more than once), missing effects, dead letters, gaps in a
+  party's sequence, per-sender order, and redeliveries where they are measurable.
+- ``write_history``: the whole run as JSON under ``HISTORY_DIR``.
+
+Definitions used by every test:
+
+- A message is *in caseview exactly once* when ``timeline_entries`` holds
+  exactly one row with its ``message_id`` (the ``message.routed`` entry), and
+  the router's outbox holds exactly one ``message.routed`` event for it.
+- *One effect per event id*: every event the router wrote to its outbox is in
+  caseview's ``processed_events`` once and every timeline row has a distinct
+  ``event_id``; every inbound event (message id) is in the router's
+  ``processed_events`` and ``contacts`` once. (The unique constraints make a
+  second row impossible, so a second *attempt* would surface as a dead letter:
+  the dead-letter topic must stay empty.)
+- *Per-party order*: the messages one sender sent (sequentially, each only
+  after the previous one was acknowledged) reach one party, and their
+  ``sequence`` numbers in caseview increase in the order they were sent; each
+  party's sequence numbers in caseview are exactly 1..n (no gap, no repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
+from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
+from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
+from shared.db.migrations import upgrade
+from shared.devstack import ROOT, Service, free_port, wait_ready
+from shared.kafka.topics import TopicSpec, ensure_topics
+from tests.reliability.conftest import HISTORY_DIR, SCALE
+
+MIGRATIONS = {
+    "ingest": INGEST_MIGRATIONS,
+    "router": ROUTER_MIGRATIONS,
+    "caseview": CASEVIEW_MIGRATIONS,
+}
+MAIL_DOMAIN = "gemeente.example"
+ROUTED = "nl.eenloket.message.routed"
+CONSUMER_METRICS = {
+    "duplicates_skipped": "eenloket_consumer_duplicates_total",
+    "batch_retries": "eenloket_consumer_batch_retries_total",
+    "dead_letters": "eenloket_consumer_dead_letters_total",
+}
+
+
+def log(text: str) -> None:
+    """Progress on stderr (shown with ``pytest -s`` and in a failure's captured output)."""
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+
+# --- infrastructure scripts ---------------------------------------------------------------
+
+
+def local_script(script: str, *args: str, timeout: float = 300) -> str:
+    """Run ``deploy/local/<script>``; return its stdout or fail with its output."""
+    result = subprocess.run(
+        ["bash", f"deploy/local/{script}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{script} {' '.join(args)}:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def start_script(script: str, run_dir: Path, name: str) -> str:
+    """``<script> start --dir run_dir`` -> the value it reports as ``name``. Ports are chosen
+    free and then bound: on a shared machine another process may take one in between, so a
+    start that lost that race is tried again (the script picks new ports)."""
+    for attempt in range(3):
+        try:
+            return last_value(local_script(script, "start", "--dir", str(run_dir)), name)
+        except RuntimeError as exc:
+            if "already in use" not in str(exc) or attempt == 2:
+                raise
+            log(f"{script}: a port was taken meanwhile; starting again")
+    raise AssertionError("unreachable")
+
+
+def last_value(output: str, name: str) -> str:
+    for line in reversed(output.strip().splitlines()):
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1]
+    raise RuntimeError(f"{name} not reported:\n{output}")
+
+
+@contextlib.contextmanager
+def own_kafka(run_dir: Path) -> Iterator[str]:
+    """A broker of this test alone (it will be stopped and restarted on its data and port)."""
+    bootstrap = start_script("kafka.sh", run_dir, "KAFKA_BOOTSTRAP")
+    try:
+        yield bootstrap
+    finally:
+        local_script("kafka.sh", "stop", "--dir", str(run_dir))
+
+
+@contextlib.contextmanager
+def own_postgres(run_dir: Path) -> Iterator[str]:
+    """A PostgreSQL cluster of this test alone (it will be restarted)."""
+    dsn = start_script("postgres.sh", run_dir, "PG_DSN")
+    try:
+        yield dsn
+    finally:
+        local_script("postgres.sh", "stop", "--dir", str(run_dir))
+
+
+# --- the services as processes ---------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str  # e.g. "router-2"
+    service: str  # ingest | router | caseview
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    starts: int = 1
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class Stack:
+    """Per-run topics, consumer groups and databases; the services as processes."""
+
+    kafka: str
+    pg_dsn: str  # postgresql://user@host:port (no database)
+    work_dir: Path
+    partitions: int = 6
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    procs: dict[str, Proc] = field(default_factory=dict)
+    smtp_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # Counters scraped from consumers' /metrics before they were killed or stopped.
+    scraped: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return {
+            "inbound": f"rel.inbound.{self.suffix}",
+            "timeline": f"rel.timeline.{self.suffix}",
+            "commands": f"rel.commands.{self.suffix}",
+            "deadletter": f"rel.deadletter.{self.suffix}",
+        }
+
+    def database(self, service: str) -> str:
+        return f"rel_{self.suffix}_{service}"
+
+    def url(self, service: str, driver: str = "postgresql+asyncpg") -> str:
+        return (
+            self.pg_dsn.replace("postgresql://", f"{driver}://", 1) + "/" + self.database(service)
+        )
+
+    def dsn(self, service: str) -> str:
+        """Plain asyncpg DSN of a service's database (for the ledger and fault injection)."""
+        return f"{self.pg_dsn}/{self.database(service)}"
+
+    def group(self, service: str) -> str:
+        return f"rel-{service}-{self.suffix}"
+
+    async def prepare(self) -> None:
+        """Topics and migrated databases, once, before any process starts."""
+        t = self.topics
+        await ensure_topics(
+            self.kafka,
+            [
+                TopicSpec(t["inbound"], self.partitions),
+                TopicSpec(t["timeline"], self.partitions),
+                TopicSpec(t["commands"], self.partitions),
+                TopicSpec(t["deadletter"], 1),
+            ],
+        )
+        conn = await asyncpg.connect(f"{self.pg_dsn}/postgres")
+        try:
+            for service in MIGRATIONS:
+                await conn.execute(f'CREATE DATABASE "{self.database(service)}"')
+        finally:
+            await conn.close()
+        for service, migrations in MIGRATIONS.items():
+            await asyncio.to_thread(upgrade, migrations, self.url(service))
+
+    def env(self, service: str) -> dict[str, str]:
+        t = self.topics
+        env = {
+            "EENLOKET_ENVIRONMENT": "test",
+            "EENLOKET_LOG_LEVEL": os.environ.get("EENLOKET_RELIABILITY_LOG_LEVEL", "WARNING"),
+            "EENLOKET_KAFKA_BOOTSTRAP": self.kafka,
+            "EENLOKET_TOPIC_INBOUND": t["inbound"],
+            "EENLOKET_TOPIC_TIMELINE": t["timeline"],
+            "EENLOKET_TOPIC_COMMANDS": t["commands"],
+            "EENLOKET_TOPIC_DEADLETTER": t["deadletter"],
+            "EENLOKET_TOPIC_PARTITIONS": str(self.partitions),
+            "EENLOKET_DATABASE_URL": self.url(service),
+        }
+        if service in ("router", "caseview"):
+            env["EENLOKET_CONSUMER_GROUP"] = self.group(service)
+        if service == "ingest":
+            env |= {
+                "EENLOKET_SMTP_PORT": str(self.smtp_port),
+                "EENLOKET_SMTP_DOMAINS": json.dumps([MAIL_DOMAIN]),
+                "EENLOKET_ATTACHMENT_DIR": str(self.work_dir / "attachments"),
+                "EENLOKET_KAFKA_TIMEOUT_SECONDS": "3",
+                "EENLOKET_RETRY_AFTER_SECONDS": "1",
+            }
+        return env | self.extra_env
+
+    def start(self, name: str) -> Proc:
+        """Start (or restart) process ``name`` ("router-2"); returns at once."""
+        service = name.split("-", 1)[0]
+        old = self.procs.get(name)
+        assert old is None or not old.alive(), f"{name} still runs"
+        port = old.port if old else free_port()
+        logs = HISTORY_DIR / "logs" / self.suffix  # kept beside the history, for analysis
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{name}.log"
+        out = log_path.open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}", "serve"],
+            cwd=ROOT,
+            env={**os.environ, **self.env(service), "EENLOKET_HTTP_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        out.close()
+        proc = Proc(name, service, port, process, log_path, starts=(old.starts + 1 if old else 1))
+        self.procs[name] = proc
+        return proc
+
+    async def ready(self, *names: str, timeout: float = 120.0) -> None:
+        for name in names or tuple(self.procs):
+            p = self.procs[name]
+            await asyncio.to_thread(wait_ready, Service(p.name, p.url, p.process, p.log), timeout)
+
+    async def up(self, *names: str) -> None:
+        """Start and wait until ready. A first start whose port was taken meanwhile (ports
+        are chosen free, then bound by the child: a race on a shared machine) is retried on
+        new ports."""
+        for name in names:
+            self.start(name)
+        for name in names:
+            for attempt in range(3):
+                try:
+                    await self.ready(name)
+                    break
+                except RuntimeError:
+                    p = self.procs[name]
+                    taken = "address already in use" in p.log.read_text(errors="replace")
+                    if p.alive() or p.starts > 1 or not taken or attempt == 2:
+                        raise
+                    del self.procs[name]
+                    if p.service == "ingest":
+                        self.smtp_port = free_port()
+                    self.start(name)
+
+    async def scrape(self, name: str) -> None:
+        """Add a consumer's counters to ``scraped`` (its own are lost when it dies)."""
+        p = self.procs[name]
+        if p.service == "ingest" or not p.alive():
+            return
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                text = (await http.get(f"{p.url}/metrics")).text
+        except httpx.HTTPError:
+            return
+        for key, metric in CONSUMER_METRICS.items():
+            total = sum(
+                float(m.group(1))
+                for m in re.finditer(rf"^{metric}{{[^}}]*}} ([0-9.e+]+)$", text, re.MULTILINE)
+            )
+            self.scraped[name][key] += int(total)
+
+    async def kill(self, name: str) -> int:
+        """``kill -9`` the process this stack started as ``name``; returns its pid."""
+        p = self.procs[name]
+        await self.scrape(name)
+        pid = p.pid
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.to_thread(p.process.wait)
+        return pid
+
+    async def stop(self, name: str) -> None:
+        p = self.procs[name]
+        await self.scrape(name)
+        if p.alive():
+            p.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(p.process.wait, 30)
+            except subprocess.TimeoutExpired:
+                p.process.kill()
+                await asyncio.to_thread(p.process.wait)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        os.kill(self.procs[name].pid, sig)
+
+    async def close(self) -> None:
+        for name, p in self.procs.items():
+            if p.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGCONT)
+                await self.scrape(name)
+        for p in self.procs.values():
+            if p.alive():
+                p.process.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                await asyncio.to_thread(p.process.wait, 20)
+            except subprocess.TimeoutExpired:
+                p.process.kill()
+                await asyncio.to_thread(p.process.wait)
+
+    def dump_stacks(self) -> None:
+        """With py-spy installed: every live process's Python stacks beside its log (a hang's
+        evidence)."""
+        spy = shutil.which("py-spy") or shutil.which(
+            "py-spy", path=str(Path(sys.executable).parent)
+        )
+        if spy is None:
+            return
+        for p in self.procs.values():
+            if p.alive():
+                result = subprocess.run(
+                    [spy, "dump", "--pid", str(p.pid)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+                p.log.with_suffix(".stacks.txt").write_text(result.stdout + result.stderr)
+
+    def consumers(self) -> list[str]:
+        return [n for n, p in self.procs.items() if p.service in ("router", "caseview")]
+
+    def tails(self) -> str:
+        return "\n".join(
+            f"--- {p.name} (pid {p.pid}, exit {p.process.poll()}):\n"
+            + "\n".join(p.log.read_text(errors="replace").splitlines()[-15:])
+            for p in self.procs.values()
+        )
+
+
+# --- the load: unique messages over every channel --------------------------------------------
+
+CHANNELS = ("web", "email", "smtp", "app", "chat", "phone", "counter", "letter")
+SUBJECTS = (
+    ("Paspoort verlopen", "Wanneer kan ik een afspraak maken voor een nieuw paspoort?"),
+    ("Afval niet opgehaald", "De groene container is deze week niet geleegd."),
+    ("Parkeervergunning", "Ik wil een parkeervergunning aanvragen voor mijn straat."),
+    ("Lantaarnpaal kapot", "De lantaarnpaal bij de speeltuin brandt niet meer."),
+    ("Vraag over de aanslag", "Klopt de aanslag afvalstoffenheffing van dit jaar?"),
+    ("Verhuizing doorgeven", "Ik ben verhuisd en wil mijn nieuwe adres doorgeven."),
+)
+PDF = b"%PDF-1.4\n% proefscan\n%%EOF\n"
+PDF_B64 = base64.b64encode(PDF).decode()
+
+
+@dataclass(frozen=True)
+class Sender:
+    index: int
+    channel: str
+    run: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.run}-{self.index:04d}"
+
+    @property
+    def address(self) -> str:
+        return f"afzender-{self.tag}@example.nl"
+
+
+@dataclass(frozen=True)
+class Ack:
+    message_id: str
+    sender: int
+    n: int  # the n-th message of its sender (send order)
+    channel: str
+    attempts: int
+    at: float  # seconds since the load started
+
+
+def _raw_email(sender: Sender, msg_key: str, subject: str, text: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender.address
+    msg["To"] = f"info@{MAIL_DOMAIN}"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{msg_key}@example.nl>"
+    msg.set_content(text)
+    return re.sub(rb"(?<!\r)\n", b"\r\n", msg.as_bytes())
+
+
+def request_for(sender: Sender, n: int) -> tuple[str, dict[str, Any]]:
+    """The channel path and httpx keyword arguments of a sender's n-th message
+    (the same on every re-send: its own id is the idempotency key)."""
+    key = f"{sender.tag}-{n:05d}"
+    subject, text = SUBJECTS[(sender.index + n) % len(SUBJECTS)]
+    text = f"{text} (bericht {key})"
+    now = datetime.now(UTC).isoformat()
+    ch = sender.channel
+    if ch == "web":
+        body: dict[str, Any] = {
+            "submission_id": key,
+            "email": sender.address,
+            "subject": subject,
+            "text": text,
+        }
+    elif ch in ("email", "smtp"):
+        return ch, {
+            "content": _raw_email(sender, key, subject, text),
+            "headers": {"Content-Type": "message/rfc822"},
+        }
+    elif ch == "app":
+        body = {
+            "message_id": f"app-{key}",
+            "conversation_id": f"conv-{sender.tag}",
+            "sent_at": now,
+            "party": {"email": sender.address},
+            "subject": subject,
+            "text": text,
+        }
+    elif ch == "chat":
+        body = {
+            "type": "message",
+            "event_id": f"chat-{key}",
+            "session_id": f"S-{sender.tag}",
+            "occurred_at": now,
+            "visitor": {"handle": f"bezoeker-{sender.tag}"},
+            "text": text,
+        }
+    elif ch == "phone":
+        started = datetime.now(UTC) - timedelta(minutes=5)
+        body = {
+            "call_id": f"call-{key}",
+            "caller_number": f"020 {5_000_000 + sender.index}",
+            "called_line": "14 020",
+            "started_at": started.isoformat(),
+            "ended_at": now,
+            "subject": subject,
+            "agent_notes": text,
+        }
+    elif ch == "counter":
+        body = {
+            "visit_id": f"balie-{key}",
+            "visited_at": now,
+            "location": "Stadskantoor, balie 2",
+            "email": sender.address,
+            "topic": subject,
+            "notes": text,
+        }
+    elif ch == "letter":
+        body = {
+            "letter_id": f"post-{key}",
+            "received_at": now,
+            "sender": {
+                "email": sender.address,
+                "address_lines": [f"Proefstraat {sender.index + 1}", f"{sender.run}"],
+            },
+            "subject": subject,
+            "ocr_text": text,
+            "scan": {
+                "filename": "brief.pdf",
+                "media_type": "application/pdf",
+                "content_base64": PDF_B64,
+            },
+        }
+    else:  # pragma: no cover - CHANNELS is closed
+        raise ValueError(ch)
+    return ch, {"json": body}
+
+
+def smtp_send(port: int, raw: bytes) -> tuple[int, str]:
+    """One SMTP transaction (blocking); a broken connection is code 0."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="mx.example.nl", timeout=30) as smtp:
+            smtp.ehlo("mx.example.nl")
+            smtp.mail("bounce@example.nl")
+            code, reply = smtp.rcpt(f"info@{MAIL_DOMAIN}")
+            if code != 250:
+                return code, reply.decode(errors="replace")
+            try:
+                code, reply = smtp.data(raw)
+            except smtplib.SMTPDataError as exc:
+                error = exc.smtp_error
+                text = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
+                return exc.smtp_code, text
+            return code, reply.decode(errors="replace")
+    except (OSError, smtplib.SMTPException) as exc:
+        return 0, type(exc).__name__
+
+
+@dataclass
+class LoadDriver:
+    """``total`` unique messages from ``senders`` senders, mixed channels, re-sent until
+    acknowledged (or ``give_up_after`` seconds per message)."""
+
+    ingest_url: str
+    smtp_port: int
+    total: int
+    senders: int = 200
+    concurrency: int = 24
+    give_up_after: float = 120.0
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    acks: list[Ack] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    unacknowledged: list[tuple[int, int]] = field(default_factory=list)  # (sender, n)
+    server_errors: list[str] = field(default_factory=list)  # any 5xx that is not a 503
+    refused: list[str] = field(default_factory=list)  # 4xx: a defect in the driver or ingest
+    problem_types: Counter[str] = field(default_factory=Counter)  # content type of the 503s
+    started: float = 0.0
+    finished: float = 0.0
+    last_ack: float = 0.0
+
+    @property
+    def acknowledged(self) -> int:
+        return len(self.acks)
+
+    def plan(self) -> list[tuple[Sender, int]]:
+        """(sender, number of messages), channels dealt round-robin."""
+        base, extra = divmod(self.total, self.senders)
+        return [
+            (Sender(i, CHANNELS[i % len(CHANNELS)], self.run), base + (1 if i < extra else 0))
+            for i in range(self.senders)
+        ]
+
+    async def run_load(self) -> None:
+        self.started = time.monotonic()
+        gate = asyncio.Semaphore(self.concurrency)
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp") as pool:
+            async with httpx.AsyncClient(
+                base_url=self.ingest_url, timeout=30, limits=limits
+            ) as http:
+                await asyncio.gather(
+                    *(self._sender(http, pool, gate, s, count) for s, count in self.plan())
+                )
+        self.finished = time.monotonic()
+
+    async def _sender(
+        self,
+        http: httpx.AsyncClient,
+        pool: ThreadPoolExecutor,
+        gate: asyncio.Semaphore,
+        sender: Sender,
+        count: int,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for n in range(count):
+            if self.unacknowledged:  # one message given up on: fail fast, do not wait on each
+                self.unacknowledged.append((sender.index, n))
+                continue
+            channel, kwargs = request_for(sender, n)
+            deadline = time.monotonic() + self.give_up_after
+            attempts = 0
+            while True:
+                attempts += 1
+                async with gate:
+                    if channel == "smtp":
+                        code, text = await loop.run_in_executor(
+                            pool, smtp_send, self.smtp_port, kwargs["content"]
+                        )
+                        self.statuses[f"smtp {code}"] += 1
+                        message_id = text.rsplit(" ", 1)[-1] if code == 250 else None
+                        retry = code in (0, 421, 451)
+                        if code >= 500:
+                            self.refused.append(f"smtp {code} {text[:120]}")
+                    else:
+                        message_id, retry = await self._post(http, channel, kwargs)
+                if message_id is not None:
+                    now = time.monotonic()
+                    self.last_ack = now
+                    self.acks.append(
+                        Ack(
+                            message_id,
+                            sender.index,
+                            n,
+                            sender.channel,
+                            attempts,
+                            now - self.started,
+                        )
+                    )
+                    break
+                if not retry or time.monotonic() > deadline:
+                    self.unacknowledged.append((sender.index, n))
+                    break
+                await asyncio.sleep(0.5 + random.random() * 0.5)
+
+    async def _post(
+        self, http: httpx.AsyncClient, channel: str, kwargs: dict[str, Any]
+    ) -> tuple[str | None, bool]:
+        try:
+            r = await http.post(f"/v1/channels/{channel}", **kwargs)
+        except httpx.HTTPError as exc:
+            self.statuses[f"http {type(exc).__name__}"] += 1
+            return None, True
+        self.statuses[f"http {r.status_code}"] += 1
+        if r.status_code == 202:
+            return str(r.json()["message_id"]), False
+        if r.status_code == 503:
+            self.problem_types[r.headers.get("content-type", "")] += 1
+            return None, True
+        if r.status_code >= 500:
+            self.server_errors.append(f"{channel} {r.status_code} {r.text[:200]}")
+            return None, True
+        self.refused.append(f"{channel} {r.status_code} {r.text[:200]}")
+        return None, False
+
+    def summary(self) -> dict[str, Any]:
+        duration = (self.finished or time.monotonic()) - self.started
+        return {
+            "run": self.run,
+            "planned": self.total,
+            "senders": self.senders,
+            "acknowledged": self.acknowledged,
+            "unacknowledged": len(self.unacknowledged),
+            "send_seconds": round(duration, 1),
+            "rate_per_second": round(self.acknowledged / duration, 1) if duration else None,
+            "statuses": dict(self.statuses),
+            "resent": sum(a.attempts - 1 for a in self.acks),
+            "server_errors": self.server_errors[:20],
+            "refused": self.refused[:20],
+            "problem_content_types": dict(self.problem_types),
+        }
+
+
+# --- the ledger -----------------------------------------------------------------------------
+
+
+async def read_all(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value of ``topic`` from the beginning to its current end."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()  # no group: every partition is assigned to this reader
+    values: list[bytes] = []
+    try:
+        await until(lambda: bool(consumer.assignment()), timeout=30, what=f"{topic} assigned")
+        tps = sorted(consumer.assignment())
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + 120
+        while True:
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end in 120 s")
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                values.extend(r.value or b"" for r in records)
+    finally:
+        await consumer.stop()
+    return values
+
+
+def event_ids(values: list[bytes]) -> Counter[str]:
+    ids: Counter[str] = Counter()
+    for v in values:
+        try:
+            ids[str(orjson.loads(v)["id"])] += 1
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            ids["<not an envelope>"] += 1
+    return ids
+
+
+@dataclass
+class Ledger:
+    stack: Stack
+
+    async def _fetch(self, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.stack.dsn(service), timeout=10)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    async def present(self, ids: list[str]) -> int:
+        """How many of these message ids caseview shows."""
+        rows = await self._fetch(
+            "caseview",
+            "SELECT count(DISTINCT message_id) AS n FROM timeline_entries "
+            "WHERE message_id = ANY($1::uuid[])",
+            ids,
+        )
+        return int(rows[0]["n"])
+
+    async def drain(self, ids: list[str], *, timeout: float) -> float:
+        """Poll until caseview shows every id (or ``timeout``); return the seconds it took.
+        A database that is briefly away counts as "not yet"."""
+        started = time.monotonic()
+        deadline = started + timeout
+        last = -1
+        while True:
+            try:
+                found = await self.present(ids)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                found = last
+            if found >= len(set(ids)):
+                return time.monotonic() - started
+            if found != last:
+                last = found
+            if time.monotonic() > deadline:
+                log(f"drain deadline: {found} of {len(set(ids))} in caseview")
+                return time.monotonic() - started
+            await asyncio.sleep(0.5)
+
+    async def outbox_drained(self, *, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = await self._fetch(
+                "router", "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL"
+            )
+            if rows[0]["n"] == 0:
+                return True
+            await asyncio.sleep(0.5)
+        return False
+
+    async def check(self, driver: LoadDriver) -> dict[str, Any]:
+        """The mechanical checks; every list in the result should be empty."""
+        acked = [a.message_id for a in driver.acks]
+        acked_set = set(acked)
+        cv = await self._fetch(
+            "caseview",
+            "SELECT message_id::text AS m, party_id::text AS p, sequence AS s "
+            "FROM timeline_entries WHERE message_id IS NOT NULL",
+        )
+        in_cv: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for r in cv:
+            in_cv[r["m"]].append((r["p"], int(r["s"])))
+        cv_event_dups = await self._fetch(
+            "caseview",
+            "SELECT event_id::text AS e, count(*) AS n FROM timeline_entries "
+            "GROUP BY event_id HAVING count(*) > 1",
+        )
+        sequences = await self._fetch(
+            "caseview",
+            "SELECT party_id::text AS p, array_agg(sequence ORDER BY sequence) AS seqs "
+            "FROM timeline_entries GROUP BY party_id",
+        )
+        cv_processed = {
+            r["e"]
+            for r in await self._fetch(
+                "caseview",
+                "SELECT event_id::text AS e FROM processed_events WHERE consumer_group = $1",
+                self.stack.group("caseview"),
+            )
+        }
+        outbox = await self._fetch(
+            "router",
+            "SELECT id::text AS e, type, payload->'data'->>'message_id' AS m, "
+            "published_at IS NULL AS unpublished FROM outbox",
+        )
+        router_processed = {
+            r["e"]
+            for r in await self._fetch(
+                "router",
+                "SELECT event_id::text AS e FROM processed_events WHERE consumer_group = $1",
+                self.stack.group("router"),
+            )
+        }
+        contacts = Counter(
+            r["m"]
+            for r in await self._fetch("router", "SELECT message_id::text AS m FROM contacts")
+        )
+        routed = Counter(r["m"] for r in outbox if r["type"] == ROUTED)
+        outbox_ids = {r["e"] for r in outbox}
+
+        t = self.stack.topics
+        inbound_wire = event_ids(await read_all(self.stack.kafka, t["inbound"]))
+        timeline_wire = event_ids(await read_all(self.stack.kafka, t["timeline"]))
+        dead = await read_all(self.stack.kafka, t["deadletter"])
+
+        # Per sender: its messages reach one party, in the order they were sent.
+        order_violations = []
+        by_sender: dict[int, list[Ack]] = defaultdict(list)
+        for a in driver.acks:
+            by_sender[a.sender].append(a)
+        for sender, acks in by_sender.items():
+            seen = [
+                in_cv[a.message_id][0]
+                for a in sorted(acks, key=lambda a: a.n)
+                if in_cv.get(a.message_id)
+            ]
+            parties = {p for p, _ in seen}
+            seqs = [s for _, s in seen]
+            if len(parties) > 1 or any(b <= a for a, b in pairwise(seqs)):
+                order_violations.append(
+                    {"sender": sender, "parties": len(parties), "sequences": seqs}
+                )
+        gaps = [r["p"] for r in sequences if list(r["seqs"]) != list(range(1, len(r["seqs"]) + 1))]
+        consumer_counts: Counter[str] = Counter()
+        for counts in self.stack.scraped.values():
+            consumer_counts.update(counts)
+        return {
+            "acknowledged": len(acked),
+            "distinct_acknowledged": len(acked_set),
+            "lost": sorted(acked_set - set(in_cv)),
+            "duplicated": sorted(m for m, rows in in_cv.items() if len(rows) > 1),
+            "duplicate_timeline_event_ids": [r["e"] for r in cv_event_dups],
+            "routed_twice": sorted(m for m, n in routed.items() if n > 1),
+            "not_routed": sorted(acked_set - set(routed)),
+            "contacts_twice": sorted(m for m, n in contacts.items() if n > 1),
+            "not_processed_by_router": sorted(acked_set - router_processed),
+            "events_without_effect": sorted(outbox_ids - cv_processed),
+            "effects_without_event": sorted(cv_processed - outbox_ids),
+            "outbox_unpublished": sum(1 for r in outbox if r["unpublished"]),
+            "dead_letters": len(dead),
+            "sequence_gaps": gaps,
+            "order_violations": order_violations,
+            "in_caseview_not_acknowledged": len(set(in_cv) - acked_set),
+            "parties": len(sequences),
+            "timeline_entries": sum(len(r["seqs"]) for r in sequences),
+            "redeliveries": {
+                "inbound_records": sum(inbound_wire.values()),
+                "inbound_copies_on_the_wire": sum(n - 1 for n in inbound_wire.values()),
+                "timeline_records": sum(timeline_wire.values()),
+                "timeline_copies_on_the_wire": sum(n - 1 for n in timeline_wire.values()),
+                "consumer_skipped_as_applied": consumer_counts["duplicates_skipped"],
+                "consumer_batch_retries": consumer_counts["batch_retries"],
+                "note": "consumer counts are scraped from /metrics before each kill or "
+                "stop and at the end; what a process counted between its last scrape "
+                "and a kill -9 is not measurable",
+            },
+        }
+
+
+FAILURE_KEYS = (
+    "lost",
+    "duplicated",
+    "duplicate_timeline_event_ids",
+    "routed_twice",
+    "not_routed",
+    "contacts_twice",
+    "not_processed_by_router",
+    "events_without_effect",
+    "effects_without_event",
+    "sequence_gaps",
+    "order_violations",
+)
+
+
+def failures(report: dict[str, Any]) -> dict[str, Any]:
+    """The non-empty failure lists (first ten of each), the unpublished outbox and dead letters."""
+    bad: dict[str, Any] = {
+        k: {"count": len(report[k]), "first": report[k][:10]} for k in FAILURE_KEYS if report[k]
+    }
+    if report["outbox_unpublished"]:
+        bad["outbox_unpublished"] = report["outbox_unpublished"]
+    if report["dead_letters"]:
+        bad["dead_letters"] = report["dead_letters"]
+    return bad
+
+
+def write_history(
+    test: str,
+    *,
+    stack: Stack,
+    driver: LoadDriver,
+    report: dict[str, Any],
+    faults: list[dict[str, Any]],
+    timings: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """The run as JSON: acknowledged ids (send order per sender), faults, the ledger's report."""
+    HISTORY_DIR.mkdir(parents=True, exist_ok=True)
+    path = HISTORY_DIR / f"{test}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{stack.suffix}.json"
+    history = {
+        "test": test,
+        "scale": SCALE,
+        "at": datetime.now(UTC).isoformat(),
+        "suffix": stack.suffix,
+        "topics": stack.topics,
+        "databases": {s: stack.database(s) for s in MIGRATIONS},
+        "processes": {n: {"starts": p.starts, "log": str(p.log)} for n, p in stack.procs.items()},
+        "load": driver.summary(),
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+        "faults": faults,
+        "consumer_metrics": {n: dict(c) for n, c in stack.scraped.items()},
+        "report": report,
+        "acknowledged": [
+            {
+                "message_id": a.message_id,
+                "sender": a.sender,
+                "n": a.n,
+                "channel": a.channel,
+                "attempts": a.attempts,
+                "at": round(a.at, 3),
+            }
+            for a in driver.acks
+        ],
+        "unacknowledged": driver.unacknowledged,
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(history, indent=1))
+    return path
+
+
+def headline(report: dict[str, Any]) -> str:
+    r = report["redeliveries"]
+    return (
+        f"acknowledged {report['acknowledged']}, lost {len(report['lost'])}, "
+        f"duplicated {len(report['duplicated']) + len(report['routed_twice'])}, "
+        f"dead letters {report['dead_letters']}, parties {report['parties']}, "
+        f"redeliveries: inbound copies {r['inbound_copies_on_the_wire']}, timeline copies "
+        f"{r['timeline_copies_on_the_wire']}, consumer skipped {r['consumer_skipped_as_applied']}, "
+        f"batch retries {r['consumer_batch_retries']}"
+    )
+
+
+async def until(
+    probe: Callable[[], bool | Awaitable[bool]], *, timeout: float, what: str, interval: float = 0.2
+) -> float:
+    """Poll ``probe`` until true; return the seconds it took, or fail saying ``what``."""
+    started = time.monotonic()
+    while True:
+        result = probe()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(interval)
+
+
+Injector = Callable[[Stack, LoadDriver, list[dict[str, Any]]], Coroutine[Any, Any, None]]
+
+
+async def no_faults(stack: Stack, driver: LoadDriver, faults: list[dict[str, Any]]) -> None:
+    return None
+
+
+@dataclass
+class Outcome:
+    report: dict[str, Any]
+    timings: dict[str, float]
+    faults: list[dict[str, Any]]
+    driver: LoadDriver
+    history: Path
+
+
+async def exercise(
+    test: str,
+    stack: Stack,
+    processes: list[str],
+    *,
+    messages: int,
+    senders: int = 200,
+    inject: Injector = no_faults,
+    drain_seconds: float,
+    extra: Callable[[], dict[str, Any]] | None = None,
+) -> Outcome:
+    """Prepare, start ``processes``, send ``messages`` while ``inject`` injects faults, drain
+    (at most ``drain_seconds`` after the last acknowledgement or fault), check the ledger,
+    stop everything, write the history. Fails only on infrastructure trouble: the test
+    asserts on the outcome."""
+    started = time.monotonic()
+    await stack.prepare()
+    ledger = Ledger(stack)
+    driver = LoadDriver("", stack.smtp_port, total=messages, senders=senders)
+    faults: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    try:
+        await stack.up(*processes)
+        timings["startup"] = time.monotonic() - started
+        driver.ingest_url = stack.procs[next(p for p in processes if p.startswith("ingest"))].url
+        driver.smtp_port = stack.smtp_port
+        driver.started = time.monotonic()  # the injector may read it before the load starts
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(driver.run_load())
+            tasks.create_task(inject(stack, driver, faults))
+        timings["send"] = driver.finished - driver.started
+        # After faults, the deadline runs from the end of the last one (the injector returned).
+        quiet_from = time.monotonic() if faults else driver.last_ack
+        log(f"{test}: load done {driver.summary()}; faults {len(faults)}; draining")
+        if driver.unacknowledged:  # the load already failed: measure, do not wait long
+            drain_seconds = min(drain_seconds, 30.0)
+        left = max(drain_seconds - (time.monotonic() - quiet_from), 0.0)
+        await ledger.drain([a.message_id for a in driver.acks], timeout=left)
+        if await ledger.present([a.message_id for a in driver.acks]) < driver.acknowledged:
+            await asyncio.to_thread(stack.dump_stacks)
+        timings["drain_after_last_send"] = time.monotonic() - driver.last_ack
+        timings["drain_after_last_fault"] = time.monotonic() - quiet_from
+        await ledger.outbox_drained(timeout=10)
+        await asyncio.gather(*(stack.scrape(n) for n in stack.consumers()))
+        report = await ledger.check(driver)
+        report["processes_alive_at_end"] = {n: p.alive() for n, p in stack.procs.items()}
+    except BaseException:
+        log(stack.tails())
+        raise
+    finally:
+        await stack.close()
+    timings["total"] = time.monotonic() - started
+    path = write_history(
+        test,
+        stack=stack,
+        driver=driver,
+        report=report,
+        faults=faults,
+        timings=timings,
+        extra=extra() if extra else None,
+    )
+    log(
+        f"{test}: {headline(report)}; faults {len(faults)}; "
+        f"{driver.summary()['rate_per_second']} msg/s; "
+        f"{ {k: round(v, 1) for k, v in timings.items()} }; history {path}"
+    )
+    return Outcome(report, timings, faults, driver, path)
+
+
+async def wait_acknowledged(driver: LoadDriver, fraction: float, timeout: float = 600) -> None:
+    """Until ``fraction`` of the planned messages are acknowledged (fault pacing)."""
+    await until(
+        lambda: driver.acknowledged >= fraction * driver.total,
+        timeout=timeout,
+        what=f"{fraction:.0%} of {driver.total} acknowledged",
+    )
+
+
+def elapsed(driver: LoadDriver) -> float:
+    return round(time.monotonic() - driver.started, 2)
