@@ -6,10 +6,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
+
+from services.router.config import RouterSettings
 
 T = TypeVar("T")
 
@@ -51,3 +53,19 @@ async def read_topic(
         await consumer.stop()
     assert len(records) >= expect, f"expected {expect} records on {topic}, got {len(records)}"
     return records
+
+
+def router_settings(
+    kafka_bootstrap: str, url: str, topics: Any, group: str | None = None, **extra: Any
+) -> RouterSettings:
+    return RouterSettings(
+        environment="test",
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=url,
+        topic_inbound=topics.inbound,
+        topic_timeline=topics.timeline,
+        topic_commands=topics.commands,
+        topic_deadletter=topics.deadletter,
+        consumer_group=group or f"router-{uuid.uuid4().hex[:8]}",
+        **extra,
+    )

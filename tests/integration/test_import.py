@@ -23,12 +23,11 @@ from ops.cli import app
 from services.caseview.rebuild import end_offsets
 from services.router import orm
 from services.router.bootstrap import create_app
-from services.router.config import RouterSettings
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import source_urn
 from tests.apps import serve
 from tests.conftest import Topics
-from tests.support import eventually
+from tests.support import eventually, router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -68,22 +67,9 @@ def contacts(run: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
     return rows, bad
 
 
-def settings_for(kafka_bootstrap: str, url: str, topics: Topics) -> RouterSettings:
-    return RouterSettings(
-        environment="test",
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=url,
-        topic_inbound=topics.inbound,
-        topic_timeline=topics.timeline,
-        topic_commands=topics.commands,
-        topic_deadletter=topics.deadletter,
-        consumer_group=f"router-{uuid.uuid4().hex[:8]}",
-    )
-
-
 @contextlib.asynccontextmanager
 async def router(kafka_bootstrap: str, url: str, topics: Topics) -> AsyncIterator[None]:
-    async with serve(create_app(settings_for(kafka_bootstrap, url, topics))):
+    async with serve(create_app(router_settings(kafka_bootstrap, url, topics))):
         yield
 
 

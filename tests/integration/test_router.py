@@ -15,7 +15,6 @@ from sqlalchemy import func, select, update
 
 from services.router import orm
 from services.router.bootstrap import create_app
-from services.router.config import RouterSettings
 from shared.contracts import (
     Actor,
     Channel,
@@ -32,7 +31,7 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
 from tests.apps import serve
-from tests.support import eventually, read_topic
+from tests.support import eventually, read_topic, router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -75,23 +74,10 @@ async def producer(kafka_bootstrap) -> AsyncIterator[AIOKafkaProducer]:
     await p.stop()
 
 
-def settings_for(kafka_bootstrap, url, topics, group) -> RouterSettings:
-    return RouterSettings(
-        environment="test",
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=url,
-        topic_inbound=topics.inbound,
-        topic_timeline=topics.timeline,
-        topic_commands=topics.commands,
-        topic_deadletter=topics.deadletter,
-        consumer_group=group,
-    )
-
-
 @contextlib.asynccontextmanager
 async def router(kafka_bootstrap, url, topics, group=None):
     group = group or f"router-{uuid.uuid4().hex[:8]}"
-    async with serve(create_app(settings_for(kafka_bootstrap, url, topics, group))) as client:
+    async with serve(create_app(router_settings(kafka_bootstrap, url, topics, group))) as client:
         yield client
 
 

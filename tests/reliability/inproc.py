@@ -35,7 +35,6 @@ from shared.db.engine import create_engine
 from shared.db.migrations import upgrade
 from shared.envelope import CloudEvent
 from tests.apps import serve
-from tests.conftest import Topics
 from tests.reliability.conftest import HISTORY_DIR, SCALE
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "fresh_database",
     "kafka_lag",
     "record_history",
-    "router_settings",
     "rows_diff",
     "rows_hash",
     "running_router",
@@ -66,22 +64,6 @@ async def fresh_database(pg_dsn: str, migrations: Path, prefix: str) -> str:
     url = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
     await asyncio.to_thread(upgrade, migrations, url)
     return url
-
-
-def router_settings(
-    kafka_bootstrap: str, url: str, topics: Topics, group: str | None = None, **extra: Any
-) -> RouterSettings:
-    return RouterSettings(
-        environment="test",
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=url,
-        topic_inbound=topics.inbound,
-        topic_timeline=topics.timeline,
-        topic_commands=topics.commands,
-        topic_deadletter=topics.deadletter,
-        consumer_group=group or f"router-{uuid.uuid4().hex[:8]}",
-        **extra,
-    )
 
 
 @dataclass

@@ -47,10 +47,9 @@ from tests.reliability.inproc import (
     drain,
     engine_for,
     record_history,
-    router_settings,
     running_router,
 )
-from tests.support import eventually
+from tests.support import eventually, router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

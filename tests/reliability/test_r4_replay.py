@@ -49,11 +49,11 @@ from tests.reliability.inproc import (
     fresh_database,
     record_history,
     router_caught_up,
-    router_settings,
     rows_diff,
     rows_hash,
     running_router,
 )
+from tests.support import router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

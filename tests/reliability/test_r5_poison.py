@@ -45,10 +45,9 @@ from tests.reliability.inproc import (
     engine_for,
     kafka_lag,
     record_history,
-    router_settings,
     running_router,
 )
-from tests.support import eventually
+from tests.support import eventually, router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

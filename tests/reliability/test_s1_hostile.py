@@ -53,8 +53,8 @@ from tests.conftest import Topics
 from tests.integration.caseview.conftest import free_port, token
 from tests.integration.test_ingest_smtp import smtp_exchange
 from tests.reliability.conftest import sized
-from tests.reliability.inproc import drain, engine_for, record_history, router_settings
-from tests.support import eventually
+from tests.reliability.inproc import drain, engine_for, record_history
+from tests.support import eventually, router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
