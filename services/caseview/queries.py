@@ -519,7 +519,12 @@ async def timeline(
     t = timeline_entries
     rows: list[Row[Any]] = []
     for party_id in party_ids:
-        query = select(t).where(t.c.party_id == party_id)
+        # Each entry's case (what need-to-know decides on) in the same round trip.
+        query = (
+            select(t, *_case_access_columns())
+            .select_from(t.outerjoin(cases, cases.c.id == t.c.case_id))
+            .where(t.c.party_id == party_id)
+        )
         if before is not None:
             query = query.where(_after(party_id, before))
         query = filters.apply(query).order_by(t.c.sort_at.desc(), t.c.sequence.desc())
@@ -586,10 +591,41 @@ async def _capped_count(session: AsyncSession, query: Select[Any], cap: int) -> 
     return Count(value=min(n, cap), capped=n > cap)
 
 
+def _case_access_columns() -> list[Any]:
+    """The ``CaseAccess`` of a joined ``cases`` row, under names of their own."""
+    p = case_participants
+    teams = (
+        select(func.aggregate_strings(p.c.team, ","))
+        .where(p.c.case_id == cases.c.id)
+        .scalar_subquery()
+    )
+    return [
+        cases.c.number.label("access_number"),
+        cases.c.product.label("access_product"),
+        cases.c.confidential.label("access_confidential"),
+        cases.c.owner_team.label("access_owner_team"),
+        teams.label("access_teams"),
+    ]
+
+
 async def _entries(
     session: AsyncSession, viewer: Viewer, rows: Sequence[Row[Any]]
 ) -> list[TimelineEntry]:
-    access = await case_access(session, (r.case_id for r in rows if r.case_id is not None))
+    if rows and "access_owner_team" in rows[0]._fields:  # joined (``_case_access_columns``)
+        access = {
+            r.case_id: CaseAccess(
+                id=r.case_id,
+                number=r.access_number,
+                product=r.access_product,
+                confidential=r.access_confidential,
+                owner_team=r.access_owner_team,
+                participants=frozenset(r.access_teams.split(",") if r.access_teams else ()),
+            )
+            for r in rows
+            if r.case_id is not None and r.access_owner_team is not None
+        }
+    else:
+        access = await case_access(session, (r.case_id for r in rows if r.case_id is not None))
     return [_entry(viewer, r, access.get(r.case_id) if r.case_id else None) for r in rows]
 
 
