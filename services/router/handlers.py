@@ -167,7 +167,9 @@ async def route_messages(
     state.parties.update(await repo.lock_parties(existing))
     state.family.update(await repo.families(existing))
     all_family = {p for f in state.family.values() for p in f} | set(existing)
-    for case in await repo.cases_of(all_family):
+    # Only open cases can take a message by the party/product rule (domain/model.py); quoted
+    # numbers and thread references find closed ones below.
+    for case in await repo.cases_of(all_family, open_only=True):
         state.put_case(case)
     numbers = {n for m, _, _ in messages if (n := quoted_case_number(m))}
     for case in await repo.cases_by_numbers(numbers):

@@ -11,7 +11,7 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.identity import Holding
-from services.router.domain.model import Case, Party, case_number
+from services.router.domain.model import OPEN_STATUSES, Case, Party, case_number
 from services.router.orm import (
     case_number_counters,
     case_participants,
@@ -277,10 +277,13 @@ class Repository:
         row = (await self.session.execute(query)).first()
         return None if row is None else _case(row)
 
-    async def cases_of(self, party_ids: Iterable[uuid.UUID]) -> list[Case]:
-        rows = await self.session.execute(
-            select(cases).where(cases.c.party_id.in_(list(party_ids)))
-        )
+    async def cases_of(
+        self, party_ids: Iterable[uuid.UUID], *, open_only: bool = False
+    ) -> list[Case]:
+        query = select(cases).where(cases.c.party_id.in_(list(party_ids)))
+        if open_only:  # years of finished cases (an imported history) are not read per batch
+            query = query.where(cases.c.status.in_(OPEN_STATUSES))
+        rows = await self.session.execute(query)
         return [_case(r) for r in rows]
 
     async def cases_by_numbers(self, numbers: Iterable[str]) -> list[Case]:
