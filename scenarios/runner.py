@@ -345,12 +345,15 @@ class Runner:
         return self._get(f"/v1/parties/{party_id}")
 
     def _timeline(self, party_id: uuid.UUID, *types: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": 200}
-        if types:
-            params["type"] = list(types)
+        params: dict[str, Any] = {"type": list(types)} if types else {}
+        return self._all(f"/v1/parties/{party_id}/timeline", None, **params)
+
+    def _all(self, path: str, headers: dict[str, str] | None, **params: Any) -> list[Any]:
+        """Every item of a keyset-paginated list, page after page."""
+        items: list[Any] = []
+        params["limit"] = 200
         while True:
-            page = self._get(f"/v1/parties/{party_id}/timeline", **params)
+            page = self._get(path, headers, **params)
             items += page["items"]
             if not page["next_cursor"]:
                 return items
@@ -982,8 +985,8 @@ class Runner:
                 got = "sees it" if seen else "sees only that a contact happened"
                 out.append((f"{c.team} {verb} the text of '{step}'", seen == want, got))
         if c.queue_includes or c.queue_excludes:
-            queue = self._get(f"/v1/teams/{c.team}/queue", headers, limit=200)
-            ids = {x["id"] for x in queue["items"]}
+            # The whole queue: a database kept between runs holds earlier runs' cases too.
+            ids = {x["id"] for x in self._all(f"/v1/teams/{c.team}/queue", headers)}
             for step in c.queue_includes or []:
                 case_id = str(self._case_of(step))
                 out.append((f"{c.team}'s queue holds the case of '{step}'", case_id in ids, "no"))
