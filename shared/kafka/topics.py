@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -42,6 +44,13 @@ async def ensure_topics(
             TopicAlreadyExistsError
         ):  # another replica won the race: the topic exists, which is all we need
             await admin.create_topics(new)
+        # Created on the controller is not yet in every broker's metadata: wait until the
+        # topics are listed, so a producer started right after finds them.
+        deadline = time.monotonic() + 15
+        while not {s.name for s in missing} <= set(await admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("created topics did not appear in the broker's metadata")
+            await asyncio.sleep(0.1)
         return [s.name for s in missing]
     finally:
         await admin.close()
