@@ -49,6 +49,7 @@ from aiokafka.partitioner import murmur2
 from stdnum.nl import bsn as stdnum_bsn
 
 from shared.contracts import Channel, IdentifierKind, MessageReceived, Trust
+from shared.envelope import envelope_json, utc_iso
 from shared.kafka.config import make_producer
 from shared.kafka.headers import outgoing_headers
 
@@ -350,10 +351,6 @@ class MessageIds:
         return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def thread_refs(contact: Contact) -> list[str]:
     """All contacts of one old case share a thread reference, so they land in one case."""
     return [f"{THREAD_PREFIX}{contact.case_number}"] if contact.case_number else []
@@ -363,17 +360,15 @@ def encode(contact: Contact, mid: uuid.UUID | str, source: str) -> bytes:
     """The CloudEvent JSON of ``message.received``, field for field what
     ``to_cloudevent(MessageReceived(...)).to_json()`` gives, without pydantic per row."""
     ident = str(mid)
-    at = _iso(contact.received_at)
+    at = utc_iso(contact.received_at)
     return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": ident,
-            "source": source,
-            "type": MessageReceived.TYPE,
-            "subject": ident,
-            "time": at,
-            "datacontenttype": "application/json",
-            "data": {
+        envelope_json(
+            source=source,
+            type=MessageReceived.TYPE,
+            subject=ident,
+            event_id=mid,
+            time=contact.received_at,
+            data={
                 "message": {
                     "message_id": ident,
                     "channel": contact.channel,
@@ -393,7 +388,7 @@ def encode(contact: Contact, mid: uuid.UUID | str, source: str) -> bytes:
                     "case_status_hint": contact.case_status,
                 }
             },
-        }
+        )
     )
 
 

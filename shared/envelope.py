@@ -45,7 +45,7 @@ def envelope_json(
     type: str,
     subject: str,
     data: dict[str, Any],
-    event_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | str | None = None,
     time: datetime | None = None,
     sequence: int | None = None,
 ) -> dict[str, Any]:
