@@ -180,16 +180,7 @@ class BodySizeLimit:
             if len(body) > self.limit:
                 await self._refuse(scope, send)
                 return
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(bytes(body), receive), send)
 
     async def _refuse(self, scope: Any, send: Any) -> None:
         problem = Problem(
@@ -203,6 +194,26 @@ class BodySizeLimit:
 
 async def _noop_receive() -> dict[str, Any]:
     return {"type": "http.disconnect"}
+
+
+def replay_body(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands out an already read body, then defers to ``receive``."""
+    replayed = False
+
+    async def replay() -> Any:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def send_problem(scope: Any, send: Any, exc: ProblemError) -> None:
+    """Answer a raw ASGI request with ``exc``'s problem, as the FastAPI handler would."""
+    problem = exc.problem.model_copy(update={"instance": scope.get("path")})
+    await problem_response(problem, exc.headers)(scope, _noop_receive, send)
 
 
 HTTP_SECONDS = Histogram(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Security, status
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest.attachments import AttachmentLimitError, Blob
-from services.ingest.auth import Caller, ChannelNotAllowedError, UnknownKeyError
+from services.ingest.auth import Authenticator, Caller, ChannelNotAllowedError, UnknownKeyError
 from services.ingest.channels import app as app_channel
 from services.ingest.channels import chat, counter, letter, phone, webform
 from services.ingest.channels import email as email_channel
@@ -60,33 +61,39 @@ async def get_intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+IDEMPOTENCY_KEY_MAX = 200
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Makes a re-send safe: the same key gives the same answer and no second "
         "message (within the retention window, default 7 days).",
     ),
 ]
 
 
+def identify(authenticator: Authenticator, key: str | None, channel: Channel) -> Caller:
+    """The integration behind ``key``, or the 401/403 problem."""
+    try:
+        return authenticator.authenticate(key, channel)
+    except UnknownKeyError as exc:
+        raise ProblemError(
+            401,
+            "API key missing or unknown",
+            f"{exc}. Each integration sends its own key in 'X-Api-Key'.",
+            headers={"WWW-Authenticate": 'ApiKey header="X-Api-Key"'},
+        ) from exc
+    except ChannelNotAllowedError as exc:
+        raise ProblemError(403, "Channel not allowed for this key", str(exc)) from exc
+
+
 def _caller(channel: Channel) -> Callable[..., Awaitable[Caller]]:
     async def authenticate(
         request: Request, key: Annotated[str | None, Security(api_key_header)]
     ) -> Caller:
-        try:
-            caller: Caller = request.app.state.authenticator.authenticate(key, channel)
-        except UnknownKeyError as exc:
-            raise ProblemError(
-                401,
-                "API key missing or unknown",
-                f"{exc}. Each integration sends its own key in 'X-Api-Key'.",
-                headers={"WWW-Authenticate": 'ApiKey header="X-Api-Key"'},
-            ) from exc
-        except ChannelNotAllowedError as exc:
-            raise ProblemError(403, "Channel not allowed for this key", str(exc)) from exc
-        return caller
+        return identify(request.app.state.authenticator, key, channel)
 
     authenticate.__name__ = f"authenticate_{channel.value}"
     return authenticate
@@ -137,19 +144,26 @@ def _keys(
     return keys
 
 
-async def _accept(
-    request: Request,
-    intake: Intake,
-    build: MessageBuilder,
-    *,
-    channel: Channel,
-    idempotency: Sequence[tuple[str, str]],
-    attachments: Sequence[Blob] = (),
-) -> AcceptedResponse:
-    retry_after = {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
+@dataclass(frozen=True)
+class Submission:
+    """What a channel hands to ``Intake.accept``: how to build its message, the
+    idempotency keys, and the attachments to store first."""
+
+    channel: Channel
+    build: MessageBuilder
+    idempotency: Sequence[tuple[str, str]]
+    attachments: Sequence[Blob] = ()
+
+
+async def accept(intake: Intake, submission: Submission, retry_after: int) -> AcceptedResponse:
+    """``Intake.accept``, with its refusals as problem documents (413, 503)."""
+    retry = {"Retry-After": str(retry_after)}
     try:
         accepted = await intake.accept(
-            build, channel=channel.value, idempotency=idempotency, attachments=attachments
+            submission.build,
+            channel=submission.channel.value,
+            idempotency=submission.idempotency,
+            attachments=submission.attachments,
         )
     except AttachmentLimitError as exc:
         raise ProblemError(413, "Attachments over the limit", f"{exc}.") from exc
@@ -158,7 +172,7 @@ async def _accept(
             503,
             "Message queue unavailable",
             "The message was not accepted; send it again after the Retry-After delay.",
-            headers=retry_after,
+            headers=retry,
         ) from exc
     except (OperationalError, DBAPIError, OSError) as exc:
         # The database (idempotency) or the attachment store is away: as temporary as
@@ -167,9 +181,13 @@ async def _accept(
             503,
             "Ingest storage unavailable",
             "The message was not accepted; send it again after the Retry-After delay.",
-            headers=retry_after,
+            headers=retry,
         ) from exc
     return AcceptedResponse(message_id=accepted.message_id, duplicate=accepted.duplicate)
+
+
+async def _accept(request: Request, intake: Intake, submission: Submission) -> AcceptedResponse:
+    return await accept(intake, submission, request.app.state.settings.retry_after_seconds)
 
 
 def _route(channel: Channel, summary: str, *, rfc822: bool = False) -> dict[str, Any]:
@@ -184,6 +202,104 @@ def _route(channel: Channel, summary: str, *, rfc822: bool = False) -> dict[str,
         "responses": RESPONSES,
         "summary": summary,
     }
+
+
+# What each JSON channel makes of its validated body. The FastAPI routes below and the
+# fast lane (services/ingest/fastlane.py) both go through these, so a channel's rules
+# (who may assert a login, which ids make a re-send safe, which attachments to store)
+# live in one place.
+
+
+def web_submission(
+    form: webform.WebFormSubmission, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    authenticated = _login(caller, form.asserts_login)
+    return Submission(
+        Channel.WEB,
+        lambda mid, refs: webform.to_message(
+            form, message_id=mid, authenticated=authenticated, attachments=refs
+        ),
+        _keys(Channel.WEB, caller, idempotency_key, form.submission_id),
+    )
+
+
+def app_submission(
+    message: app_channel.AppMessage, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    authenticated = _login(caller, message.asserts_login)
+    return Submission(
+        Channel.APP,
+        lambda mid, refs: app_channel.to_message(
+            message, message_id=mid, authenticated=authenticated, attachments=refs
+        ),
+        _keys(Channel.APP, caller, idempotency_key, message.message_id),
+        [a.blob() for a in message.attachments],
+    )
+
+
+def chat_submission(
+    event: chat.ChatEvent, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    blobs = [a.blob() for a in event.attachments] if isinstance(event, chat.ChatMessage) else []
+    return Submission(
+        Channel.CHAT,
+        lambda mid, refs: chat.to_message(event, message_id=mid, attachments=refs),
+        _keys(Channel.CHAT, caller, idempotency_key, event.event_id),
+        blobs,
+    )
+
+
+def phone_submission(
+    call: phone.CallRecord, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    return Submission(
+        Channel.PHONE,
+        lambda mid, _refs: phone.to_message(call, message_id=mid),
+        _keys(Channel.PHONE, caller, idempotency_key, call.call_id),
+    )
+
+
+def counter_submission(
+    visit: counter.CounterVisit, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    authenticated = _login(caller, visit.asserts_login)
+    return Submission(
+        Channel.COUNTER,
+        lambda mid, refs: counter.to_message(
+            visit, message_id=mid, authenticated=authenticated, attachments=refs
+        ),
+        _keys(Channel.COUNTER, caller, idempotency_key, visit.visit_id),
+        [a.blob() for a in visit.attachments],
+    )
+
+
+def letter_submission(
+    scanned: letter.ScannedLetter, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    return Submission(
+        Channel.LETTER,
+        lambda mid, refs: letter.to_message(scanned, message_id=mid, attachments=refs),
+        _keys(Channel.LETTER, caller, idempotency_key, scanned.letter_id),
+        [scanned.scan.blob(), *(a.blob() for a in scanned.enclosures)],
+    )
+
+
+@dataclass(frozen=True)
+class JsonChannel:
+    """A JSON channel: the body's type and what a valid body becomes."""
+
+    body: Any  # a pydantic model or annotated union (TypeAdapter-able)
+    submission: Callable[[Any, Caller, str | None], Submission]
+
+
+JSON_CHANNELS: dict[Channel, JsonChannel] = {
+    Channel.WEB: JsonChannel(webform.WebFormSubmission, web_submission),
+    Channel.APP: JsonChannel(app_channel.AppMessage, app_submission),
+    Channel.CHAT: JsonChannel(chat.ChatEvent, chat_submission),
+    Channel.PHONE: JsonChannel(phone.CallRecord, phone_submission),
+    Channel.COUNTER: JsonChannel(counter.CounterVisit, counter_submission),
+    Channel.LETTER: JsonChannel(letter.ScannedLetter, letter_submission),
+}
 
 
 WebCaller = Annotated[Caller, Depends(CALLERS[Channel.WEB])]
@@ -203,16 +319,7 @@ async def submit_web_form(
     caller: WebCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    authenticated = _login(caller, form.asserts_login)
-    return await _accept(
-        request,
-        intake,
-        lambda mid, refs: webform.to_message(
-            form, message_id=mid, authenticated=authenticated, attachments=refs
-        ),
-        channel=Channel.WEB,
-        idempotency=_keys(Channel.WEB, caller, idempotency_key, form.submission_id),
-    )
+    return await _accept(request, intake, web_submission(form, caller, idempotency_key))
 
 
 @router.post(
@@ -239,14 +346,13 @@ async def submit_email(
     keys = parsed.idempotency_keys()
     if idempotency_key:
         keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
-    return await _accept(
-        request,
-        intake,
+    submission = Submission(
+        Channel.EMAIL,
         lambda mid, refs: email_channel.to_message(parsed, message_id=mid, attachments=refs),
-        channel=Channel.EMAIL,
-        idempotency=keys,
-        attachments=parsed.attachments,
+        keys,
+        parsed.attachments,
     )
+    return await _accept(request, intake, submission)
 
 
 @router.post(**_route(Channel.APP, "Accept a message from the municipal app"))
@@ -257,17 +363,7 @@ async def submit_app_message(
     caller: AppCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    authenticated = _login(caller, message.asserts_login)
-    return await _accept(
-        request,
-        intake,
-        lambda mid, refs: app_channel.to_message(
-            message, message_id=mid, authenticated=authenticated, attachments=refs
-        ),
-        channel=Channel.APP,
-        idempotency=_keys(Channel.APP, caller, idempotency_key, message.message_id),
-        attachments=[a.blob() for a in message.attachments],
-    )
+    return await _accept(request, intake, app_submission(message, caller, idempotency_key))
 
 
 @router.post(**_route(Channel.CHAT, "Accept a chat platform webhook event"))
@@ -278,15 +374,7 @@ async def submit_chat_event(
     caller: ChatCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    blobs = [a.blob() for a in event.attachments] if isinstance(event, chat.ChatMessage) else []
-    return await _accept(
-        request,
-        intake,
-        lambda mid, refs: chat.to_message(event, message_id=mid, attachments=refs),
-        channel=Channel.CHAT,
-        idempotency=_keys(Channel.CHAT, caller, idempotency_key, event.event_id),
-        attachments=blobs,
-    )
+    return await _accept(request, intake, chat_submission(event, caller, idempotency_key))
 
 
 @router.post(**_route(Channel.PHONE, "Accept a call record from the telephony platform"))
@@ -297,13 +385,7 @@ async def submit_call(
     caller: PhoneCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    return await _accept(
-        request,
-        intake,
-        lambda mid, _refs: phone.to_message(call, message_id=mid),
-        channel=Channel.PHONE,
-        idempotency=_keys(Channel.PHONE, caller, idempotency_key, call.call_id),
-    )
+    return await _accept(request, intake, phone_submission(call, caller, idempotency_key))
 
 
 @router.post(**_route(Channel.COUNTER, "Accept a visit registered at the counter (balie)"))
@@ -314,17 +396,7 @@ async def submit_counter_visit(
     caller: CounterCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    authenticated = _login(caller, visit.asserts_login)
-    return await _accept(
-        request,
-        intake,
-        lambda mid, refs: counter.to_message(
-            visit, message_id=mid, authenticated=authenticated, attachments=refs
-        ),
-        channel=Channel.COUNTER,
-        idempotency=_keys(Channel.COUNTER, caller, idempotency_key, visit.visit_id),
-        attachments=[a.blob() for a in visit.attachments],
-    )
+    return await _accept(request, intake, counter_submission(visit, caller, idempotency_key))
 
 
 @router.post(**_route(Channel.LETTER, "Accept a scanned letter from the mailroom"))
@@ -335,11 +407,4 @@ async def submit_letter(
     caller: LetterCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    return await _accept(
-        request,
-        intake,
-        lambda mid, refs: letter.to_message(scanned, message_id=mid, attachments=refs),
-        channel=Channel.LETTER,
-        idempotency=_keys(Channel.LETTER, caller, idempotency_key, scanned.letter_id),
-        attachments=[scanned.scan.blob(), *(a.blob() for a in scanned.enclosures)],
-    )
+    return await _accept(request, intake, letter_submission(scanned, caller, idempotency_key))

@@ -19,6 +19,7 @@ from services.ingest.attachments import (
 )
 from services.ingest.auth import Authenticator, Integration, hash_key
 from services.ingest.config import IngestSettings
+from services.ingest.fastlane import FastLane
 from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
@@ -137,6 +138,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.state.readiness = {}
     install_problem_handlers(app)
+    if settings.fast_lane:
+        app.add_middleware(FastLane)  # innermost: inside the limits and the metrics below
     install_http_metrics(app)
     content = settings.max_message_bytes
     app.add_middleware(

@@ -27,6 +27,10 @@ class IngestSettings(ServiceSettings):
     sender_key_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     kafka_timeout_seconds: float = 10.0
     retry_after_seconds: int = 5
+    # Well-formed JSON channel requests skip FastAPI's routing and dependency solving
+    # (services/ingest/fastlane.py); same answers, half the CPU. Off: every request takes
+    # the FastAPI route (a switch for ruling it out, not a tuning knob).
+    fast_lane: bool = True
 
     # --- integrations (API keys) ------------------------------------------------------
     # ``EENLOKET_API_KEYS``: {"name": {"sha256": "<hex>", "channels": [...],

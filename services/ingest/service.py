@@ -18,14 +18,15 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.ingest.attachments import AttachmentLimits, AttachmentStore, Blob, check_limits
 from services.ingest.orm import idempotency_keys
-from shared.contracts import InboundMessage, MessageReceived, Trust, to_cloudevent
+from shared.contracts import InboundMessage, MessageReceived, Trust
 from shared.contracts.inbound import AttachmentRef
 from shared.db.dialect import upsert_insert
+from shared.envelope import envelope_json
 from shared.ids import new_id
 from shared.kafka.producer import publish
 
@@ -91,32 +92,32 @@ class Intake:
         t = idempotency_keys
         candidate = new_id()
         now = datetime.now(UTC)
-        cutoff = now - self.retention
+        expired = t.c.created_at < now - self.retention
         pairs = list(dict.fromkeys((scope, storable_key(key)) for scope, key in keys))
         async with self.sessions() as session, session.begin():
-            for scope, key in pairs:
-                stmt = upsert_insert(session, t).values(
-                    scope=scope, key=key, message_id=candidate, created_at=now
-                )
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.c.scope, t.c.key],
-                    set_={"message_id": candidate, "created_at": now},
-                    where=t.c.created_at < cutoff,
-                )
-                await session.execute(stmt)
-            found: list[uuid.UUID] = []
-            for scope, key in pairs:
-                existing = await session.scalar(
-                    select(t.c.message_id).where(t.c.scope == scope, t.c.key == key)
-                )
-                assert existing is not None
-                found.append(existing)
-            earlier = [m for m in found if m != candidate]
+            # One statement for all keys: a new key gets the candidate, an expired one is
+            # taken over, a live one keeps its id (the no-op update makes RETURNING give
+            # every row, not only the inserted ones).
+            insert = upsert_insert(session, t).values(
+                [
+                    {"scope": s, "key": k, "message_id": candidate, "created_at": now}
+                    for s, k in pairs
+                ]
+            )
+            upsert = insert.on_conflict_do_update(
+                index_elements=[t.c.scope, t.c.key],
+                set_={
+                    "message_id": case((expired, insert.excluded.message_id), else_=t.c.message_id),
+                    "created_at": case((expired, insert.excluded.created_at), else_=t.c.created_at),
+                },
+            ).returning(t.c.scope, t.c.key, t.c.message_id)
+            bound = {(row.scope, row.key): row.message_id for row in await session.execute(upsert)}
+            earlier = [bound[pair] for pair in pairs if bound[pair] != candidate]
             if not earlier:
                 return candidate, False
             chosen = earlier[0]
-            for (scope, key), message_id in zip(pairs, found, strict=True):
-                if message_id == candidate:
+            for scope, key in pairs:
+                if bound[(scope, key)] == candidate:
                     await session.execute(
                         update(t)
                         .where(t.c.scope == scope, t.c.key == key)
@@ -165,10 +166,11 @@ class Intake:
             message_id, duplicate = new_id(), False
         refs = [await self.attachments.put(blob) for blob in attachments]
         message = build(message_id, refs)
-        event = to_cloudevent(
-            MessageReceived(message=message),
+        event = envelope_json(
             source=self.source,
-            subject=message_id,
+            type=MessageReceived.TYPE,
+            subject=str(message_id),
+            data=MessageReceived(message=message).model_dump(mode="json"),
             event_id=message_id,
             time=message.received_at,
         )

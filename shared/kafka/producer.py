@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidProducerIdMapping,
@@ -128,23 +129,29 @@ async def publish(
     topic: str,
     *,
     key: bytes,
-    event: CloudEvent,
+    event: CloudEvent | dict[str, Any],
     timeout: float = 10.0,  # noqa: ASYNC109 - the ack deadline is part of the contract
 ) -> RecordMetadata:
-    """Send one event and return only once it is acknowledged (``acks=all``)."""
+    """Send one event and return only once it is acknowledged (``acks=all``).
+
+    ``event`` is an envelope model, or its JSON form from ``envelope_json``."""
+    if isinstance(event, CloudEvent):
+        value, event_id, event_type = event.to_json(), str(event.id), event.type
+    else:
+        value, event_id, event_type = orjson.dumps(event), event["id"], event["type"]
     with tracer.start_as_current_span(
         f"{topic} publish",
         kind=SpanKind.PRODUCER,
         attributes={
             "messaging.system": "kafka",
             "messaging.destination.name": topic,
-            "messaging.message.id": str(event.id),
-            "cloudevents.event_type": event.type,
+            "messaging.message.id": event_id,
+            "cloudevents.event_type": event_type,
         },
     ):
         try:
             future = await asyncio.wait_for(
-                producer.send(topic, value=event.to_json(), key=key, headers=outgoing_headers()),
+                producer.send(topic, value=value, key=key, headers=outgoing_headers()),
                 timeout,
             )
             return await asyncio.wait_for(future, timeout)

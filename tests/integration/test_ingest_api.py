@@ -97,10 +97,12 @@ async def test_header_key_or_submission_id_either_recognises_a_resend(ingest):
         "/v1/channels/web", json=submission, headers={"Idempotency-Key": str(uuid.uuid4())}
     )
     # A retry with a fresh Idempotency-Key but the same submission id ...
-    retry = await ingest.post(
-        "/v1/channels/web", json=submission, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    fresh_key = {"Idempotency-Key": str(uuid.uuid4())}
+    retry = await ingest.post("/v1/channels/web", json=submission, headers=fresh_key)
     assert retry.json() == first.json() | {"duplicate": True}
+    # ... binds that key to the first message too: a re-send with only it is the same one.
+    again = await ingest.post("/v1/channels/web", json=form(), headers=fresh_key)
+    assert again.json() == first.json() | {"duplicate": True}
 
 
 async def test_login_claim_needs_a_key_that_may_assert_logins(ingest, kafka_bootstrap, topics):
