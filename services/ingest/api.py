@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Security, status
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest.attachments import AttachmentLimitError, Blob
@@ -113,8 +113,9 @@ def _content_type(*accepted: str) -> Callable[[Request], Awaitable[None]]:
     return require
 
 
-require_json = _content_type("application/json")
-require_rfc822 = _content_type("message/rfc822")
+JSON, RFC822 = "application/json", "message/rfc822"
+require_json = _content_type(JSON)
+require_rfc822 = _content_type(RFC822)
 
 CALLERS = {channel: _caller(channel) for channel in Channel}
 
@@ -284,21 +285,51 @@ def letter_submission(
     )
 
 
-@dataclass(frozen=True)
-class JsonChannel:
-    """A JSON channel: the body's type and what a valid body becomes."""
+def read_email(raw: bytes) -> email_channel.ParsedEmail:
+    """A raw RFC 5322 message, parsed; a 400/422 problem if it cannot be."""
+    try:
+        return email_channel.parse(raw)
+    except email_channel.EmailRefusedError as exc:
+        title = "Malformed e-mail" if exc.http_status == 400 else "E-mail not acceptable"
+        raise ProblemError(exc.http_status, title, f"{exc.detail}.") from exc
 
-    body: Any  # a pydantic model or annotated union (TypeAdapter-able)
+
+def email_submission(
+    parsed: email_channel.ParsedEmail, caller: Caller, idempotency_key: str | None
+) -> Submission:
+    keys = parsed.idempotency_keys()
+    if idempotency_key:
+        keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
+    return Submission(
+        Channel.EMAIL,
+        lambda mid, refs: email_channel.to_message(parsed, message_id=mid, attachments=refs),
+        keys,
+        parsed.attachments,
+    )
+
+
+@dataclass(frozen=True)
+class ChannelBody:
+    """A channel's body: its media type, how it is read (a pydantic ``ValidationError``
+    or a ``ProblemError`` when it cannot be), and what a readable body becomes."""
+
+    media_type: str
+    read: Callable[[bytes], Any]
     submission: Callable[[Any, Caller, str | None], Submission]
 
 
-JSON_CHANNELS: dict[Channel, JsonChannel] = {
-    Channel.WEB: JsonChannel(webform.WebFormSubmission, web_submission),
-    Channel.APP: JsonChannel(app_channel.AppMessage, app_submission),
-    Channel.CHAT: JsonChannel(chat.ChatEvent, chat_submission),
-    Channel.PHONE: JsonChannel(phone.CallRecord, phone_submission),
-    Channel.COUNTER: JsonChannel(counter.CounterVisit, counter_submission),
-    Channel.LETTER: JsonChannel(letter.ScannedLetter, letter_submission),
+def _json(body: Any) -> Callable[[bytes], Any]:
+    return TypeAdapter(body).validate_json
+
+
+CHANNEL_BODIES: dict[Channel, ChannelBody] = {
+    Channel.WEB: ChannelBody(JSON, _json(webform.WebFormSubmission), web_submission),
+    Channel.EMAIL: ChannelBody(RFC822, read_email, email_submission),
+    Channel.APP: ChannelBody(JSON, _json(app_channel.AppMessage), app_submission),
+    Channel.CHAT: ChannelBody(JSON, _json(chat.ChatEvent), chat_submission),
+    Channel.PHONE: ChannelBody(JSON, _json(phone.CallRecord), phone_submission),
+    Channel.COUNTER: ChannelBody(JSON, _json(counter.CounterVisit), counter_submission),
+    Channel.LETTER: ChannelBody(JSON, _json(letter.ScannedLetter), letter_submission),
 }
 
 
@@ -337,22 +368,8 @@ async def submit_email(
     caller: EmailCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
-    raw = await request.body()
-    try:
-        parsed = email_channel.parse(raw)
-    except email_channel.EmailRefusedError as exc:
-        title = "Malformed e-mail" if exc.http_status == 400 else "E-mail not acceptable"
-        raise ProblemError(exc.http_status, title, f"{exc.detail}.") from exc
-    keys = parsed.idempotency_keys()
-    if idempotency_key:
-        keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
-    submission = Submission(
-        Channel.EMAIL,
-        lambda mid, refs: email_channel.to_message(parsed, message_id=mid, attachments=refs),
-        keys,
-        parsed.attachments,
-    )
-    return await _accept(request, intake, submission)
+    parsed = read_email(await request.body())
+    return await _accept(request, intake, email_submission(parsed, caller, idempotency_key))
 
 
 @router.post(**_route(Channel.APP, "Accept a message from the municipal app"))

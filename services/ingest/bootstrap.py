@@ -24,7 +24,7 @@ from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
 from shared.contracts import Channel
-from shared.db.engine import create_engine, session_factory
+from shared.db.engine import create_engine
 from shared.http import (
     ReadinessCheck,
     health_router,
@@ -72,7 +72,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         )
         await producer.start()
         intake = Intake(
-            sessions=session_factory(engine),
+            engine=engine,
             producer=producer,
             topic=settings.topic_inbound,
             source=settings.source("eenloket-ingest"),

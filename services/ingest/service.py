@@ -7,6 +7,7 @@ re-send that reaches Kafka twice is one event to the router.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -15,17 +16,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
-from sqlalchemy import case, delete, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, case, delete, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.attachments import AttachmentLimits, AttachmentStore, Blob, check_limits
 from services.ingest.orm import idempotency_keys
 from shared.contracts import InboundMessage, MessageReceived, Trust
 from shared.contracts.inbound import AttachmentRef
-from shared.db.dialect import upsert_insert
+from shared.db.dialect import dialect_insert
 from shared.envelope import envelope_json
 from shared.ids import new_id
 from shared.kafka.producer import publish
@@ -61,6 +63,25 @@ def storable_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
+    """Bind a key to a candidate message id; returns the id it is bound to.
+
+    A new key gets the candidate, an expired one is taken over, a live one keeps its id
+    (the update that changes nothing is there so RETURNING gives every row, not only
+    inserted ones). Built once: the statement is compiled once and cached."""
+    t = idempotency_keys
+    insert = dialect_insert(dialect, t)
+    expired = t.c.created_at < bindparam("cutoff")
+    return insert.on_conflict_do_update(
+        index_elements=[t.c.scope, t.c.key],
+        set_={
+            "message_id": case((expired, insert.excluded.message_id), else_=t.c.message_id),
+            "created_at": case((expired, insert.excluded.created_at), else_=t.c.created_at),
+        },
+    ).returning(t.c.message_id)
+
+
 @dataclass(frozen=True)
 class Accepted:
     message_id: uuid.UUID
@@ -71,7 +92,7 @@ class Accepted:
 class Intake:
     """Everything accepting a message needs; built once in bootstrap."""
 
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     producer: AIOKafkaProducer
     topic: str
     source: str
@@ -89,47 +110,50 @@ class Intake:
         bound to that id, so a later re-send with either finds it. A key older than
         the window counts as new, whether or not the purge has removed it yet.
         """
-        t = idempotency_keys
         candidate = new_id()
         now = datetime.now(UTC)
-        expired = t.c.created_at < now - self.retention
+        cutoff = now - self.retention
         pairs = list(dict.fromkeys((scope, storable_key(key)) for scope, key in keys))
-        async with self.sessions() as session, session.begin():
-            # One statement for all keys: a new key gets the candidate, an expired one is
-            # taken over, a live one keeps its id (the no-op update makes RETURNING give
-            # every row, not only the inserted ones).
-            insert = upsert_insert(session, t).values(
-                [
-                    {"scope": s, "key": k, "message_id": candidate, "created_at": now}
-                    for s, k in pairs
+        upsert = _upsert_statement(self.engine.dialect.name)
+        async with self.engine.connect() as conn:
+            if len(pairs) == 1 and self.engine.dialect.name == "postgresql":
+                # One statement is atomic on its own: no BEGIN/COMMIT round trips.
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with conn.begin():
+                bound = [
+                    (
+                        await conn.execute(
+                            upsert,
+                            {
+                                "scope": scope,
+                                "key": key,
+                                "message_id": candidate,
+                                "created_at": now,
+                                "cutoff": cutoff,
+                            },
+                        )
+                    ).scalar_one()
+                    for scope, key in pairs
                 ]
-            )
-            upsert = insert.on_conflict_do_update(
-                index_elements=[t.c.scope, t.c.key],
-                set_={
-                    "message_id": case((expired, insert.excluded.message_id), else_=t.c.message_id),
-                    "created_at": case((expired, insert.excluded.created_at), else_=t.c.created_at),
-                },
-            ).returning(t.c.scope, t.c.key, t.c.message_id)
-            bound = {(row.scope, row.key): row.message_id for row in await session.execute(upsert)}
-            earlier = [bound[pair] for pair in pairs if bound[pair] != candidate]
-            if not earlier:
-                return candidate, False
-            chosen = earlier[0]
-            for scope, key in pairs:
-                if bound[(scope, key)] == candidate:
-                    await session.execute(
-                        update(t)
-                        .where(t.c.scope == scope, t.c.key == key)
-                        .values(message_id=chosen)
-                    )
+                earlier = [message_id for message_id in bound if message_id != candidate]
+                if not earlier:
+                    return candidate, False
+                chosen = earlier[0]
+                t = idempotency_keys
+                for (scope, key), message_id in zip(pairs, bound, strict=True):
+                    if message_id == candidate:
+                        await conn.execute(
+                            update(t)
+                            .where(t.c.scope == scope, t.c.key == key)
+                            .values(message_id=chosen)
+                        )
         return chosen, True
 
     async def purge_expired(self) -> int:
         """Delete idempotency keys older than the retention window; returns how many."""
         cutoff = datetime.now(UTC) - self.retention
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
                 delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
             )
         return int(getattr(result, "rowcount", 0) or 0)

@@ -13,7 +13,12 @@ def dialect_name(session: AsyncSession) -> str:
 
 def upsert_insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ``on_conflict_do_nothing/do_update`` on the session's backend."""
-    if dialect_name(session) == "postgresql":
+    return dialect_insert(dialect_name(session), table)
+
+
+def dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """``upsert_insert`` for a dialect by name (to build a statement once, ahead of use)."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

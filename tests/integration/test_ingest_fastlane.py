@@ -8,6 +8,8 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
+from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ KEYS = {  # integration -> (key, channels, may assert logins)
     "telephony": ("k-phone", {Channel.PHONE}, False),
     "balie": ("k-balie", {Channel.COUNTER}, True),
     "mailroom": ("k-post", {Channel.LETTER}, False),
+    "gateway": ("k-mail", {Channel.EMAIL}, False),
 }
 
 
@@ -138,6 +141,24 @@ def typing_event() -> bytes:
     return chat_event("typing")
 
 
+def mail(body: str = "De container is niet geleegd.") -> bytes:
+    message = EmailMessage()
+    message["From"] = "Inwoner <inwoner@example.nl>"
+    message["To"] = "info@gemeente.example.nl"
+    message["Subject"] = "Container"
+    message["Message-ID"] = make_msgid(domain="mail.example.nl")
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def headerless_mail() -> bytes:
+    return b"just some text, no headers at all\r\n"
+
+
+def rfc822() -> dict[str, str]:
+    return {"Content-Type": "message/rfc822"}
+
+
 def fresh_key() -> dict[str, str]:
     return {"Idempotency-Key": _id("k")}
 
@@ -159,6 +180,7 @@ CASES: list[tuple[str, str, str | None, Callable[[], bytes], bool, int, Headers]
     ("phone", "phone", "telephony", call, True, 202, no_headers),
     ("counter", "counter", "balie", visit, True, 202, no_headers),
     ("letter", "letter", "mailroom", scanned_letter, True, 202, no_headers),
+    ("e-mail", "email", "gateway", mail, True, 202, rfc822),
     # Refusals: FastAPI answers all but the refused login, which the lane renders itself.
     ("login the key may not assert", "web", "forms", unvouched_login, True, 403, no_headers),
     ("no key", "web", None, web, False, 401, no_headers),
@@ -171,6 +193,8 @@ CASES: list[tuple[str, str, str | None, Callable[[], bytes], bool, int, Headers]
     ("bad idempotency key", "web", "forms", web, False, 422, lambda: {"Idempotency-Key": "a b"}),
     ("invalid BSN", "counter", "balie", lambda: visit(bsn="123456789"), False, 422, no_headers),
     ("unknown chat event", "chat", "chat-platform", typing_event, False, 422, no_headers),
+    ("e-mail as JSON", "email", "gateway", mail, False, 415, no_headers),
+    ("e-mail without headers", "email", "gateway", headerless_mail, False, 400, rfc822),
 ]  # fmt: skip
 
 
