@@ -66,7 +66,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = attachment_store(settings)  # refuses to start on an unusable store
         await store.check()
-        engine = create_engine(settings.database_url)
+        # No ping per checkout (a round trip per message, 9 % of ingest's CPU under load):
+        # a connection PostgreSQL dropped fails its statement, the pool is invalidated and
+        # the caller gets the 503 it would get for any database outage, and sends again.
+        engine = create_engine(settings.database_url, pool_pre_ping=False)
         producer = ResilientProducer(
             lambda: make_producer(settings.kafka_bootstrap, "eenloket-ingest")
         )

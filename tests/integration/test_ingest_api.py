@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import orjson
 import pytest
 
@@ -238,3 +239,33 @@ async def test_http_latency_is_measured_per_route_template(ingest):
     )
     assert float(line.rsplit(" ", 1)[1]) >= 1
     assert "lat@example.nl" not in metrics  # labels are templates, never values
+
+
+async def test_database_connections_dropped_under_it_cost_at_most_a_retry(
+    kafka_bootstrap, pg_dsn, pg_urls, topics, tmp_path
+):
+    """Ingest's pool does not ping per checkout: a connection PostgreSQL dropped fails its
+    one statement (503, send again), and the next request works without a restart."""
+    settings = settings_for(kafka_bootstrap, pg_urls["ingest"], topics, tmp_path)
+
+    def submission() -> dict[str, str]:
+        return form(submission_id=f"portal-{uuid.uuid4()}")
+
+    async with serve(create_app(settings)) as client:
+        for _ in range(3):  # a few pooled connections
+            assert (await client.post("/v1/channels/web", json=submission())).status_code == 202
+        admin = await asyncpg.connect(f"{pg_dsn}/postgres")
+        try:
+            dropped = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = 'eenloket_test_ingest' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert dropped >= 1
+        statuses = [
+            (await client.post("/v1/channels/web", json=submission())).status_code for _ in range(4)
+        ]
+    assert set(statuses) <= {202, 503}
+    assert statuses.count(503) <= 1, statuses
+    assert statuses[-1] == 202
