@@ -57,6 +57,7 @@ from shared.contracts import (
     PartyUnmerged,
     PossibleDuplicateFlagged,
 )
+from shared.db.bulk import insert_many
 from shared.db.dialect import is_postgres, upsert_insert
 from shared.db.types import UtcDateTime
 from shared.envelope import CloudEvent
@@ -573,23 +574,27 @@ class _Buffer:
 
     async def write_entities(self, session: AsyncSession) -> None:
         """Parties, their name keys and identifiers, and cases: in that order (references)."""
-        if self.parties:
-            await session.execute(parties.insert(), self.parties)
-        if self.name_keys:
-            await session.execute(
-                upsert_insert(session, party_name_keys).on_conflict_do_nothing(), self.name_keys
-            )
+        await insert_many(session, parties.insert(), self.parties)
+        await insert_many(
+            session,
+            upsert_insert(session, party_name_keys).on_conflict_do_nothing(),
+            self.name_keys,
+            postgres_suffix="ON CONFLICT DO NOTHING",
+        )
         if self.identifiers:
             stmt = upsert_insert(session, party_identifiers)
-            await session.execute(
+            await insert_many(
+                session,
                 stmt.on_conflict_do_update(
                     index_elements=["party_id", "kind", "value"],
                     set_={"trust": stmt.excluded.trust},
                 ),
                 list(self.identifiers.values()),
+                postgres_suffix="ON CONFLICT (party_id, kind, value) "
+                "DO UPDATE SET trust = EXCLUDED.trust",
             )
         if self.cases:
-            await session.execute(cases.insert(), self.cases)
+            await insert_many(session, cases.insert(), self.cases)
             await _catch_up_folds(session, [c["id"] for c in self.cases])
         self.parties, self.name_keys, self.identifiers, self.cases = [], [], {}, []
 
@@ -630,8 +635,7 @@ async def project_batch(
     finally:
         session.info.pop(BUFFER, None)
     await buffer.write_entities(session)
-    if buffer.rows:
-        await session.execute(t.insert(), buffer.rows)
+    await insert_many(session, t.insert(), buffer.rows)
     if buffer.touches:
         # Typed, so SQLite gets the same naive-UTC text it stores (see UtcDateTime).
         at: BindParameter[datetime] = bindparam("touched_at", type_=UtcDateTime())
