@@ -8,7 +8,11 @@ row is published.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import signal
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,11 +20,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.infra import migrated_database
+from bench.procstat import cpu_seconds
 from bench.workload import messages
 from services.router import orm
+from services.router.bootstrap import MIGRATIONS
 from shared.contracts import MessageReceived, to_cloudevent
 from shared.db.engine import create_engine, session_factory
-from shared.devstack import run_services
+from shared.devstack import ROOT, run_services
 from shared.envelope import source_urn
 from shared.kafka.config import make_producer
 from shared.kafka.topics import TopicSpec, ensure_topics
@@ -35,10 +42,16 @@ class RouterResult:
     processes: int
     seconds_to_consume: float
     seconds_to_publish: float
+    cpu_seconds: float = 0.0  # user + system CPU of the router processes over the run
 
     @property
     def routed_per_second(self) -> float:
         return self.messages / self.seconds_to_publish
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        """Router CPU per routed message: what the box's other load does not move."""
+        return self.cpu_seconds / self.messages * 1e6
 
 
 async def prefill(bootstrap: str, topic: str, count: int, sender_count: int) -> None:
@@ -62,8 +75,17 @@ async def prefill(bootstrap: str, topic: str, count: int, sender_count: int) -> 
 
 
 async def run(
-    bootstrap: str, database_url: str, *, count: int, sender_count: int, processes: int, logs: Path
+    bootstrap: str,
+    database_url: str,
+    *,
+    count: int,
+    sender_count: int,
+    processes: int,
+    logs: Path,
+    profile: Path | None = None,
+    progress: list[tuple[float, int]] | None = None,
 ) -> RouterResult:
+    """One run; ``progress`` (if given) gets (seconds, messages consumed) every poll."""
     suffix = uuid.uuid4().hex[:6]
     topics = {
         "EENLOKET_TOPIC_INBOUND": f"bench.inbound.{suffix}",
@@ -83,11 +105,18 @@ async def run(
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     # The first process migrates; the others start once it is ready.
-    with run_services({"router": env}, logs / "router-0"):
+    with run_services({"router": env}, logs / "router-0") as first:
         started = time.perf_counter()
         extra = [run_services({"router": env}, logs / f"router-{n}") for n in range(1, processes)]
+        pids = [first["router"].process.pid]
+        # Each process's CPU counts from the moment it is ready (the first routes while the
+        # others start).
+        cpu_at_start = cpu_seconds(pids[0])
         for ctx in extra:
-            ctx.__enter__()
+            pid = ctx.__enter__()["router"].process.pid
+            pids.append(pid)
+            cpu_at_start += cpu_seconds(pid)
+        spy = _profiler(pids[0], profile) if profile else None
         try:
             consumed_at = published_at = None
             while published_at is None:
@@ -102,12 +131,18 @@ async def run(
                         .select_from(orm.outbox)
                         .where(orm.outbox.c.published_at.is_(None))
                     )
+                if progress is not None:
+                    progress.append((round(time.perf_counter() - started, 2), int(consumed or 0)))
                 if consumed_at is None and (consumed or 0) >= count:
                     consumed_at = time.perf_counter()
                 if consumed_at is not None and pending == 0:
                     published_at = time.perf_counter()
                 await asyncio.sleep(0.05)
+            cpu = sum(cpu_seconds(p) for p in pids) - cpu_at_start
         finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy.wait(timeout=60)
             for ctx in extra:
                 ctx.__exit__(None, None, None)
     await engine.dispose()
@@ -118,4 +153,66 @@ async def run(
         processes=processes,
         seconds_to_consume=consumed_at - started,
         seconds_to_publish=published_at - started,
+        cpu_seconds=cpu,
     )
+
+
+def _profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the (first) router process until the run ends (raw, for flame graphs)."""
+    return subprocess.Popen(  # noqa: S603 - the venv's own py-spy
+        [
+            str(ROOT / ".venv" / "bin" / "py-spy"),
+            "record",
+            "--nonblocking",
+            "-f",
+            "raw",
+            "-r",
+            "200",
+            "-o",
+            str(out),
+            "-p",
+            str(pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _main() -> None:
+    """``python -m bench.router_stage --bootstrap H:P --dsn postgresql://...``: the router stage
+    alone on Kafka and PostgreSQL already running (e.g. a helper's own)."""
+    parser = argparse.ArgumentParser(description=_main.__doc__)
+    parser.add_argument("--bootstrap", default=os.environ.get("EENLOKET_TEST_KAFKA_BOOTSTRAP"))
+    parser.add_argument("--dsn", default=os.environ.get("EENLOKET_TEST_PG_DSN"))
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, action="append")
+    parser.add_argument("--logs", type=Path, default=ROOT / ".local" / "bench" / "logs")
+    parser.add_argument("--profile", type=Path, help="py-spy raw output of the first process")
+    parser.add_argument("--progress", action="store_true", help="consumed count every 0.5 s")
+    args = parser.parse_args()
+    for processes in args.processes or [1, 2]:
+        url = await migrated_database(args.dsn, "eenloket_bench_router", MIGRATIONS)
+        progress: list[tuple[float, int]] = []
+        r = await run(
+            args.bootstrap,
+            url,
+            count=args.messages,
+            sender_count=args.messages // 10,
+            processes=processes,
+            logs=args.logs,
+            profile=args.profile,
+            progress=progress,
+        )
+        print(
+            f"router x{processes}: {r.messages} messages in {r.seconds_to_publish:.1f}s -> "
+            f"{r.routed_per_second:,.0f} routed/s (consumed in {r.seconds_to_consume:.1f}s); "
+            f"router CPU {r.cpu_seconds:.1f}s = "
+            f"{r.cpu_us_per_message:.0f} us/message",
+            flush=True,
+        )
+        if args.progress:
+            print(" ".join(f"{t}s:{n}" for t, n in progress[::10]), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

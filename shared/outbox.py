@@ -12,20 +12,23 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, Text, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db.bulk import postgres_driver
 from shared.db.dialect import is_postgres
 from shared.envelope import CloudEvent
+from shared.kafka.config import key_partitioner
 from shared.kafka.headers import (
+    Headers,
     context_from_carrier,
     headers_from_carrier,
     outgoing_headers,
@@ -42,12 +45,22 @@ tracer = trace.get_tracer(__name__)
 RELAY_LOCK_KEY = 0x0E_E1_0C_E7
 
 
+CURRENT_TRACE: Any = object()  # outbox_row's default: the trace context current at the call
+
+
 def outbox_row(
-    *, topic: str, aggregatetype: str, event: CloudEvent | dict[str, Any]
+    *,
+    topic: str,
+    aggregatetype: str,
+    event: CloudEvent | dict[str, Any],
+    trace: dict[str, str] | None = CURRENT_TRACE,
+    created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """One row for ``outbox``; the Kafka key is the aggregate id (the event's subject).
 
-    ``event`` is an envelope, as a model or already in its JSON form (``envelope_json``)."""
+    ``event`` is an envelope, as a model or already in its JSON form (``envelope_json``).
+    ``trace`` is the context to continue (``trace_carrier()``, the default); a caller writing
+    several rows under one context passes it once taken."""
     payload = (
         event.model_dump(mode="json", exclude_none=True) if isinstance(event, CloudEvent) else event
     )
@@ -59,14 +72,63 @@ def outbox_row(
         "type": payload["type"],
         "payload": payload,
         "topic": topic,
-        "trace": trace_carrier() or None,
-        "created_at": datetime.now(UTC),
+        "trace": (trace_carrier() if trace is CURRENT_TRACE else trace) or None,
+        "created_at": created_at or datetime.now(UTC),
     }
 
 
+_OUTBOX_COLUMNS = [
+    "id",
+    "aggregatetype",
+    "aggregateid",
+    "type",
+    "payload",
+    "topic",
+    "trace",
+    "created_at",
+]
+
+
 async def add_to_outbox(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    """Insert the rows in list order (their ``position`` is the publishing order). On
+    PostgreSQL one binary COPY, the JSON serialised by orjson."""
+    if not rows:
+        return
+    driver = await postgres_driver(session)
+    if driver is None:
         await session.execute(table.insert(), rows)
+        return
+    dumps = orjson.dumps
+    # Binary COPY: the rows in list order (``position`` is assigned in that order), the
+    # JSON as text for the jsonb columns.
+    await driver.copy_records_to_table(
+        table.name,
+        columns=_OUTBOX_COLUMNS,
+        records=[
+            (
+                r["id"],
+                r["aggregatetype"],
+                r["aggregateid"],
+                r["type"],
+                dumps(r["payload"]).decode(),
+                r["topic"],
+                None if r["trace"] is None else dumps(r["trace"]).decode(),
+                r["created_at"],
+            )
+            for r in rows
+        ],
+    )
+
+
+_NO_TRACE = headers_from_carrier({})
+
+
+class _Unpublished(NamedTuple):
+    position: int
+    aggregateid: str
+    payload: str  # the envelope's JSON text
+    topic: str
+    trace: dict[str, str] | None
 
 
 CrashHook = Callable[[str], Awaitable[None]]
@@ -125,7 +187,6 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         """Publish one batch; returns how many rows it published."""
-        t = self._table
         async with self._sessions() as session, session.begin():
             if is_postgres(session):
                 got = await session.scalar(
@@ -133,47 +194,112 @@ class OutboxRelay:
                 )
                 if not got:
                     return 0
-            query = (
-                select(t.c.position, t.c.aggregateid, t.c.payload, t.c.topic, t.c.trace)
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.position)
-                .limit(self._batch_size)
-            )
-            if is_postgres(session):
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
+            rows = await self._unpublished(session)
             if not rows:
                 OUTBOX_BACKLOG.set(0)
                 return 0
-            futures = []
-            traced = exporting()
-            for row in rows:
-                if traced:
-                    with tracer.start_as_current_span(
-                        f"{row.topic} publish",
-                        context=context_from_carrier(row.trace or {}),
-                        kind=SpanKind.PRODUCER,
-                    ):
-                        headers = outgoing_headers()
-                else:  # the stored context travels on as it is: same trace id, no span
-                    headers = headers_from_carrier(row.trace or {})
-                futures.append(
-                    await self._producer.send(
-                        row.topic,
-                        value=orjson.dumps(row.payload),
-                        key=row.aggregateid.encode(),
-                        headers=headers,
-                    )
-                )
+            futures = await self._send(rows)
             await asyncio.gather(*futures)  # every record acknowledged (acks=all)
             await self._crash_hook("after-publish-before-mark")
-            await session.execute(
-                update(t)
-                .where(t.c.position.in_([r.position for r in rows]))
-                .values(published_at=datetime.now(UTC))
-            )
+            await self._mark_sent(session, [r.position for r in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
+
+    async def _unpublished(self, session: AsyncSession) -> list[_Unpublished]:
+        """The next unpublished rows in commit order, locked (PostgreSQL: rows another relay
+        holds are skipped). The payload as the database writes it, not decoded and encoded
+        again here: the same JSON document, as compact text on SQLite, as jsonb's text on
+        PostgreSQL (read through asyncpg directly, no per-row result processing)."""
+        t = self._table
+        driver = await postgres_driver(session)
+        if driver is not None:
+            found = await driver.fetch(
+                "SELECT position, aggregateid, payload::text, topic, trace::text "  # noqa: S608
+                f"FROM {t.name} WHERE published_at IS NULL ORDER BY position LIMIT $1 "
+                "FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            return [
+                _Unpublished(p, a, payload, topic, None if tr is None else orjson.loads(tr))
+                for p, a, payload, topic, tr in found
+            ]
+        query = (
+            select(
+                t.c.position,
+                t.c.aggregateid,
+                cast(t.c.payload, Text).label("payload"),
+                t.c.topic,
+                t.c.trace,
+            )
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.position)
+            .limit(self._batch_size)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        return [_Unpublished(*row) for row in (await session.execute(query)).all()]
+
+    async def _mark_sent(self, session: AsyncSession, positions: list[int]) -> None:
+        t = self._table
+        now = datetime.now(UTC)
+        driver = await postgres_driver(session)
+        if driver is not None:
+            await driver.execute(
+                f"UPDATE {t.name} SET published_at = $1 "  # noqa: S608 - our own table name
+                "WHERE position = ANY($2::bigint[])",
+                now,
+                positions,
+            )
+            return
+        await session.execute(update(t).where(t.c.position.in_(positions)).values(published_at=now))
+
+    async def _send(self, rows: Sequence[_Unpublished]) -> list[asyncio.Future[Any]]:
+        """Hand the rows to the producer in order; the futures of their acknowledgements.
+
+        A producer that takes whole batches (``send_batch``, as aiokafka's) gets one batch
+        per partition (split only when full), in row order within each partition: the same
+        placement as ``send`` (``key_partitioner`` of the key, over the topic's partitions),
+        without a future, a metadata check and a partitioner call for every record."""
+        traced = exporting()
+        records: list[tuple[str, bytes, bytes, Headers]] = []
+        for row in rows:
+            if traced:
+                with tracer.start_as_current_span(
+                    f"{row.topic} publish",
+                    context=context_from_carrier(row.trace or {}),
+                    kind=SpanKind.PRODUCER,
+                ):
+                    headers = outgoing_headers()
+            elif row.trace:  # the stored context travels on as it is: same trace id, no span
+                headers = headers_from_carrier(row.trace)
+            else:
+                headers = _NO_TRACE  # what headers_from_carrier({}) makes, made once
+            records.append((row.topic, row.aggregateid.encode(), row.payload.encode(), headers))
+        producer = self._producer
+        if not hasattr(producer, "send_batch"):
+            return [
+                await producer.send(topic, value=value, key=key, headers=headers)
+                for topic, key, value, headers in records
+            ]
+        partitions: dict[str, list[int]] = {}
+        by_partition: dict[tuple[str, int], list[tuple[bytes, bytes, Headers]]] = {}
+        for topic, key, value, headers in records:
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            place = (topic, key_partitioner(key, known, known))
+            by_partition.setdefault(place, []).append((key, value, headers))
+        futures = []
+        for (topic, partition), items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value, headers in items:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                        raise ValueError("an outbox record does not fit in a producer batch")
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
 
     async def backlog(self) -> int:
         t = self._table

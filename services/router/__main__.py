@@ -6,14 +6,16 @@ from typing import cast
 
 from fastapi import FastAPI
 
-from services.router.bootstrap import MIGRATIONS, create_app
+from services.router.bootstrap import MIGRATIONS, create_app, tune_gc
 from services.router.config import RouterSettings
 from shared.service import service_main
 from shared.settings import ServiceSettings
 
 
 def _app(settings: ServiceSettings) -> FastAPI:
-    return create_app(cast(RouterSettings, settings))
+    app = create_app(cast(RouterSettings, settings))
+    tune_gc()  # the service process only (not tests that build the app in theirs)
+    return app
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,10 +32,37 @@ from shared.tasks import Loops
 from shared.telemetry import FASTAPI_TELEMETRY, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Outbox rows per relay transaction: a consumed batch of 2000 messages writes about 4,000 to 5,000.
+RELAY_BATCH = 5000
 
 
 class UnknownEventTypeError(ValueError):
     pass
+
+
+_YOUNG = 1_000_000  # the youngest generation's threshold once tune_gc has run
+
+
+def tune_gc() -> None:
+    """The router process's garbage collector, once it has started. What exists now
+    (modules, models, the routing file) is moved out of the collector's sight
+    (``gc.freeze``); the automatic collections (after 700 new objects, every 10th of them
+    walking the older ones too) become a backstop for a batch that is retried over and over,
+    and the collection runs once per committed batch instead (``collect_after_batch``), when
+    that batch's objects are gone. A batch holds hundreds of thousands of objects until it
+    commits: the automatic collections walked them again and again, and every full one the
+    whole start-up heap. CPU per routed message went down by about a third
+    (bench/router_stage.py: garbage collection was 2 of 5.5 CPU seconds for 20,000)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_YOUNG, 50, 1000)
+
+
+def collect_after_batch() -> None:
+    """A full collection of what is left after a batch (cheap: little is), if ``tune_gc``
+    made that the router's way (not in a test process that builds the app in its own)."""
+    if gc.get_threshold()[0] == _YOUNG:
+        gc.collect()
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
@@ -75,7 +103,17 @@ def create_app(settings: RouterSettings) -> FastAPI:
             lambda: make_producer(settings.kafka_bootstrap, "eenloket-router")
         )
         await producer.start()
-        relay = OutboxRelay(sessions=sessions, table=outbox, producer=producer)
+        relay = OutboxRelay(
+            sessions=sessions,
+            table=outbox,
+            producer=producer,
+            batch_size=RELAY_BATCH,
+        )
+
+        def committed() -> None:
+            relay.notify()
+            collect_after_batch()
+
         consumer = TransactionalConsumer(
             bootstrap=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
@@ -87,7 +125,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-router",
             max_records=settings.max_batch,
-            on_commit=relay.notify,
+            on_commit=committed,
         )
         await consumer.start()
         loops = Loops()

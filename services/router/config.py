@@ -13,4 +13,7 @@ class RouterSettings(ServiceSettings):
     http_port: int = 8002
     consumer_group: str = "eenloket-router"
     routing_file: Path = DEFAULT_FILE
-    max_batch: int = 500
+    # Records per consumed batch (one transaction). The per-batch statements and round trips
+    # are shared by more messages: 2000 took the router's CPU per message down by a sixth and
+    # its rate up by a third against 500 (bench/router_stage.py, 20,000 messages).
+    max_batch: int = 2000

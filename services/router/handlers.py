@@ -34,7 +34,6 @@ from services.router.routing.rules import ProductMatch, Routing
 from shared.contracts import (
     CaseClassified,
     CaseOpened,
-    Flag,
     InboundMessage,
     LinkSuggested,
     MessageReceived,
@@ -43,7 +42,6 @@ from shared.contracts import (
     PartyIdentifier,
     PartyIdentifierAdded,
     PossibleDuplicateFlagged,
-    RoutingExplanation,
     SenderIdentifier,
 )
 from shared.envelope import CloudEvent
@@ -183,13 +181,24 @@ async def route_messages(
     for outcome in outcomes:
         _match(outcome, state, ctx.routing, now)
 
-    # 5. Case numbers for the new cases, the writes in bulk, then the events.
-    numbers_by_case = await _allocate_numbers(repo, state, now)
-    await _write(repo, state, numbers_by_case, now)
-    history = History(source=ctx.source, topic=ctx.timeline_topic)
+    # 5. The writes that need no case number, then the events (their new cases' numbers
+    #    filled in below), then the numbers and the rest: the year's counter row stays
+    #    locked until commit, so it is taken as late as possible (replicas queue on it).
+    await _write_unnumbered(repo, state, now)
+    history = History(source=ctx.source, topic=ctx.timeline_topic, now=now)
+    unnumbered: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    routed: dict[tuple[str, str, str], int] = {}  # the ROUTED counter, counted per batch
     for outcome in outcomes:
         with record_span(outcome.record, outcome.event, ctx.group):
-            _record(outcome, state, numbers_by_case, history, ctx.routing)
+            history.take_trace(outcome.record)
+            _record(outcome, state, unnumbered, history, ctx.routing, routed)
+    for labels, count in routed.items():
+        ROUTED.labels(*labels).inc(count)
+    numbers_by_case = await _allocate_numbers(repo, state, now)
+    for case_id, data in unnumbered.items():
+        for d in data:
+            d["case_number"] = numbers_by_case[case_id]
+    await _write_numbered(repo, state, numbers_by_case)
     await history.save(session)
 
 
@@ -412,13 +421,81 @@ async def _allocate_numbers(repo: Repository, state: _State, now: datetime) -> d
     return dict(zip(state.new_cases, numbers, strict=True))
 
 
+def _iso(moment: datetime) -> str:
+    """A datetime as pydantic writes it in JSON mode (``Z`` for UTC, other offsets kept)."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _opt(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def case_opened_json(case: Case, number: str, due_at: datetime | None) -> dict[str, Any]:
+    """``CaseOpened(...).model_dump(mode="json")`` without the model (unit test holds it)."""
+    return {
+        "case_id": str(case.id),
+        "case_number": number,
+        "party_id": str(case.party_id),
+        "product": case.product,
+        "confidential": case.confidential,
+        "owner_team": case.owner_team,
+        "status": case.status,
+        "opened_at": _iso(case.opened_at),
+        "due_at": None if due_at is None else _iso(due_at),
+    }
+
+
+def case_classified_json(case: Case, message: InboundMessage) -> dict[str, Any]:
+    """``CaseClassified(...).model_dump(mode="json")`` without the model."""
+    return {
+        "case_id": str(case.id),
+        "party_id": str(case.party_id),
+        "product": case.product,
+        "confidential": case.confidential,
+        "message_id": str(message.message_id),
+        "at": _iso(message.received_at),
+    }
+
+
+def message_routed_json(
+    message: InboundMessage,
+    *,
+    party_id: uuid.UUID,
+    case: Case,
+    number: str,
+    explanation: dict[str, Any],
+    flags: tuple[tuple[str, str], ...],
+) -> dict[str, Any]:
+    """``MessageRouted(...).model_dump(mode="json")`` without the model (the router makes one
+    for every message; the inbound message was validated, the rest is the router's own)."""
+    return {
+        "message_id": str(message.message_id),
+        "party_id": str(party_id),
+        "case_id": str(case.id),
+        "case_number": number,
+        "channel": message.channel.value,
+        "received_at": _iso(message.received_at),
+        "display_name": message.display_name,
+        "subject": message.subject,
+        "text": message.text,
+        "attachments": [a.model_dump(mode="json") for a in message.attachments],
+        "owner_team": case.owner_team,
+        "explanation": explanation,
+        "flags": [{"kind": k, "detail": d} for k, d in flags],
+    }
+
+
 def _record(
     outcome: _Routed,
     state: _State,
-    numbers: dict[uuid.UUID, str],
+    unnumbered: dict[uuid.UUID, list[dict[str, Any]]],
     history: History,
     routing: Routing,
+    counts: dict[tuple[str, str, str], int],
 ) -> None:
+    """The message's events, in order. A new case's number is not known yet: the JSON
+    that carries it is listed in ``unnumbered`` to be filled in."""
     party = state.parties[outcome.party_id]
     for payload in outcome.party_events:
         if isinstance(payload, LinkSuggested):
@@ -427,7 +504,7 @@ def _record(
             SUGGESTED_LINKS.inc()
         history.record(party, payload)
     case = state.cases[outcome.case_id]
-    number = numbers.get(case.id, case.number)
+    number = case.number
     product = outcome.product.product
     if outcome.new_case:
         owner_rule = f"product:{product.upl}" if product else "default-owner"
@@ -440,21 +517,13 @@ def _record(
         if imported_owner:
             owner_rule = "imported-owner"
             owner_detail = f"the old CRM's owning team ({case.owner_team}) keeps the case"
-        history.record(
+        opened = history.record_json(
             party,
-            CaseOpened(
-                case_id=case.id,
-                case_number=number,
-                party_id=case.party_id,
-                product=case.product,
-                confidential=case.confidential,
-                owner_team=case.owner_team,
-                status=case.status,
-                opened_at=case.opened_at,
-                due_at=state.new_cases[case.id],
-            ),
+            CaseOpened.TYPE,
+            case_opened_json(case, number, state.new_cases[case.id]),
             aggregate="case",
         )
+        unnumbered.setdefault(case.id, []).append(opened)
     else:
         owner_rule, owner_detail = (
             "existing-owner",
@@ -462,57 +531,46 @@ def _record(
         )
     message = outcome.message
     if outcome.reclassified:
-        history.record(
-            party,
-            CaseClassified(
-                case_id=case.id,
-                party_id=case.party_id,
-                product=case.product,
-                confidential=case.confidential,
-                message_id=message.message_id,
-                at=message.received_at,
-            ),
-            aggregate="case",
+        history.record_json(
+            party, CaseClassified.TYPE, case_classified_json(case, message), aggregate="case"
         )
-    history.record(
+    routed = history.record_json(
         party,
-        MessageRouted(
-            message_id=message.message_id,
+        MessageRouted.TYPE,
+        message_routed_json(
+            message,
             party_id=party.id,
-            case_id=case.id,
-            case_number=number,
-            channel=message.channel,
-            received_at=message.received_at,
-            display_name=message.display_name,
-            subject=message.subject,
-            text=message.text,
-            attachments=list(message.attachments),
-            owner_team=case.owner_team,
-            explanation=RoutingExplanation(
-                case_rule=outcome.match_rule,
-                case_detail=outcome.match_detail,
-                owner_rule=owner_rule,
-                owner_detail=owner_detail,
-                ruleset_version=routing.version,
-                matched=list(outcome.product.matched),
-            ),
-            flags=[Flag(kind=k, detail=d) for k, d in outcome.flags],
+            case=case,
+            number=number,
+            explanation={
+                "case_rule": outcome.match_rule,
+                "case_detail": outcome.match_detail,
+                "owner_rule": owner_rule,
+                "owner_detail": owner_detail,
+                "ruleset_version": routing.version,
+                "matched": list(outcome.product.matched),
+            },
+            flags=outcome.flags,
         ),
     )
-    ROUTED.labels(outcome.match_rule, owner_rule.split(":")[0], case.owner_team).inc()
+    if case.id in state.new_cases:
+        unnumbered.setdefault(case.id, []).append(routed)
+    key = (outcome.match_rule, owner_rule.split(":")[0], case.owner_team)
+    counts[key] = counts.get(key, 0) + 1
 
 
-async def _write(
-    repo: Repository, state: _State, numbers: dict[uuid.UUID, str], now: datetime
-) -> None:
+async def _write_unnumbered(repo: Repository, state: _State, now: datetime) -> None:
     await repo.insert_parties(state.new_parties)
     await repo.insert_identifiers(state.new_identifiers, now=now)
     state.inserted_suggestions = await repo.insert_suggestions(state.new_suggestions)
+    await repo.touch_cases(state.touched_cases - set(state.new_cases), now)
+    await repo.classify_cases(state.reclassified)
+
+
+async def _write_numbered(repo: Repository, state: _State, numbers: dict[uuid.UUID, str]) -> None:
     await repo.insert_cases(
         [replace(state.cases[case_id], number=numbers[case_id]) for case_id in state.new_cases],
         state.new_cases,
     )
-    await repo.touch_cases(state.touched_cases - set(state.new_cases), now)
-    await repo.classify_cases(state.reclassified)
     await repo.insert_thread_refs(state.new_refs)
     await repo.insert_contacts(state.contacts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,13 @@ from services.router.domain.model import Party
 from services.router.orm import outbox
 from services.router.repository import Repository
 from shared.contracts import Event
-from shared.contracts.base import to_envelope_json
-from shared.outbox import add_to_outbox, outbox_row
+from shared.envelope import SPEC_VERSION, utc_iso
+from shared.ids import new_id
+from shared.kafka.consumer import carries_trace
+from shared.kafka.headers import trace_carrier
+from shared.kafka.records import Record
+from shared.outbox import CURRENT_TRACE, add_to_outbox
+from shared.telemetry import exporting
 
 
 @dataclass
@@ -26,17 +32,71 @@ class History:
     topic: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    # The trace context the rows carry: taken per row unless ``take_trace`` fixed it.
+    trace: Any = CURRENT_TRACE
+    # The events' time: when the batch's decisions were made (one clock reading for all).
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self._time = utc_iso(self.now)
+
+    def take_trace(self, record: Record | None = None) -> None:
+        """Rows recorded from now on carry the trace context current now (taken once for the
+        several events of one message instead of once per event). Processing ``record``
+        while no traces are exported and its headers carry no context, there is none."""
+        if record is not None and not exporting() and not carries_trace(record):
+            self.trace = None
+            return
+        self.trace = trace_carrier() or None
 
     def record(self, party: Party, payload: Event, *, aggregate: str = "party") -> None:
+        self.record_json(party, payload.TYPE, payload.model_dump(mode="json"), aggregate=aggregate)
+
+    def record_json(
+        self, party: Party, type_: str, data: dict[str, Any], *, aggregate: str = "party"
+    ) -> dict[str, Any]:
+        """As ``record``, for an event whose ``data`` is already the JSON form of its contract
+        model (held equal to ``model_dump(mode="json")`` by unit tests). Returns ``data``."""
         version = self.versions.get(party.id, party.version) + 1
         self.versions[party.id] = version
-        event = to_envelope_json(payload, source=self.source, subject=party.id, sequence=version)
-        self.rows.append(outbox_row(topic=self.topic, aggregatetype=aggregate, event=event))
+        self._append(type_, str(party.id), data, aggregate, version)
+        return data
 
     def record_unowned(self, subject: uuid.UUID, payload: Event, *, aggregate: str) -> None:
         """An event that concerns no known party (e.g. a command on an unknown case)."""
-        event = to_envelope_json(payload, source=self.source, subject=subject)
-        self.rows.append(outbox_row(topic=self.topic, aggregatetype=aggregate, event=event))
+        self._append(payload.TYPE, str(subject), payload.model_dump(mode="json"), aggregate, None)
+
+    def _append(
+        self, type_: str, subject: str, data: dict[str, Any], aggregate: str, sequence: int | None
+    ) -> None:
+        """The outbox row of an event: ``outbox_row(event=envelope_json(...))`` made in one go
+        (the router writes two or three for every message; unit tests hold them equal)."""
+        event_id = new_id()
+        envelope: dict[str, Any] = {
+            "specversion": SPEC_VERSION,
+            "id": str(event_id),
+            "source": self.source,
+            "type": type_,
+            "subject": subject,
+            "time": self._time,
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+        if sequence is not None:
+            envelope["sequence"] = sequence
+        trace = (trace_carrier() or None) if self.trace is CURRENT_TRACE else self.trace
+        self.rows.append(
+            {
+                "id": event_id,
+                "aggregatetype": aggregate,
+                "aggregateid": subject,
+                "type": type_,
+                "payload": envelope,
+                "topic": self.topic,
+                "trace": trace,
+                "created_at": self.now,
+            }
+        )
 
     async def save(self, session: AsyncSession) -> None:
         await Repository(session).set_versions(self.versions)

@@ -27,12 +27,19 @@ _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 async def postgres_driver(session: AsyncSession) -> Any | None:
-    """The asyncpg connection under the session's transaction on PostgreSQL (None on SQLite).
-    Its statements run inside the session's transaction (and savepoints), which this makes
-    sure has begun."""
+    """The asyncpg connection under the session's transaction on PostgreSQL, for the hot
+    statements of a batch: one statement with array parameters per table instead of
+    SQLAlchemy's per-row parameter processing. Its statements run inside the session's
+    transaction (and savepoints), which this makes sure has begun.
+
+    None on SQLite, and where SQLAlchemy translates schemas (caseview's rebuild writes into
+    a shadow schema): SQL sent here names the tables as they are."""
     if not is_postgres(session):
         return None
     connection = await session.connection()
+    sync = connection.sync_connection
+    if sync is None or sync.get_execution_options().get("schema_translate_map"):
+        return None
     driver = (await connection.get_raw_connection()).driver_connection
     if driver is None or not driver.is_in_transaction():
         await connection.execute(text("SELECT 1"))  # SQLAlchemy begins its transaction

@@ -14,22 +14,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db.bulk import postgres_driver
 from shared.db.dialect import is_postgres, upsert_insert
 from shared.envelope import CloudEvent
 from shared.kafka.config import make_consumer
@@ -83,7 +86,12 @@ def is_transient(exc: BaseException) -> bool:
         | DisconnectionError
         | KafkaError
         | OSError
-        | TimeoutError,
+        | TimeoutError
+        # asyncpg's own, from statements sent on the driver connection (``postgres_driver``):
+        # the connection is gone, the server shuts down or does not take connections now.
+        | asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError,
     )
 
 
@@ -96,15 +104,27 @@ def _continued(parent: otel_context.Context) -> Iterator[None]:
         otel_context.detach(token)
 
 
+def carries_trace(record: Record) -> bool:
+    """Whether the record's headers hold anything the propagators read (trace context,
+    baggage)."""
+    if not record.headers:
+        return False
+    fields = propagate.get_global_textmap().fields
+    return any(key in fields for key, _ in record.headers)
+
+
 def record_span(record: Record, event: CloudEvent, group: str) -> AbstractContextManager[object]:
     """The span of processing one record: a child of the trace its producer started.
 
     While no traces are exported, the producer's context is only made current: what this
     record causes carries the same trace id on, without a span per record nobody records
-    (that span cost the router several per cent of its CPU)."""
-    parent = context_from_headers(record.headers)
+    (that span cost the router several per cent of its CPU); without a context in its
+    headers there is nothing to make current."""
     if not exporting():
-        return _continued(parent)
+        if not carries_trace(record):
+            return nullcontext()
+        return _continued(context_from_headers(record.headers))
+    parent = context_from_headers(record.headers)
     return tracer.start_as_current_span(
         f"{record.topic} process",
         context=parent,
@@ -223,7 +243,6 @@ class TransactionalConsumer:
         *,
         careful: bool,
     ) -> list[datetime]:
-        processed = self._tables.processed
         async with self._sessions() as session, session.begin():
             stored = await self._stored_offsets(session, list(batch))
             fresh: list[tuple[Record, CloudEvent]] = []
@@ -234,20 +253,7 @@ class TransactionalConsumer:
                 fresh.append((record, event))
 
             ids = [event.id for _, event in fresh]
-            applied = (
-                set(
-                    (
-                        await session.scalars(
-                            select(processed.c.event_id).where(
-                                processed.c.consumer_group == self.group_id,
-                                processed.c.event_id.in_(ids),
-                            )
-                        )
-                    ).all()
-                )
-                if ids
-                else set()
-            )
+            applied = await self._applied(session, ids) if ids else set()
 
             new: list[tuple[CloudEvent, Record]] = []
             for record, event in fresh:
@@ -267,16 +273,55 @@ class TransactionalConsumer:
                 effective = [(e, r) for e, r in new if await apply(session, e, r)]
 
             now = datetime.now(UTC)
-            done = [
-                {"consumer_group": self.group_id, "event_id": e.id, "processed_at": now}
-                for e, _ in effective
-            ]
+            counted: dict[str, int] = {}
             for _, record in effective:
-                CONSUMED.labels(self.group_id, record.topic).inc()
-            if done:
-                await session.execute(processed.insert(), done)
+                counted[record.topic] = counted.get(record.topic, 0) + 1
+            for topic, count in counted.items():
+                CONSUMED.labels(self.group_id, topic).inc(count)
+            if effective:
+                await self._mark_processed(session, [e.id for e, _ in effective], now)
             await self._store_offsets(session, batch, now)
         return [e.time for e, _ in effective]
+
+    async def _applied(self, session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these event ids this group applied before."""
+        processed = self._tables.processed
+        driver = await postgres_driver(session)
+        if driver is not None:
+            rows = await driver.fetch(
+                f"SELECT event_id FROM {processed.name} "  # noqa: S608 - a table name of ours
+                "WHERE consumer_group = $1 AND event_id = ANY($2::uuid[])",
+                self.group_id,
+                ids,
+            )
+            return {r[0] for r in rows}
+        return set(
+            (
+                await session.scalars(
+                    select(processed.c.event_id).where(
+                        processed.c.consumer_group == self.group_id,
+                        processed.c.event_id.in_(ids),
+                    )
+                )
+            ).all()
+        )
+
+    async def _mark_processed(
+        self, session: AsyncSession, ids: list[uuid.UUID], now: datetime
+    ) -> None:
+        processed = self._tables.processed
+        driver = await postgres_driver(session)
+        if driver is not None:
+            await driver.copy_records_to_table(
+                processed.name,
+                columns=["consumer_group", "event_id", "processed_at"],
+                records=[(self.group_id, i, now) for i in ids],
+            )
+            return
+        await session.execute(
+            processed.insert(),
+            [{"consumer_group": self.group_id, "event_id": i, "processed_at": now} for i in ids],
+        )
 
     async def _handle(self, session: AsyncSession, event: CloudEvent, record: Record) -> bool:
         with record_span(record, event, self.group_id):

@@ -84,6 +84,31 @@ class ResilientProducer:
     async def send_and_wait(self, topic: str, **kwargs: Any) -> RecordMetadata:
         return await (await self.send(topic, **kwargs))
 
+    # Whole batches (the outbox relay: one batch per partition instead of a future, a
+    # metadata check and a partitioner call per record).
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partition ids (waits for its metadata, as ``send`` does)."""
+        return set(await self._producer.partitions_for(topic))
+
+    def create_batch(self) -> Any:
+        return self._producer.create_batch()
+
+    async def send_batch(
+        self, batch: Any, topic: str, *, partition: int
+    ) -> asyncio.Future[RecordMetadata]:
+        """As ``AIOKafkaProducer.send_batch``: the future of the batch's acknowledgement."""
+        generation = self._generation
+        try:
+            future: asyncio.Future[RecordMetadata] = await self._producer.send_batch(
+                batch, topic, partition=partition
+            )
+        except BROKEN_PRODUCER:
+            self._replace(generation)
+            raise
+        future.add_done_callback(lambda done: self._check(done, generation))
+        return future
+
     def _check(self, done: asyncio.Future[RecordMetadata], generation: int) -> None:
         if not done.cancelled() and isinstance(done.exception(), BROKEN_PRODUCER):
             self._replace(generation)

@@ -248,7 +248,7 @@ async def test_database_connections_dropped_under_it_cost_at_most_a_retry(
     one statement (503, send again), and the next request works without a restart."""
     settings = settings_for(kafka_bootstrap, pg_urls["ingest"], topics, tmp_path)
 
-    def submission() -> dict[str, str]:
+    def submission():
         return form(submission_id=f"portal-{uuid.uuid4()}")
 
     async with serve(create_app(settings)) as client:

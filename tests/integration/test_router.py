@@ -267,7 +267,11 @@ async def test_exactly_once_effects_across_replay_from_offset_zero(
             )
         )
     await engine.dispose()
-    assert len(records) == 30, "the replay published nothing new"
+    # The relay publishes at least once: a router stopped between Kafka's acknowledgement
+    # and marking the rows sent publishes them again (same event ids). New events are what
+    # must not appear.
+    event_ids = {CloudEvent.from_json(r.value).id for r in records}
+    assert len(event_ids) == 30, "the replay published nothing new"
     assert cases == 10
 
 

@@ -46,6 +46,12 @@ class StandIn:
             future.set_exception(self.error())
         return future
 
+    def create_batch(self) -> list[bytes]:
+        return []
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[str]:
+        return await self.send(topic)
+
 
 @pytest.fixture(autouse=True)
 def fresh() -> None:
@@ -80,3 +86,15 @@ async def test_an_ordinary_kafka_error_keeps_the_producer():
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_batch_refused_by_a_broken_producer_replaces_it_too():
+    errors = iter([OutOfOrderSequenceNumber, None])
+    producer = ResilientProducer(lambda: StandIn(next(errors)))
+    await producer.start()
+    refused = await producer.send_batch(producer.create_batch(), "t", partition=0)
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await refused
+    await eventually(lambda: _true(len(StandIn.made) == 2 and StandIn.made[1].started))
+    assert await (await producer.send_batch(producer.create_batch(), "t", partition=0)) == "t"
+    await producer.stop()

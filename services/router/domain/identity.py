@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -57,10 +58,16 @@ def origin_key(message: InboundMessage) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=65_536)
+def valid_bsn(value: str) -> bool:
+    """The 11-proef (python-stdnum), remembered: the same residents write again."""
+    return bool(bsn.is_valid(value))
+
+
 def usable(identifier: SenderIdentifier) -> bool:
     """A BSN that fails the 11-proef identifies nobody: it is neither linked nor suggested."""
     if identifier.kind == IdentifierKind.BSN:
-        return bool(bsn.is_valid(identifier.value))
+        return valid_bsn(identifier.value)
     return True
 
 
@@ -76,7 +83,7 @@ def quoted_bsns(message: InboundMessage) -> list[SenderIdentifier]:
     for text in (message.subject or "", message.text):
         for match in _NINE_DIGITS.finditer(text):
             value = "".join(match.group(1, 2, 3))
-            if value not in stated and value not in found and bsn.is_valid(value):
+            if value not in stated and value not in found and valid_bsn(value):
                 found[value] = SenderIdentifier(
                     kind=IdentifierKind.BSN, value=value, trust=Trust.CLAIMED
                 )
