@@ -6,8 +6,9 @@ from typing import cast
 
 from fastapi import FastAPI
 
-from services.router.bootstrap import MIGRATIONS, create_app, tune_gc
+from services.router.bootstrap import MIGRATIONS, create_app
 from services.router.config import RouterSettings
+from shared.gctune import tune_gc
 from shared.service import service_main
 from shared.settings import ServiceSettings
 

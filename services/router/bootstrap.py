@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
+from shared.gctune import collect_after_batch
 from shared.http import health_router, install_http_metrics, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
@@ -38,31 +38,6 @@ RELAY_BATCH = 5000
 
 class UnknownEventTypeError(ValueError):
     pass
-
-
-_YOUNG = 1_000_000  # the youngest generation's threshold once tune_gc has run
-
-
-def tune_gc() -> None:
-    """The router process's garbage collector, once it has started. What exists now
-    (modules, models, the routing file) is moved out of the collector's sight
-    (``gc.freeze``); the automatic collections (after 700 new objects, every 10th of them
-    walking the older ones too) become a backstop for a batch that is retried over and over,
-    and the collection runs once per committed batch instead (``collect_after_batch``), when
-    that batch's objects are gone. A batch holds hundreds of thousands of objects until it
-    commits: the automatic collections walked them again and again, and every full one the
-    whole start-up heap. CPU per routed message went down by about a third
-    (bench/router_stage.py: garbage collection was 2 of 5.5 CPU seconds for 20,000)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_YOUNG, 50, 1000)
-
-
-def collect_after_batch() -> None:
-    """A full collection of what is left after a batch (cheap: little is), if ``tune_gc``
-    made that the router's way (not in a test process that builds the app in its own)."""
-    if gc.get_threshold()[0] == _YOUNG:
-        gc.collect()
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
