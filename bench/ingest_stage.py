@@ -21,6 +21,7 @@ from typing import Any
 from shared.devstack import ROOT, free_port, run_services
 
 HERE = Path(__file__).parent
+TARGET_HALF_RATE = 1000  # half of the 2,000 web forms/s target of #3
 
 
 @dataclass
@@ -32,6 +33,11 @@ class IngestResult:
     half_rate_p99_ms: float
     half_rate_errors: int
     smtp_per_second: float
+    # #3's latency target is stated at half its throughput target (2,000 /s): 1,000 /s.
+    target_half_rate: float = 0.0
+    target_half_rate_p50_ms: float = 0.0
+    target_half_rate_p99_ms: float = 0.0
+    target_half_rate_errors: int = 0
 
 
 def wrk(url: str, seconds: int, connections: int) -> tuple[float, int]:
@@ -145,6 +151,9 @@ async def run(
         report = await asyncio.to_thread(open_loop, url, half, seconds)
         latencies_ms = {k: v / 1e6 for k, v in report["latencies"].items()}
         errors = sum(n for code, n in report["status_codes"].items() if code != "202")
+        at_target = await asyncio.to_thread(open_loop, url, TARGET_HALF_RATE, seconds)
+        target_ms = {k: v / 1e6 for k, v in at_target["latencies"].items()}
+        target_errors = sum(n for code, n in at_target["status_codes"].items() if code != "202")
         smtp = await asyncio.to_thread(smtp_rate, smtp_port, smtp_messages, 16)
     return IngestResult(
         accepted_per_second=rate,
@@ -154,4 +163,8 @@ async def run(
         half_rate_p99_ms=latencies_ms["99th"],
         half_rate_errors=errors,
         smtp_per_second=smtp,
+        target_half_rate=TARGET_HALF_RATE,
+        target_half_rate_p50_ms=target_ms["50th"],
+        target_half_rate_p99_ms=target_ms["99th"],
+        target_half_rate_errors=target_errors,
     )
