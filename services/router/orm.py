@@ -39,6 +39,12 @@ parties = Table(
     Column("version", BigId, nullable=False),  # last `sequence` used on the timeline
     Column("merged_into", Uuid, ForeignKey("parties.id")),
     Column("created_at", UtcDateTime, nullable=False),
+    Index(
+        "ix_parties_merged_into",
+        "merged_into",
+        postgresql_where=text("merged_into IS NOT NULL"),
+        sqlite_where=text("merged_into IS NOT NULL"),
+    ),
 )
 
 party_identifiers = Table(
