@@ -34,6 +34,7 @@ from shared.kafka.headers import (
     outgoing_headers,
     trace_carrier,
 )
+from shared.kafka.producer import ResilientProducer
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 from shared.telemetry import exporting
 
@@ -146,7 +147,7 @@ class OutboxRelay:
         *,
         sessions: async_sessionmaker[AsyncSession],
         table: Table,
-        producer: AIOKafkaProducer,
+        producer: AIOKafkaProducer | ResilientProducer,
         batch_size: int = 1000,
         poll_interval: float = 0.5,
         crash_hook: CrashHook = _no_crash,
@@ -256,8 +257,8 @@ class OutboxRelay:
     async def _send(self, rows: Sequence[_Unpublished]) -> list[asyncio.Future[Any]]:
         """Hand the rows to the producer in order; the futures of their acknowledgements.
 
-        A producer that takes whole batches (``send_batch``, as aiokafka's) gets one batch
-        per partition (split only when full), in row order within each partition: the same
+        One producer batch (``send_batch``: aiokafka's, or ``ResilientProducer``'s) per
+        partition (split only when full), in row order within each partition: the same
         placement as ``send`` (``key_partitioner`` of the key, over the topic's partitions),
         without a future, a metadata check and a partitioner call for every record."""
         traced = exporting()
@@ -276,11 +277,6 @@ class OutboxRelay:
                 headers = _NO_TRACE  # what headers_from_carrier({}) makes, made once
             records.append((row.topic, row.aggregateid.encode(), row.payload.encode(), headers))
         producer = self._producer
-        if not hasattr(producer, "send_batch"):
-            return [
-                await producer.send(topic, value=value, key=key, headers=headers)
-                for topic, key, value, headers in records
-            ]
         partitions: dict[str, list[int]] = {}
         by_partition: dict[tuple[str, int], list[tuple[bytes, bytes, Headers]]] = {}
         for topic, key, value, headers in records:

@@ -54,22 +54,20 @@ def _unnest_sql(
     table: Table, columns: tuple[str, ...], suffix: str
 ) -> tuple[str, tuple[bool, ...]]:
     """The statement, and per column whether its values go as JSON text."""
-    casts, is_json = [], []
-    for n, name in enumerate(columns, start=1):
+    casts, selected, is_json = [], [], []
+    for n, name in enumerate(columns):
         column_type = table.c[name].type.dialect_impl(_PG)
+        pg_type = column_type.compile(_PG)
         json = isinstance(column_type, JSON)
-        # JSON goes as text (asyncpg has no array codec for it) and is cast per element.
-        casts.append(f"${n}::text[]" if json else f"${n}::{column_type.compile(_PG)}[]")
+        # JSON goes as text (asyncpg has no array codec for it), cast per element.
+        casts.append(f"${n + 1}::text[]" if json else f"${n + 1}::{pg_type}[]")
+        selected.append(f"u.c{n}::{pg_type}" if json else f"u.c{n}")
         is_json.append(json)
-    selected = ", ".join(
-        f"u.c{n}::{table.c[name].type.dialect_impl(_PG).compile(_PG)}" if json else f"u.c{n}"
-        for n, (name, json) in enumerate(zip(columns, is_json, strict=True))
-    )
     names = ", ".join(f'"{name}"' for name in columns)
     aliases = ", ".join(f"c{n}" for n in range(len(columns)))
     # Names from the table's metadata and the caller's constant suffix; values are parameters.
     sql = (
-        f'INSERT INTO "{table.name}" ({names}) SELECT {selected} '  # noqa: S608
+        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} '  # noqa: S608
         f"FROM unnest({', '.join(casts)}) AS u({aliases}) {suffix}"
     )
     return sql, tuple(is_json)
