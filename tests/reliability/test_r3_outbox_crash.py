@@ -74,6 +74,11 @@ class CrashPlan:
 
     def next_batch(self) -> None:
         self.batches += 1
+        if self.point == "mid-publish":
+            # Still armed: the last batch had no second send to crash before (its rows were
+            # all in one partition, or there were none). Try again, from this batch's start.
+            self.sends_left = 1
+            return
         # At most two crashes in a row: the relay's back-off doubles per failure.
         if self._in_a_row < 2 and self.random.random() < self.probability:
             self.point = self.random.choice(POINTS)
