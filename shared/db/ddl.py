@@ -31,6 +31,42 @@ def create_consumer_state_v1(op: Any) -> None:
     )
 
 
+EVENT_FIRST = ("event_id", "consumer_group")
+GROUP_FIRST = ("consumer_group", "event_id")  # v1
+
+
+def processed_events_key_v2(op: Any, key: tuple[str, str] = EVENT_FIRST) -> None:
+    """The processed-events key leads with the event id: (event_id, consumer_group)
+    (``GROUP_FIRST`` back to v1's order, for a downgrade).
+
+    The consumer asks per batch ``consumer_group = $1 AND event_id = ANY($2)``. With the
+    group first, PostgreSQL without statistics for the table (a new database, minutes
+    before autovacuum analyses it) planned "index on the group, filter the ids": every
+    row of the group read per batch, 7-60 ms at 40,000 rows and growing. With the event
+    id first the ids are the index condition whatever the statistics say.
+    """
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "ALTER TABLE processed_events DROP CONSTRAINT processed_events_pkey, "
+            f"ADD CONSTRAINT processed_events_pkey PRIMARY KEY ({', '.join(key)})"
+        )
+        return
+    # SQLite cannot change a table's key in place: a new table, the rows copied over.
+    op.create_table(
+        "processed_events_v2",
+        sa.Column("consumer_group", sa.String(128), nullable=False),
+        sa.Column("event_id", sa.Uuid, nullable=False),
+        sa.Column("processed_at", UtcDateTime, nullable=False),
+        sa.PrimaryKeyConstraint(*key),
+    )
+    op.execute(
+        "INSERT INTO processed_events_v2 (consumer_group, event_id, processed_at) "
+        "SELECT consumer_group, event_id, processed_at FROM processed_events"
+    )
+    op.drop_table("processed_events")
+    op.rename_table("processed_events_v2", "processed_events")
+
+
 def create_outbox_v1(op: Any) -> None:
     op.create_table(
         "outbox",

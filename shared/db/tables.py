@@ -9,7 +9,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Uuid, text
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Uuid,
+    text,
+)
 
 from shared.db.types import BigId, JsonDoc, UtcDateTime
 
@@ -41,9 +51,11 @@ def processed_events_table(metadata: MetaData) -> Table:
     return Table(
         "processed_events",
         metadata,
-        Column("consumer_group", String(128), primary_key=True),
-        Column("event_id", Uuid, primary_key=True),
+        Column("consumer_group", String(128), nullable=False),
+        Column("event_id", Uuid, nullable=False),
         Column("processed_at", UtcDateTime, nullable=False),
+        # The event id first: see shared.db.ddl.processed_events_key_v2.
+        PrimaryKeyConstraint("event_id", "consumer_group", name="processed_events_pkey"),
     )
 
 
