@@ -342,7 +342,11 @@ async def run(
     people = loadgen.population(senders)
     steps: list[Step] = []
     stopped = ""
-    conn = await asyncpg.connect(plain(urls["caseview"]))
+    # The services' own setting (shared/db/engine.py): a generic plan made while the table
+    # was empty would make the poller scan it.
+    conn = await asyncpg.connect(
+        plain(urls["caseview"]), server_settings={"plan_cache_mode": "force_custom_plan"}
+    )
     try:
         with run_services(env, logs / "e2e") as started:
             services = {name: [s] for name, s in started.items()}

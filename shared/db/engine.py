@@ -37,6 +37,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 5)
     kwargs.setdefault("pool_pre_ping", True)
+    # A plan for the statement's actual values, every time. asyncpg prepares each statement
+    # and PostgreSQL switches a prepared statement to one generic plan after five runs: on a
+    # table that was nearly empty then (a new database, a new consumer group) that plan was
+    # "index on the first column, filter the rest" and stayed cached while the table grew -
+    # the processed-events lookup took 60 ms per batch after 40,000 rows (docs/benchmarks.md,
+    # round 4). Planning these small statements costs far less than one such scan.
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("server_settings", {}).setdefault(
+        "plan_cache_mode", "force_custom_plan"
+    )
     return create_async_engine(url, **kwargs)
 
 
