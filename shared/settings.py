@@ -31,6 +31,11 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_level: str = "INFO"
     otel_exporter_otlp_endpoint: str | None = None
+    # Batching (docs/operations.md): how long a producer waits to fill a request, and how
+    # long a consumer's small batch waits for more records (up to that many).
+    kafka_linger_ms: int = Field(default=10, ge=0, le=1000)
+    consumer_linger_ms: int = Field(default=50, ge=0, le=1000)
+    consumer_linger_records: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> ServiceSettings:

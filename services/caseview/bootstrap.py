@@ -59,7 +59,9 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         producer = ResilientProducer(
-            lambda: make_producer(settings.kafka_bootstrap, "eenloket-caseview")
+            lambda: make_producer(
+                settings.kafka_bootstrap, "eenloket-caseview", linger_ms=settings.kafka_linger_ms
+            )
         )
         await producer.start()
         pulse = Pulse()
@@ -74,6 +76,8 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-caseview",
             max_records=settings.max_batch,
+            linger=settings.consumer_linger_ms / 1000,
+            linger_until=settings.consumer_linger_records,
             on_commit=pulse.fire,  # wakes the live streams of this replica
         )
         await consumer.start()

@@ -71,7 +71,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         # the caller gets the 503 it would get for any database outage, and sends again.
         engine = create_engine(settings.database_url, pool_pre_ping=False)
         producer = ResilientProducer(
-            lambda: make_producer(settings.kafka_bootstrap, "eenloket-ingest")
+            lambda: make_producer(
+                settings.kafka_bootstrap, "eenloket-ingest", linger_ms=settings.kafka_linger_ms
+            )
         )
         await producer.start()
         intake = Intake(

@@ -75,7 +75,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         producer = ResilientProducer(
-            lambda: make_producer(settings.kafka_bootstrap, "eenloket-router")
+            lambda: make_producer(
+                settings.kafka_bootstrap, "eenloket-router", linger_ms=settings.kafka_linger_ms
+            )
         )
         await producer.start()
         relay = OutboxRelay(
@@ -100,6 +102,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
             dead_letters=DeadLetters(producer, settings.topic_deadletter),
             client_id="eenloket-router",
             max_records=settings.max_batch,
+            linger=settings.consumer_linger_ms / 1000,
+            linger_until=settings.consumer_linger_records,
             on_commit=committed,
         )
         await consumer.start()
