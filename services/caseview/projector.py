@@ -57,7 +57,7 @@ from shared.contracts import (
     PartyUnmerged,
     PossibleDuplicateFlagged,
 )
-from shared.db.bulk import insert_many
+from shared.db.bulk import insert_many, postgres_driver
 from shared.db.dialect import is_postgres, upsert_insert
 from shared.db.types import UtcDateTime
 from shared.envelope import CloudEvent
@@ -637,18 +637,35 @@ async def project_batch(
     await buffer.write_entities(session)
     await insert_many(session, t.insert(), buffer.rows)
     if buffer.touches:
-        # Typed, so SQLite gets the same naive-UTC text it stores (see UtcDateTime).
-        at: BindParameter[datetime] = bindparam("touched_at", type_=UtcDateTime())
-        await session.execute(
-            update(cases)
-            .where(cases.c.id == bindparam("case"))
-            .values(
-                last_activity_at=case(
-                    (cases.c.last_activity_at < at, at), else_=cases.c.last_activity_at
-                )
-            ),
-            [{"case": c, "touched_at": when} for c, when in buffer.touches.items()],
+        await _write_touches(session, buffer.touches)
+
+
+async def _write_touches(session: AsyncSession, touches: dict[uuid.UUID, datetime]) -> None:
+    """Each touched case's last activity moves to the touch when that is later."""
+    driver = await postgres_driver(session)
+    if driver is not None:
+        # One statement for the batch (an UPDATE per case was ~35,000 statements a minute
+        # at 600 messages/s). Sorted by id: concurrent batches lock rows in one order.
+        ordered = sorted(touches.items())
+        await driver.execute(
+            "UPDATE cases c SET last_activity_at = greatest(c.last_activity_at, u.at) "
+            "FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE c.id = u.id",
+            [case_id for case_id, _ in ordered],
+            [at for _, at in ordered],
         )
+        return
+    # Typed, so SQLite gets the same naive-UTC text it stores (see UtcDateTime).
+    at: BindParameter[datetime] = bindparam("touched_at", type_=UtcDateTime())
+    await session.execute(
+        update(cases)
+        .where(cases.c.id == bindparam("case"))
+        .values(
+            last_activity_at=case(
+                (cases.c.last_activity_at < at, at), else_=cases.c.last_activity_at
+            )
+        ),
+        [{"case": c, "touched_at": when} for c, when in touches.items()],
+    )
 
 
 async def project(session: AsyncSession, event: CloudEvent) -> None:
