@@ -263,3 +263,50 @@ def test_refusals_map_to_http_and_smtp_codes():
 def test_no_input_crashes_the_parser(raw):
     with contextlib.suppress(EmailRefusedError):
         parse(raw)
+
+
+# --- remembered header values (services.ingest.channels.email._RememberingPolicy) ---------
+
+
+def _outcome(raw: bytes) -> object:
+    try:
+        return parse(raw)
+    except EmailRefusedError as refused:
+        return (type(refused), refused.detail)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [fixture(p.name) for p in sorted(FIXTURES.glob("*.eml"))]
+    + [
+        b"From: a@example.nl\r\nSubject: =?utf-8?q?hi=0D=0ABcc=3A_x=40example.org?=\r\n\r\nb",
+        b"From: =?utf-8?q?Eve=0D=0ABcc=3A?= <eve@example.org>\r\n\r\nbody",
+        bytes(build(Subject="=?iso-8859-1?q?caf=E9?=", To="a@x.nl, B <b@y.nl>")),
+    ],
+    ids=lambda raw: str(len(raw)),
+)
+def test_remembered_headers_parse_exactly_as_policy_default(raw, monkeypatch):
+    """Twice through the remembering policy (the second time from its cache) and once
+    through ``policy.default`` itself: the same message, or the same refusal."""
+    from services.ingest.channels import email as channel
+
+    first, second = _outcome(raw), _outcome(raw)
+    monkeypatch.setattr(channel, "_POLICY", policy.default)
+    plain = _outcome(raw)
+    assert first == second == plain
+
+
+def test_header_values_are_parsed_once_and_long_ones_are_not_kept():
+    from services.ingest.channels import email as channel
+
+    sender = f"Bewoner <b-{uuid.uuid4().hex}@example.nl>"
+    before = channel._parsed_header.cache_info()
+    parse(bytes(build(From=sender)))
+    parse(bytes(build(From=sender)))
+    after = channel._parsed_header.cache_info()
+    assert after.hits > before.hits  # the second message's From came from the cache
+    fetch = channel._POLICY.header_fetch_parse
+    assert fetch("Subject", "Vraag") is fetch("Subject", "Vraag")
+    long_subject = "x" * (channel._REMEMBERED_VALUE_CHARS + 1)
+    assert fetch("Subject", long_subject) is not fetch("Subject", long_subject)
+    assert fetch("Subject", long_subject) == long_subject

@@ -10,6 +10,7 @@ an e-mail address proves nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -19,6 +20,7 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from typing import Any
 
 from services.ingest.attachments import Blob
@@ -41,6 +43,32 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEADER_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _C1 = re.compile(r"[\x80-\x9f]")
 _MAX_REFERENCES = 50
+
+
+class _RememberingPolicy(EmailPolicy):
+    """``policy.default``, remembering parsed header values.
+
+    ``EmailMessage`` parses a header again on every access, and reading one message asks
+    for Content-Type many times (``get_body``, ``get_content_type``, the charset, the
+    disposition); the same From, To and Content-Type values also come back message after
+    message. Parsing headers was the largest part of ingest's CPU per e-mail (round 4 in
+    docs/benchmarks.md). Header objects are immutable, so sharing one is safe."""
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if hasattr(value, "name") or len(value) > _REMEMBERED_VALUE_CHARS:
+            return super().header_fetch_parse(name, value)
+        return _parsed_header(self, name, value)
+
+
+_REMEMBERED_VALUE_CHARS = 512  # bounds the cache: at most 4,096 values of this size
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(parsing: EmailPolicy, name: str, value: str) -> Any:
+    return EmailPolicy.header_fetch_parse(parsing, name, value)
+
+
+_POLICY = _RememberingPolicy()
 
 
 class EmailRefusedError(Exception):
@@ -281,7 +309,7 @@ def parse(raw: bytes, limits: EmailLimits | None = None) -> ParsedEmail:
 
 
 def _parse(raw: bytes, limits: EmailLimits) -> ParsedEmail:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = BytesParser(policy=_POLICY).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     fatal = _defects(msg) & _FATAL_DEFECTS
     if fatal:
