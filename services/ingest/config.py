@@ -27,6 +27,10 @@ class IngestSettings(ServiceSettings):
     sender_key_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     kafka_timeout_seconds: float = 10.0
     retry_after_seconds: int = 5
+    # Every request waits for Kafka's acknowledgement, so a client sending one request at
+    # a time gets at most 1 / (linger + the round trip) per connection: 2 ms, not the
+    # 10 ms the consumers' producers use (docs/operations.md, "Batching").
+    kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
     # Well-formed JSON channel requests skip FastAPI's routing and dependency solving
     # (services/ingest/fastlane.py); same answers, half the CPU. Off: every request takes
     # the FastAPI route (a switch for ruling it out, not a tuning knob).
