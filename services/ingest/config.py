@@ -28,9 +28,10 @@ class IngestSettings(ServiceSettings):
     kafka_timeout_seconds: float = 10.0
     retry_after_seconds: int = 5
     # Every request waits for Kafka's acknowledgement, so a client sending one request at
-    # a time gets at most 1 / (linger + the round trip) per connection: 2 ms, not the
-    # 10 ms the consumers' producers use (docs/operations.md, "Batching").
-    kafka_linger_ms: int = Field(default=2, ge=0, le=1000)
+    # a time gets at most 1 / (linger + the round trip) per connection: 5 ms, not the
+    # 10 ms the consumers' producers use; at 2 ms Kafka spent twice the CPU on ingest's
+    # one-message produce requests (docs/operations.md, "Batching").
+    kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
     # Well-formed JSON channel requests skip FastAPI's routing and dependency solving
     # (services/ingest/fastlane.py); same answers, half the CPU. Off: every request takes
     # the FastAPI route (a switch for ruling it out, not a tuning knob).
