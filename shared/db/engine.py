@@ -43,10 +43,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # "index on the first column, filter the rest" and stayed cached while the table grew -
     # the processed-events lookup took 60 ms per batch after 40,000 rows (docs/benchmarks.md,
     # round 4). Planning these small statements costs far less than one such scan.
+    # No JIT compilation: these are short statements, and without statistics (a new table)
+    # PostgreSQL overestimated caseview's fold catch-up and compiled it for 20-50 ms each
+    # time (pg_stat_statements, round 4) to run a statement that takes a millisecond.
     connect_args = kwargs.setdefault("connect_args", {})
-    connect_args.setdefault("server_settings", {}).setdefault(
-        "plan_cache_mode", "force_custom_plan"
-    )
+    server_settings = connect_args.setdefault("server_settings", {})
+    server_settings.setdefault("plan_cache_mode", "force_custom_plan")
+    server_settings.setdefault("jit", "off")
     return create_async_engine(url, **kwargs)
 
 

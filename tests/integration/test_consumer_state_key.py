@@ -141,12 +141,14 @@ async def test_the_key_change_keeps_every_row_both_ways(
 async def test_service_connections_plan_each_statement_for_its_values(
     pg_urls: dict[str, str],
 ) -> None:
-    """A generic plan cached while a table was nearly empty would stay while it grows."""
+    """A generic plan cached while a table was nearly empty would stay while it grows; JIT
+    compiled short statements for longer than they run."""
     engine = create_engine(pg_urls["caseview"])
     try:
         async with engine.connect() as conn:
             assert (await conn.exec_driver_sql("SHOW plan_cache_mode")).scalar() == (
                 "force_custom_plan"
             )
+            assert (await conn.exec_driver_sql("SHOW jit")).scalar() == "off"
     finally:
         await engine.dispose()
