@@ -22,6 +22,13 @@ from shared.devstack import ROOT, free_port, run_services
 
 HERE = Path(__file__).parent
 TARGET_HALF_RATE = 1000  # half of the 2,000 web forms/s target of #3
+# At most this many connections to ingest. Without a cap, an overloaded step made vegeta
+# open thousands of connections (HTTP/1.1: one request in flight each), time them out and
+# open more - a storm that took 0.8 cores of vegeta's and left ports in TIME_WAIT for the
+# next, lower rate (docs/benchmarks.md, round 4). Capped, a request waits inside vegeta
+# for a connection and that wait counts in its latency: still an open loop (vegeta's
+# workers are not capped), no coordinated omission.
+MAX_CONNECTIONS = 256
 
 
 @dataclass
@@ -95,6 +102,7 @@ def open_loop(url: str, rate: float, seconds: int) -> dict[str, Any]:
             f"-rate={int(rate)}/s",
             f"-duration={seconds}s",
             "-keepalive=true",
+            f"-max-connections={MAX_CONNECTIONS}",
             "-timeout=10s",
         ],
         input=targets.encode(),

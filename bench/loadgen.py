@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from bench.ingest_stage import vegeta
+from bench.ingest_stage import MAX_CONNECTIONS, vegeta
 from bench.workload import TEXTS
 
 MIX = (("web", 70), ("email", 10), ("app", 10), ("chat", 5), ("phone", 5))
@@ -162,6 +162,7 @@ def attack(targets: Path, rate: int, seconds: float, results: Path) -> Attack:
                 f"-duration={seconds}s",
                 "-timeout=10s",
                 "-keepalive=true",
+                f"-max-connections={MAX_CONNECTIONS}",
             ],
             stdin=stdin,
             stdout=stdout,
