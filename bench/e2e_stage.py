@@ -33,6 +33,7 @@ from bench.infra import migrated_database, plain
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
+from shared.db.engine import POSTGRES_SERVER_SETTINGS
 from shared.devstack import Service, run_services
 
 P99_LIMIT_MS = 1000.0
@@ -344,9 +345,7 @@ async def run(
     stopped = ""
     # The services' own setting (shared/db/engine.py): a generic plan made while the table
     # was empty would make the poller scan it.
-    conn = await asyncpg.connect(
-        plain(urls["caseview"]), server_settings={"plan_cache_mode": "force_custom_plan"}
-    )
+    conn = await asyncpg.connect(plain(urls["caseview"]), server_settings=POSTGRES_SERVER_SETTINGS)
     try:
         with run_services(env, logs / "e2e") as started:
             services = {name: [s] for name, s in started.items()}

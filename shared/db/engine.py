@@ -20,6 +20,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# Every PostgreSQL session of the services (docs/benchmarks.md, round 4):
+# - a plan for the statement's actual values, every time. asyncpg prepares each statement
+#   and PostgreSQL switches a prepared statement to one generic plan after five runs; made
+#   while a table was nearly empty (a new database), that plan stayed while the table grew
+#   (the router's ``parties WHERE origin = ANY`` 21 ms per batch, 1.6 ms planned each time).
+#   Planning these small statements costs far less than one such scan.
+# - no JIT compilation: short statements, and without statistics PostgreSQL overestimated
+#   caseview's fold catch-up and compiled it for 20-50 ms to run a millisecond's work.
+POSTGRES_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine that behaves the same on both backends: real transactions and SAVEPOINTs."""
     # orjson for JSON columns (outbox payloads, projections): several times faster.
@@ -37,19 +48,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 5)
     kwargs.setdefault("pool_pre_ping", True)
-    # A plan for the statement's actual values, every time. asyncpg prepares each statement
-    # and PostgreSQL switches a prepared statement to one generic plan after five runs: on a
-    # table that was nearly empty then (a new database, a new consumer group) that plan was
-    # "index on the first column, filter the rest" and stayed cached while the table grew -
-    # the processed-events lookup took 60 ms per batch after 40,000 rows (docs/benchmarks.md,
-    # round 4). Planning these small statements costs far less than one such scan.
-    # No JIT compilation: these are short statements, and without statistics (a new table)
-    # PostgreSQL overestimated caseview's fold catch-up and compiled it for 20-50 ms each
-    # time (pg_stat_statements, round 4) to run a statement that takes a millisecond.
     connect_args = kwargs.setdefault("connect_args", {})
     server_settings = connect_args.setdefault("server_settings", {})
-    server_settings.setdefault("plan_cache_mode", "force_custom_plan")
-    server_settings.setdefault("jit", "off")
+    for name, value in POSTGRES_SERVER_SETTINGS.items():
+        server_settings.setdefault(name, value)
     return create_async_engine(url, **kwargs)
 
 

@@ -22,9 +22,10 @@ from sqlalchemy import MetaData, insert, select
 
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
-from shared.db.engine import create_engine
+from shared.db.engine import POSTGRES_SERVER_SETTINGS, create_engine
 from shared.db.migrations import alembic_config, upgrade
 from shared.db.tables import processed_events_table
+from tests.reliability.inproc import fresh_database
 
 # (migrations, the revision before the key changed)
 TABLE = processed_events_table(MetaData())
@@ -32,16 +33,6 @@ SERVICES = {"router": (ROUTER_MIGRATIONS, "0002"), "caseview": (CASEVIEW_MIGRATI
 LOOKUP = (
     "SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = ANY($2::uuid[])"
 )
-
-
-async def _fresh_pg(pg_dsn: str, service: str) -> str:
-    name = f"eenloket_test_key_{service}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(f"{pg_dsn}/postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{pg_dsn}/{name}"
 
 
 def _index_conditions(node: dict[str, Any]) -> list[tuple[str, str | None]]:
@@ -55,12 +46,10 @@ def _index_conditions(node: dict[str, Any]) -> list[tuple[str, str | None]]:
 async def test_lookup_by_event_id_uses_the_key_without_statistics(
     pg_dsn: str, service: str
 ) -> None:
-    dsn = await _fresh_pg(pg_dsn, service)
     migrations, _ = SERVICES[service]
-    await asyncio.to_thread(
-        upgrade, migrations, dsn.replace("postgresql://", "postgresql+asyncpg://")
-    )
-    conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
+    url = await fresh_database(pg_dsn, migrations, f"eenloket_test_key_{service}")
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn, server_settings=POSTGRES_SERVER_SETTINGS)
     try:
         key = await conn.fetchval(
             "SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
@@ -96,10 +85,6 @@ def _row(group: str, event_id: str) -> dict[str, Any]:
     }
 
 
-def _pg_url(dsn: str) -> str:
-    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-
-
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 @pytest.mark.parametrize("service", sorted(SERVICES))
 async def test_the_key_change_keeps_every_row_both_ways(
@@ -107,10 +92,10 @@ async def test_the_key_change_keeps_every_row_both_ways(
 ) -> None:
     migrations, before = SERVICES[service]
     if backend == "postgresql":
-        url = _pg_url(await _fresh_pg(pg_dsn, service))
+        url = await fresh_database(pg_dsn, migrations, f"eenloket_test_key_{service}", before)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
-    await asyncio.to_thread(upgrade, migrations, url, before)
+        await asyncio.to_thread(upgrade, migrations, url, before)
     rows = [(f"g-{i % 3}", str(uuid.uuid4())) for i in range(30)]
     engine = create_engine(url)
     try:

@@ -51,8 +51,9 @@ __all__ = [
 ]
 
 
-async def fresh_database(pg_dsn: str, migrations: Path, prefix: str) -> str:
-    """A new, migrated PostgreSQL database of its own (for tests that replace whole tables)."""
+async def fresh_database(pg_dsn: str, migrations: Path, prefix: str, revision: str = "head") -> str:
+    """A new PostgreSQL database of its own, migrated to ``revision`` (for tests that
+    replace whole tables or change the schema)."""
     import asyncio
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
@@ -62,7 +63,7 @@ async def fresh_database(pg_dsn: str, migrations: Path, prefix: str) -> str:
     finally:
         await conn.close()
     url = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
-    await asyncio.to_thread(upgrade, migrations, url)
+    await asyncio.to_thread(upgrade, migrations, url, revision)
     return url
 
 
