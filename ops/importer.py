@@ -48,7 +48,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from stdnum.nl import bsn as stdnum_bsn
 
-from shared.contracts import Channel, IdentifierKind, MessageReceived, Trust
+from shared.contracts import Channel, Evidence, IdentifierKind, MessageReceived, Trust
 from shared.envelope import envelope_json, utc_iso
 from shared.kafka.config import make_producer
 from shared.kafka.headers import outgoing_headers
@@ -351,6 +351,19 @@ class MessageIds:
         return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+def _identifier_json(kind: str, value: str, trust: str) -> dict[str, str | None]:
+    """A sender identifier as ingest's model writes it; the operator's ``--trust-verified``
+    is the evidence of a verified one (docs/routing.md, "where trust comes from")."""
+    evidence = Evidence.CRM_IMPORT.value if trust == Trust.VERIFIED.value else None
+    return {
+        "kind": kind,
+        "value": value,
+        "trust": trust,
+        "evidence": evidence,
+        "evidence_detail": None,
+    }
+
+
 def thread_refs(contact: Contact) -> list[str]:
     """All contacts of one old case share a thread reference, so they land in one case."""
     return [f"{THREAD_PREFIX}{contact.case_number}"] if contact.case_number else []
@@ -373,7 +386,7 @@ def encode(contact: Contact, mid: uuid.UUID | str, source: str) -> bytes:
                     "message_id": ident,
                     "channel": contact.channel,
                     "received_at": at,
-                    "sender": [{"kind": k, "value": v, "trust": t} for k, v, t in contact.sender],
+                    "sender": [_identifier_json(k, v, t) for k, v, t in contact.sender],
                     "display_name": contact.display_name,
                     "subject": contact.subject,
                     "text": contact.text,

@@ -9,6 +9,7 @@ from shared.contracts.base import EVENT_TYPES, Event, to_cloudevent
 from shared.contracts.inbound import (
     AttachmentRef,
     Channel,
+    Evidence,
     IdentifierKind,
     InboundMessage,
     MessageReceived,
@@ -54,6 +55,7 @@ __all__ = [
     "Channel",
     "CommandRejected",
     "Event",
+    "Evidence",
     "Flag",
     "IdentifierKind",
     "InboundMessage",

@@ -41,12 +41,38 @@ class Trust(StrEnum):
     CLAIMED = "claimed"  # merely stated by the sender
 
 
+class Evidence(StrEnum):
+    """What the channel's integration *proved* about an identifier (docs/routing.md, "where
+    trust comes from"). An identifier without evidence was merely stated by the sender."""
+
+    DIGID = "digid"  # a DigiD login asserted by a key allowed to assert logins
+    EHERKENNING = "eherkenning"  # likewise, eHerkenning
+    ID_DOCUMENT = "id-document"  # an identity document checked at the counter
+    DMARC = "dmarc"  # From domain passed DMARC per a trusted gateway's Authentication-Results
+    DKIM = "dkim"  # a DKIM signature of the From domain, verified by ingest itself
+    NETWORK_CALLER_ID = "network-caller-id"  # caller ID the telephony marks network-verified
+    CRM_IMPORT = "crm-import"  # verified in the old CRM, vouched for by the import's operator
+
+
 class SenderIdentifier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     kind: IdentifierKind
     value: str = Field(min_length=1, max_length=320)
     trust: Trust
+    evidence: Evidence | None = Field(
+        default=None,
+        description="What the channel proved about this identifier; absent: typed or stated "
+        "by the sender. The router decides the rung from the channel and this field alone "
+        "(services/router/domain/trust.py); a value never gains a rung from being known "
+        "elsewhere.",
+    )
+    evidence_detail: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who proved it, e.g. the authserv-id of the gateway whose "
+        "Authentication-Results said dmarc=pass, or the DKIM signing domain.",
+    )
 
 
 class AttachmentRef(BaseModel):

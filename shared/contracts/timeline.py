@@ -31,6 +31,14 @@ class PartyIdentifier(_Part):
     kind: IdentifierKind
     value: str
     trust: Trust
+    evidence: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Which evidence gave the identifier its rung: an inbound evidence "
+        "('digid', 'eherkenning', 'id-document', 'dmarc', 'dkim', 'network-caller-id'), "
+        "'staff-confirmed' (a person confirmed it, e.g. verify_address on a suggested link), "
+        "or null: stated by the sender.",
+    )
 
 
 class RoutingExplanation(_Part):

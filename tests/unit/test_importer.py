@@ -148,7 +148,10 @@ def message_of(c: Contact, mid: uuid.UUID) -> InboundMessage:
         channel=Channel(c.channel),
         received_at=c.received_at,
         sender=[
-            SenderIdentifier.model_validate({"kind": k, "value": v, "trust": t})
+            SenderIdentifier.model_validate(
+                {"kind": k, "value": v, "trust": t}
+                | ({"evidence": "crm-import"} if t == "verified" else {})
+            )
             for k, v, t in c.sender
         ],
         display_name=c.display_name,
