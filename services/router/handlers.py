@@ -19,7 +19,14 @@ from opentelemetry import trace
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.domain.identity import Holding, identify, origin_key, quoted_bsns
+from services.router.domain.identity import (
+    Holding,
+    QuotedCase,
+    conversation_refs,
+    identify,
+    origin_key,
+    quoted_bsns,
+)
 from services.router.domain.model import (
     Case,
     Party,
@@ -70,7 +77,8 @@ class RouterContext:
 
 
 def _ident(i: SenderIdentifier) -> PartyIdentifier:
-    return PartyIdentifier(kind=i.kind, value=i.value, trust=i.trust)
+    evidence = i.evidence.value if i.evidence is not None else None
+    return PartyIdentifier(kind=i.kind, value=i.value, trust=i.trust, evidence=evidence)
 
 
 @dataclass
@@ -79,6 +87,10 @@ class _State:
 
     holdings: dict[tuple[str, str], list[Holding]] = field(default_factory=dict)
     origins: dict[str, uuid.UUID] = field(default_factory=dict)
+    # Channel-asserted conversation (chat session, app conversation, call) -> its party.
+    conversations: dict[str, uuid.UUID] = field(default_factory=dict)
+    # Parties of quoted cases that are provisional and not merged (own-case continuity).
+    provisional: set[uuid.UUID] = field(default_factory=set)
     parties: dict[uuid.UUID, Party] = field(default_factory=dict)
     new_parties: list[dict[str, Any]] = field(default_factory=list)
     new_identifiers: list[tuple[uuid.UUID, SenderIdentifier, uuid.UUID | None]] = field(
@@ -153,6 +165,21 @@ async def route_messages(
         state.holdings.setdefault((h.kind.value, h.value), []).append(h)
     origins = {o for m, _, _ in messages if (o := origin_key(m))}
     state.origins.update(await repo.parties_by_origin(origins))
+    #    Continuity without trust: the cases of quoted numbers and of thread references
+    #    (a conversation's party; a quoted case's party when provisional).
+    numbers = {n for m, _, _ in messages if (n := quoted_case_number(m))}
+    for case in await repo.cases_by_numbers(numbers):
+        state.put_case(case)
+    refs = {ref for m, _, _ in messages for ref in m.thread_refs}
+    conversations = {r for m, _, _ in messages for r in conversation_refs(m)}
+    for ref, case in (await repo.cases_by_refs(refs)).items():
+        state.put_case(case)
+        state.thread_refs[ref] = case.id
+        if ref in conversations:
+            state.conversations[ref] = await repo.survivor(case.party_id)
+    state.provisional = await repo.unmerged_provisional(
+        state.cases[state.by_number[n]].party_id for n in numbers if n in state.by_number
+    )
 
     # 2. Identify every message in order (trust ladder, domain/identity.py).
     outcomes: list[_Routed] = []
@@ -169,13 +196,6 @@ async def route_messages(
     # numbers and thread references find closed ones below.
     for case in await repo.cases_of(all_family, open_only=True):
         state.put_case(case)
-    numbers = {n for m, _, _ in messages if (n := quoted_case_number(m))}
-    for case in await repo.cases_by_numbers(numbers):
-        state.put_case(case)
-    refs = {ref for m, _, _ in messages for ref in m.thread_refs}
-    for ref, case in (await repo.cases_by_refs(refs)).items():
-        state.put_case(case)
-        state.thread_refs[ref] = case.id
 
     # 4. Match each message to a case (design §5, domain/model.py) and route new cases.
     for outcome in outcomes:
@@ -214,7 +234,23 @@ def _identify(
     held = state.held(message) + [
         h for q in quoted for h in state.holdings.get((q.kind.value, q.value), [])
     ]
-    decision = identify(message, held, state.origins.get(origin) if origin else None, quoted)
+    conversation = next(
+        (state.conversations[r] for r in conversation_refs(message) if r in state.conversations),
+        None,
+    )
+    number = quoted_case_number(message)
+    quoted_case = None
+    if number in state.by_number:
+        owner = state.cases[state.by_number[number]].party_id
+        quoted_case = QuotedCase(owner, provisional=owner in state.provisional)
+    decision = identify(
+        message,
+        held,
+        state.origins.get(origin) if origin else None,
+        quoted,
+        conversation_party=conversation,
+        quoted_case=quoted_case,
+    )
     party_events: list[Any] = []
     if decision.party_id is None:
         party_id = new_id()
@@ -252,6 +288,8 @@ def _identify(
             )
             for i in decision.new_identifiers
         ]
+    for ref in conversation_refs(message):
+        state.conversations.setdefault(ref, party_id)
     for identifier in decision.new_identifiers:
         state.hold(party_id, identifier)
         state.new_identifiers.append((party_id, identifier, message.message_id))

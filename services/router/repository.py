@@ -351,6 +351,18 @@ class Repository:
             values["origin"] = None
         await self.session.execute(update(parties).where(parties.c.id == party_id).values(**values))
 
+    async def unmerged_provisional(self, party_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``party_ids`` that are provisional and not merged into another party."""
+        ids = sorted(set(party_ids))
+        if not ids:
+            return set()
+        rows = await self.session.execute(
+            select(parties.c.id).where(
+                parties.c.id.in_(ids), parties.c.provisional, parties.c.merged_into.is_(None)
+            )
+        )
+        return {r.id for r in rows}
+
     async def is_provisional(self, party_id: uuid.UUID) -> bool:
         return bool(
             await self.session.scalar(select(parties.c.provisional).where(parties.c.id == party_id))

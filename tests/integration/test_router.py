@@ -18,6 +18,7 @@ from services.router.bootstrap import create_app
 from shared.contracts import (
     Actor,
     Channel,
+    Evidence,
     IdentifierKind,
     InboundMessage,
     MessageReceived,
@@ -57,7 +58,10 @@ def message(*sender, channel=Channel.WEB, text="Vraag", product=None, refs=(), c
         message_id=uuid.uuid4(),
         channel=channel,
         received_at=datetime.now(UTC),
-        sender=[SenderIdentifier(kind=k, value=v, trust=t) for k, v, t in sender],
+        sender=[
+            SenderIdentifier(kind=k, value=v, trust=t, evidence=(e or [None])[0])
+            for k, v, t, *e in sender
+        ],
         subject=text[:40],
         text=text,
         product_hint=product,
@@ -148,7 +152,8 @@ async def test_follow_ups_join_the_case_by_thread_number_and_product(
     kafka_bootstrap, pg_urls, topics, producer
 ):
     address = f"{uuid.uuid4().hex[:8]}@example.nl"
-    sender = (IdentifierKind.EMAIL, address, Trust.CLAIMED)
+    # Mail from a domain that passed DMARC at the trusted gateway: the same sender each time.
+    sender = (IdentifierKind.EMAIL, address, Trust.CLAIMED, Evidence.DMARC)
     a1, a2 = f"email:{uuid.uuid4()}@mail.example.nl", f"email:{uuid.uuid4()}@mail.example.nl"
     first = message(sender, channel=Channel.EMAIL, text="Wij organiseren een festival", refs=[a1])
     reply = message(sender, channel=Channel.EMAIL, text="Aanvulling", refs=[a2, a1])

@@ -5,10 +5,23 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.router.domain.identity import Holding, identify, origin_key, quoted_bsns
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from services.router.domain.identity import (
+    Holding,
+    QuotedCase,
+    identify,
+    origin_key,
+    quoted_bsns,
+)
+from shared.contracts import (
+    Channel,
+    Evidence,
+    IdentifierKind,
+    InboundMessage,
+    SenderIdentifier,
+    Trust,
+)
 
-K, T = IdentifierKind, Trust
+K, T, E = IdentifierKind, Trust, Evidence
 FATIMA = uuid.uuid4()  # known by her DigiD BSN
 ANON = uuid.uuid4()  # a provisional party created by an e-mail address
 BEDRIJF = uuid.uuid4()  # a business known by its KvK number (eHerkenning)
@@ -46,7 +59,7 @@ def test_unauthenticated_email_quoting_a_bsn_only_suggests():
 
 
 def test_same_unknown_address_writes_again():
-    d = identify(msg((K.EMAIL, "anon@example.nl", T.CLAIMED)), HOLDINGS, origin_party=ANON)
+    d = identify(sent(K.EMAIL, "anon@example.nl", E.DMARC), HOLDINGS, origin_party=ANON)
     assert (d.party_id, d.rule) == (ANON, "origin")
     assert d.suggestions == () and d.new_identifiers == ()
 
@@ -87,16 +100,32 @@ def test_known_party_adds_a_new_claimed_phone():
     assert [i.value for i in d.new_identifiers] == ["+31687654321"]
 
 
+def sent(kind, value, evidence, channel=Channel.EMAIL):
+    """A message on ``channel`` whose ``kind`` identifier carries the channel's ``evidence``."""
+    return InboundMessage(
+        message_id=uuid.uuid4(),
+        channel=channel,
+        received_at=datetime.now(UTC),
+        sender=[SenderIdentifier(kind=kind, value=value, trust=T.CLAIMED, evidence=evidence)],
+    )
+
+
 @pytest.mark.parametrize(
-    ("sender", "expected"),
+    ("message", "expected"),
     [
-        ([(K.PHONE, "+31612345678", T.CLAIMED), (K.EMAIL, "a@b.nl", T.CLAIMED)], "email:a@b.nl"),
-        ([(K.CHAT, "sess-1", T.CLAIMED)], "chat:sess-1"),
-        ([(K.BSN, "111222333", T.CLAIMED)], None),
+        (sent(K.EMAIL, "a@b.nl", E.DMARC), "sent:email:a@b.nl"),
+        (
+            sent(K.PHONE, "+31612345678", E.NETWORK_CALLER_ID, Channel.PHONE),
+            "sent:phone:+31612345678",
+        ),
+        # Typed values are recognised by nothing: an unauthenticated From, a chat handle.
+        (msg((K.PHONE, "+31612345678", T.CLAIMED), (K.EMAIL, "a@b.nl", T.CLAIMED)), None),
+        (msg((K.CHAT, "sess-1", T.CLAIMED)), None),
+        (msg((K.BSN, "111222333", T.CLAIMED)), None),
     ],
 )
-def test_origin_key(sender, expected):
-    assert origin_key(msg(*sender)) == expected
+def test_origin_key(message, expected):
+    assert origin_key(message) == expected
 
 
 def test_a_bsn_failing_the_elfproef_identifies_nobody():
@@ -132,9 +161,59 @@ def test_a_quoted_bsn_suggests_but_never_links():
     assert all(i.kind != K.BSN for i in d.new_identifiers)
 
 
-def test_a_verified_address_links_messages_from_it_but_a_claimed_bsn_never_does():
+def test_a_verified_address_links_messages_sent_from_it_but_never_a_typed_one():
     verified = [*HOLDINGS, Holding(FATIMA, K.EMAIL, "fatima@example.nl", T.VERIFIED)]
-    d = identify(msg((K.EMAIL, "fatima@example.nl", T.CLAIMED)), verified, None)
+    d = identify(sent(K.EMAIL, "fatima@example.nl", E.DMARC), verified, None)
     assert (d.party_id, d.rule) == (FATIMA, "strong-identifier")
+    # The same address as an unauthenticated From: a new provisional party, a suggestion.
+    d = identify(msg((K.EMAIL, "fatima@example.nl", T.CLAIMED)), verified, None)
+    assert (d.party_id, d.rule) == (None, "new-provisional-party")
+    assert [p for p, _ in d.suggestions] == [FATIMA]
     d = identify(msg((K.BSN, "111222333", T.CLAIMED)), verified, None)
     assert d.party_id is None
+
+
+def test_a_claimed_origin_joins_nothing():
+    """The origin rule one rung lower: a typed address that created a provisional party
+    does not bring the next message with that address into it."""
+    d = identify(msg((K.EMAIL, "anon@example.nl", T.CLAIMED)), HOLDINGS, origin_party=None)
+    assert (d.party_id, d.rule) == (None, "new-provisional-party")
+    assert [p for p, _ in d.suggestions] == [ANON]
+
+
+def test_ingest_cannot_declare_an_address_verified():
+    """``trust=verified`` from a channel without evidence is a claim like any other."""
+    verified = [*HOLDINGS, Holding(FATIMA, K.EMAIL, "fatima@example.nl", T.VERIFIED)]
+    d = identify(msg((K.EMAIL, "fatima@example.nl", T.VERIFIED)), verified, None)
+    assert d.party_id is None
+    assert all(i.trust == T.CLAIMED for i in d.new_identifiers)
+
+
+def test_a_chat_event_without_visitor_belongs_to_its_session():
+    m = InboundMessage(
+        message_id=uuid.uuid4(),
+        channel=Channel.CHAT,
+        received_at=datetime.now(UTC),
+        thread_refs=["chat:s-1"],
+    )
+    d = identify(m, HOLDINGS, None, conversation_party=ANON)
+    assert (d.party_id, d.rule) == (ANON, "conversation")
+    # A login on the message decides instead of the conversation.
+    m2 = m.model_copy(update={"sender": msg((K.BSN, "111222333", T.AUTHENTICATED)).sender})
+    assert identify(m2, HOLDINGS, None, conversation_party=ANON).party_id == FATIMA
+
+
+def test_own_case_number_from_the_same_address_joins_a_provisional_party_only():
+    letter = msg((K.POSTAL_ADDRESS, "Dorpsstraat 1, Tilburg", T.CLAIMED))
+    holdings = [*HOLDINGS, Holding(ANON, K.POSTAL_ADDRESS, "Dorpsstraat 1, Tilburg", T.CLAIMED)]
+    d = identify(letter, holdings, None, quoted_case=QuotedCase(ANON, provisional=True))
+    assert (d.party_id, d.rule) == (ANON, "own-case-number")
+    # Another address quoting the number: not continuity, a new party.
+    other = msg((K.POSTAL_ADDRESS, "Kerkstraat 2, Breda", T.CLAIMED))
+    d = identify(other, holdings, None, quoted_case=QuotedCase(ANON, provisional=True))
+    assert d.party_id is None
+    # An established party's case (typed address + a guessable number): only a suggestion.
+    holdings = [*HOLDINGS, Holding(FATIMA, K.POSTAL_ADDRESS, "Dorpsstraat 1, Tilburg", T.CLAIMED)]
+    d = identify(letter, holdings, None, quoted_case=QuotedCase(FATIMA, provisional=False))
+    assert d.party_id is None
+    assert [p for p, _ in d.suggestions] == [FATIMA]

@@ -1,14 +1,22 @@
 """Who sent this? The identity trust ladder (design §4) as a pure decision.
 
-- A message joins an existing party automatically only through an identifier the
-  party holds *authenticated* or *verified*: a BSN or KvK number only when the message
-  carries it authenticated too; an address (e-mail, phone, chat) the municipality
-  verified for the party, from any message sent from that address.
-- An unknown sender becomes a new provisional party; the same address writing
-  again reaches that provisional party (its *origin*), and nothing more.
-- A *claimed* identifier that belongs to another party yields a suggested link for
-  a person to confirm, never a link: an unauthenticated e-mail quoting somebody's
-  BSN must not reach that person's history.
+The rung of every identifier on the message comes from the channel's evidence alone
+(``domain/trust.py``); then, in order:
+
+- A message joins an existing party automatically only through evidence: an
+  *authenticated* BSN or KvK number (login, ID check) that the party holds
+  authenticated or verified, or an address the message was provably *sent from*
+  (DMARC/DKIM, network-verified caller ID) that the party holds verified.
+- Continuity without trust: an event of a conversation the channel asserts (a chat
+  session, an app conversation, a call) belongs to the conversation's party; a message
+  quoting its own case number, from an address the case's provisional party was known
+  by, joins that party. Crossing to another party is only ever a suggestion.
+- An unknown sender becomes a new provisional party; the same address writing again
+  reaches that provisional party (its *origin*) only when the message was provably sent
+  from it. A typed value joins nothing.
+- A *claimed* identifier that belongs to another party yields a suggested link for a
+  person to confirm, never a link: an unauthenticated e-mail quoting somebody's BSN, or a
+  web form typing somebody's verified address, must not reach that person's history.
 - Identifiers of two different parties on one message: flagged as a possible
   duplicate, not merged.
 """
@@ -22,11 +30,17 @@ from dataclasses import dataclass, field
 
 from stdnum.nl import bsn
 
+from services.router.domain.trust import ADDRESS_KINDS, Rung, rung, stored_trust
 from shared.contracts import IdentifierKind, InboundMessage, SenderIdentifier, Trust
 
 STRONG = frozenset({Trust.AUTHENTICATED, Trust.VERIFIED})
-# Addresses a provisional party is recognised by when the same sender writes again.
-ORIGIN_KINDS = (IdentifierKind.EMAIL, IdentifierKind.PHONE, IdentifierKind.CHAT)
+# Rungs that make a party known (authenticated or verified on the message itself).
+_KNOWN = frozenset({Rung.AUTHENTICATED, Rung.VERIFIED})
+# Thread references a channel's integration asserts (the platform's own session,
+# conversation or call id), unlike an e-mail's In-Reply-To that the sender writes.
+CONVERSATION_PREFIXES = ("chat:", "app:", "phone:")
+# Kept for callers that name the address kinds (staff verify addresses of these kinds).
+ORIGIN_KINDS = tuple(sorted(ADDRESS_KINDS))
 
 
 @dataclass(frozen=True)
@@ -40,22 +54,54 @@ class Holding:
 
 
 @dataclass(frozen=True)
+class QuotedCase:
+    """The case whose number a message quotes, and what identification needs of its party."""
+
+    party_id: uuid.UUID
+    provisional: bool  # the party is provisional and not merged into another
+
+
+@dataclass(frozen=True)
 class Identification:
     party_id: uuid.UUID | None  # None: create a new party
     provisional: bool  # for a new party
-    rule: str  # "strong-identifier" | "origin" | "new-party" | "new-provisional-party"
+    # "strong-identifier" | "conversation" | "own-case-number" | "origin" | "new-party"
+    # | "new-provisional-party"
+    rule: str
     new_identifiers: tuple[SenderIdentifier, ...] = ()
     suggestions: tuple[tuple[uuid.UUID, SenderIdentifier], ...] = ()
     duplicates: tuple[uuid.UUID, ...] = field(default=())
 
 
+def imported(message: InboundMessage) -> bool:
+    return any(ref.startswith("import:") for ref in message.thread_refs)
+
+
+def effective_sender(message: InboundMessage) -> list[tuple[SenderIdentifier, Rung]]:
+    """The message's usable identifiers, each with its rung and the trust a party keeps
+    for it (``SenderIdentifier.trust`` rewritten from the rung: ingest's word is not
+    enough)."""
+    was_imported = imported(message)
+    out = []
+    for s in message.sender:
+        if not usable(s):
+            continue
+        r = rung(message.channel, s, imported=was_imported)
+        out.append((s.model_copy(update={"trust": stored_trust(r)}), r))
+    return out
+
+
 def origin_key(message: InboundMessage) -> str | None:
-    """The address an unknown sender is recognised by next time, e.g. ``email:a@b.nl``."""
-    for kind in ORIGIN_KINDS:
-        for s in message.sender:
-            if s.kind == kind:
-                return f"{kind}:{s.value}"
+    """The address an unknown sender is recognised by next time, ``sent:email:a@b.nl``:
+    only an address the message was provably sent from (a typed one joins nothing)."""
+    for s, r in effective_sender(message):
+        if r == Rung.SENT_FROM:
+            return f"sent:{s.kind}:{s.value}"
     return None
+
+
+def conversation_refs(message: InboundMessage) -> list[str]:
+    return [r for r in message.thread_refs if r.startswith(CONVERSATION_PREFIXES)]
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -95,41 +141,61 @@ def identify(
     holdings: list[Holding],
     origin_party: uuid.UUID | None,
     quoted: list[SenderIdentifier] | None = None,
+    *,
+    conversation_party: uuid.UUID | None = None,
+    quoted_case: QuotedCase | None = None,
 ) -> Identification:
     """Decide the party of ``message``.
 
     ``holdings``: every party link to any identifier on the message (merged parties
     already resolved to their survivor). ``origin_party``: the provisional party first
-    created by this message's origin address, if any.
+    created from the address this message was provably sent from, if any.
+    ``conversation_party``: the party of the channel-asserted conversation (chat session,
+    app conversation, call) the message belongs to. ``quoted_case``: the case whose number
+    the message quotes.
     """
-    sender = [s for s in message.sender if usable(s)]
-    strong_on_message = [s for s in sender if s.trust in STRONG]
+    sender = effective_sender(message)
+    known_on_message = [s for s, r in sender if r in _KNOWN]
     strong_parties: list[uuid.UUID] = []
-    for s in sender:
+    for s, r in sender:
+        if r == Rung.CLAIMED:
+            continue  # a typed value never links, whatever rung it has elsewhere
         for h in holdings:
             if h.kind != s.kind or h.value != s.value or h.trust not in STRONG:
                 continue
-            # A BSN or KvK number links only when the message itself carries it
-            # authenticated; an address the municipality verified for a party links any
-            # message from that address.
-            if (s.trust in STRONG or h.kind in ORIGIN_KINDS) and h.party_id not in strong_parties:
+            if h.party_id not in strong_parties:
                 strong_parties.append(h.party_id)
 
+    own_case = (
+        quoted_case.party_id
+        if quoted_case is not None
+        and quoted_case.provisional
+        and any(
+            h.party_id == quoted_case.party_id and (h.kind, h.value) == (s.kind, s.value)
+            for s, _ in sender
+            for h in holdings
+        )
+        else None
+    )
     if strong_parties:
         party_id, rule = strong_parties[0], "strong-identifier"
-    elif origin_party is not None and not strong_on_message:
+    elif conversation_party is not None and not known_on_message:
+        party_id, rule = conversation_party, "conversation"
+    elif own_case is not None and not known_on_message:
+        party_id, rule = own_case, "own-case-number"
+    elif origin_party is not None and not known_on_message:
         party_id, rule = origin_party, "origin"
     else:
         party_id = None
-        rule = "new-party" if strong_on_message else "new-provisional-party"
+        rule = "new-party" if known_on_message else "new-provisional-party"
 
     held_by_party = {(h.kind, h.value) for h in holdings if h.party_id == party_id}
     claimed_elsewhere: dict[uuid.UUID, SenderIdentifier] = {}
     new_identifiers: list[SenderIdentifier] = []
-    for s in sender:
+    for s, r in sender:
         others = [h.party_id for h in holdings if h.kind == s.kind and h.value == s.value]
         others = [p for p in others if p != party_id and p not in strong_parties]
-        if s.trust in STRONG:
+        if r in _KNOWN:
             # Parties that merely *claimed* this identifier may be this person.
             for other in others:
                 claimed_elsewhere.setdefault(other, s)
@@ -152,7 +218,7 @@ def identify(
 
     return Identification(
         party_id=party_id,
-        provisional=party_id is None and not strong_on_message,
+        provisional=party_id is None and not known_on_message,
         rule=rule,
         new_identifiers=tuple(new_identifiers),
         suggestions=tuple(claimed_elsewhere.items()),
