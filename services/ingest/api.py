@@ -133,6 +133,19 @@ def _login(caller: Caller, asserts_login: bool) -> bool:
     return asserts_login
 
 
+def _caller_id(caller: Caller, asserts_caller_id: bool) -> bool:
+    """Whether the caller's number may carry network-caller-id evidence; 403 if the record
+    says so and the integration may not vouch for caller ID."""
+    if asserts_caller_id and not caller.may_assert_caller_id:
+        raise ProblemError(
+            403,
+            "Caller ID assertion not allowed",
+            "Only an integration key that may assert caller ID can mark a number as "
+            "network-verified ('caller_id_verified').",
+        )
+    return asserts_caller_id
+
+
 def _keys(
     channel: Channel, caller: Caller, header: str | None, own_id: str | None
 ) -> list[tuple[str, str]]:
@@ -253,9 +266,10 @@ def chat_submission(
 def phone_submission(
     call: phone.CallRecord, caller: Caller, idempotency_key: str | None
 ) -> Submission:
+    vouched = _caller_id(caller, call.caller_id_verified)
     return Submission(
         Channel.PHONE,
-        lambda mid, _refs: phone.to_message(call, message_id=mid),
+        lambda mid, _refs: phone.to_message(call, message_id=mid, caller_id_vouched=vouched),
         _keys(Channel.PHONE, caller, idempotency_key, call.call_id),
     )
 
@@ -302,7 +316,12 @@ def email_submission(
         keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
     return Submission(
         Channel.EMAIL,
-        lambda mid, refs: email_channel.to_message(parsed, message_id=mid, attachments=refs),
+        lambda mid, refs: email_channel.to_message(
+            parsed,
+            message_id=mid,
+            attachments=refs,
+            trusted_authserv_ids=caller.trusted_authserv_ids,
+        ),
         keys,
         parsed.attachments,
     )

@@ -113,6 +113,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                     hostname=settings.smtp_hostname,
                     domains=settings.smtp_domains,
                     max_message_bytes=settings.max_email_bytes,
+                    trusted_authserv_ids=settings.smtp_trusted_authserv_ids,
                 )
                 await smtp.start()
                 readiness["smtp"] = smtp.check

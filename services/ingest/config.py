@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.ingest.attachments import S3Config, s3_bucket, s3_prefix
-from services.ingest.auth import Integration
+from services.ingest.auth import AuthservId, Integration
 from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 MIB = 1024 * 1024
@@ -83,6 +83,11 @@ class IngestSettings(ServiceSettings):
     smtp_hostname: str = "eenloket-ingest"
     # The municipality's own mail domains: RCPT TO any other domain is a 550.
     smtp_domains: list[str] = Field(default_factory=list)
+    # The authserv-ids (RFC 8601) of the mail gateway(s) in front of the receiver: only
+    # their own Authentication-Results headers count, and their dmarc=pass for the From
+    # domain is the From address's evidence. Empty: no e-mail address has evidence.
+    # (The HTTP e-mail route has this per integration key: EENLOKET_API_KEYS.)
+    smtp_trusted_authserv_ids: list[AuthservId] = Field(default_factory=list)
     max_email_bytes: int = Field(default=25 * MIB, ge=1024)
 
     @field_validator(

@@ -11,13 +11,17 @@ Replies, as a sending mail server understands them:
 - ``554`` for a message that cannot be parsed.
 
 The receiver sits behind the municipality's mail gateway (which does spam and
-virus filtering, TLS and SPF/DKIM); it offers no AUTH and no STARTTLS.
+virus filtering, TLS and SPF/DKIM/DMARC); it offers no AUTH and no STARTTLS. It
+advertises SMTPUTF8 (RFC 6531): internationalised addresses and raw UTF-8 headers
+are accepted. The gateway's own Authentication-Results header (its authserv-id in
+``EENLOKET_SMTP_TRUSTED_AUTHSERV_IDS``) is what gives the From address evidence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -36,9 +40,12 @@ CHANNEL = "email"
 class EmailDelivery:
     """aiosmtpd handler: recipients checked at RCPT, the message accepted at DATA."""
 
-    def __init__(self, intake: Intake, domains: list[str]) -> None:
+    def __init__(
+        self, intake: Intake, domains: list[str], trusted_authserv_ids: Collection[str] = ()
+    ) -> None:
         self.intake = intake
         self.domains = frozenset(d.lower() for d in domains)
+        self.trusted_authserv_ids = frozenset(trusted_authserv_ids)
 
     async def handle_RCPT(  # noqa: N802 - the name aiosmtpd calls
         self,
@@ -72,7 +79,10 @@ class EmailDelivery:
         try:
             accepted = await self.intake.accept(
                 lambda mid, refs: email_channel.to_message(
-                    parsed, message_id=mid, attachments=refs
+                    parsed,
+                    message_id=mid,
+                    attachments=refs,
+                    trusted_authserv_ids=self.trusted_authserv_ids,
                 ),
                 channel=CHANNEL,
                 idempotency=parsed.idempotency_keys(),
@@ -114,8 +124,9 @@ class SmtpReceiver:
         hostname: str,
         domains: list[str],
         max_message_bytes: int,
+        trusted_authserv_ids: Collection[str] = (),
     ) -> None:
-        self._handler = EmailDelivery(intake, domains)
+        self._handler = EmailDelivery(intake, domains, trusted_authserv_ids)
         self._host = host
         self._port = port
         self._hostname = hostname

@@ -117,7 +117,15 @@ async def test_login_claim_needs_a_key_that_may_assert_logins(ingest, kafka_boot
     assert accepted.status_code == 202
     (record,) = await read_topic(kafka_bootstrap, topics.inbound, expect=1)
     sender = CloudEvent.from_json(record.value).data["message"]["sender"]
-    assert sender == [{"kind": "bsn", "value": "123456782", "trust": "authenticated"}]
+    assert sender == [
+        {
+            "kind": "bsn",
+            "value": "123456782",
+            "trust": "authenticated",
+            "evidence": "digid",
+            "evidence_detail": None,
+        }
+    ]
     assert b"123456782" not in record.key
 
 

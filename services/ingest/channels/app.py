@@ -25,8 +25,16 @@ from services.ingest.channels.common import (
     SingleLine,
     Timestamp,
     clean,
+    login_identifier,
 )
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts import (
+    Channel,
+    Evidence,
+    IdentifierKind,
+    InboundMessage,
+    SenderIdentifier,
+    Trust,
+)
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -84,16 +92,18 @@ def to_message(
     attachments: list[AttachmentRef],
 ) -> InboundMessage:
     party = msg.party
-    bsn_trust = kvk_trust = Trust.CLAIMED
-    if authenticated and party.authentication == "digid":
-        bsn_trust = Trust.AUTHENTICATED
-    if authenticated and party.authentication == "eherkenning":
-        kvk_trust = Trust.AUTHENTICATED
+    login = party.authentication if authenticated else "none"
     sender: list[SenderIdentifier] = []
     if party.bsn:
-        sender.append(SenderIdentifier(kind=IdentifierKind.BSN, value=party.bsn, trust=bsn_trust))
+        sender.append(
+            login_identifier(IdentifierKind.BSN, party.bsn, login == "digid", Evidence.DIGID)
+        )
     if party.kvk:
-        sender.append(SenderIdentifier(kind=IdentifierKind.KVK, value=party.kvk, trust=kvk_trust))
+        sender.append(
+            login_identifier(
+                IdentifierKind.KVK, party.kvk, login == "eherkenning", Evidence.EHERKENNING
+            )
+        )
     if party.email:
         sender.append(
             SenderIdentifier(kind=IdentifierKind.EMAIL, value=party.email, trust=Trust.CLAIMED)

@@ -21,7 +21,7 @@ from pydantic import (
 from stdnum.nl import bsn as stdnum_bsn
 
 from services.ingest.attachments import Blob
-from shared.contracts import IdentifierKind, SenderIdentifier, Trust
+from shared.contracts import Evidence, IdentifierKind, SenderIdentifier, Trust
 
 CASE_NUMBER = r"^ZAAK-\d{4}-\d{10}$"
 
@@ -135,3 +135,16 @@ class AttachmentUpload(BaseModel):
 
 def identifier(kind: IdentifierKind, value: str, trust: Trust) -> SenderIdentifier:
     return SenderIdentifier(kind=kind, value=value, trust=trust)
+
+
+def login_identifier(
+    kind: IdentifierKind, value: str, proven: bool, evidence: Evidence
+) -> SenderIdentifier:
+    """An identifier a login (or an ID check) may have produced: ``authenticated``, with
+    the evidence, when an integration allowed to assert it vouched for it; otherwise
+    merely stated, ``claimed`` without evidence."""
+    if proven:
+        return SenderIdentifier(
+            kind=kind, value=value, trust=Trust.AUTHENTICATED, evidence=evidence
+        )
+    return SenderIdentifier(kind=kind, value=value, trust=Trust.CLAIMED)

@@ -26,8 +26,16 @@ from services.ingest.channels.common import (
     SingleLine,
     Timestamp,
     clean,
+    login_identifier,
 )
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts import (
+    Channel,
+    Evidence,
+    IdentifierKind,
+    InboundMessage,
+    SenderIdentifier,
+    Trust,
+)
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -79,15 +87,11 @@ def to_message(
     attachments: list[AttachmentRef],
 ) -> InboundMessage:
     identity = visit.identity
-    bsn_trust = (
-        Trust.AUTHENTICATED
-        if authenticated and identity.checked == "id-document"
-        else Trust.CLAIMED
-    )
+    checked = authenticated and identity.checked == "id-document"
     sender: list[SenderIdentifier] = []
     if identity.bsn:
         sender.append(
-            SenderIdentifier(kind=IdentifierKind.BSN, value=identity.bsn, trust=bsn_trust)
+            login_identifier(IdentifierKind.BSN, identity.bsn, checked, Evidence.ID_DOCUMENT)
         )
     if identity.kvk:
         sender.append(

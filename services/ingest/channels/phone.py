@@ -3,6 +3,10 @@
 The caller's number is what the network presented: ``claimed``, normalised to
 E.164 (Dutch numbers may be written nationally). Anonymous callers have no
 number. A call-back names the earlier call, which joins both on one thread.
+
+When the platform marks the number as network-verified (``caller_id_verified``)
+and its key may assert that, the number carries ``network-caller-id`` evidence; it
+stays ``claimed``: which rung that is worth is the router's decision.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts import (
+    Channel,
+    Evidence,
+    IdentifierKind,
+    InboundMessage,
+    SenderIdentifier,
+    Trust,
+)
 
 
 class CallRecord(BaseModel):
@@ -30,6 +41,11 @@ class CallRecord(BaseModel):
     call_id: ExternalId = Field(description="The platform's call id; re-sending it is safe.")
     caller_number: Phone | None = Field(
         default=None, description="The presented number; null for an anonymous caller."
+    )
+    caller_id_verified: bool = Field(
+        default=False,
+        description="The telephony platform marks the presented number as network-verified. "
+        "Accepted only from an integration key that may assert caller ID.",
     )
     called_line: SingleLine = Field(
         min_length=1, max_length=64, description="The municipal line called, e.g. '14 020'."
@@ -54,12 +70,20 @@ class CallRecord(BaseModel):
         return self
 
 
-def to_message(call: CallRecord, *, message_id: uuid.UUID) -> InboundMessage:
+def to_message(
+    call: CallRecord, *, message_id: uuid.UUID, caller_id_vouched: bool = False
+) -> InboundMessage:
+    """``caller_id_vouched``: the platform's key may assert caller ID (else the route has
+    answered 403 to a record that does)."""
     sender = []
     if call.caller_number:
+        verified = caller_id_vouched and call.caller_id_verified
         sender.append(
             SenderIdentifier(
-                kind=IdentifierKind.PHONE, value=call.caller_number, trust=Trust.CLAIMED
+                kind=IdentifierKind.PHONE,
+                value=call.caller_number,
+                trust=Trust.CLAIMED,
+                evidence=Evidence.NETWORK_CALLER_ID if verified else None,
             )
         )
     parts = [call.agent_notes.strip()]

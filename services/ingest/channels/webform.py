@@ -22,8 +22,16 @@ from services.ingest.channels.common import (
     SingleLine,
     Timestamp,
     clean,
+    login_identifier,
 )
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts import (
+    Channel,
+    Evidence,
+    IdentifierKind,
+    InboundMessage,
+    SenderIdentifier,
+    Trust,
+)
 from shared.contracts.inbound import AttachmentRef
 
 __all__ = ["CASE_NUMBER", "WebFormSubmission", "to_message"]
@@ -88,16 +96,18 @@ def to_message(
     DigiD, the KvK number for eHerkenning); anything else typed into the form is
     ``claimed``.
     """
-    bsn_trust = kvk_trust = Trust.CLAIMED
-    if authenticated and form.authentication == "digid":
-        bsn_trust = Trust.AUTHENTICATED
-    if authenticated and form.authentication == "eherkenning":
-        kvk_trust = Trust.AUTHENTICATED
+    login = form.authentication if authenticated else "none"
     sender: list[SenderIdentifier] = []
     if form.bsn:
-        sender.append(SenderIdentifier(kind=IdentifierKind.BSN, value=form.bsn, trust=bsn_trust))
+        sender.append(
+            login_identifier(IdentifierKind.BSN, form.bsn, login == "digid", Evidence.DIGID)
+        )
     if form.kvk:
-        sender.append(SenderIdentifier(kind=IdentifierKind.KVK, value=form.kvk, trust=kvk_trust))
+        sender.append(
+            login_identifier(
+                IdentifierKind.KVK, form.kvk, login == "eherkenning", Evidence.EHERKENNING
+            )
+        )
     if form.email:
         sender.append(
             SenderIdentifier(kind=IdentifierKind.EMAIL, value=form.email, trust=Trust.CLAIMED)
