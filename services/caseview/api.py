@@ -9,18 +9,28 @@ the access log before the answer leaves (audit.py).
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview import audit, commands, live, queries
+from services.caseview import (
+    audit,
+    command_status,
+    commands,
+    live,
+    messages,
+    preconditions,
+    queries,
+)
 from services.caseview.auth import (
     ACT_ON_CASES,
     AUDIT,
@@ -33,9 +43,11 @@ from services.caseview.auth import (
 from services.caseview.config import CaseviewSettings
 from shared.contracts import Channel, Event
 from shared.contracts import commands as cmd
+from shared.contracts.text import TEAM_MAX, LongText, OptionalReason, Reason, storable
 from shared.http import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, ProblemError
 from shared.kafka.producer import BrokerUnavailableError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
 
@@ -693,6 +705,21 @@ async def get_access_log(
 
 
 # --- staff commands --------------------------------------------------------------------
+#
+# A command caseview can already tell will fail is refused here, synchronously, with a
+# Dutch ``detail`` that names the field: the command models refuse text PostgreSQL cannot
+# store and over-long fields (the same models the router validates with), the routing
+# file's teams (teams.py) refuse unknown teams, the read model refuses what contradicts
+# it (preconditions.py). What only the router can know arrives as the command's status.
+
+TEAM_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# TeamId with the routing file's form (spelled out: a pattern added around TeamId's
+# validator would be checked but missing from the OpenAPI document).
+TeamField = Annotated[
+    str,
+    Field(min_length=1, max_length=TEAM_MAX, pattern=TEAM_PATTERN, description="A team id"),
+    AfterValidator(storable),
+]
 
 
 class _Body(BaseModel):
@@ -700,32 +727,32 @@ class _Body(BaseModel):
 
 
 class HandOverRequest(_Body):
-    to_team: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    reason: str = Field(min_length=1, max_length=2000)
+    to_team: TeamField
+    reason: Reason
 
 
 class ParticipantRequest(_Body):
-    team: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    reason: str | None = Field(default=None, max_length=2000)
+    team: TeamField
+    reason: OptionalReason | None = None
 
 
 class StatusRequest(_Body):
-    status: Literal["open", "in behandeling", "wacht op inwoner"] = Field(
+    status: cmd.OpenStatus = Field(
         description="To close a case use POST /cases/{case_id}/close (it needs a result)."
     )
 
 
 class CloseRequest(_Body):
-    result: str = Field(min_length=1, max_length=2000)
+    result: Reason
 
 
 class NoteRequest(_Body):
-    text: str = Field(min_length=1, max_length=20_000)
+    text: LongText
 
 
 class OutboundContactRequest(_Body):
     channel: Channel
-    summary: str = Field(min_length=1, max_length=20_000)
+    summary: LongText
 
 
 class LinkDecisionRequest(_Body):
@@ -735,24 +762,25 @@ class LinkDecisionRequest(_Body):
         description="With confirm: the claimed address (e-mail, phone, chat) belongs to this "
         "party, so later messages from it link automatically. Not for shared addresses.",
     )
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: OptionalReason | None = None
 
 
 class MergeRequest(_Body):
     merged_party_id: uuid.UUID = Field(description="The party that is the same person")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class UnmergeRequest(_Body):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 class CommandAccepted(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     command_id: uuid.UUID = Field(
-        description="The CloudEvent id on omni.commands.v1; the outcome arrives as an event on "
-        "the history (and its live stream), a refusal as nl.eenloket.command.rejected."
+        description="The CloudEvent id on omni.commands.v1. What became of it: GET the "
+        "Location (/v1/commands/{command_id}); the outcome also arrives as an event on the "
+        "history (and its live stream), a refusal as nl.eenloket.command.rejected."
     )
     type: str
     status: Literal["accepted"] = "accepted"
@@ -767,11 +795,61 @@ IdempotencyKey = Annotated[
         description="Send the same key again and it is the same command (same command id).",
     ),
 ]
-COMMAND_RESPONSES = {**responses(404, 409, 503)}
+COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted: Kafka acknowledged the command. Its status is at the Location.",
+        "headers": {
+            "Location": {
+                "description": "/v1/commands/{command_id}: accepted, applied or rejected",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    **responses(404, 409, 503),
+}
+
+E = TypeVar("E", bound=Event)
+
+
+def _invalid(
+    errors: Sequence[Mapping[str, Any]], prefix: Sequence[str], detail: str | None = None
+) -> ProblemError:
+    """A 422 like FastAPI's, for what is checked in the route: Dutch detail, fields named."""
+    refused = ProblemError(
+        422, "Request validation failed", detail or messages.validation_detail(errors)
+    )
+    refused.problem = refused.problem.model_copy(update={"errors": messages.listed(errors, prefix)})
+    return refused
+
+
+def _command(model: type[E], **fields: Any) -> E:
+    """The command, validated by its contract (the router validates it the same way). The
+    request body passed the same field types already; what can still fail here came from
+    the read model or the token (from_team, by)."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise _invalid(exc.errors(include_input=False), ("command",)) from exc
+
+
+def _known_team(request: Request, name: str, team: str) -> None:
+    teams: frozenset[str] = request.app.state.teams
+    if team not in teams:
+        raise _invalid(
+            [{"loc": ("body", name), "msg": f"unknown team '{team}'", "type": "unknown_team"}],
+            (),
+            f"Het veld {messages.field(name)}: team '{team}' bestaat niet in het "
+            "routeringsbestand.",
+        )
+
+
+def _conflict(detail: str, title: str = "Conflicts with the current state") -> ProblemError:
+    return ProblemError(409, title, detail)
 
 
 async def _send(
     request: Request,
+    response: Response,
     session: AsyncSession,
     principal: Principal,
     command: Event,
@@ -780,9 +858,22 @@ async def _send(
     idempotency_key: str | None,
 ) -> CommandAccepted:
     s = _settings(request)
-    # End the read transaction before waiting for Kafka (on SQLite it holds the write lock).
-    await session.commit()
     command_id = commands.command_id(principal, idempotency_key)
+    by = getattr(command, "by", None)
+    case_id = getattr(command, "case_id", None)
+    # Noted before publishing (so its status is readable the moment the 202 is), and the
+    # read transaction ends here before waiting for Kafka (on SQLite it holds the lock).
+    new = await command_status.record_accepted(
+        session,
+        command_id=command_id,
+        type_=command.TYPE,
+        user=principal.user,
+        team=by.team if by is not None else None,
+        case_id=case_id,
+        party_id=None if case_id is not None else key,
+        now=_now(),
+    )
+    await session.commit()
     try:
         await commands.send(
             request.app.state.producer,
@@ -794,13 +885,27 @@ async def _send(
             timeout=s.command_publish_timeout,
         )
     except BrokerUnavailableError as exc:
+        if new:
+            await _forget(session, command_id)
         raise ProblemError(
             503,
             "Message queue unavailable",
-            "The command was not accepted; send it again after the Retry-After delay.",
+            "De opdracht is niet aangenomen: de berichtenwachtrij is niet bereikbaar. "
+            "Probeer het na de Retry-After-tijd opnieuw.",
             headers={"Retry-After": str(s.retry_after_seconds)},
         ) from exc
+    response.headers["Location"] = f"/v1/commands/{command_id}"
     return CommandAccepted(command_id=command_id, type=command.TYPE)
+
+
+async def _forget(session: AsyncSession, command_id: uuid.UUID) -> None:
+    try:
+        await command_status.forget(session, command_id)
+        await session.commit()
+    except SQLAlchemyError:
+        # The answer is a 503 either way; the row says "accepted" for a command that may
+        # never arrive, and a retry with the same Idempotency-Key is the same command.
+        log.warning("could not forget an unpublished command", extra={"error_type": "db"})
 
 
 async def _case_for_action(
@@ -809,10 +914,10 @@ async def _case_for_action(
     """The case, and the team the user acts for. Owner-only actions need the owning team;
     notes and contacts may also come from a participating team or the contact centre."""
     if not principal.has_any(ACT_ON_CASES):
-        raise ProblemError(403, "Not allowed", "Your roles do not allow staff actions.")
+        raise ProblemError(403, "Not allowed", "Uw rol staat geen acties op zaken toe.")
     case = (await queries.case_access(session, [case_id])).get(case_id)
     if case is None:
-        raise ProblemError(404, "Case not found")
+        raise ProblemError(404, "Case not found", "Zaak niet gevonden (of nog niet verwerkt).")
     if case.owner_team in principal.teams:
         return case, case.owner_team
     if not owner_only:
@@ -821,7 +926,25 @@ async def _case_for_action(
             return case, joined[0]
         if principal.has_any(frozenset({Role.KCC})):
             return case, "kcc" if "kcc" in principal.teams else None
-    raise ProblemError(403, "Not your case", "Only the owning team may do this.")
+    raise ProblemError(
+        403,
+        "Not your case",
+        f"Alleen het team dat eigenaar is van de zaak ({case.owner_team}) kan dit doen.",
+    )
+
+
+async def _open_case(
+    session: AsyncSession, case: queries.CaseAccess, action: str
+) -> preconditions.CaseState:
+    """409 when the read model says the case is closed (the router refuses it too)."""
+    state = await preconditions.case_state(session, case.id)
+    if state is None:
+        raise ProblemError(404, "Case not found", "Zaak niet gevonden (of nog niet verwerkt).")
+    if not state.is_open:
+        raise _conflict(
+            f"Zaak {state.number} is al afgehandeld en kan niet meer {action}.", "Case closed"
+        )
+    return state
 
 
 @router.post(
@@ -835,6 +958,7 @@ async def _case_for_action(
 )
 async def hand_over(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: HandOverRequest,
     principal: PrincipalDep,
@@ -842,9 +966,12 @@ async def hand_over(
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
     case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    _known_team(request, "to_team", body.to_team)
     if body.to_team == case.owner_team:
-        raise ProblemError(409, "Already the owner", "The case is owned by that team already.")
-    command = cmd.HandOverCase(
+        raise _conflict(f"De zaak is al van team {body.to_team}.", "Already the owner")
+    await _open_case(session, case, "worden overgedragen")
+    command = _command(
+        cmd.HandOverCase,
         case_id=case_id,
         from_team=case.owner_team,
         to_team=body.to_team,
@@ -852,7 +979,13 @@ async def hand_over(
         by=commands.actor(principal, team),
     )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -867,6 +1000,7 @@ async def hand_over(
 )
 async def add_participant(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: ParticipantRequest,
     principal: PrincipalDep,
@@ -874,13 +1008,28 @@ async def add_participant(
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
     case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    _known_team(request, "team", body.team)
     if body.team == case.owner_team or body.team in case.participants:
-        raise ProblemError(409, "Already involved", "That team owns or takes part in the case.")
-    command = cmd.AddParticipant(
-        case_id=case_id, team=body.team, reason=body.reason, by=commands.actor(principal, team)
+        raise _conflict(
+            f"Team {body.team} is eigenaar van de zaak of neemt er al aan deel.",
+            "Already involved",
+        )
+    await _open_case(session, case, "worden uitgebreid met een team")
+    command = _command(
+        cmd.AddParticipant,
+        case_id=case_id,
+        team=body.team,
+        reason=body.reason,
+        by=commands.actor(principal, team),
     )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -895,6 +1044,7 @@ async def add_participant(
 )
 async def remove_participant(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: ParticipantRequest,
     principal: PrincipalDep,
@@ -903,12 +1053,22 @@ async def remove_participant(
 ) -> CommandAccepted:
     case, team = await _case_for_action(session, principal, case_id, owner_only=True)
     if body.team not in case.participants:
-        raise ProblemError(409, "Not a participant", "That team does not take part in the case.")
-    command = cmd.RemoveParticipant(
-        case_id=case_id, team=body.team, reason=body.reason, by=commands.actor(principal, team)
+        raise _conflict(f"Team {body.team} neemt niet deel aan de zaak.", "Not a participant")
+    command = _command(
+        cmd.RemoveParticipant,
+        case_id=case_id,
+        team=body.team,
+        reason=body.reason,
+        by=commands.actor(principal, team),
     )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -923,18 +1083,28 @@ async def remove_participant(
 )
 async def change_status(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: StatusRequest,
     principal: PrincipalDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
-    _, team = await _case_for_action(session, principal, case_id, owner_only=True)
-    command = cmd.ChangeStatus(
-        case_id=case_id, status=body.status, by=commands.actor(principal, team)
+    case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    state = await _open_case(session, case, "van status veranderen")
+    if state.status == body.status:
+        raise _conflict(f"De zaak heeft al de status '{body.status}'.", "Status unchanged")
+    command = _command(
+        cmd.ChangeStatus, case_id=case_id, status=body.status, by=commands.actor(principal, team)
     )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -949,16 +1119,26 @@ async def change_status(
 )
 async def close_case(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: CloseRequest,
     principal: PrincipalDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
-    _, team = await _case_for_action(session, principal, case_id, owner_only=True)
-    command = cmd.CloseCase(case_id=case_id, result=body.result, by=commands.actor(principal, team))
+    case, team = await _case_for_action(session, principal, case_id, owner_only=True)
+    await _open_case(session, case, "worden afgesloten")
+    command = _command(
+        cmd.CloseCase, case_id=case_id, result=body.result, by=commands.actor(principal, team)
+    )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -973,16 +1153,26 @@ async def close_case(
 )
 async def add_note(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: NoteRequest,
     principal: PrincipalDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
+    # Notes and contacts are allowed on a closed case: the history goes on.
     _, team = await _case_for_action(session, principal, case_id, owner_only=False)
-    command = cmd.AddNote(case_id=case_id, text=body.text, by=commands.actor(principal, team))
+    command = _command(
+        cmd.AddNote, case_id=case_id, text=body.text, by=commands.actor(principal, team)
+    )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -997,6 +1187,7 @@ async def add_note(
 )
 async def register_outbound(
     request: Request,
+    response: Response,
     case_id: uuid.UUID,
     body: OutboundContactRequest,
     principal: PrincipalDep,
@@ -1004,14 +1195,21 @@ async def register_outbound(
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
     _, team = await _case_for_action(session, principal, case_id, owner_only=False)
-    command = cmd.RegisterOutboundContact(
+    command = _command(
+        cmd.RegisterOutboundContact,
         case_id=case_id,
         channel=body.channel,
         summary=body.summary,
         by=commands.actor(principal, team),
     )
     return await _send(
-        request, session, principal, command, key=case_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=case_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -1021,7 +1219,9 @@ def _identity_team(principal: Principal) -> str | None:
 
 def _require_identity_role(principal: Principal) -> None:
     if not principal.has_any(DECIDE_IDENTITY):
-        raise ProblemError(403, "Not allowed", "Only the contact centre or a team lead decides.")
+        raise ProblemError(
+            403, "Not allowed", "Alleen het klantcontactcentrum of een teamleider beslist hierover."
+        )
 
 
 @router.post(
@@ -1035,6 +1235,7 @@ def _require_identity_role(principal: Principal) -> None:
 )
 async def decide_link(
     request: Request,
+    response: Response,
     suggestion_id: uuid.UUID,
     body: LinkDecisionRequest,
     principal: PrincipalDep,
@@ -1044,8 +1245,16 @@ async def decide_link(
     _require_identity_role(principal)
     party_id = await queries.suggestion_party(session, suggestion_id)
     if party_id is None:
-        raise ProblemError(404, "Suggestion not found")
-    command = cmd.DecideLink(
+        raise ProblemError(404, "Suggestion not found", "Voorgestelde koppeling niet gevonden.")
+    decided = await preconditions.suggestion_decision(session, suggestion_id)
+    if decided is not None:
+        raise _conflict(
+            "Over deze voorgestelde koppeling is al besloten: "
+            f"{messages.DECISIONS.get(decided, decided)}.",
+            "Already decided",
+        )
+    command = _command(
+        cmd.DecideLink,
         suggestion_id=suggestion_id,
         confirm=body.confirm,
         verify_address=body.verify_address,
@@ -1053,7 +1262,13 @@ async def decide_link(
         by=commands.actor(principal, _identity_team(principal)),
     )
     return await _send(
-        request, session, principal, command, key=party_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=party_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -1068,6 +1283,7 @@ async def decide_link(
 )
 async def merge_parties(
     request: Request,
+    response: Response,
     party_id: uuid.UUID,
     body: MergeRequest,
     principal: PrincipalDep,
@@ -1076,22 +1292,36 @@ async def merge_parties(
 ) -> CommandAccepted:
     _require_identity_role(principal)
     if body.merged_party_id == party_id:
-        raise ProblemError(409, "Same party", "A party cannot be merged into itself.")
+        raise _conflict("Een dossier kan niet met zichzelf worden samengevoegd.", "Same party")
     for p in (party_id, body.merged_party_id):
         if not await queries.party_exists(session, p):
-            raise ProblemError(404, "Party not found")
-    if await queries.resolve(session, body.merged_party_id) == await queries.resolve(
-        session, party_id
-    ):
-        raise ProblemError(409, "Already merged", "The two parties share one history already.")
-    command = cmd.MergeParties(
+            raise ProblemError(
+                404, "Party not found", "Inwoner of ondernemer niet gevonden (of nog niet verwerkt)"
+            )
+    merged_root = await queries.resolve(session, body.merged_party_id)
+    if merged_root == await queries.resolve(session, party_id):
+        raise _conflict("De twee dossiers zijn al samengevoegd.", "Already merged")
+    if merged_root != body.merged_party_id:
+        raise _conflict(
+            "Het samen te voegen dossier ('merged_party_id') is al samengevoegd met een ander "
+            "dossier; maak die samenvoeging eerst ongedaan.",
+            "Merged elsewhere",
+        )
+    command = _command(
+        cmd.MergeParties,
         party_id=party_id,
         merged_party_id=body.merged_party_id,
         reason=body.reason,
         by=commands.actor(principal, _identity_team(principal)),
     )
     return await _send(
-        request, session, principal, command, key=party_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=party_id,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -1106,6 +1336,7 @@ async def merge_parties(
 )
 async def unmerge_parties(
     request: Request,
+    response: Response,
     merge_id: uuid.UUID,
     body: UnmergeRequest,
     principal: PrincipalDep,
@@ -1115,12 +1346,59 @@ async def unmerge_parties(
     _require_identity_role(principal)
     party_id = await queries.merge_party(session, merge_id)
     if party_id is None:
-        raise ProblemError(404, "Merge not found")
-    command = cmd.UnmergeParties(
+        raise ProblemError(404, "Merge not found", "Samenvoeging niet gevonden.")
+    if await preconditions.merge_undone(session, merge_id):
+        raise _conflict("Deze samenvoeging is al ongedaan gemaakt.", "Already undone")
+    command = _command(
+        cmd.UnmergeParties,
         merge_id=merge_id,
         reason=body.reason,
         by=commands.actor(principal, _identity_team(principal)),
     )
     return await _send(
-        request, session, principal, command, key=party_id, idempotency_key=idempotency_key
+        request,
+        response,
+        session,
+        principal,
+        command,
+        key=party_id,
+        idempotency_key=idempotency_key,
     )
+
+
+@router.get(
+    "/commands/{command_id}",
+    tags=["commands"],
+    operation_id="getCommandStatus",
+    response_model=command_status.CommandStatus,
+    responses=responses(404),
+    summary="What became of a staff command you sent: accepted, applied, or rejected and why",
+)
+async def get_command_status(
+    request: Request,
+    command_id: uuid.UUID,
+    principal: PrincipalDep,
+    session: SessionDep,
+    purpose: PurposeDep = None,
+) -> command_status.CommandStatus:
+    """Need-to-know: the sender and the team they acted for. Anyone else gets 404, as for
+    an id that does not exist (a command's existence is not theirs to learn)."""
+    if not principal.has_any(ACT_ON_CASES | DECIDE_IDENTITY):
+        raise ProblemError(403, "Not allowed", "Uw rol geeft geen opdrachten.")
+    found = await command_status.read(session, command_id)
+    if found is None or not found.readable_by(principal.user, principal.teams):
+        raise ProblemError(
+            404, "Command not found", "Opdracht niet gevonden (of niet van u of uw team)."
+        )
+    await _log(
+        session,
+        principal,
+        purpose,
+        audit.Access(
+            _endpoint(request),
+            party_id=found.view.party_id,
+            case_id=found.view.case_id,
+            detail="command status",
+        ),
+    )
+    return found.view

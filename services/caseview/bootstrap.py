@@ -9,12 +9,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview import api, console
+from services.caseview import api, console, messages
 from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.live import Pulse
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
+from services.caseview.teams import load_teams
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.http import health_router, install_http_metrics, install_problem_handlers
@@ -53,6 +54,7 @@ def _handle_batch(group: str) -> BatchHandler:
 def create_app(settings: CaseviewSettings) -> FastAPI:
     setup_tracing("eenloket-caseview", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
     tokens = TokenValidator(settings)  # fails at start, not at the first request
+    teams = load_teams(settings.routing_file)  # likewise: the teams commands may name
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +88,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         app.state.sessions = sessions
         app.state.settings = settings
         app.state.tokens = tokens
+        app.state.teams = teams
         app.state.producer = producer
         app.state.pulse = pulse
         app.state.readiness = {
@@ -112,6 +115,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    messages.install_validation_handler(app)  # a Dutch detail naming the fields
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(health_router(lambda: app.state.readiness))

@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 from shared.settings import ServiceSettings
 
 DEVKEYS = Path(__file__).parent / "devkeys"
+# The router's routing file: the same EENLOKET_ROUTING_FILE and the same default as the
+# router, so caseview knows the teams the router will accept (teams.py).
+DEFAULT_ROUTING_FILE = Path(__file__).parents[1] / "router" / "routing" / "default.yaml"
 DEV_ISSUER = "https://dev-issuer.eenloket.invalid"
 DEV_AUDIENCE = "eenloket-caseview"
 
@@ -41,6 +44,7 @@ class CaseviewSettings(ServiceSettings):
         default_factory=lambda: list(DEFAULT_CONFIDENTIAL_PRODUCTS)
     )
 
+    routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
     command_publish_timeout: float = Field(default=10.0, gt=0)
     retry_after_seconds: int = 5
     count_cap: int = Field(default=1000, ge=1)

@@ -1,8 +1,9 @@
 """Caseview's read models: projections of ``omni.timeline.v1``, shaped for the queries.
 
-Everything here except ``access_log`` is a projection: it can be thrown away and
-rebuilt from the topic (``python -m services.caseview rebuild``). ``access_log``
-is the AVG processing log and is never rebuilt.
+Everything here except ``access_log`` and ``staff_commands`` is a projection: it can be
+thrown away and rebuilt from the topic (``python -m services.caseview rebuild``).
+``access_log`` is the AVG processing log and ``staff_commands`` records who sent which
+command (the API writes it); neither is ever rebuilt.
 """
 
 from __future__ import annotations
@@ -199,6 +200,36 @@ access_log = Table(
     Index("ix_cv_access_log_user", "user", "id"),
 )
 
+# Staff commands caseview published (written by the API before it publishes; not a
+# projection, like the access log): who sent it, so the status is theirs to read.
+staff_commands = Table(
+    "staff_commands",
+    metadata,
+    Column("id", Uuid, primary_key=True),  # the command id (CloudEvent id)
+    Column("type", String(128), nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("team", String(64)),  # the team the user acted for (by.team)
+    Column("case_id", Uuid),
+    Column("party_id", Uuid),  # the party a party command concerns
+    Column("accepted_at", UtcDateTime, nullable=False),
+)
+
+# What became of a command (projected from the timeline): ``applied`` (an event with the
+# command's id as ``causationid``) or ``rejected`` (``command.rejected``, with the reason).
+command_outcomes = Table(
+    "command_outcomes",
+    metadata,
+    Column("command_id", Uuid, primary_key=True),
+    Column("status", String(16), nullable=False),  # applied | rejected
+    Column("reason", Text),
+    Column("command_type", String(128)),
+    Column("case_id", Uuid),
+    Column("party_id", Uuid),
+    Column("by_user", String(200)),
+    Column("by_team", String(64)),
+    Column("at", UtcDateTime, nullable=False),
+)
+
 processed_events = processed_events_table(metadata)
 consumer_offsets = consumer_offsets_table(metadata)
 
@@ -213,4 +244,5 @@ PROJECTION_TABLES: tuple[Table, ...] = (
     case_participants,
     case_handovers,
     timeline_entries,
+    command_outcomes,
 )

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
+from services.caseview import command_status
 from services.caseview.normalize import name_keys
 from services.caseview.orm import (
     CLOSED_STATUS,
@@ -670,6 +671,7 @@ async def _write_touches(session: AsyncSession, touches: dict[uuid.UUID, datetim
 
 async def project(session: AsyncSession, event: CloudEvent) -> None:
     """Apply one event; types caseview does not show are skipped (forward compatible)."""
+    await command_status.project_outcome(session, event)  # applied / rejected commands
     entry = PROJECTIONS.get(event.type)
     if entry is None:
         return

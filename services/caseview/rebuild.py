@@ -15,7 +15,8 @@
 
 Live-stream positions are shifted above every position handed out before, so a
 client resuming with an old ``Last-Event-ID`` gets entries again (never misses
-one). The access log is not a projection and stays as it is.
+one). The access log and `staff_commands` (who sent which command) are not projections
+and stay as they are.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ HASH_ORDER = {
     "case_participants": ("case_id", "team"),
     "case_handovers": ("event_id",),
     "timeline_entries": ("event_id",),
+    "command_outcomes": ("command_id",),
 }
 
 

@@ -39,6 +39,7 @@ from shared.contracts import (
     Trust,
 )
 from shared.contracts import commands as c
+from shared.contracts.text import scrubbed
 from shared.envelope import CloudEvent
 from shared.ids import new_id
 
@@ -437,7 +438,7 @@ BY_TYPE: dict[str, type[Event]] = {model.TYPE: model for model in HANDLERS}
 async def handle_command(session: AsyncSession, event: CloudEvent, ctx: RouterContext) -> None:
     """Carry out one command, or publish why not. A malformed command is rejected too."""
     model = BY_TYPE[event.type]
-    history = History(source=ctx.source, topic=ctx.timeline_topic)
+    history = History(source=ctx.source, topic=ctx.timeline_topic, cause=event.id)
     try:
         command = model.model_validate(event.data)
     except ValueError as exc:
@@ -457,7 +458,7 @@ async def _reject(
 ) -> None:
     REJECTED.labels(event.type.removeprefix("nl.eenloket.")).inc()
     repo = Repository(session)
-    history = History(source=ctx.source, topic=ctx.timeline_topic)
+    history = History(source=ctx.source, topic=ctx.timeline_topic, cause=event.id)
     case_id = getattr(command, "case_id", None)
     case = await repo.case(case_id) if isinstance(case_id, uuid.UUID) else None
     party_id = case.party_id if case else getattr(command, "party_id", None)
@@ -468,7 +469,8 @@ async def _reject(
         command_type=event.type,
         party_id=party_id,
         case_id=case.id if case else None,
-        reason=reason,
+        # A reason may quote the command: it must never make the rejection unstorable.
+        reason=scrubbed(reason),
         by=getattr(command, "by", None),
         at=datetime.now(UTC),
     )

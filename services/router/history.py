@@ -21,6 +21,10 @@ from shared.kafka.records import Record
 from shared.outbox import CURRENT_TRACE, add_to_outbox
 from shared.telemetry import exporting
 
+# CloudEvents extension attribute (the "correlation" extension's name): the command that
+# caused an event.
+CAUSATION_ID = "causationid"
+
 
 @dataclass
 class History:
@@ -36,6 +40,9 @@ class History:
     trace: Any = CURRENT_TRACE
     # The events' time: when the batch's decisions were made (one clock reading for all).
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The staff command these events carry out: the CloudEvents ``causationid`` extension
+    # (the command id), by which caseview marks the command applied.
+    cause: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
         self._time = utc_iso(self.now)
@@ -84,6 +91,8 @@ class History:
         }
         if sequence is not None:
             envelope["sequence"] = sequence
+        if self.cause is not None:
+            envelope[CAUSATION_ID] = str(self.cause)
         trace = (trace_carrier() or None) if self.trace is CURRENT_TRACE else self.trace
         self.rows.append(
             {

@@ -3,28 +3,37 @@
 Caseview publishes them (the command id is the CloudEvent id); the router, the
 single writer of parties and cases, carries each out as timeline events or
 answers ``command.rejected``. Types are imperative (design §3).
+
+Every free-text field refuses what PostgreSQL cannot store and what the router's
+columns cannot hold (``shared/contracts/text.py``): caseview validates a command
+before publishing it (422), and the router validates it again, so such input is a
+``command.rejected``, never a database error and a dead letter.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from pydantic import Field
 
 from shared.contracts.base import Event
 from shared.contracts.inbound import Channel
+from shared.contracts.text import LongText, OptionalReason, Reason, TeamId
 from shared.contracts.timeline import Actor
 
 CASE_STATUSES = ("open", "in behandeling", "wacht op inwoner", "afgehandeld")
+# What a status change may set: a case is closed with its result (CloseCase).
+OpenStatus = Literal["open", "in behandeling", "wacht op inwoner"]
 
 
 class HandOverCase(Event):
     TYPE = "nl.eenloket.case.hand-over"
 
     case_id: uuid.UUID
-    from_team: str = Field(min_length=1, max_length=64)
-    to_team: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    from_team: TeamId
+    to_team: TeamId
+    reason: Reason
     by: Actor
 
 
@@ -32,8 +41,8 @@ class AddParticipant(Event):
     TYPE = "nl.eenloket.case.add-participant"
 
     case_id: uuid.UUID
-    team: str = Field(min_length=1, max_length=64)
-    reason: str | None = Field(default=None, max_length=2000)
+    team: TeamId
+    reason: OptionalReason | None = None
     by: Actor
 
 
@@ -41,8 +50,8 @@ class RemoveParticipant(Event):
     TYPE = "nl.eenloket.case.remove-participant"
 
     case_id: uuid.UUID
-    team: str = Field(min_length=1, max_length=64)
-    reason: str | None = Field(default=None, max_length=2000)
+    team: TeamId
+    reason: OptionalReason | None = None
     by: Actor
 
 
@@ -50,7 +59,7 @@ class ChangeStatus(Event):
     TYPE = "nl.eenloket.case.change-status"
 
     case_id: uuid.UUID
-    status: str = Field(description="open | in behandeling | wacht op inwoner")
+    status: OpenStatus = Field(description="open | in behandeling | wacht op inwoner")
     by: Actor
 
 
@@ -58,7 +67,7 @@ class CloseCase(Event):
     TYPE = "nl.eenloket.case.close"
 
     case_id: uuid.UUID
-    result: str = Field(min_length=1, max_length=2000)
+    result: Reason
     by: Actor
 
 
@@ -66,7 +75,7 @@ class AddNote(Event):
     TYPE = "nl.eenloket.case.add-note"
 
     case_id: uuid.UUID
-    text: str = Field(min_length=1, max_length=20_000)
+    text: LongText
     by: Actor
 
 
@@ -75,7 +84,7 @@ class RegisterOutboundContact(Event):
 
     case_id: uuid.UUID
     channel: Channel
-    summary: str = Field(min_length=1, max_length=20_000)
+    summary: LongText
     by: Actor
 
 
@@ -92,7 +101,7 @@ class DecideLink(Event):
         "number or chat handle belongs to this party (verified), so later messages from it "
         "link automatically. Leave false for a shared address (a family mailbox).",
     )
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: OptionalReason | None = None
     by: Actor
 
 
@@ -101,7 +110,7 @@ class MergeParties(Event):
 
     party_id: uuid.UUID  # survives
     merged_party_id: uuid.UUID
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
     by: Actor
 
 
@@ -109,7 +118,7 @@ class UnmergeParties(Event):
     TYPE = "nl.eenloket.party.unmerge"
 
     merge_id: uuid.UUID
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
     by: Actor
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.contracts.base import Event
 from shared.contracts.inbound import AttachmentRef, Channel, IdentifierKind, Trust
+from shared.contracts.text import TEAM_MAX, UserId, storable
 
 
 class _Part(BaseModel):
@@ -23,8 +25,9 @@ class _Part(BaseModel):
 class Actor(_Part):
     """Who did it: a staff member (opaque user id) acting for a team, or the system."""
 
-    user: str = Field(min_length=1, max_length=200)
-    team: str | None = Field(default=None, max_length=64)
+    user: UserId
+    # No minimum: a tolerant reader of what was published before the text rules.
+    team: Annotated[str, Field(max_length=TEAM_MAX), AfterValidator(storable)] | None = None
 
 
 class PartyIdentifier(_Part):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -155,6 +157,13 @@ def token(user: str | None = None, *, teams: list[str], roles: list[str]) -> dic
 
 def team_name() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
+
+
+def routing_file(folder: Path, *teams: str) -> Path:
+    """A routing file whose teams caseview knows (EENLOKET_ROUTING_FILE): random test teams."""
+    path = folder / f"routing-{uuid.uuid4().hex[:8]}.yaml"
+    path.write_text(json.dumps({"teams": {t: t for t in teams}}), encoding="utf-8")
+    return path
 
 
 @pytest.fixture

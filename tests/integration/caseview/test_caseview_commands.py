@@ -7,10 +7,12 @@ import uuid
 import orjson
 import pytest
 
+from services.caseview.commands import IDEMPOTENCY_NAMESPACE
 from shared.contracts import commands as cmd
 from shared.envelope import CloudEvent
 from tests.integration.caseview.conftest import (
     Party,
+    routing_file,
     running,
     send,
     settings_for,
@@ -23,7 +25,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 async def test_commands_are_published_keyed_by_case_or_party(
-    kafka_bootstrap, pg_urls, topics, producer
+    kafka_bootstrap, pg_urls, topics, producer, tmp_path
 ):
     owner, other = team_name(), team_name()
     p, q = Party(), Party()
@@ -33,7 +35,13 @@ async def test_commands_are_published_keyed_by_case_or_party(
     await send(producer, topics.timeline, *events)
     member = token("u-owner", teams=[owner], roles=["member"])
     lead = token("u-lead", teams=["kcc"], roles=["kcc"])
-    async with running(settings_for(pg_urls["caseview"], kafka_bootstrap, topics)) as cv:
+    settings = settings_for(
+        pg_urls["caseview"],
+        kafka_bootstrap,
+        topics,
+        routing_file=routing_file(tmp_path, "kcc", owner, other),
+    )
+    async with running(settings) as cv:
         await cv.projected(*events)
         http = cv.client
         sent = []
@@ -118,6 +126,8 @@ async def test_kafka_away_is_a_503_with_retry_after(kafka_bootstrap, pg_urls, to
     settings = settings_for(
         pg_urls["caseview"], kafka_bootstrap, topics, command_publish_timeout=2.0
     )
+    user, key = f"u-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    member = token(user, teams=[owner], roles=["member"])
     async with running(settings) as cv:
         await cv.projected(*events)
         # The producer loses its broker: the command must not be reported as accepted.
@@ -125,8 +135,11 @@ async def test_kafka_away_is_a_503_with_retry_after(kafka_bootstrap, pg_urls, to
         r = await cv.client.post(
             f"/v1/cases/{case_id}/notes",
             json={"text": "x"},
-            headers=token(teams=[owner], roles=["member"]),
+            headers={**member, "Idempotency-Key": key},
         )
+        # ... nor does its status say so.
+        sent = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user}\n{key}")
+        assert (await cv.client.get(f"/v1/commands/{sent}", headers=member)).status_code == 404
     assert r.status_code == 503
     assert r.headers["retry-after"] == str(settings.retry_after_seconds)
     assert r.headers["content-type"] == "application/problem+json"

@@ -74,7 +74,10 @@ export function explain(error) {
       return 'Geen verbinding met Eenloket. Controleer de verbinding en probeer het opnieuw.';
     case 400:
     case 422:
-      return 'De invoer is niet geldig. Controleer de velden en probeer het opnieuw.';
+      // Caseview's detail is Dutch and names the field.
+      return error.detail
+        ? `De invoer is niet geldig. ${error.detail}`
+        : 'De invoer is niet geldig. Controleer de velden en probeer het opnieuw.';
     case 403:
       return 'U heeft hiervoor geen toegang met uw huidige rol of team.';
     case 404:

@@ -4,6 +4,7 @@
 import { api, explain } from './api.js';
 import { $, badge, day, el, fieldError, notice, partyLink, replace, time, uuidParam } from './dom.js';
 import { CASE_RULES, FLAGS, TEAMS, ownerRule, status, team } from './labels.js';
+import { watchCommand } from './commands.js';
 import { announce, liveStatus, setTitle, start } from './layout.js';
 import { openStream } from './stream.js';
 import { entryItem, title } from './timeline.js';
@@ -18,7 +19,7 @@ let current = null;
 let cursor = null;
 let refresh = null;
 let total = { value: 0, capped: false };
-let pending = null; // the handover we sent: { commandId, toTeam }
+let pending = null; // the handover we sent: { commandId, toTeam, watch }
 let idempotencyKey = null;
 
 const CHANGES = /case\.(handed-over|participant-added|participant-removed|status-changed|closed)$|message\.routed$|contact\.outbound/;
@@ -161,19 +162,47 @@ function onEvent({ data: entry }) {
   list.prepend(entryItem(entry, { showCase: false, fresh: true }));
   total.value += total.capped ? 0 : 1;
   showCount();
-  const status = $('#overdracht-status');
   if (pending && entry.type.endsWith('command.rejected') && entry.data?.command_id === pending.commandId) {
-    notice(status, `Overdracht geweigerd: ${entry.data.reason}`, 'error');
-    pending = null;
+    pending.watch.now(); // its status has the reason in Dutch
   } else if (pending && entry.type.endsWith('case.handed-over') && entry.data?.to_team === pending.toTeam) {
-    notice(status, `Overgedragen aan ${team(pending.toTeam)}.`, 'ok');
-    pending = null;
+    handedOver(pending);
   }
   announce(`Nieuw in deze zaak: ${title(entry)}`);
   if (CHANGES.test(entry.type)) {
     clearTimeout(refresh);
     refresh = setTimeout(() => loadCase().catch((error) => notice(messages, explain(error), 'error')), 200);
   }
+}
+
+function handedOver(sent) {
+  if (pending !== sent) return;
+  sent.watch.stop();
+  pending = null;
+  notice($('#overdracht-status'), `Overgedragen aan ${team(sent.toTeam)}.`, 'ok');
+}
+
+// A handover the router refused (the case changed meanwhile) is shown to the person who
+// sent it, in Dutch, whether or not it shows on this case's history.
+function refused(sent, status) {
+  if (pending !== sent) return;
+  pending = null;
+  notice($('#overdracht-status'), `Overdracht aan ${team(sent.toTeam)} geweigerd: ${status.detail || status.reason}`, 'error');
+  announce('De overdracht is geweigerd.');
+}
+
+function watch(commandId, toTeam) {
+  pending?.watch.stop();
+  const sent = { commandId, toTeam };
+  pending = sent;
+  sent.watch = watchCommand(commandId, {
+    onApplied: () => handedOver(sent),
+    onRejected: (status) => refused(sent, status),
+    onUnknown: () => {
+      if (pending !== sent) return;
+      pending = null;
+      notice($('#overdracht-status'), 'Nog geen bevestiging van de overdracht. Kijk straks in de geschiedenis of die is gelukt.', 'info');
+    },
+  });
 }
 
 async function handOver(event) {
@@ -197,10 +226,11 @@ async function handOver(event) {
       headers: { 'Idempotency-Key': idempotencyKey },
       body: { to_team: select.value, reason: reason.value.trim() },
     });
-    pending = { commandId: accepted.command_id, toTeam: select.value };
+    const toTeam = select.value;
+    watch(accepted.command_id, toTeam);
     idempotencyKey = null;
     reason.value = '';
-    notice(status, `Overdracht aan ${team(pending.toTeam)} verzonden; wacht op bevestiging…`, 'info');
+    notice(status, `Overdracht aan ${team(toTeam)} verzonden; wacht op bevestiging…`, 'info');
   } catch (error) {
     notice(status, explain(error), 'error');
   } finally {
