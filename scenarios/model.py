@@ -223,6 +223,11 @@ class Web(_Model):
 
 class Email(_Model):
     via: Literal["http", "smtp"]
+    dmarc: Literal["pass", "fail", "none"] = Field(
+        default="pass",
+        description="what the municipality's mail gateway found for the sender's domain "
+        "(its Authentication-Results header); 'none': no header, an unauthenticated From",
+    )
     to: str | None = Field(default=None, description="default: the scenario's mailbox")
     subject: Line
     text: Text
@@ -252,6 +257,9 @@ class Chat(_Model):
 
 class Phone(_Model):
     anonymous: bool = False
+    caller_id_verified: bool = Field(
+        default=False, description="the telephony platform marks the number network-verified"
+    )
     line: Line = "14 0XX"
     subject: Line | None = None
     notes: Text

@@ -87,9 +87,14 @@ def api_key(channel: str) -> str:
     return f"dev-scenario-{INTEGRATIONS[channel][0]}-key"
 
 
+# The municipality's mail gateway in front of ingest (HTTP and SMTP): its
+# Authentication-Results headers, and only those, are evidence of a sender's address.
+MAIL_GATEWAY = "mx.scenario.example"
+
+
 def ingest_env(*, smtp_port: int, mail_domains: list[str]) -> dict[str, str]:
     """What ingest needs to play scenarios: the integration keys and the SMTP receiver."""
-    keys = {
+    keys: dict[str, dict[str, Any]] = {
         name: {
             "sha256": hashlib.sha256(api_key(channel).encode()).hexdigest(),
             "channels": [channel],
@@ -97,11 +102,14 @@ def ingest_env(*, smtp_port: int, mail_domains: list[str]) -> dict[str, str]:
         }
         for channel, (name, may_assert) in INTEGRATIONS.items()
     }
+    keys[INTEGRATIONS["email"][0]]["trusted_authserv_ids"] = [MAIL_GATEWAY]
+    keys[INTEGRATIONS["phone"][0]]["may_assert_caller_id"] = True
     return {
         "EENLOKET_API_KEYS": json.dumps(keys),
         "EENLOKET_ALLOW_ANONYMOUS": "false",
         "EENLOKET_SMTP_PORT": str(smtp_port),
         "EENLOKET_SMTP_DOMAINS": json.dumps(sorted(set(mail_domains))),
+        "EENLOKET_SMTP_TRUSTED_AUTHSERV_IDS": json.dumps([MAIL_GATEWAY]),
     }
 
 
@@ -558,6 +566,7 @@ class Runner:
             if call.anonymous or not actor.phone
             else self._ids.get("phone", actor.phone),
             "called_line": call.line,
+            "caller_id_verified": call.caller_id_verified,
             "started_at": start.isoformat(),
             "ended_at": (start + timedelta(minutes=call.minutes)).isoformat(),
             "caller_name": actor.name,
@@ -618,6 +627,11 @@ class Runner:
         sender = self._ids.get("email", actor.email)
         to = mail.to or self._sc.mailbox
         msg = EmailMessage()
+        if mail.dmarc != "none":
+            domain = sender.rpartition("@")[2]
+            msg["Authentication-Results"] = (
+                f"{MAIL_GATEWAY}; dmarc={mail.dmarc} header.from={domain}"
+            )
         msg["From"] = formataddr((actor.name, sender))
         msg["To"] = to
         msg["Subject"] = self._fill(mail.subject) or ""

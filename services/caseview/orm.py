@@ -59,6 +59,8 @@ party_identifiers = Table(
     Column("value", String(400), primary_key=True),
     Column("trust", String(16), nullable=False),
     Column("added_at", UtcDateTime, nullable=False),
+    # Which evidence gave the rung ('digid', 'dmarc', 'staff-confirmed', ...; null: stated).
+    Column("evidence", String(64)),
     Index("ix_cv_identifiers_lookup", "kind", "value"),
 )
 

@@ -42,6 +42,7 @@ from shared.contracts import (
     CaseMerged,
     CaseOpened,
     CaseStatusChanged,
+    CaseUnfolded,
     CommandRejected,
     Event,
     LinkDecided,
@@ -54,6 +55,7 @@ from shared.contracts import (
     PartyCreated,
     PartyIdentifier,
     PartyIdentifierAdded,
+    PartyIdentifierRevoked,
     PartyMerged,
     PartyUnmerged,
     PossibleDuplicateFlagged,
@@ -100,6 +102,28 @@ async def identifier_added(
 ) -> None:
     await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
     await _identifier(session, e.party_id, e.identifier, e.at)
+
+
+async def identifier_revoked(
+    session: AsyncSession, event: CloudEvent, e: PartyIdentifierRevoked
+) -> None:
+    """The party keeps the identifier at the rung it still holds it, or not at all."""
+    await _entry(session, event, party_id=e.party_id, occurred_at=e.at)
+    key = (e.party_id, e.identifier.kind.value, e.identifier.value)
+    buffer: _Buffer | None = session.info.get(BUFFER)
+    if buffer is not None:
+        known = buffer.identifiers.pop(key, None)
+        if known is not None and e.still_held_as is not None:
+            known.update(trust=e.still_held_as.value, evidence=None)
+            buffer.identifiers[key] = known
+    t = party_identifiers
+    where = (t.c.party_id == key[0], t.c.kind == key[1], t.c.value == key[2])
+    if e.still_held_as is None:
+        await session.execute(delete(t).where(*where))
+    else:
+        await session.execute(
+            update(t).where(*where).values(trust=e.still_held_as.value, evidence=None)
+        )
 
 
 async def link_suggested(session: AsyncSession, event: CloudEvent, e: LinkSuggested) -> None:
@@ -332,6 +356,36 @@ async def case_merged(session: AsyncSession, event: CloudEvent, e: CaseMerged) -
     await _touch(session, e.into_case_id, e.at)
 
 
+async def case_unfolded(session: AsyncSession, event: CloudEvent, e: CaseUnfolded) -> None:
+    """A merge undone: the contacts a fold moved come back to their own case, which takes
+    the status it had before the fold."""
+    await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
+    if e.message_ids:
+        buffer: _Buffer | None = session.info.get(BUFFER)
+        if buffer is not None:
+            moved = set(e.message_ids)
+            for row in buffer.rows:
+                if row["message_id"] in moved:
+                    row["case_id"] = e.case_id
+        await session.execute(
+            update(timeline_entries)
+            .where(timeline_entries.c.message_id.in_(e.message_ids))
+            .values(case_id=e.case_id)
+        )
+    await session.execute(
+        update(cases)
+        .where(cases.c.id == e.case_id)
+        .values(
+            status=e.status,
+            is_open=e.status != CLOSED_STATUS,
+            closed_at=None,
+            result=None,
+            merged_into=None,
+            last_activity_at=_later(e.at),
+        )
+    )
+
+
 async def note_added(session: AsyncSession, event: CloudEvent, e: NoteAdded) -> None:
     await _entry(session, event, party_id=e.party_id, case_id=e.case_id, occurred_at=e.at)
     await _touch(session, e.case_id, e.at)
@@ -376,15 +430,17 @@ async def _identifier(
                 "value": identifier.value,
                 "trust": identifier.trust.value,
                 "added_at": at,
+                "evidence": identifier.evidence,
             }
         else:
             known["trust"] = identifier.trust.value
+            known["evidence"] = identifier.evidence
         return
     await _upsert(
         session,
         party_identifiers,
         {"party_id": party_id, "kind": identifier.kind.value, "value": identifier.value},
-        {"trust": identifier.trust.value, "added_at": at},
+        {"trust": identifier.trust.value, "added_at": at, "evidence": identifier.evidence},
         keep={"added_at"},
     )
 
@@ -513,6 +569,7 @@ Projection = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
 PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     PartyCreated.TYPE: (PartyCreated, party_created),
     PartyIdentifierAdded.TYPE: (PartyIdentifierAdded, identifier_added),
+    PartyIdentifierRevoked.TYPE: (PartyIdentifierRevoked, identifier_revoked),
     LinkSuggested.TYPE: (LinkSuggested, link_suggested),
     LinkDecided.TYPE: (LinkDecided, link_decided),
     PossibleDuplicateFlagged.TYPE: (PossibleDuplicateFlagged, duplicate_flagged),
@@ -527,6 +584,7 @@ PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     CaseStatusChanged.TYPE: (CaseStatusChanged, status_changed),
     CaseClosed.TYPE: (CaseClosed, case_closed),
     CaseMerged.TYPE: (CaseMerged, case_merged),
+    CaseUnfolded.TYPE: (CaseUnfolded, case_unfolded),
     NoteAdded.TYPE: (NoteAdded, note_added),
     OutboundContactRegistered.TYPE: (OutboundContactRegistered, outbound_registered),
     CommandRejected.TYPE: (CommandRejected, command_rejected),
@@ -588,11 +646,11 @@ class _Buffer:
                 session,
                 stmt.on_conflict_do_update(
                     index_elements=["party_id", "kind", "value"],
-                    set_={"trust": stmt.excluded.trust},
+                    set_={"trust": stmt.excluded.trust, "evidence": stmt.excluded.evidence},
                 ),
                 list(self.identifiers.values()),
                 postgres_suffix="ON CONFLICT (party_id, kind, value) "
-                "DO UPDATE SET trust = EXCLUDED.trust",
+                "DO UPDATE SET trust = EXCLUDED.trust, evidence = EXCLUDED.evidence",
             )
         if self.cases:
             await insert_many(session, cases.insert(), self.cases)

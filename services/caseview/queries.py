@@ -18,6 +18,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row, and_, exists, func, literal, or_, select, true, tuple_
+from sqlalchemy import case as sa_case
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -244,6 +245,12 @@ class IdentifierOut(_Out):
     kind: str
     value: str
     trust: str
+    evidence: str | None = Field(
+        default=None,
+        description="Which evidence gave the rung: 'digid', 'eherkenning', 'id-document', "
+        "'dmarc', 'dkim', 'network-caller-id', 'crm-import', 'staff-confirmed'; null: stated "
+        "by the sender (claimed).",
+    )
     party_id: uuid.UUID
 
 
@@ -364,6 +371,12 @@ class PartyHit(_Out):
     matched_party_id: uuid.UUID
     display_name: str | None
     provisional: bool
+    trust: str | None = Field(
+        default=None,
+        description="For a search by identifier: the rung at which this party holds it "
+        "('authenticated' first, then 'verified', then 'claimed': merely stated by a sender).",
+    )
+    evidence: str | None = None
 
 
 class PartyHits(_Out):
@@ -663,7 +676,9 @@ async def party_view(
     ids = await members(session, root)
     pi = party_identifiers
     identifiers = [
-        IdentifierOut(kind=r.kind, value=r.value, trust=r.trust, party_id=r.party_id)
+        IdentifierOut(
+            kind=r.kind, value=r.value, trust=r.trust, evidence=r.evidence, party_id=r.party_id
+        )
         for r in await session.execute(
             select(pi).where(pi.c.party_id.in_(ids)).order_by(pi.c.kind, pi.c.value, pi.c.party_id)
         )
@@ -743,6 +758,7 @@ async def find_parties(
 ) -> PartyHits:
     value = value.strip()
     matched: list[uuid.UUID]
+    rungs: dict[uuid.UUID, tuple[str, str | None]] = {}  # identifier searches: who holds it how
     if kind == "case_number":
         matched = list(
             (
@@ -769,16 +785,17 @@ async def find_parties(
     else:
         id_kind = IdentifierKind(kind)
         pi = party_identifiers
-        matched = list(
-            (
-                await session.scalars(
-                    select(pi.c.party_id)
-                    .where(pi.c.kind == id_kind.value, pi.c.value == identifier(id_kind, value))
-                    .distinct()
-                    .limit(limit + 1)
-                )
-            ).all()
-        )
+        rank = sa_case((pi.c.trust == "authenticated", 0), (pi.c.trust == "verified", 1), else_=2)
+        held = (
+            await session.execute(
+                select(pi.c.party_id, pi.c.trust, pi.c.evidence)
+                .where(pi.c.kind == id_kind.value, pi.c.value == identifier(id_kind, value))
+                .order_by(rank, pi.c.party_id)
+                .limit(limit + 1)
+            )
+        ).all()
+        matched = [r.party_id for r in held]
+        rungs = {r.party_id: (r.trust, r.evidence) for r in held}
     truncated = len(matched) > limit
     hits: dict[uuid.UUID, PartyHit] = {}
     for party_id in matched[:limit]:
@@ -792,14 +809,22 @@ async def find_parties(
         ).first()
         if row is None:
             continue
+        trust, evidence = rungs.get(party_id, (None, None))
         hits[root] = PartyHit(
             party_id=root,
             matched_party_id=party_id,
             display_name=row.display_name,
             provisional=row.provisional,
+            trust=trust,
+            evidence=evidence,
         )
+    # Who holds the identifier by evidence comes first; who merely claimed it never ahead.
+    order = {"authenticated": 0, "verified": 1}
     return PartyHits(
-        items=sorted(hits.values(), key=lambda h: (h.display_name or "", str(h.party_id))),
+        items=sorted(
+            hits.values(),
+            key=lambda h: (order.get(h.trust or "", 2), h.display_name or "", str(h.party_id)),
+        ),
         truncated=truncated,
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.identity import ORIGIN_KINDS
 from services.router.domain.model import CLOSED, OPEN_STATUSES, Case
+from services.router.domain.trust import STAFF_CONFIRMED
 from services.router.handlers import RouterContext
 from services.router.history import History
 from services.router.repository import Repository
@@ -24,8 +25,10 @@ from shared.contracts import (
     CaseHandedOver,
     CaseMerged,
     CaseStatusChanged,
+    CaseUnfolded,
     CommandRejected,
     Event,
+    IdentifierKind,
     LinkDecided,
     NoteAdded,
     OutboundContactRegistered,
@@ -33,9 +36,9 @@ from shared.contracts import (
     ParticipantRemoved,
     PartyIdentifier,
     PartyIdentifierAdded,
+    PartyIdentifierRevoked,
     PartyMerged,
     PartyUnmerged,
-    SenderIdentifier,
     Trust,
 )
 from shared.contracts import commands as c
@@ -263,14 +266,16 @@ async def decide_link(cmd: c.DecideLink, x: CommandContext) -> None:
         a, b = row.suggested_party_id, row.party_id
         if await x.repo.is_provisional(a) and not await x.repo.is_provisional(b):
             a, b = b, a
-        await _merge(
+        merge_id = await _merge(
             x, survivor=a, merged=b, by=cmd.by, reason=cmd.reason or "suggested link confirmed"
         )
         if cmd.verify_address:
-            await _verify_address(x, survivor=a, merged=b)
+            await _verify_address(x, survivor=a, merged=b, merge_id=merge_id)
 
 
-async def _verify_address(x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID) -> None:
+async def _verify_address(
+    x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID, merge_id: uuid.UUID
+) -> None:
     """The municipality confirms the merged party's claimed addresses belong to the survivor."""
     addresses = [
         h
@@ -283,13 +288,18 @@ async def _verify_address(x: CommandContext, *, survivor: uuid.UUID, merged: uui
     for h in addresses:
         if await x.repo.strongly_held_elsewhere(h.kind, h.value, survivor):
             raise Rejected(f"that {h.kind.value} is already verified for another party")
-        verified = SenderIdentifier(kind=h.kind, value=h.value, trust=Trust.VERIFIED)
-        await x.repo.insert_identifiers([(survivor, verified, None)], now=x.now)
+        row_id = await x.repo.verify_identifier(survivor, h.kind, h.value, x.now)
+        # Undoing the merge takes the verification back (the decision that made it).
+        await x.repo.record_merge_effects(
+            merge_id, [{"kind": "verified", "key": str(row_id)}], case_id=None
+        )
         x.history.record(
             party,
             PartyIdentifierAdded(
                 party_id=survivor,
-                identifier=PartyIdentifier(kind=h.kind, value=h.value, trust=Trust.VERIFIED),
+                identifier=PartyIdentifier(
+                    kind=h.kind, value=h.value, trust=Trust.VERIFIED, evidence=STAFF_CONFIRMED
+                ),
                 source_message_id=None,
                 at=x.now,
             ),
@@ -302,7 +312,7 @@ async def merge(cmd: c.MergeParties, x: CommandContext) -> None:
 
 async def _merge(
     x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID, by: Actor, reason: str
-) -> None:
+) -> uuid.UUID:
     for party_id in (survivor, merged):
         if not await x.repo.party_exists(party_id):
             raise Rejected("unknown party")
@@ -334,11 +344,12 @@ async def _merge(
             at=x.now,
         ),
     )
-    await _fold_cases(x, survivor=survivor, merged=merged, by=by)
+    await _fold_cases(x, survivor=survivor, merged=merged, by=by, merge_id=merge_id)
+    return merge_id
 
 
 async def _fold_cases(
-    x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID, by: Actor
+    x: CommandContext, *, survivor: uuid.UUID, merged: uuid.UUID, by: Actor, merge_id: uuid.UUID
 ) -> None:
     """Route the merged party's open cases again, now that we know who sent them: a case
     whose contacts pointed at one of the survivor's cases (a quoted number, a thread), or
@@ -365,7 +376,14 @@ async def _fold_cases(
         if target is None:
             continue
         result = f"samengevoegd met {target.number}: de afzender is bevestigd als dezelfde partij"
-        await x.repo.fold_case(case.id, target.id, result=result, now=x.now)
+        await x.repo.fold_case(
+            case.id,
+            target.id,
+            result=result,
+            now=x.now,
+            merge_id=merge_id,
+            status_before=case.status,
+        )
         if target.product is None and case.product is not None:
             confidential = target.confidential or case.confidential
             await x.repo.classify_cases({target.id: (case.product, confidential)})
@@ -416,6 +434,64 @@ async def unmerge(cmd: c.UnmergeParties, x: CommandContext) -> None:
             at=x.now,
         ),
     )
+    await _undo_effects(x, row.id, survivor=row.party_id, by=cmd.by, reason=cmd.reason)
+
+
+async def _undo_effects(
+    x: CommandContext, merge_id: uuid.UUID, *, survivor: uuid.UUID, by: Actor, reason: str
+) -> None:
+    """Give back what the merge changed: the cases it folded reopen with their contacts and
+    thread references, and an address its decision verified loses that rung."""
+    effects = await x.repo.merge_effects_of(merge_id)
+    moved: dict[uuid.UUID, tuple[list[uuid.UUID], list[str]]] = {}
+    for e in effects:
+        if e.kind == "contact":
+            moved.setdefault(e.case_id, ([], []))[0].append(uuid.UUID(e.key))
+        elif e.kind == "ref":
+            moved.setdefault(e.case_id, ([], []))[1].append(e.key)
+    for e in (e for e in effects if e.kind == "fold"):
+        case_id = uuid.UUID(e.key)
+        message_ids, refs = moved.get(case_id, ([], []))
+        await x.repo.unfold_case(case_id, message_ids=message_ids, refs=refs, status=e.detail)
+        case = await x.repo.case(case_id)
+        if case is None:
+            continue
+        owner = await x.repo.lock_party(case.party_id)
+        x.history.record(
+            owner,
+            CaseUnfolded(
+                case_id=case_id,
+                from_case_id=e.case_id,
+                party_id=case.party_id,
+                merge_id=merge_id,
+                message_ids=message_ids,
+                status=e.detail,
+                by=by,
+                reason=reason,
+                at=x.now,
+            ),
+            aggregate="case",
+        )
+    for e in (e for e in effects if e.kind == "verified"):
+        gone = await x.repo.remove_identifier(uuid.UUID(e.key))
+        if gone is None:
+            continue
+        party = await x.repo.lock_party(gone.party_id)
+        x.history.record(
+            party,
+            PartyIdentifierRevoked(
+                party_id=gone.party_id,
+                identifier=PartyIdentifier(
+                    kind=IdentifierKind(gone.kind),
+                    value=gone.value,
+                    trust=Trust(gone.trust),
+                    evidence=STAFF_CONFIRMED,
+                ),
+                merge_id=merge_id,
+                reason=reason,
+                at=x.now,
+            ),
+        )
 
 
 Handler = Callable[[Any, CommandContext], Awaitable[None]]

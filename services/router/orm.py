@@ -102,6 +102,19 @@ merges = Table(
     Column("undo_reason", Text),
 )
 
+# What a merge changed, for its undo: "fold" (key: case id, detail: its status before),
+# "contact" (key: message id), "ref" (key: thread reference), each with the case it came
+# from; "verified" (key: the identifier row that the merge decision verified).
+merge_effects = Table(
+    "merge_effects",
+    metadata,
+    Column("merge_id", Uuid, ForeignKey("merges.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(1000), primary_key=True),
+    Column("case_id", Uuid),
+    Column("detail", String(64)),
+)
+
 cases = Table(
     "cases",
     metadata,

@@ -19,6 +19,7 @@ from services.router.orm import (
     cases,
     contacts,
     link_suggestions,
+    merge_effects,
     merges,
     parties,
     party_identifiers,
@@ -405,6 +406,51 @@ class Repository:
             .values(undone_at=now, undone_by=by, undo_reason=reason)
         )
 
+    async def record_merge_effects(
+        self, merge_id: uuid.UUID, effects: list[dict[str, Any]], *, case_id: uuid.UUID | None
+    ) -> None:
+        if effects:
+            await self.session.execute(
+                merge_effects.insert(),
+                [{"merge_id": merge_id, "case_id": case_id, "detail": None} | e for e in effects],
+            )
+
+    async def merge_effects_of(self, merge_id: uuid.UUID) -> list[Row[Any]]:
+        rows = await self.session.execute(
+            select(merge_effects).where(merge_effects.c.merge_id == merge_id)
+        )
+        return list(rows)
+
+    async def verify_identifier(
+        self, party_id: uuid.UUID, kind: IdentifierKind, value: str, now: datetime
+    ) -> uuid.UUID:
+        """The party now holds the address verified (a staff decision); returns the row id."""
+        row_id = uuid.uuid4()
+        await self.session.execute(
+            party_identifiers.insert().values(
+                id=row_id,
+                party_id=party_id,
+                kind=kind.value,
+                value=value,
+                trust=Trust.VERIFIED.value,
+                source_message_id=None,
+                created_at=now,
+            )
+        )
+        return row_id
+
+    async def remove_identifier(self, row_id: uuid.UUID) -> Any:
+        """Delete an identifier row; returns what it held (None if it was gone already)."""
+        t = party_identifiers
+        row = (
+            await self.session.execute(
+                select(t.c.party_id, t.c.kind, t.c.value, t.c.trust).where(t.c.id == row_id)
+            )
+        ).one_or_none()
+        if row is not None:
+            await self.session.execute(t.delete().where(t.c.id == row_id))
+        return row
+
     # --- cases ----------------------------------------------------------------------
 
     async def case(self, case_id: uuid.UUID, *, lock: bool = False) -> Case | None:
@@ -606,8 +652,31 @@ class Repository:
         return [(r.message_id, r.referenced_case_id) for r in rows]
 
     async def fold_case(
-        self, case_id: uuid.UUID, into: uuid.UUID, *, result: str, now: datetime
+        self,
+        case_id: uuid.UUID,
+        into: uuid.UUID,
+        *,
+        result: str,
+        now: datetime,
+        merge_id: uuid.UUID,
+        status_before: str,
     ) -> None:
+        """Fold a case into another (its contacts and references move, it closes), and note
+        in ``merge_effects`` what moved, so that undoing the merge can move it back."""
+        moved_contacts = (
+            await self.session.scalars(
+                select(contacts.c.message_id).where(contacts.c.case_id == case_id)
+            )
+        ).all()
+        moved_refs = (
+            await self.session.scalars(
+                select(case_thread_refs.c.ref).where(case_thread_refs.c.case_id == case_id)
+            )
+        ).all()
+        effects = [{"kind": "fold", "key": str(case_id), "case_id": into, "detail": status_before}]
+        effects += [{"kind": "contact", "key": str(m)} for m in moved_contacts]
+        effects += [{"kind": "ref", "key": r} for r in moved_refs]
+        await self.record_merge_effects(merge_id, effects, case_id=case_id)
         await self.session.execute(
             update(contacts).where(contacts.c.case_id == case_id).values(case_id=into)
         )
@@ -626,6 +695,29 @@ class Repository:
                 last_activity_at=now,
                 merged_into=into,
             )
+        )
+
+    async def unfold_case(
+        self, case_id: uuid.UUID, *, message_ids: list[uuid.UUID], refs: list[str], status: str
+    ) -> None:
+        """Undo a fold: the contacts and references it moved come back, the case reopens
+        with the status it had (contacts that joined the other case later stay there)."""
+        if message_ids:
+            await self.session.execute(
+                update(contacts)
+                .where(contacts.c.message_id.in_(message_ids))
+                .values(case_id=case_id)
+            )
+        if refs:
+            await self.session.execute(
+                update(case_thread_refs)
+                .where(case_thread_refs.c.ref.in_(refs))
+                .values(case_id=case_id)
+            )
+        await self.session.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(status=status, result=None, closed_at=None, merged_into=None)
         )
 
     async def insert_thread_refs(self, refs: dict[str, uuid.UUID]) -> None:

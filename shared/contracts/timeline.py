@@ -88,6 +88,23 @@ class PartyIdentifierAdded(Event):
     at: datetime
 
 
+class PartyIdentifierRevoked(Event):
+    """``nl.eenloket.party.identifier-revoked``: an identifier no longer has the rung it was
+    given, e.g. an address verified by a merge decision that was undone. ``identifier``
+    names the rung it loses; the party keeps nothing of it."""
+
+    TYPE = "nl.eenloket.party.identifier-revoked"
+
+    party_id: uuid.UUID
+    identifier: PartyIdentifier
+    still_held_as: Trust | None = Field(
+        default=None, description="The rung the party still holds it at (null: not at all)."
+    )
+    merge_id: uuid.UUID | None
+    reason: str
+    at: datetime
+
+
 class LinkSuggested(Event):
     """``nl.eenloket.party.link-suggested``: a sender *claims* an identifier of another party.
 
@@ -246,6 +263,24 @@ class CaseMerged(Event):
     into_case_number: str
     party_id: uuid.UUID  # the party whose history holds the moved contacts
     message_ids: list[uuid.UUID]
+    by: Actor
+    reason: str
+    at: datetime
+
+
+class CaseUnfolded(Event):
+    """``nl.eenloket.case.unfolded``: a merge was undone, so a case it had folded into another
+    party's case is this party's own again: its contacts move back and it takes the status
+    it had before the fold."""
+
+    TYPE = "nl.eenloket.case.unfolded"
+
+    case_id: uuid.UUID
+    from_case_id: uuid.UUID  # the case the contacts leave
+    party_id: uuid.UUID  # the party whose case this is (the formerly merged party)
+    merge_id: uuid.UUID
+    message_ids: list[uuid.UUID]
+    status: str
     by: Actor
     reason: str
     at: datetime

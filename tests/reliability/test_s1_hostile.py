@@ -284,6 +284,25 @@ def hostile_emails() -> dict[str, bytes]:
         "only-garbage": bytes(range(1, 256)) * 40,
         "empty-body": _head(b"\r\n"),
         "boundary-missing": _head(b"Content-Type: multipart/mixed\r\n\r\n--x\r\nhoi\r\n"),
+        # Internationalised and ambiguous senders (RFC 6532; docs/channels.md): accepted,
+        # never a 5xx; several From headers or mailboxes are accepted without evidence.
+        "utf8-from-name": _head().replace(b"From: Ria", "From: J\u00f6rg M\u00fcller".encode())
+        + b"\r\nhoi\r\n",
+        "utf8-from-local-part": _head().replace(b"From: Ria <ria.", "From: <j\u00f6rg.".encode())
+        + b"\r\nhoi\r\n",
+        "latin1-from-name": _head().replace(b"From: Ria", b"From: J\xf6rg") + b"\r\nhoi\r\n",
+        "two-from-headers": b"From: a@example.nl\r\n" + _head() + b"\r\nhoi\r\n",
+        "two-mailboxes-in-from": _head().replace(b"From: Ria <", b"From: a@example.nl, Ria <")
+        + b"\r\nhoi\r\n",
+        "forged-authentication-results": _head(
+            b"Authentication-Results: mx.evil.example; dmarc=pass header.from=example.nl\r\n"
+        )
+        + b"\r\nhoi\r\n",
+        "garbage-authentication-results": _head(
+            b"Authentication-Results: ;;; dmarc=\xff (( header.from=\r\n"
+        )
+        + b"\r\nhoi\r\n",
+        "sender-but-no-from": b"Sender: a@example.nl\r\nTo: info@gemeente.example\r\n\r\nhoi\r\n",
     }
 
 
@@ -297,6 +316,7 @@ def hostile_json() -> dict[str, tuple[str, bytes, str]]:
         "truncated": ("counter", b'{"channel": "counter", "text": "hal', "application/json"),
         "not-utf8": ("web", b'{"text": "\xff\xfe\xfd"}', "application/json"),
         "nul-in-string": ("app", b'{"text": "a\\u0000b"}', "application/json"),
+        "lone-surrogate": ("web", b'{"subject": "x", "text": "a\\ud800b"}', "application/json"),
         "huge-number": ("web", b'{"text": 1e999999}', "application/json"),
         "wrong-type": ("chat", b"<xml/>", "application/xml"),
         "json-array": ("letter", b"[1,2,3]", "application/json"),

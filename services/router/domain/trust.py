@@ -34,6 +34,9 @@ class Rung(StrEnum):
     CLAIMED = "claimed"  # stated by the sender: suggests, never links
 
 
+# The evidence a staff decision gives an identifier (PartyIdentifier.evidence).
+STAFF_CONFIRMED = "staff-confirmed"
+
 # The evidence that can make an identifier authenticated, per kind.
 _LOGINS = {
     IdentifierKind.BSN: {Evidence.DIGID, Evidence.ID_DOCUMENT},

@@ -167,7 +167,13 @@ async def test_full_history_of_a_party_across_channels_and_cases(
         r = await http.get(f"/v1/parties/{p.id}", headers=kcc)
         party = r.json()
         assert party["identifiers"] == [
-            {"kind": "bsn", "value": bsn, "trust": "authenticated", "party_id": str(p.id)}
+            {
+                "kind": "bsn",
+                "value": bsn,
+                "trust": "authenticated",
+                "evidence": None,  # an event from before evidence existed
+                "party_id": str(p.id),
+            }
         ]
         assert [c["id"] for c in party["open_cases"]] == [str(permit)]
         assert [c["id"] for c in party["closed_cases"]] == [str(passport)]

@@ -51,6 +51,22 @@ export const TRUST = {
   claimed: 'Opgegeven',
 };
 
+// Which evidence gave an identifier its rung (null: only stated by the sender).
+export const EVIDENCE = {
+  digid: 'DigiD-inlog',
+  eherkenning: 'eHerkenning-inlog',
+  'id-document': 'legitimatie gecontroleerd aan de balie',
+  dmarc: 'afzender bevestigd door de mailgateway (DMARC)',
+  dkim: 'afzender bevestigd met DKIM-handtekening',
+  'network-caller-id': 'nummer bevestigd door het telefoonnetwerk',
+  'crm-import': 'geverifieerd in het vorige CRM',
+  'staff-confirmed': 'bevestigd door een medewerker',
+};
+
+export function evidenceText(evidence) {
+  return evidence ? (EVIDENCE[evidence] || evidence) : 'alleen opgegeven door de afzender';
+}
+
 export const SEARCH_KINDS = {
   bsn: 'BSN',
   kvk: 'KvK-nummer',

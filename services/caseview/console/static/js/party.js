@@ -2,7 +2,7 @@
 
 import { api, explain } from './api.js';
 import { $, badge, caseLink, day, el, notice, replace, time, uuidParam } from './dom.js';
-import { CHANNELS, IDENTIFIERS, TRUST, status, team } from './labels.js';
+import { CHANNELS, IDENTIFIERS, TRUST, evidenceText, status, team } from './labels.js';
 import { announce, liveStatus, setTitle, start } from './layout.js';
 import { openStream } from './stream.js';
 import { entryItem, title } from './timeline.js';
@@ -59,7 +59,12 @@ async function loadParty() {
     {},
     el('th', { scope: 'row' }, IDENTIFIERS[i.kind] || i.kind),
     el('td', { class: 'value' }, i.value),
-    el('td', {}, badge(TRUST[i.trust] || i.trust, i.trust === 'authenticated' ? 'ok' : 'neutral')),
+    el(
+      'td',
+      {},
+      badge(TRUST[i.trust] || i.trust, i.trust === 'authenticated' ? 'ok' : 'neutral'),
+      ` ${evidenceText(i.evidence)}`,
+    ),
   )));
   const cases = [...party.open_cases, ...party.closed_cases];
   numbers = new Map(cases.map((c) => [c.id, c.number]));

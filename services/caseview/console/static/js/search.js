@@ -3,7 +3,7 @@
 
 import { api, explain } from './api.js';
 import { $, el, fieldError, notice, partyLink, replace } from './dom.js';
-import { SEARCH_KINDS } from './labels.js';
+import { SEARCH_KINDS, TRUST, evidenceText } from './labels.js';
 import { start } from './layout.js';
 import { purpose, setPurpose } from './session.js';
 
@@ -50,7 +50,8 @@ $('#zoekformulier').addEventListener('submit', async (event) => {
     'tr',
     {},
     el('td', {}, partyLink(hit.party_id, hit.display_name || 'Naam onbekend')),
-    el('td', {}, hit.provisional ? 'Voorlopig (alleen opgegeven gegevens)' : 'Bekend'),
+    el('td', {}, hit.provisional ? 'Voorlopig (alleen opgegeven gegevens)' : 'Bekend',
+      hit.trust ? ` · ${TRUST[hit.trust] || hit.trust}: ${evidenceText(hit.evidence)}` : ''),
     el('td', {}, hit.matched_party_id !== hit.party_id
       ? 'Gevonden via een samengevoegd dossier'
       : '—'),

@@ -1,7 +1,7 @@
 // One history entry as a list item: what happened, when, on which channel, in which case.
 
 import { badge, caseLink, el, time } from './dom.js';
-import { IDENTIFIERS, TRUST, channel, status, team } from './labels.js';
+import { IDENTIFIERS, TRUST, channel, evidenceText, status, team } from './labels.js';
 
 const P = 'nl.eenloket.';
 
@@ -23,7 +23,12 @@ function describe(entry) {
     case `${P}party.identifier-added`:
       return [
         `Gegeven toegevoegd: ${IDENTIFIERS[d.identifier?.kind] || d.identifier?.kind || ''}`,
-        [el('p', {}, `${d.identifier?.value ?? ''} (${TRUST[d.identifier?.trust] || d.identifier?.trust || ''})`)],
+        [el('p', {}, `${d.identifier?.value ?? ''} (${TRUST[d.identifier?.trust] || d.identifier?.trust || ''}: ${evidenceText(d.identifier?.evidence)})`)],
+      ];
+    case `${P}party.identifier-revoked`:
+      return [
+        `Gegeven niet langer ${(TRUST[d.identifier?.trust] || '').toLowerCase()}: ${IDENTIFIERS[d.identifier?.kind] || d.identifier?.kind || ''}`,
+        [el('p', {}, d.identifier?.value ?? ''), reason(d.reason)],
       ];
     case `${P}party.link-suggested`:
       return ['Mogelijke koppeling met een andere partij voorgesteld', []];
@@ -42,6 +47,8 @@ function describe(entry) {
       ];
     case `${P}case.merged`:
       return [`Zaak samengevoegd met ${d.into_case_number || ''}`, [reason(d.reason), by(d.by)]];
+    case `${P}case.unfolded`:
+      return ['Zaak weer losgemaakt: de samenvoeging is ongedaan gemaakt', [reason(d.reason), by(d.by)]];
     case `${P}case.classified`:
       return [
         `Zaak ingedeeld${d.product ? `: ${d.product}` : ''}`,
