@@ -44,9 +44,10 @@ class ProblemError(Exception):
         *,
         type_: str = "about:blank",
         headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(title)
-        self.problem = Problem(type=type_, title=title, status=status, detail=detail)
+        self.problem = Problem(type=type_, title=title, status=status, detail=detail, errors=errors)
         self.headers = headers
 
 

@@ -7,6 +7,7 @@ once Kafka acknowledged, 503 with ``Retry-After`` when it did not.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Security, status
 from fastapi.security import APIKeyHeader
+from orjson import OPT_SORT_KEYS, dumps
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -22,7 +24,12 @@ from services.ingest.auth import Authenticator, Caller, ChannelNotAllowedError, 
 from services.ingest.channels import app as app_channel
 from services.ingest.channels import chat, counter, letter, phone, webform
 from services.ingest.channels import email as email_channel
-from services.ingest.service import Intake, MessageBuilder
+from services.ingest.service import (
+    IdempotencyConflictError,
+    InFlightError,
+    Intake,
+    MessageBuilder,
+)
 from shared.contracts import Channel
 from shared.http import PROBLEM_RESPONSES, ProblemError
 from shared.kafka.producer import BrokerUnavailableError
@@ -50,6 +57,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
     401: _problem("API key missing or unknown"),
     403: _problem("Key not allowed for this channel, or may not assert a login"),
+    409: _problem(
+        "The first request with this idempotency key (or channel message id) is not yet "
+        "acknowledged; send it again after the Retry-After delay"
+    ),
+    422: _problem(
+        "Validation failed, or an idempotency key (or channel message id) used before "
+        "with other content"
+    ),
 }
 
 
@@ -158,27 +173,78 @@ def _keys(
     return keys
 
 
+def fingerprint(body: BaseModel) -> str:
+    """The content an idempotency key is bound to: the validated request, canonically.
+
+    SHA-256 of its JSON form with sorted keys and without the fields left at their
+    defaults: whitespace, key order and an explicitly sent default make no difference
+    (nor does a new optional field in a later version); a different value of any field
+    (another text, a time with another offset) is other content."""
+    document = body.model_dump(mode="json", exclude_defaults=True)
+    return hashlib.sha256(dumps(document, option=OPT_SORT_KEYS)).hexdigest()
+
+
 @dataclass(frozen=True)
 class Submission:
     """What a channel hands to ``Intake.accept``: how to build its message, the
-    idempotency keys, and the attachments to store first."""
+    idempotency keys and the content they bind, the attachments to store first, and
+    the body field holding the channel's own message id (to name it in a refusal)."""
 
     channel: Channel
     build: MessageBuilder
     idempotency: Sequence[tuple[str, str]]
+    fingerprint: str
     attachments: Sequence[Blob] = ()
+    id_field: str | None = None
+
+
+def _named_key(scope: str, submission: Submission) -> tuple[list[str], str]:
+    """Which key a refusal is about (its location, as validation errors give it, and its
+    name in words): the header or the body field, never the value."""
+    if scope.endswith(":idempotency-key"):
+        return ["header", "idempotency-key"], "The Idempotency-Key header"
+    if submission.id_field:
+        return ["body", submission.id_field], f"The field '{submission.id_field}'"
+    return ["body"], "The same content"
 
 
 async def accept(intake: Intake, submission: Submission, retry_after: int) -> AcceptedResponse:
-    """``Intake.accept``, with its refusals as problem documents (413, 503)."""
+    """``Intake.accept``, with its refusals as problem documents (409, 413, 422, 503)."""
     retry = {"Retry-After": str(retry_after)}
     try:
         accepted = await intake.accept(
             submission.build,
             channel=submission.channel.value,
             idempotency=submission.idempotency,
+            fingerprint=submission.fingerprint,
             attachments=submission.attachments,
         )
+    except IdempotencyConflictError as exc:
+        # draft-ietf-httpapi-idempotency-key-header: a key reused with another payload.
+        loc, name = _named_key(exc.scope, submission)
+        raise ProblemError(
+            422,
+            "Idempotency key reused",
+            f"{name} was used before for a request with other content (within the "
+            "retention window). A re-send must repeat the request unchanged; a new "
+            "request needs a new key.",
+            errors=[
+                {
+                    "loc": loc,
+                    "msg": "used before with other content",
+                    "type": "idempotency_key_reused",
+                }
+            ],
+        ) from exc
+    except InFlightError as exc:
+        _, name = _named_key(exc.scope, submission)
+        raise ProblemError(
+            409,
+            "Request in progress",
+            f"{name} belongs to a request that is still being accepted (not yet "
+            "acknowledged by Kafka); send it again after the Retry-After delay.",
+            headers=retry,
+        ) from exc
     except AttachmentLimitError as exc:
         raise ProblemError(413, "Attachments over the limit", f"{exc}.") from exc
     except BrokerUnavailableError as exc:
@@ -230,10 +296,12 @@ def web_submission(
     authenticated = _login(caller, form.asserts_login)
     return Submission(
         Channel.WEB,
-        lambda mid, refs: webform.to_message(
-            form, message_id=mid, authenticated=authenticated, attachments=refs
+        lambda mid, refs, now: webform.to_message(
+            form, message_id=mid, authenticated=authenticated, attachments=refs, now=now
         ),
         _keys(Channel.WEB, caller, idempotency_key, form.submission_id),
+        fingerprint(form),
+        id_field="submission_id",
     )
 
 
@@ -243,11 +311,13 @@ def app_submission(
     authenticated = _login(caller, message.asserts_login)
     return Submission(
         Channel.APP,
-        lambda mid, refs: app_channel.to_message(
-            message, message_id=mid, authenticated=authenticated, attachments=refs
+        lambda mid, refs, now: app_channel.to_message(
+            message, message_id=mid, authenticated=authenticated, attachments=refs, now=now
         ),
         _keys(Channel.APP, caller, idempotency_key, message.message_id),
+        fingerprint(message),
         [a.blob() for a in message.attachments],
+        id_field="message_id",
     )
 
 
@@ -257,9 +327,11 @@ def chat_submission(
     blobs = [a.blob() for a in event.attachments] if isinstance(event, chat.ChatMessage) else []
     return Submission(
         Channel.CHAT,
-        lambda mid, refs: chat.to_message(event, message_id=mid, attachments=refs),
+        lambda mid, refs, _now: chat.to_message(event, message_id=mid, attachments=refs),
         _keys(Channel.CHAT, caller, idempotency_key, event.event_id),
+        fingerprint(event),
         blobs,
+        id_field="event_id",
     )
 
 
@@ -269,8 +341,10 @@ def phone_submission(
     vouched = _caller_id(caller, call.caller_id_verified)
     return Submission(
         Channel.PHONE,
-        lambda mid, _refs: phone.to_message(call, message_id=mid, caller_id_vouched=vouched),
+        lambda mid, _refs, _now: phone.to_message(call, message_id=mid, caller_id_vouched=vouched),
         _keys(Channel.PHONE, caller, idempotency_key, call.call_id),
+        fingerprint(call),
+        id_field="call_id",
     )
 
 
@@ -280,11 +354,13 @@ def counter_submission(
     authenticated = _login(caller, visit.asserts_login)
     return Submission(
         Channel.COUNTER,
-        lambda mid, refs: counter.to_message(
+        lambda mid, refs, _now: counter.to_message(
             visit, message_id=mid, authenticated=authenticated, attachments=refs
         ),
         _keys(Channel.COUNTER, caller, idempotency_key, visit.visit_id),
+        fingerprint(visit),
         [a.blob() for a in visit.attachments],
+        id_field="visit_id",
     )
 
 
@@ -293,9 +369,11 @@ def letter_submission(
 ) -> Submission:
     return Submission(
         Channel.LETTER,
-        lambda mid, refs: letter.to_message(scanned, message_id=mid, attachments=refs),
+        lambda mid, refs, _now: letter.to_message(scanned, message_id=mid, attachments=refs),
         _keys(Channel.LETTER, caller, idempotency_key, scanned.letter_id),
+        fingerprint(scanned),
         [scanned.scan.blob(), *(a.blob() for a in scanned.enclosures)],
+        id_field="letter_id",
     )
 
 
@@ -316,13 +394,15 @@ def email_submission(
         keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
     return Submission(
         Channel.EMAIL,
-        lambda mid, refs: email_channel.to_message(
+        lambda mid, refs, now: email_channel.to_message(
             parsed,
             message_id=mid,
             attachments=refs,
+            received_at=now,
             trusted_authserv_ids=caller.trusted_authserv_ids,
         ),
         keys,
+        parsed.content_sha256,  # the content key itself: only the header key can conflict
         parsed.attachments,
     )
 

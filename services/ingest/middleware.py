@@ -18,6 +18,7 @@ _REASONS = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    409: "in-progress",
     413: "too-large",
     415: "unsupported-media-type",
     422: "invalid",

@@ -4,8 +4,10 @@ It runs on ingest's own event loop (not aiosmtpd's threaded ``Controller``), so
 it shares the Kafka producer and the database engine with the HTTP routes.
 Replies, as a sending mail server understands them:
 
-- ``250`` only after Kafka acknowledged the message (``Intake.accept`` returned);
-- ``451`` when Kafka (or the database) is away: the sender queues and retries;
+- ``250`` only after Kafka acknowledged the message (``Intake.accept`` returned), also
+  for a duplicate (the same content, line endings aside, acknowledged before);
+- ``451`` when Kafka (or the database) is away, or while the same message is being
+  accepted by another request: the sender queues and retries;
 - ``552`` over the message size or attachment limits (also advertised in EHLO SIZE);
 - ``550`` for a recipient in a domain the municipality does not own;
 - ``554`` for a message that cannot be parsed.
@@ -29,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest.attachments import AttachmentLimitError
 from services.ingest.channels import email as email_channel
-from services.ingest.service import REJECTED, Intake
+from services.ingest.service import REJECTED, InFlightError, Intake
 from shared.kafka.producer import BrokerUnavailableError
 
 log = logging.getLogger(__name__)
@@ -78,14 +80,16 @@ class EmailDelivery:
             return f"{exc.smtp_reply}: {exc.detail}"
         try:
             accepted = await self.intake.accept(
-                lambda mid, refs: email_channel.to_message(
+                lambda mid, refs, now: email_channel.to_message(
                     parsed,
                     message_id=mid,
                     attachments=refs,
+                    received_at=now,
                     trusted_authserv_ids=self.trusted_authserv_ids,
                 ),
                 channel=CHANNEL,
                 idempotency=parsed.idempotency_keys(),
+                fingerprint=parsed.content_sha256,
                 attachments=parsed.attachments,
             )
         except AttachmentLimitError as exc:
@@ -94,6 +98,11 @@ class EmailDelivery:
         except BrokerUnavailableError:
             REJECTED.labels(CHANNEL, "kafka-unavailable").inc()
             return "451 4.3.0 Message queue unavailable; try again later"
+        except InFlightError:
+            # The same mail is being accepted right now (over HTTP, or another session):
+            # not yet ours to confirm. Once it is, the retry gets its 250.
+            REJECTED.labels(CHANNEL, "in-progress").inc()
+            return "451 4.3.0 The same message is being accepted; try again later"
         except (OperationalError, DBAPIError, OSError) as exc:
             REJECTED.labels(CHANNEL, "storage-unavailable").inc()
             log.warning("smtp delivery deferred", extra={"error_type": type(exc).__name__})

@@ -4,6 +4,7 @@ lane really serves the well-formed ones (its counter says so) and hands the rest
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -20,6 +21,7 @@ from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
 from shared.contracts import Channel
 from tests.apps import serve
+from tests.kafka_fakes import HeldProducer, use_producer
 from tests.support import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -39,6 +41,9 @@ KEYS = {  # integration -> (key, channels, may assert logins)
 
 def _id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+JSON = "application/json"
 
 
 def _json(doc: Any) -> bytes:
@@ -261,3 +266,67 @@ async def test_fast_lane_answers_as_the_routes_do(kafka_bootstrap, pg_urls, topi
     accepted = sum(1 for case in CASES if case[5] == 202)
     records = await read_topic(kafka_bootstrap, topics.inbound, expect=2 * accepted)
     assert len(records) == 2 * accepted  # one message per 202, from either way in
+
+
+# Reused keys, with and without the lane: (name, channel, integration, the first body,
+# another body under the same key, extra headers). Each app gets its own ids.
+REUSE: list[tuple[str, str, str, Callable[[str], bytes], Callable[[str], bytes], bool]] = [
+    ("web form, header key", "web", "forms", lambda _: web(), lambda _: web(text="Ander."), True),
+    (
+        "web form, submission id",
+        "web",
+        "forms",
+        lambda i: web(submission_id=i),
+        lambda i: web(submission_id=i, text="Ander."),
+        False,
+    ),
+    (
+        "app, message id",
+        "app",
+        "app-backend",
+        lambda i: _json({"message_id": i, "conversation_id": "c", "party": {}, "text": "Een"}),
+        lambda i: _json({"message_id": i, "conversation_id": "c", "party": {}, "text": "Twee"}),
+        False,
+    ),
+    ("e-mail, header key", "email", "gateway", lambda _: mail("Een"), lambda _: mail("Twee"), True),
+]  # fmt: skip
+
+
+async def test_fast_lane_answers_a_reused_key_as_the_routes_do(
+    kafka_bootstrap, pg_urls, topics, tmp_path
+):
+    """409 while the first request is in flight, 422 for other content under its key."""
+    apps = {
+        fast: create_app(settings(kafka_bootstrap, pg_urls, topics.inbound, tmp_path, fast))
+        for fast in (True, False)
+    }
+    async with serve(apps[True]) as fast, serve(apps[False]) as plain:
+        for name, channel, integration, first_body, other_body, header_key in REUSE:
+            url = f"/v1/channels/{channel}"
+            answers = []
+            for client, app in ((fast, apps[True]), (plain, apps[False])):
+                own = _id("own")
+                kind = {"Content-Type": "message/rfc822" if channel == "email" else JSON}
+                headers = kind | {"X-Api-Key": KEYS[integration][0]}
+                if header_key:
+                    headers["Idempotency-Key"] = _id("k")
+                body = first_body(own)
+                held = HeldProducer(app.state.intake.producer)
+                real = use_producer(app, held)
+                try:
+                    first = asyncio.create_task(client.post(url, content=body, headers=headers))
+                    await asyncio.wait_for(held.held.wait(), 30)
+                    before = lane_count(channel, "served")
+                    busy = await client.post(url, content=body, headers=headers)
+                    other = await client.post(url, content=other_body(own), headers=headers)
+                    served = lane_count(channel, "served") - before
+                    held.release.set()
+                    assert (await asyncio.wait_for(first, 30)).status_code == 202, name
+                finally:
+                    held.release.set()
+                    use_producer(app, real)
+                assert (busy.status_code, other.status_code) == (409, 422), (name, busy.text)
+                assert busy.headers["retry-after"] == "5", name
+                assert served == (2 if client is fast else 0), name
+                answers.append((comparable(busy), comparable(other)))
+            assert answers[0] == answers[1], name

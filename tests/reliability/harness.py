@@ -651,7 +651,7 @@ class LoadDriver:
         self.statuses[f"http {r.status_code}"] += 1
         if r.status_code == 202:
             return str(r.json()["message_id"]), False
-        if r.status_code == 503:
+        if r.status_code in (409, 503):  # 409: an earlier attempt still in flight
             self.problem_types[r.headers.get("content-type", "")] += 1
             return None, True
         if r.status_code >= 500:

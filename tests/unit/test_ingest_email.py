@@ -164,15 +164,22 @@ def test_to_message_is_claimed_email_with_thread_refs():
     assert message.case_number_hint is None  # ingest does not read numbers from text
 
 
-def test_idempotency_key_is_the_message_id_or_the_bytes():
-    with_id = parse(fixture("koi8r_plain.eml"))
-    assert with_id.idempotency_keys() == [("email:message-id", "koi-1@example.ru")]
+def test_idempotency_key_is_the_content_with_line_endings_normalised():
     msg = build()
+    msg.set_content("een vraag")
+    crlf = msg.as_bytes()  # policy.SMTP: CRLF, as over SMTP
+    assert b"\r\n" in crlf
+    lf, cr = crlf.replace(b"\r\n", b"\n"), crlf.replace(b"\r\n", b"\r")
+    keys = {tuple(parse(raw).idempotency_keys()) for raw in (crlf, lf, cr)}
+    assert len(keys) == 1
+    ((scope, key),) = keys.pop()
+    assert scope == "email:content-sha256" and len(key) == 64
+    # The same Message-ID with other content is another message: another key.
+    msg.set_content("een andere vraag")
+    assert parse(msg.as_bytes()).idempotency_keys()[0][1] != key
+    # No Message-ID at all: the content still decides.
     del msg["Message-ID"]
-    msg.set_content("geen message-id")
-    a, b = parse(msg.as_bytes()), parse(msg.as_bytes())
-    assert a.idempotency_keys() == b.idempotency_keys()
-    assert a.idempotency_keys()[0][0] == "email:content-sha256"
+    assert parse(msg.as_bytes()).idempotency_keys() == parse(msg.as_bytes()).idempotency_keys()
 
 
 def test_a_very_long_text_travels_whole_as_an_attachment():

@@ -90,6 +90,7 @@ def to_message(
     message_id: uuid.UUID,
     authenticated: bool,
     attachments: list[AttachmentRef],
+    now: datetime | None = None,
 ) -> InboundMessage:
     party = msg.party
     login = party.authentication if authenticated else "none"
@@ -115,7 +116,7 @@ def to_message(
     return InboundMessage(
         message_id=message_id,
         channel=Channel.APP,
-        received_at=msg.sent_at or datetime.now(UTC),
+        received_at=msg.sent_at or now or datetime.now(UTC),
         sender=sender,
         display_name=clean(party.name),
         subject=clean(msg.subject),

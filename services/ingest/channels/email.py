@@ -152,10 +152,16 @@ class ParsedEmail:
         return [f"email:{i}" for i in dict.fromkeys(ids)]
 
     def idempotency_keys(self) -> list[tuple[str, str]]:
-        """The Message-ID when there is one; otherwise the exact bytes (a gateway re-send)."""
-        if self.message_id:
-            return [("email:message-id", self.message_id)]
+        """The content: the SHA-256 of the raw bytes with line endings normalised (CRLF and
+        CR as LF), so the same mail over SMTP (CRLF) and over HTTP (often LF) is one
+        message. Not the Message-ID: senders reuse those for other mail, which is then
+        another message, never a dropped duplicate."""
         return [("email:content-sha256", self.content_sha256)]
+
+
+def normalised_sha256(raw: bytes) -> str:
+    """What makes two deliveries one e-mail: the bytes, line endings normalised to LF."""
+    return hashlib.sha256(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")).hexdigest()
 
 
 def _check_raw(raw: bytes, limits: EmailLimits) -> None:
@@ -396,7 +402,7 @@ def _parse(raw: bytes, limits: EmailLimits) -> ParsedEmail:
         text=text,
         language=language if re.fullmatch(r"[a-z]{2}", language) else "nl",
         attachments=blobs,
-        content_sha256=hashlib.sha256(raw).hexdigest(),
+        content_sha256=normalised_sha256(raw),
         from_unambiguous=_single_mailbox(msg, len(mailboxes)),
         authentication_results=tuple(
             _unescaped(re.sub(r"\r?\n", "", value))  # unfolded (RFC 5322 2.2.3)

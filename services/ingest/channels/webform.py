@@ -89,6 +89,7 @@ def to_message(
     message_id: uuid.UUID,
     authenticated: bool,
     attachments: list[AttachmentRef] | None = None,
+    now: datetime | None = None,
 ) -> InboundMessage:
     """Map a form to the canonical message. ``authenticated``: the portal vouched for it.
 
@@ -119,7 +120,7 @@ def to_message(
     return InboundMessage(
         message_id=message_id,
         channel=Channel.WEB,
-        received_at=form.submitted_at or datetime.now(UTC),
+        received_at=form.submitted_at or now or datetime.now(UTC),
         sender=sender,
         display_name=clean(form.name),
         subject=clean(form.subject),
