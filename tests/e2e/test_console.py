@@ -187,6 +187,8 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         driver.find_element(By.ID, "doel-invoer").send_keys("Telefonische vraag")
         driver.find_element(By.ID, "doel-invoer").send_keys(Keys.ENTER)  # keyboard submit
         text_in(driver, "#resultaten-lijst", organiser)
+        # Every hit says how the party holds what was searched for, and on what evidence.
+        text_in(driver, "#resultaten-lijst", "Geauthenticeerd: eHerkenning-inlog")
         assert kvk not in driver.current_url  # the search is a POST
         shoot(driver, "console-search.png")
 
@@ -196,6 +198,9 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         live(driver)
         text_in(driver, "#tijdlijn", "Bericht via Web: Plan voor 6 juni in de Piushaven")
         text_in(driver, "#gegevens", kvk)
+        # Which evidence gave each identifier its rung: the login, or only the sender's word.
+        text_in(driver, "#gegevens", "eHerkenning-inlog")
+        text_in(driver, "#gegevens", "alleen opgegeven door de afzender")
         number = driver.find_element(By.CSS_SELECTOR, "#zaken a").text
         assert number.startswith("ZAAK-")
         shoot(driver, "console-party.png")
