@@ -43,7 +43,7 @@ async def test_search_by_bsn_lists_the_authenticated_holder_first(db_urls):
             hits = await queries.find_parties(s, "bsn", value, limit=10)
     finally:
         await engine.dispose()
-    assert [(h.party_id, h.trust) for h in hits.items][0] == (resident.id, "authenticated")
+    assert (hits.items[0].party_id, hits.items[0].trust) == (resident.id, "authenticated")
     assert {(h.party_id, h.trust) for h in hits.items[1:]} == {
         (claimer_a.id, "claimed"),
         (claimer_b.id, "claimed"),
