@@ -63,14 +63,27 @@ async def test_web_form_reaches_the_party_timeline(stack):
 
         where = await eventually(lambda: located(first_id), timeout=60)
 
-        # The same unknown address writes again, about nothing in particular: same
-        # (provisional) party, and it follows up the open case.
+        # The same sender writes again, quoting their own case number: a typed address
+        # alone joins nothing (docs/routing.md), but the own case number from the address
+        # its provisional party was made from keeps the conversation in one case.
+        first_page = (
+            await http.get(
+                f"{stack['caseview']}/v1/parties/{where['party_id']}/timeline",
+                headers=CASEVIEW_AUTH,
+            )
+        ).json()
+        number = next(
+            i["data"]["case_number"]
+            for i in first_page["items"]
+            if i["type"] == "nl.eenloket.message.routed"
+        )
         second = await http.post(
             f"{stack['ingest']}/v1/channels/web",
             json={
                 "email": address,
                 "subject": "Nog een vraag",
                 "text": "Moet ik een foto meenemen?",
+                "case_number": number,
             },
         )
         assert second.status_code == 202
@@ -101,7 +114,7 @@ async def test_web_form_reaches_the_party_timeline(stack):
     assert routed["data"]["case_number"].startswith("ZAAK-")
     assert routed["data"]["explanation"]["case_rule"] == "new-case"
     follow_up = timeline["items"][0]["data"]["explanation"]
-    assert follow_up["case_rule"] == "open-case-recent"
+    assert follow_up["case_rule"] == "case-number"
 
 
 async def test_every_service_is_ready_and_exposes_metrics(stack):
