@@ -375,6 +375,14 @@ async def _fold_cases(
             target = max(pool, key=lambda c: c.last_activity_at) if pool else None
         if target is None:
             continue
+        # A case that was itself folded since: its contacts are in the case it went to, so
+        # this one goes there too (and caseview's result does not depend on the order in
+        # which the two parties' partitions are projected).
+        final = await x.repo.final_case(target.id)
+        if final != target.id:
+            target = await x.repo.case(final)
+            if target is None or target.id == case.id:
+                continue
         result = f"samengevoegd met {target.number}: de afzender is bevestigd als dezelfde partij"
         await x.repo.fold_case(
             case.id,

@@ -453,6 +453,20 @@ class Repository:
 
     # --- cases ----------------------------------------------------------------------
 
+    async def final_case(self, case_id: uuid.UUID) -> uuid.UUID:
+        """Follow folds (``merged_into``) to the case that holds a folded case's contacts."""
+        seen = {case_id}
+        current = case_id
+        for _ in range(32):
+            into = await self.session.scalar(
+                select(cases.c.merged_into).where(cases.c.id == current)
+            )
+            if into is None or into in seen:
+                break
+            seen.add(into)
+            current = into
+        return current
+
     async def case(self, case_id: uuid.UUID, *, lock: bool = False) -> Case | None:
         query = select(cases).where(cases.c.id == case_id)
         if lock:
