@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -166,3 +167,59 @@ async def test_undoing_a_merge_moves_the_messages_back_and_unverifies_the_addres
             assert held == []
     finally:
         await engine.dispose()
+
+
+async def test_a_fold_into_a_case_that_was_folded_itself_goes_to_the_final_case(
+    kafka_bootstrap, pg_urls, topics, producer
+):
+    """C3 quotes C2, C2 quotes C1. Once C2 is folded into C1, confirming C3's sender folds
+    C3 into C1 directly — never into the closed C2 (whose contacts caseview may already
+    have moved on, depending on which partition it projected first)."""
+    applied = message(
+        (IdentifierKind.BSN, bsn(), Trust.AUTHENTICATED),
+        text="Aanvraag bijstand",
+        product="bijstand",
+    )
+
+    async def decide(events: list[Any], sender: str | None) -> None:
+        (suggested,) = [e for e in of_type(events, "party.link-suggested") if e.subject == sender]
+        await command(
+            producer,
+            topics.commands,
+            c.DecideLink(
+                suggestion_id=uuid.UUID(suggested.data["suggestion_id"]),
+                confirm=True,
+                reason="Zelfde persoon",
+                by=CLERK,
+            ),
+            uuid.UUID(sender or ""),
+        )
+
+    async with router(kafka_bootstrap, pg_urls["router"], topics):
+        await send(producer, topics.inbound, applied)
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=3)
+        (c1,) = of_type(events, "case.opened")
+        second = message(
+            (IdentifierKind.EMAIL, f"{uuid.uuid4().hex[:8]}@example.org", Trust.CLAIMED),
+            channel=Channel.EMAIL,
+            text=f"Vraag over {c1.data['case_number']}",
+        )
+        await send(producer, topics.inbound, second)
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=7)
+        c2 = next(e for e in of_type(events, "case.opened") if e.subject != c1.subject)
+        third = message(
+            (IdentifierKind.EMAIL, f"{uuid.uuid4().hex[:8]}@example.org", Trust.CLAIMED),
+            channel=Channel.EMAIL,
+            text=f"Over {c2.data['case_number']}",
+        )
+        await send(producer, topics.inbound, third)
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=11)
+        await decide(events, c2.subject)  # C2 folds into C1
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=14)
+        c3 = next(
+            e for e in of_type(events, "case.opened") if e.subject not in (c1.subject, c2.subject)
+        )
+        await decide(events, c3.subject)  # C3 quoted C2: it goes where C2 went
+        events = await timeline(kafka_bootstrap, topics.timeline, expect=17)
+    folds = {e.data["case_id"]: e.data["into_case_id"] for e in of_type(events, "case.merged")}
+    assert folds == {c2.data["case_id"]: c1.data["case_id"], c3.data["case_id"]: c1.data["case_id"]}
