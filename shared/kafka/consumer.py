@@ -230,8 +230,10 @@ class TransactionalConsumer:
                     "batch rolled back; retrying",
                     extra={"group": self.group_id, "error_type": type(exc).__name__},
                 )
+                assigned = self._consumer.assignment()
                 for tp, records in batch.items():
-                    self._consumer.seek(tp, records[0].offset)
+                    if tp in assigned:  # a revoked one's new owner seeks to the stored offset
+                        self._consumer.seek(tp, records[0].offset)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -434,9 +436,17 @@ class TransactionalConsumer:
         await session.execute(stmt, rows)
 
     async def _commit_to_kafka(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        # Only partitions still assigned: a rebalance may have taken some away since the
+        # batch (aiokafka refuses the whole commit for one it no longer has). Their new owner
+        # starts from the offsets in the database.
+        assigned = self._consumer.assignment()
         offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()
+            tp: OffsetAndMetadata(records[-1].offset + 1, "")
+            for tp, records in batch.items()
+            if tp in assigned
         }
+        if not offsets:
+            return
         try:
             await self._consumer.commit(offsets)
         except KafkaError as exc:
@@ -444,11 +454,21 @@ class TransactionalConsumer:
             log.info("kafka offset commit skipped", extra={"error_type": type(exc).__name__})
 
     def _report_lag(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        for tp, records in batch.items():
-            high = self._consumer.highwater(tp)
-            if high is not None:
-                lag = max(0, high - (records[-1].offset + 1))
-                CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+        """Lag of the batch's partitions that are still assigned. Runs after the awaited Kafka
+        commit, outside the lock, so a rebalance may have taken partitions away meanwhile
+        (aiokafka's ``highwater`` asserts the partition is assigned: that assertion killed a
+        projector loop, issue #25). Never raises: a metric is not worth a consumer."""
+        try:
+            assigned = self._consumer.assignment()
+            for tp, records in batch.items():
+                if tp not in assigned:
+                    continue
+                high = self._consumer.highwater(tp)
+                if high is not None:
+                    lag = max(0, high - (records[-1].offset + 1))
+                    CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+        except Exception as exc:
+            log.info("consumer lag not reported", extra={"error_type": type(exc).__name__})
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
