@@ -151,6 +151,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_interval: float = 0.5,
         crash_hook: CrashHook = _no_crash,
+        after_round: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._table = table
@@ -159,6 +160,9 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._crash_hook = crash_hook  # reliability tests crash the process at named points
+        # Called after each batch published, outside the retry: what it raises ends the loop
+        # (shared/faults.py, the test-only death of a loop).
+        self._after_round = after_round
 
     def notify(self) -> None:
         """Wake the relay now (called after a commit that wrote outbox rows)."""
@@ -181,6 +185,8 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10.0)
                 await asyncio.sleep(backoff)
                 continue
+            if published and self._after_round is not None:
+                self._after_round()
             if published < self._batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)

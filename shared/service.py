@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +23,15 @@ from shared.db.migrations import upgrade
 from shared.kafka.topics import ensure_topics
 from shared.logging import setup_logging
 from shared.settings import ServiceSettings
+from shared.tasks import RUNNER_HOOK
+
+log = logging.getLogger(__name__)
+
+EXIT_LOOP_DIED = 70
+"""The process's exit status when a background loop died (EX_SOFTWARE of sysexits.h): the
+orchestrator restarts it. docs/operations.md, "Liveness"."""
+LOOP_DEATH_GRACE = 10.0
+"""Seconds the orderly shutdown after a loop's death may take before the process exits anyway."""
 
 
 async def check_database(engine: AsyncEngine) -> None:
@@ -68,14 +81,69 @@ def service_main(
         if args.command == "migrate":
             return
     asyncio.run(prepare_kafka(settings))
-    uvicorn.run(
-        app_factory(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        # Idle keep-alive connections stay open longer than a load balancer's idle timeout
-        # (commonly 60 s), so the balancer closes first: with uvicorn's 5 s a client could
-        # send on a connection the server was closing (a reset, seen in the e2e benchmark).
-        timeout_keep_alive=75,
+    status = run_server(app_factory(settings), host=settings.http_host, port=settings.http_port)
+    if status:
+        sys.exit(status)
+
+
+def run_server(app: FastAPI, *, host: str, port: int, grace: float = LOOP_DEATH_GRACE) -> int:
+    """Run ``app`` under uvicorn; returns the process's exit status.
+
+    On SIGTERM/SIGINT uvicorn shuts down gracefully and then re-raises the signal (the process
+    ends as terminated by it, as before). When a supervised loop (``shared/tasks.py``) dies,
+    the server is stopped as for SIGTERM: it stops accepting, then the lifespan's shutdown
+    stops the loops and the Kafka consumer (which leaves its group, so its partitions move at
+    once), and this returns ``EXIT_LOOP_DIED``. Should that shutdown take longer than
+    ``grace`` seconds, the process exits with that status anyway."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            # Idle keep-alive connections stay open longer than a load balancer's idle timeout
+            # (commonly 60 s), so the balancer closes first: with uvicorn's 5 s a client could
+            # send on a connection the server was closing (a reset, seen in the e2e benchmark).
+            timeout_keep_alive=75,
+        )
     )
+    died: list[str] = []
+
+    def loop_died(name: str) -> None:
+        if died:
+            return
+        died.append(name)
+        log.critical(
+            "a background loop died: the service stops and exits for a restart",
+            extra={"loop": name, "exit_code": EXIT_LOOP_DIED},
+        )
+        # Open requests (a live stream) get half the grace; the lifespan's shutdown follows.
+        server.config.timeout_graceful_shutdown = max(1, int(grace / 2))
+        server.should_exit = True
+        threading.Thread(target=_exit_after, args=(grace, name), daemon=True).start()
+
+    setattr(app.state, RUNNER_HOOK, loop_died)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C after the shutdown, as uvicorn.run
+        server.run()
+    if died:
+        log.error(
+            "stopped after a dead loop: exiting for a restart",
+            extra={"loop": died[0], "exit_code": EXIT_LOOP_DIED},
+        )
+        return EXIT_LOOP_DIED
+    if not server.started:
+        return 3  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
+    return 0
+
+
+def _exit_after(grace: float, name: str) -> None:
+    """The deadline of the shutdown after a loop died (a daemon thread: it only acts if the
+    process is still there)."""
+    threading.Event().wait(grace)
+    log.critical(
+        "shutdown after a dead loop took too long: exiting now",
+        extra={"loop": name, "exit_code": EXIT_LOOP_DIED},
+    )
+    sys.stderr.flush()
+    os._exit(EXIT_LOOP_DIED)

@@ -18,6 +18,7 @@ from services.caseview.projector import project, project_batch
 from services.caseview.teams import load_teams
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
+from shared.faults import fail_after
 from shared.http import health_router, install_http_metrics, install_problem_handlers
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import (
@@ -30,7 +31,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
-from shared.tasks import Loops
+from shared.tasks import Loops, on_loop_death
 from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -67,6 +68,13 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         )
         await producer.start()
         pulse = Pulse()
+        fail = fail_after(settings, "caseview-projector")  # None unless a test asks
+
+        def committed() -> None:
+            pulse.fire()  # wakes the live streams of this replica
+            if fail is not None:
+                fail()
+
         consumer = TransactionalConsumer(
             bootstrap=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
@@ -80,10 +88,10 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             max_records=settings.max_batch,
             linger=settings.consumer_linger_ms / 1000,
             linger_until=settings.consumer_linger_records,
-            on_commit=pulse.fire,  # wakes the live streams of this replica
+            on_commit=committed,
         )
         await consumer.start()
-        loops = Loops()
+        loops = Loops(on_death=on_loop_death(app.state))  # liveness: docs/reliability.md
         loops.start("caseview-projector", consumer.run())
         app.state.sessions = sessions
         app.state.settings = settings

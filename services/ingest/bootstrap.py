@@ -34,7 +34,7 @@ from shared.http import (
 from shared.kafka.config import make_producer
 from shared.kafka.producer import ResilientProducer
 from shared.service import check_database, check_kafka
-from shared.tasks import Loops
+from shared.tasks import Loops, on_loop_death
 from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -92,7 +92,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             retention=timedelta(days=settings.idempotency_retention_days),
         )
         app.state.intake = intake
-        loops = Loops()
+        loops = Loops(on_death=on_loop_death(app.state))  # liveness: docs/reliability.md
         loops.start(
             "idempotency-purge",
             intake.purge_forever(settings.idempotency_purge_interval_seconds),

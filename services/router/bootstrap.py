@@ -19,6 +19,7 @@ from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
+from shared.faults import fail_after
 from shared.gctune import collect_after_batch
 from shared.http import health_router, install_http_metrics, install_problem_handlers
 from shared.kafka.config import make_producer
@@ -28,7 +29,7 @@ from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
-from shared.tasks import Loops
+from shared.tasks import Loops, on_loop_death
 from shared.telemetry import FASTAPI_TELEMETRY, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -85,11 +86,15 @@ def create_app(settings: RouterSettings) -> FastAPI:
             table=outbox,
             producer=producer,
             batch_size=RELAY_BATCH,
+            after_round=fail_after(settings, "outbox-relay"),  # None unless a test asks
         )
+        fail = fail_after(settings, "router-consumer")
 
         def committed() -> None:
             relay.notify()
             collect_after_batch()
+            if fail is not None:
+                fail()
 
         consumer = TransactionalConsumer(
             bootstrap=settings.kafka_bootstrap,
@@ -107,7 +112,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
             on_commit=committed,
         )
         await consumer.start()
-        loops = Loops()
+        loops = Loops(on_death=on_loop_death(app.state))  # liveness: docs/reliability.md
         loops.start("router-consumer", consumer.run())
         loops.start("outbox-relay", relay.run())
         loops.start("gauges", gauges.run(sessions, relay))

@@ -1,4 +1,5 @@
 import logging
+import sys
 
 import orjson
 
@@ -32,3 +33,27 @@ def test_personal_data_in_the_message_text_is_scrubbed():
     doc = _format("could not parse %s", "piet@example.nl")
     assert "piet@example.nl" not in doc["msg"]
     assert doc["service"] == "test"
+
+
+def _parse(text):
+    raise ValueError(f"bad input {text}")
+
+
+def test_a_logged_exception_gives_its_types_and_frames_never_its_message():
+    try:
+        try:
+            _parse("piet@example.nl 123456782")
+        except ValueError as exc:
+            raise LookupError("for piet@example.nl") from exc
+    except LookupError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    doc = orjson.loads(JsonFormatter("test").format(record))
+    assert doc["error_type"] == "LookupError"
+    lines = doc["traceback"]
+    assert lines[0] == "ValueError"  # oldest first, as Python prints it
+    here = "tests/unit/test_logging.py:"
+    assert any(line.startswith(here) and "in _parse" in line for line in lines)
+    assert "raised from it: LookupError" in lines
+    raw = orjson.dumps(doc).decode()
+    assert "piet" not in raw
+    assert "123456782" not in raw
