@@ -24,6 +24,12 @@ BATCH_SECONDS = Histogram(
     "Time to apply one consumed batch in one database transaction",
     ["group"],
 )
+BATCH_IN_FLIGHT = Gauge(
+    "eenloket_consumer_batch_in_flight",
+    "1 while a consumed batch is being applied (its database transaction open or about to be), "
+    "else 0; the reliability tests kill a consumer while it is 1",
+    ["group"],
+)
 CONSUMER_LAG = Gauge(
     "eenloket_consumer_lag",
     "Records behind the end of the partition",

@@ -40,6 +40,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.headers import context_from_headers
 from shared.kafka.records import Record
 from shared.metrics import (
+    BATCH_IN_FLIGHT,
     BATCH_RETRIES,
     BATCH_SECONDS,
     CONSUMED,
@@ -213,6 +214,7 @@ class TransactionalConsumer:
 
     async def run(self) -> None:
         backoff = 0.2
+        in_flight = BATCH_IN_FLIGHT.labels(self.group_id)
         while True:
             batch = await self._next_batch()
             if not batch:
@@ -220,7 +222,11 @@ class TransactionalConsumer:
             started = time.perf_counter()
             try:
                 async with self._lock:
-                    applied_times = await self._apply(batch)
+                    in_flight.set(1)
+                    try:
+                        applied_times = await self._apply(batch)
+                    finally:
+                        in_flight.set(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
