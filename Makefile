@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv system-deps demo test test-unit test-integration test-e2e test-reliability test-reliability-ci lint format \
+.PHONY: help venv system-deps demo test test-unit test-integration test-e2e test-reliability test-reliability-ci test-reliability-mutants lint format \
         typecheck openapi kafka-start kafka-stop clean bench bench-quick
 
 help: ## list the targets
@@ -44,6 +44,9 @@ test-reliability: venv system-deps ## the reliability suite at full size (tests/
 
 test-reliability-ci: venv system-deps ## the CI-sized subset of the reliability suite
 	EENLOKET_RELIABILITY_SCALE=ci $(BIN)/pytest tests/reliability -m 'reliability and not full_only' $(PYTEST_ARGS)
+
+test-reliability-mutants: venv system-deps ## each defect patch in tests/reliability/mutants must make its test fail (CI-sized)
+	EENLOKET_RELIABILITY_SCALE=ci $(BIN)/python -m tests.reliability.mutants.run $(MUTANTS_ARGS)
 
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

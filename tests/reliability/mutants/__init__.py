@@ -1,0 +1,1 @@
+"""Defect patches the reliability suite must catch, and their runner (run.py)."""

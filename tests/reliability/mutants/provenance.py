@@ -1,0 +1,56 @@
+"""A pytest plugin the mutant runner loads into the test run of a mutant (``-p``): proves which
+copy of the code the test process imported.
+
+At the end of the session it writes, to ``$MUTANT_PROVENANCE``, every loaded module whose file
+lies in the mutated copy (``$MUTANT_COPY_ROOT``) and every one that lies in the source
+repository instead (``$MUTANT_SOURCE_ROOT``, leaving out the interpreter's own prefix, where the
+virtualenv lives): a module from the source repository would be the unmutated code, and the
+runner then refuses the run's verdict (``leaked``). The runner copies this file beside the copy
+(not into it) and puts that folder on ``PYTHONPATH``, so it also works for a repository that has
+no ``tests.reliability`` package (the runner's own unit test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def loaded_files(copy: Path, source: Path) -> tuple[list[str], list[str]]:
+    """(modules loaded from ``copy``, modules loaded from ``source``), as ``name=path``."""
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    from_copy: list[str] = []
+    leaks: list[str] = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        path = Path(file).resolve()
+        if path.is_relative_to(copy):
+            from_copy.append(f"{name}={path}")
+        elif path.is_relative_to(source) and not any(path.is_relative_to(p) for p in prefixes):
+            leaks.append(f"{name}={path}")
+    return sorted(from_copy), sorted(leaks)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    target = os.environ.get("MUTANT_PROVENANCE")
+    if not target:
+        return
+    copy = Path(os.environ["MUTANT_COPY_ROOT"]).resolve()
+    source = Path(os.environ["MUTANT_SOURCE_ROOT"]).resolve()
+    from_copy, leaks = loaded_files(copy, source)
+    Path(target).write_text(
+        json.dumps(
+            {
+                "cwd": os.getcwd(),
+                "sys_path_head": sys.path[:4],
+                "from_copy": from_copy,
+                "leaks": leaks,
+            },
+            indent=1,
+        )
+    )
