@@ -12,25 +12,42 @@
 - ``Ledger``: reads caseview's and the router's databases and the topics after
   a final drain and reports, mechanically (Jepsen's method, ../shared/reliability.md):
   ``lost`` (acknowledged, never in caseview), ``duplicated`` (one message or
-  event applied more than once), missing effects, dead letters, gaps in a
-  party's sequence, per-sender order, and redeliveries where they are measurable.
+  event applied more than once), missing effects, dead letters, per-party order
+  on the timeline topic and in caseview, per-sender order, and redeliveries
+  where they are measurable. What it expects comes from the test's own records
+  (the acknowledged messages, ``SHOWN_IN_CASEVIEW``), never from the production
+  code's tables.
 - ``write_history``: the whole run as JSON under ``HISTORY_DIR``.
+
+Every run drops its databases and topics at the end, also when it fails
+(``EENLOKET_RELIABILITY_KEEP=1`` keeps them for a post-mortem).
 
 Definitions used by every test:
 
 - A message is *in caseview exactly once* when ``timeline_entries`` holds
   exactly one row with its ``message_id`` (the ``message.routed`` entry), and
   the router's outbox holds exactly one ``message.routed`` event for it.
-- *One effect per event id*: every event the router wrote to its outbox is in
-  caseview's ``processed_events`` once and every timeline row has a distinct
-  ``event_id``; every inbound event (message id) is in the router's
-  ``processed_events`` and ``contacts`` once. (The unique constraints make a
-  second row impossible, so a second *attempt* would surface as a dead letter:
-  the dead-letter topic must stay empty.)
-- *Per-party order*: the messages one sender sent (sequentially, each only
+- *One effect per event id*: every event the router wrote to its outbox (all of
+  whose types caseview must show, ``SHOWN_IN_CASEVIEW``) has exactly one row in
+  caseview's ``timeline_entries`` — the rows actually written, not the ids
+  caseview marked as processed — and every row is an outbox event; every inbound
+  event (message id) is in the router's ``processed_events`` and ``contacts``
+  once. (The unique constraints make a second row impossible, so a second
+  *attempt* would surface as a dead letter: the dead-letter topic must stay
+  empty.)
+- *Per-party order*, in the order things happened, never sorted first: each
+  party's events on the timeline topic (first copies, in offset order of the one
+  partition they must all be on) and its rows in caseview (in ``position``
+  order, the order the projector applied them) carry ``sequence`` 1, 2, 3, ...
+  with no gap and no step back; ``party.created`` comes before anything else of
+  its party and a case's ``case.opened`` before any ``message.routed`` of that
+  case, in that order and in sequence order (the order caseview shows).
+- *Per-sender order*: the messages one sender sent (sequentially, each only
   after the previous one was acknowledged) reach one party, and their
-  ``sequence`` numbers in caseview increase in the order they were sent; each
-  party's sequence numbers in caseview are exactly 1..n (no gap, no repeat).
+  ``message.routed`` events arrive on the topic, are applied by caseview and are
+  numbered in the order they were sent.
+- *Alive*: a service's loops run (``/readyz`` answers 200), not merely that its
+  process exists.
 """
 
 from __future__ import annotations
@@ -58,11 +75,14 @@ from email.message import EmailMessage
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
 
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
@@ -78,12 +98,22 @@ MIGRATIONS = {
     "caseview": CASEVIEW_MIGRATIONS,
 }
 MAIL_DOMAIN = "gemeente.example"
+PARTY_CREATED = "nl.eenloket.party.created"
+CASE_OPENED = "nl.eenloket.case.opened"
 ROUTED = "nl.eenloket.message.routed"
+# What the router makes of the load's messages and what caseview must show of each: this
+# test's own list, not the projector's table (a projector that stops showing a type must
+# fail here). Any other type in the outbox fails the ledger (``unexpected_event_types``)
+# until it is decided here whether caseview must show it.
+LINK_SUGGESTED = "nl.eenloket.party.link-suggested"  # a typed address seen before
+SHOWN_IN_CASEVIEW = frozenset({PARTY_CREATED, CASE_OPENED, ROUTED, LINK_SUGGESTED})
 CONSUMER_METRICS = {
     "duplicates_skipped": "eenloket_consumer_duplicates_total",
     "batch_retries": "eenloket_consumer_batch_retries_total",
-    "dead_letters": "eenloket_consumer_dead_letters_total",
+    "dead_letters": "eenloket_dead_letters_total",
 }
+IN_FLIGHT_METRIC = "eenloket_consumer_batch_in_flight"
+KEEP = os.environ.get("EENLOKET_RELIABILITY_KEEP") == "1"  # keep databases and topics
 
 
 def log(text: str) -> None:
@@ -150,6 +180,74 @@ def own_postgres(run_dir: Path) -> Iterator[str]:
         local_script("postgres.sh", "stop", "--dir", str(run_dir))
 
 
+# --- observing a process from outside -------------------------------------------------------
+
+
+def metric_sum(metrics: str, name: str) -> float:
+    """The sum over all label sets of metric ``name`` in a Prometheus text exposition."""
+    return sum(
+        float(m.group(1))
+        for m in re.finditer(rf"^{name}{{[^}}]*}} ([0-9.e+-]+)$", metrics, re.MULTILINE)
+    )
+
+
+def tcp_ports(pid: int, remote_port: int) -> list[int]:
+    """The local ports of process ``pid``'s TCP connections to ``remote_port`` (Linux
+    ``/proc``): how PostgreSQL's ``pg_stat_activity.client_port`` names its connections."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    ports = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            columns = line.split()
+            local, remote, inode = columns[1], columns[2], columns[9]
+            if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == remote_port:
+                ports.append(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+# The open transactions of the given client ports that hold a lock on ``consumer_offsets``
+# in this database: a consumer's batch transaction, from its first statement (reading the
+# stored offsets) until it ends.
+BATCH_TRANSACTION = """
+SELECT a.pid AS backend, a.state,
+       round(extract(epoch FROM now() - a.xact_start) * 1000)::int AS open_ms,
+       left(a.query, 80) AS last_statement
+FROM pg_stat_activity a
+WHERE a.client_port = ANY($1::int[])
+  AND a.datname = current_database()
+  AND a.xact_start IS NOT NULL
+  AND EXISTS (
+      SELECT 1 FROM pg_locks l
+      WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.relation = 'consumer_offsets'::regclass)
+"""
+
+
+async def drop_topics(bootstrap: str, names: list[str]) -> list[str]:
+    """Delete those of ``names`` that exist; returns the ones deleted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        gone = [t for t in names if t in existing]
+        if gone:
+            await admin.delete_topics(gone)
+        return gone
+    finally:
+        await admin.close()
+
+
 # --- the services as processes ---------------------------------------------------------------
 
 
@@ -186,8 +284,11 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     smtp_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
-    # Counters scraped from consumers' /metrics before they were killed or stopped.
-    scraped: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    # Consumers' counters per process and incarnation (``Proc.starts``), as last read from
+    # its /metrics (before a kill or stop, and once at the end). A later read of the same
+    # incarnation replaces the earlier one; a restarted process counts from zero again, so
+    # its incarnations add up (``consumer_totals``).
+    scraped: dict[str, dict[int, Counter[str]]] = field(default_factory=lambda: defaultdict(dict))
 
     @property
     def topics(self) -> dict[str, str]:
@@ -308,7 +409,7 @@ class Stack:
                     self.start(name)
 
     async def scrape(self, name: str) -> None:
-        """Add a consumer's counters to ``scraped`` (its own are lost when it dies)."""
+        """Read a consumer's counters into ``scraped`` (its own are lost when it dies)."""
         p = self.procs[name]
         if p.service == "ingest" or not p.alive():
             return
@@ -317,12 +418,97 @@ class Stack:
                 text = (await http.get(f"{p.url}/metrics")).text
         except httpx.HTTPError:
             return
-        for key, metric in CONSUMER_METRICS.items():
-            total = sum(
-                float(m.group(1))
-                for m in re.finditer(rf"^{metric}{{[^}}]*}} ([0-9.e+]+)$", text, re.MULTILINE)
-            )
-            self.scraped[name][key] += int(total)
+        self._note_counters(p, text)
+
+    def _note_counters(self, p: Proc, metrics: str) -> None:
+        self.scraped[p.name][p.starts] = Counter(
+            {key: int(metric_sum(metrics, metric)) for key, metric in CONSUMER_METRICS.items()}
+        )
+
+    def consumer_totals(self) -> dict[str, dict[str, int]]:
+        """Per process, its counters summed over its incarnations."""
+        totals: dict[str, dict[str, int]] = {}
+        for name, incarnations in self.scraped.items():
+            total: Counter[str] = Counter()
+            for counts in incarnations.values():
+                total.update(counts)
+            totals[name] = {key: total[key] for key in CONSUMER_METRICS}
+        return totals
+
+    async def serving(self, name: str, *, timeout: float = 10.0) -> bool:
+        """Whether ``name`` is alive in the sense that matters: its loops run and its
+        dependencies answer (``/readyz`` 200 within ``timeout``), not only that the process
+        exists. A loop that died never comes back, so waiting a little only forgives a
+        momentary hiccup."""
+        p = self.procs[name]
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=p.url, timeout=3) as http:
+            while p.alive():
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/readyz")).status_code == 200:
+                        return True
+                if time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(0.5)
+        return False
+
+    async def kill_mid_batch(
+        self, name: str, *, keep_busy: Callable[[], object], timeout: float
+    ) -> dict[str, Any]:
+        """``kill -9`` consumer ``name`` while it is inside a batch; returns what happened.
+
+        Polls its ``/metrics`` until ``eenloket_consumer_batch_in_flight`` is 1, freezes it
+        (``SIGSTOP``) and then asks PostgreSQL, independently of that gauge, whether one of
+        the process's own connections (matched by its TCP ports) has a transaction open that
+        holds a lock on ``consumer_offsets``: the batch transaction reads the stored offsets
+        first and keeps that lock until it commits or rolls back (the only other reader is
+        the consumer's own, brief read at a partition assignment). Yes: ``SIGKILL`` while
+        frozen, so the process dies inside the batch (``mid_batch``, with the transaction's
+        state as evidence). No (the batch ended
+        between the scrape and the freeze): ``SIGCONT`` and poll again (``missed``).
+        ``keep_busy`` is called between polls (the load's top-up). After ``timeout`` seconds
+        without a batch in flight the process is killed anyway, and ``mid_batch`` is false.
+        """
+        p = self.procs[name]
+        pg_port = urlsplit(self.pg_dsn).port or 5432
+        started = time.monotonic()
+        result: dict[str, Any] = {"pid": p.pid, "mid_batch": False, "gauge_seen": 0, "missed": 0}
+        conn = await asyncpg.connect(self.dsn(p.service), timeout=10)
+        try:
+            async with httpx.AsyncClient(base_url=p.url, timeout=2) as http:
+                while time.monotonic() - started < timeout:
+                    keep_busy()
+                    try:
+                        text = (await http.get("/metrics")).text
+                    except httpx.HTTPError:
+                        await asyncio.sleep(0.05)
+                        continue
+                    self._note_counters(p, text)
+                    if metric_sum(text, IN_FLIGHT_METRIC) < 1:
+                        await asyncio.sleep(0.02)
+                        continue
+                    result["gauge_seen"] += 1
+                    os.kill(p.pid, signal.SIGSTOP)
+                    try:
+                        rows = await conn.fetch(BATCH_TRANSACTION, tcp_ports(p.pid, pg_port))
+                    except BaseException:
+                        os.kill(p.pid, signal.SIGCONT)
+                        raise
+                    if rows:
+                        os.kill(p.pid, signal.SIGKILL)
+                        result["mid_batch"] = True
+                        result["transaction"] = [dict(r) for r in rows]
+                        break
+                    result["missed"] += 1
+                    os.kill(p.pid, signal.SIGCONT)
+        finally:
+            await conn.close()
+        if not result["mid_batch"]:
+            log(f"{name}: no batch in flight within {timeout:.0f} s; killed anyway")
+            os.kill(p.pid, signal.SIGKILL)
+        await asyncio.to_thread(p.process.wait)
+        result["waited"] = round(time.monotonic() - started, 2)
+        return result
 
     async def kill(self, name: str) -> int:
         """``kill -9`` the process this stack started as ``name``; returns its pid."""
@@ -348,11 +534,11 @@ class Stack:
         os.kill(self.procs[name].pid, sig)
 
     async def close(self) -> None:
-        for name, p in self.procs.items():
+        """Stop every process (their counters were read once, before the ledger's check)."""
+        for p in self.procs.values():
             if p.alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGCONT)
-                await self.scrape(name)
         for p in self.procs.values():
             if p.alive():
                 p.process.send_signal(signal.SIGTERM)
@@ -362,6 +548,33 @@ class Stack:
             except subprocess.TimeoutExpired:
                 p.process.kill()
                 await asyncio.to_thread(p.process.wait)
+
+    async def drop(self) -> dict[str, Any]:
+        """Delete this run's topics and drop its databases (``WITH (FORCE)``: a killed
+        process's backend may linger). Every step is tried; what failed is returned, not
+        raised, so a failing run still reports its own failure first."""
+        done: dict[str, Any] = {"topics": [], "databases": [], "errors": []}
+        if KEEP:
+            done["kept"] = True
+            return done
+        try:
+            done["topics"] = await drop_topics(self.kafka, list(self.topics.values()))
+        except Exception as exc:
+            done["errors"].append(f"topics: {type(exc).__name__}: {exc}")
+        try:
+            conn = await asyncpg.connect(f"{self.pg_dsn}/postgres", timeout=10)
+            try:
+                for service in MIGRATIONS:
+                    name = self.database(service)
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    done["databases"].append(name)
+            finally:
+                await conn.close()
+        except Exception as exc:
+            done["errors"].append(f"databases: {type(exc).__name__}: {exc}")
+        if done["errors"]:
+            log(f"cleanup of run {self.suffix} incomplete: {done['errors']}")
+        return done
 
     def dump_stacks(self) -> None:
         """With py-spy installed: every live process's Python stacks beside its log (a hang's
@@ -563,10 +776,46 @@ class LoadDriver:
     started: float = 0.0
     finished: float = 0.0
     last_ack: float = 0.0
+    # How many messages the senders may have sent so far (None: all of them). A test that
+    # needs work in flight at given moments releases the load in waves (``release``,
+    # ``top_up``); ``exercise`` releases the rest when the injector returns.
+    released: int | None = None
+    issued: int = 0
+    waves: list[tuple[float, int]] = field(default_factory=list)  # (seconds, released)
+    _more: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def acknowledged(self) -> int:
         return len(self.acks)
+
+    @property
+    def idle(self) -> bool:
+        """Every message released so far was sent and answered (or given up on)."""
+        exhausted = self.released is None or self.issued >= self.released
+        return exhausted and self.acknowledged + len(self.unacknowledged) >= self.issued
+
+    def release(self, n: int | None = None) -> None:
+        """Let ``n`` more messages go (None: all that are left)."""
+        if self.released is None:
+            return
+        self.released = self.total if n is None else min(self.total, self.released + n)
+        self.waves.append((round(time.monotonic() - self.started, 2), self.released))
+        self._more.set()
+
+    def top_up(self, n: int, *, every: float = 1.0) -> None:
+        """Release ``n`` more once the senders are idle, at most once per ``every`` seconds
+        (so waiting for a consumer to get work does not spend the whole load at once)."""
+        if self.released is None or not self.idle:
+            return
+        if self.waves and time.monotonic() - self.started - self.waves[-1][0] < every:
+            return
+        self.release(n)
+
+    async def _ticket(self) -> None:
+        while self.released is not None and self.issued >= self.released:
+            self._more.clear()
+            await self._more.wait()
+        self.issued += 1
 
     def plan(self) -> list[tuple[Sender, int]]:
         """(sender, number of messages), channels dealt round-robin."""
@@ -604,6 +853,7 @@ class LoadDriver:
             if self.unacknowledged:  # one message given up on: fail fast, do not wait on each
                 self.unacknowledged.append((sender.index, n))
                 continue
+            await self._ticket()
             channel, kwargs = request_for(sender, n)
             deadline = time.monotonic() + self.give_up_after
             attempts = 0
@@ -675,6 +925,7 @@ class LoadDriver:
             "server_errors": self.server_errors[:20],
             "refused": self.refused[:20],
             "problem_content_types": dict(self.problem_types),
+            "waves": self.waves,
         }
 
 
@@ -683,6 +934,12 @@ class LoadDriver:
 
 async def read_all(bootstrap: str, topic: str) -> list[bytes]:
     """Every record value of ``topic`` from the beginning to its current end."""
+    return [r.value or b"" for r in await read_records(bootstrap, topic)]
+
+
+async def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning to its current end, partition by
+    partition, each partition in offset order (the order its consumers receive it)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -690,7 +947,7 @@ async def read_all(bootstrap: str, topic: str) -> list[bytes]:
         auto_offset_reset="earliest",
     )
     await consumer.start()  # no group: every partition is assigned to this reader
-    values: list[bytes] = []
+    records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         await until(lambda: bool(consumer.assignment()), timeout=30, what=f"{topic} assigned")
         tps = sorted(consumer.assignment())
@@ -704,11 +961,11 @@ async def read_all(bootstrap: str, topic: str) -> list[bytes]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not read {topic} to its end in 120 s")
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for records in batch.values():
-                values.extend(r.value or b"" for r in records)
+            for part in batch.values():
+                records.extend(part)
     finally:
         await consumer.stop()
-    return values
+    return sorted(records, key=lambda r: (r.partition, r.offset))
 
 
 def event_ids(values: list[bytes]) -> Counter[str]:
@@ -719,6 +976,99 @@ def event_ids(values: list[bytes]) -> Counter[str]:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             ids["<not an envelope>"] += 1
     return ids
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One event as a reader met it: its first copy on the timeline topic, or its row in
+    caseview's ``timeline_entries``."""
+
+    event_id: str
+    party: str
+    sequence: int | None
+    type: str
+    case_id: str | None
+    message_id: str | None
+    at: int  # offset on its partition / caseview position: the order it was met in
+
+
+def seen_on_topic(
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> tuple[list[Seen], dict[str, set[int]]]:
+    """The first copy of each event in arrival order (``read_records`` order), and the
+    partitions each party's records were on. Later copies are redeliveries: consumers skip
+    them by event id."""
+    first: list[Seen] = []
+    ids: set[str] = set()
+    partitions: dict[str, set[int]] = defaultdict(set)
+    for r in records:
+        try:
+            doc = orjson.loads(r.value or b"")
+            event_id, party, type_ = str(doc["id"]), str(doc.get("subject")), str(doc["type"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+        partitions[party].add(r.partition)
+        if event_id in ids:
+            continue
+        ids.add(event_id)
+        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+        sequence = doc.get("sequence")
+        first.append(
+            Seen(
+                event_id,
+                party,
+                int(sequence) if sequence is not None else None,
+                type_,
+                str(data["case_id"]) if data.get("case_id") else None,
+                str(data["message_id"]) if data.get("message_id") else None,
+                r.offset,
+            )
+        )
+    return first, partitions
+
+
+def causal_problem(events: list[Seen]) -> str | None:
+    """The first broken causal rule in this order of one party's events, if any."""
+    opened: set[str | None] = set()
+    for n, e in enumerate(events):
+        if (e.type == PARTY_CREATED) != (n == 0):
+            return "party.created first, and once"
+        if e.type == CASE_OPENED:
+            opened.add(e.case_id)
+        elif e.type == ROUTED and e.case_id not in opened:
+            return "case.opened of its case before message.routed"
+    return None
+
+
+def order_problems(events: list[Seen], where: str) -> list[dict[str, Any]]:
+    """Per party, in the order the events were met (never sorted first): sequence numbers
+    1, 2, 3, ... without gap, repeat or step back, and every event after its causal
+    predecessor; the causal rules also in sequence order, the order caseview shows a
+    history in."""
+    by_party: dict[str, list[Seen]] = defaultdict(list)
+    for e in events:
+        by_party[e.party].append(e)
+    problems: list[dict[str, Any]] = []
+    for party, met in by_party.items():
+        sequences = [e.sequence for e in met]
+        bad = next((n for n, s in enumerate(sequences) if s != n + 1), None)
+        if bad is not None:
+            window = met[max(0, bad - 2) : bad + 3]
+            problems.append(
+                {
+                    "where": where,
+                    "party": party,
+                    "rule": "sequence 1..n in the order met",
+                    "index": bad,
+                    "met": [(e.sequence, e.type.removeprefix("nl.eenloket.")) for e in window],
+                }
+            )
+        by_sequence = sorted(met, key=lambda e: e.sequence or 0)
+        for order, listed in (("met", met), ("sequence", by_sequence)):
+            rule = causal_problem(listed)
+            if rule is not None:
+                problems.append({"where": where, "party": party, "rule": rule, "order": order})
+    return problems
 
 
 @dataclass
@@ -777,36 +1127,34 @@ class Ledger:
         """The mechanical checks; every list in the result should be empty."""
         acked = [a.message_id for a in driver.acks]
         acked_set = set(acked)
-        cv = await self._fetch(
+        # Caseview's rows in the order the projector applied them (``position`` is drawn in
+        # commit order under its feed lock, and a batch's rows in the batch's order).
+        rows = await self._fetch(
             "caseview",
-            "SELECT message_id::text AS m, party_id::text AS p, sequence AS s "
-            "FROM timeline_entries WHERE message_id IS NOT NULL",
+            "SELECT position, event_id::text AS e, party_id::text AS p, sequence AS s, type, "
+            "case_id::text AS c, message_id::text AS m FROM timeline_entries ORDER BY position",
         )
-        in_cv: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for r in cv:
-            in_cv[r["m"]].append((r["p"], int(r["s"])))
-        cv_event_dups = await self._fetch(
-            "caseview",
-            "SELECT event_id::text AS e, count(*) AS n FROM timeline_entries "
-            "GROUP BY event_id HAVING count(*) > 1",
-        )
-        sequences = await self._fetch(
-            "caseview",
-            "SELECT party_id::text AS p, array_agg(sequence ORDER BY sequence) AS seqs "
-            "FROM timeline_entries GROUP BY party_id",
-        )
-        cv_processed = {
-            r["e"]
-            for r in await self._fetch(
-                "caseview",
-                "SELECT event_id::text AS e FROM processed_events WHERE consumer_group = $1",
-                self.stack.group("caseview"),
+        applied = [
+            Seen(
+                r["e"],
+                r["p"],
+                int(r["s"]),
+                r["type"],
+                r["c"],
+                r["m"],
+                int(r["position"]),
             )
-        }
+            for r in rows
+        ]
+        in_cv: dict[str, list[Seen]] = defaultdict(list)
+        for e in applied:
+            if e.message_id is not None:
+                in_cv[e.message_id].append(e)
+        rows_per_event = Counter(e.event_id for e in applied)
         outbox = await self._fetch(
             "router",
             "SELECT id::text AS e, type, payload->'data'->>'message_id' AS m, "
-            "published_at IS NULL AS unpublished FROM outbox",
+            "published_at IS NULL AS unpublished FROM outbox ORDER BY position",
         )
         router_processed = {
             r["e"]
@@ -822,52 +1170,81 @@ class Ledger:
         )
         routed = Counter(r["m"] for r in outbox if r["type"] == ROUTED)
         outbox_ids = {r["e"] for r in outbox}
+        outbox_types = Counter(str(r["type"]) for r in outbox)
+        must_show = {r["e"] for r in outbox if r["type"] in SHOWN_IN_CASEVIEW}
 
         t = self.stack.topics
         inbound_wire = event_ids(await read_all(self.stack.kafka, t["inbound"]))
-        timeline_wire = event_ids(await read_all(self.stack.kafka, t["timeline"]))
+        timeline_records = await read_records(self.stack.kafka, t["timeline"])
+        timeline_wire = event_ids([r.value or b"" for r in timeline_records])
+        on_topic, partitions = seen_on_topic(timeline_records)
         dead = await read_all(self.stack.kafka, t["deadletter"])
 
-        # Per sender: its messages reach one party, in the order they were sent.
+        # Per sender: its messages reach one party and are routed, published, applied and
+        # numbered in the order they were sent.
+        topic_index = {
+            e.message_id: n for n, e in enumerate(on_topic) if e.type == ROUTED and e.message_id
+        }
+        topic_routed = {e.message_id: e for e in on_topic if e.type == ROUTED and e.message_id}
         order_violations = []
         by_sender: dict[int, list[Ack]] = defaultdict(list)
         for a in driver.acks:
             by_sender[a.sender].append(a)
         for sender, acks in by_sender.items():
-            seen = [
-                in_cv[a.message_id][0]
-                for a in sorted(acks, key=lambda a: a.n)
-                if in_cv.get(a.message_id)
-            ]
-            parties = {p for p, _ in seen}
-            seqs = [s for _, s in seen]
-            if len(parties) > 1 or any(b <= a for a, b in pairwise(seqs)):
+            sent = [a.message_id for a in sorted(acks, key=lambda a: a.n)]
+            cv_rows = [in_cv[m][0] for m in sent if in_cv.get(m)]
+            wire = [topic_routed[m] for m in sent if m in topic_routed]
+            orders = {
+                "caseview position": [e.at for e in cv_rows],
+                "caseview sequence": [e.sequence or 0 for e in cv_rows],
+                "topic arrival": [topic_index[m] for m in sent if m in topic_index],
+                "topic sequence": [e.sequence or 0 for e in wire],
+            }
+            parties = {e.party for e in cv_rows} | {e.party for e in wire}
+            broken = [k for k, v in orders.items() if any(b <= a for a, b in pairwise(v))]
+            if len(parties) > 1 or broken:
                 order_violations.append(
-                    {"sender": sender, "parties": len(parties), "sequences": seqs}
+                    {"sender": sender, "parties": len(parties), "out_of_send_order": broken}
                 )
-        gaps = [r["p"] for r in sequences if list(r["seqs"]) != list(range(1, len(r["seqs"]) + 1))]
+        # Whatever party each message reached, the router decided a sender's messages in the
+        # order they were sent: one inbound partition per sender, processed in order, and
+        # the outbox ``position`` is drawn as the router writes.
+        outbox_index = {r["m"]: n for n, r in enumerate(outbox) if r["type"] == ROUTED}
+        decided: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for a in driver.acks:
+            if a.message_id in outbox_index:
+                decided[a.sender].append((a.n, outbox_index[a.message_id]))
+        for sender, pairs in decided.items():
+            if any(b <= a for a, b in pairwise(at for _, at in sorted(pairs))):
+                order_violations.append({"sender": sender, "out_of_send_order": ["router"]})
         consumer_counts: Counter[str] = Counter()
-        for counts in self.stack.scraped.values():
+        totals = self.stack.consumer_totals()
+        for counts in totals.values():
             consumer_counts.update(counts)
         return {
             "acknowledged": len(acked),
             "distinct_acknowledged": len(acked_set),
             "lost": sorted(acked_set - set(in_cv)),
-            "duplicated": sorted(m for m, rows in in_cv.items() if len(rows) > 1),
-            "duplicate_timeline_event_ids": [r["e"] for r in cv_event_dups],
+            "duplicated": sorted(m for m, found in in_cv.items() if len(found) > 1),
+            "duplicate_timeline_event_ids": sorted(e for e, n in rows_per_event.items() if n > 1),
             "routed_twice": sorted(m for m, n in routed.items() if n > 1),
             "not_routed": sorted(acked_set - set(routed)),
             "contacts_twice": sorted(m for m, n in contacts.items() if n > 1),
             "not_processed_by_router": sorted(acked_set - router_processed),
-            "events_without_effect": sorted(outbox_ids - cv_processed),
-            "effects_without_event": sorted(cv_processed - outbox_ids),
+            "unexpected_event_types": sorted(set(outbox_types) - SHOWN_IN_CASEVIEW),
+            "events_without_effect": sorted(must_show - set(rows_per_event)),
+            "effects_without_event": sorted(set(rows_per_event) - outbox_ids),
             "outbox_unpublished": sum(1 for r in outbox if r["unpublished"]),
             "dead_letters": len(dead),
-            "sequence_gaps": gaps,
+            "order_on_topic": order_problems(on_topic, "topic"),
+            "order_in_caseview": order_problems(applied, "caseview"),
+            "parties_on_several_partitions": sorted(p for p, s in partitions.items() if len(s) > 1),
             "order_violations": order_violations,
             "in_caseview_not_acknowledged": len(set(in_cv) - acked_set),
-            "parties": len(sequences),
-            "timeline_entries": sum(len(r["seqs"]) for r in sequences),
+            "parties": len({e.party for e in applied}),
+            "timeline_entries": len(applied),
+            "event_types": dict(outbox_types),
+            "consumer_metrics": totals,
             "redeliveries": {
                 "inbound_records": sum(inbound_wire.values()),
                 "inbound_copies_on_the_wire": sum(n - 1 for n in inbound_wire.values()),
@@ -875,9 +1252,10 @@ class Ledger:
                 "timeline_copies_on_the_wire": sum(n - 1 for n in timeline_wire.values()),
                 "consumer_skipped_as_applied": consumer_counts["duplicates_skipped"],
                 "consumer_batch_retries": consumer_counts["batch_retries"],
-                "note": "consumer counts are scraped from /metrics before each kill or "
-                "stop and at the end; what a process counted between its last scrape "
-                "and a kill -9 is not measurable",
+                "note": "consumer counts are read from /metrics before each kill or stop and "
+                "once at the end, the last reading of each process incarnation counted once; "
+                "what a process counted between its last reading and a kill -9 is not "
+                "measurable",
             },
         }
 
@@ -890,9 +1268,12 @@ FAILURE_KEYS = (
     "not_routed",
     "contacts_twice",
     "not_processed_by_router",
+    "unexpected_event_types",
     "events_without_effect",
     "effects_without_event",
-    "sequence_gaps",
+    "order_on_topic",
+    "order_in_caseview",
+    "parties_on_several_partitions",
     "order_violations",
 )
 
@@ -933,7 +1314,8 @@ def write_history(
         "load": driver.summary(),
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "faults": faults,
-        "consumer_metrics": {n: dict(c) for n, c in stack.scraped.items()},
+        # Read once per process incarnation (the last reading), summed over incarnations.
+        "consumer_metrics": stack.consumer_totals(),
         "report": report,
         "acknowledged": [
             {
@@ -995,6 +1377,7 @@ class Outcome:
     faults: list[dict[str, Any]]
     driver: LoadDriver
     history: Path
+    cleanup: dict[str, Any]
 
 
 async def exercise(
@@ -1007,18 +1390,30 @@ async def exercise(
     inject: Injector = no_faults,
     drain_seconds: float,
     extra: Callable[[], dict[str, Any]] | None = None,
+    first_wave: int | None = None,
 ) -> Outcome:
     """Prepare, start ``processes``, send ``messages`` while ``inject`` injects faults, drain
     (at most ``drain_seconds`` after the last acknowledgement or fault), check the ledger,
-    stop everything, write the history. Fails only on infrastructure trouble: the test
-    asserts on the outcome."""
+    stop everything, drop the run's databases and topics, write the history. Fails only on
+    infrastructure trouble: the test asserts on the outcome.
+
+    ``first_wave``: only that many messages go until the injector releases more
+    (``LoadDriver.release``/``top_up``); the rest goes when it returns."""
     started = time.monotonic()
-    await stack.prepare()
     ledger = Ledger(stack)
     driver = LoadDriver("", stack.smtp_port, total=messages, senders=senders)
+    driver.released = first_wave
     faults: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+
+    async def injecting() -> None:
+        try:
+            await inject(stack, driver, faults)
+        finally:
+            driver.release()  # whatever the injector held back
+
     try:
+        await stack.prepare()
         await stack.up(*processes)
         timings["startup"] = time.monotonic() - started
         driver.ingest_url = stack.procs[next(p for p in processes if p.startswith("ingest"))].url
@@ -1026,7 +1421,7 @@ async def exercise(
         driver.started = time.monotonic()  # the injector may read it before the load starts
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(driver.run_load())
-            tasks.create_task(inject(stack, driver, faults))
+            tasks.create_task(injecting())
         timings["send"] = driver.finished - driver.started
         # After faults, the deadline runs from the end of the last one (the injector returned).
         quiet_from = time.monotonic() if faults else driver.last_ack
@@ -1042,12 +1437,18 @@ async def exercise(
         await ledger.outbox_drained(timeout=10)
         await asyncio.gather(*(stack.scrape(n) for n in stack.consumers()))
         report = await ledger.check(driver)
-        report["processes_alive_at_end"] = {n: p.alive() for n, p in stack.procs.items()}
+        # Alive: the loops run and the dependencies answer (/readyz 200), not merely that
+        # the process exists (a process whose consumer loop died still exists).
+        report["processes_alive_at_end"] = {n: await stack.serving(n) for n in stack.procs}
+        report["processes_running_at_end"] = {n: p.alive() for n, p in stack.procs.items()}
     except BaseException:
         log(stack.tails())
         raise
     finally:
-        await stack.close()
+        try:
+            await stack.close()
+        finally:
+            cleanup = await stack.drop()
     timings["total"] = time.monotonic() - started
     path = write_history(
         test,
@@ -1056,14 +1457,14 @@ async def exercise(
         report=report,
         faults=faults,
         timings=timings,
-        extra=extra() if extra else None,
+        extra={"cleanup": cleanup, **(extra() if extra else {})},
     )
     log(
         f"{test}: {headline(report)}; faults {len(faults)}; "
         f"{driver.summary()['rate_per_second']} msg/s; "
         f"{ {k: round(v, 1) for k, v in timings.items()} }; history {path}"
     )
-    return Outcome(report, timings, faults, driver, path)
+    return Outcome(report, timings, faults, driver, path, cleanup)
 
 
 async def wait_acknowledged(driver: LoadDriver, fraction: float, timeout: float = 600) -> None:

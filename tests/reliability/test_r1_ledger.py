@@ -2,8 +2,9 @@
 
 Proves the happy path keeps the ledger: every 202/250-acknowledged message is in
 caseview exactly once within 60 s of the last send, every router event has exactly one
-effect in caseview, each sender's messages are in one party in send order, and nothing
-is dead-lettered."""
+timeline row in caseview, every party's events are in sequence order with their causes
+first on the topic and in caseview, each sender's messages are in one party in send
+order, nothing is dead-lettered, and every service still runs (/readyz) at the end."""
 
 from __future__ import annotations
 
@@ -37,3 +38,5 @@ async def test_r1_every_acknowledged_message_is_in_caseview_exactly_once(
     assert report["acknowledged"] == report["distinct_acknowledged"] == MESSAGES
     assert run.timings["drain_after_last_send"] <= DRAIN_SECONDS, "caseview incomplete after 60 s"
     assert failures(report) == {}
+    assert all(report["processes_alive_at_end"].values()), report["processes_alive_at_end"]
+    assert run.cleanup["errors"] == []
