@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -98,6 +99,18 @@ MIGRATIONS = {
     "caseview": CASEVIEW_MIGRATIONS,
 }
 MAIL_DOMAIN = "gemeente.example"
+# The load's one integration: every channel, allowed to vouch for logins and caller IDs,
+# behind a mail gateway whose Authentication-Results count (docs/channels.md "Evidence").
+MAIL_GATEWAY = "mx.gemeente.example"
+LOAD_KEY = "reliability-load-key"
+LOAD_HEADERS = {"X-Api-Key": LOAD_KEY}
+LOAD_INTEGRATION = {
+    "sha256": hashlib.sha256(LOAD_KEY.encode()).hexdigest(),
+    "channels": ["web", "email", "app", "chat", "phone", "counter", "letter"],
+    "may_assert_login": True,
+    "may_assert_caller_id": True,
+    "trusted_authserv_ids": [MAIL_GATEWAY],
+}
 PARTY_CREATED = "nl.eenloket.party.created"
 CASE_OPENED = "nl.eenloket.case.opened"
 ROUTED = "nl.eenloket.message.routed"
@@ -105,7 +118,7 @@ ROUTED = "nl.eenloket.message.routed"
 # test's own list, not the projector's table (a projector that stops showing a type must
 # fail here). Any other type in the outbox fails the ledger (``unexpected_event_types``)
 # until it is decided here whether caseview must show it.
-LINK_SUGGESTED = "nl.eenloket.party.link-suggested"  # a typed address seen before
+LINK_SUGGESTED = "nl.eenloket.party.link-suggested"  # a letter's typed address, seen before
 SHOWN_IN_CASEVIEW = frozenset({PARTY_CREATED, CASE_OPENED, ROUTED, LINK_SUGGESTED})
 CONSUMER_METRICS = {
     "duplicates_skipped": "eenloket_consumer_duplicates_total",
@@ -354,6 +367,8 @@ class Stack:
             env |= {
                 "EENLOKET_SMTP_PORT": str(self.smtp_port),
                 "EENLOKET_SMTP_DOMAINS": json.dumps([MAIL_DOMAIN]),
+                "EENLOKET_SMTP_TRUSTED_AUTHSERV_IDS": json.dumps([MAIL_GATEWAY]),
+                "EENLOKET_API_KEYS": json.dumps({"reliability-load": LOAD_INTEGRATION}),
                 "EENLOKET_ATTACHMENT_DIR": str(self.work_dir / "attachments"),
                 "EENLOKET_KAFKA_TIMEOUT_SECONDS": "3",
                 "EENLOKET_RETRY_AFTER_SECONDS": "1",
@@ -635,6 +650,18 @@ class Sender:
     def address(self) -> str:
         return f"afzender-{self.tag}@example.nl"
 
+    @property
+    def bsn(self) -> str:
+        """A BSN of this sender's own (passes the 11-proef): web, app and counter senders
+        log in (DigiD, ID check), so all their messages reach one party by evidence."""
+        base = int(self.run, 16) % 900 * 100_000 + self.index * 10 + 10_000_000
+        while True:
+            digits = f"{base:08d}"[-8:]
+            check = sum(int(d) * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
+            if check < 10:
+                return digits + str(check)
+            base += 1
+
 
 @dataclass(frozen=True)
 class Ack:
@@ -648,6 +675,9 @@ class Ack:
 
 def _raw_email(sender: Sender, msg_key: str, subject: str, text: str) -> bytes:
     msg = EmailMessage()
+    # The municipality's gateway vouches for the sender's domain (docs/routing.md): the
+    # sender's mails reach one party by evidence, as real mail from a DMARC domain does.
+    msg["Authentication-Results"] = f"{MAIL_GATEWAY}; dmarc=pass header.from=example.nl"
     msg["From"] = sender.address
     msg["To"] = f"info@{MAIL_DOMAIN}"
     msg["Subject"] = subject
@@ -667,6 +697,8 @@ def request_for(sender: Sender, n: int) -> tuple[str, dict[str, Any]]:
     if ch == "web":
         body: dict[str, Any] = {
             "submission_id": key,
+            "authentication": "digid",
+            "bsn": sender.bsn,
             "email": sender.address,
             "subject": subject,
             "text": text,
@@ -681,7 +713,7 @@ def request_for(sender: Sender, n: int) -> tuple[str, dict[str, Any]]:
             "message_id": f"app-{key}",
             "conversation_id": f"conv-{sender.tag}",
             "sent_at": now,
-            "party": {"email": sender.address},
+            "party": {"authentication": "digid", "bsn": sender.bsn, "email": sender.address},
             "subject": subject,
             "text": text,
         }
@@ -699,6 +731,7 @@ def request_for(sender: Sender, n: int) -> tuple[str, dict[str, Any]]:
         body = {
             "call_id": f"call-{key}",
             "caller_number": f"020 {5_000_000 + sender.index}",
+            "caller_id_verified": True,  # the network vouches: one party per caller
             "called_line": "14 020",
             "started_at": started.isoformat(),
             "ended_at": now,
@@ -710,6 +743,7 @@ def request_for(sender: Sender, n: int) -> tuple[str, dict[str, Any]]:
             "visit_id": f"balie-{key}",
             "visited_at": now,
             "location": "Stadskantoor, balie 2",
+            "identity": {"checked": "id-document", "bsn": sender.bsn},
             "email": sender.address,
             "topic": subject,
             "notes": text,
@@ -833,7 +867,7 @@ class LoadDriver:
         )
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp") as pool:
             async with httpx.AsyncClient(
-                base_url=self.ingest_url, timeout=30, limits=limits
+                base_url=self.ingest_url, timeout=30, limits=limits, headers=LOAD_HEADERS
             ) as http:
                 await asyncio.gather(
                     *(self._sender(http, pool, gate, s, count) for s, count in self.plan())
@@ -1189,7 +1223,9 @@ class Ledger:
         order_violations = []
         by_sender: dict[int, list[Ack]] = defaultdict(list)
         for a in driver.acks:
-            by_sender[a.sender].append(a)
+            # A letter's sender is only what it says (claimed): each letter may be a party
+            # of its own (docs/routing.md), so each is its own "sender" here.
+            by_sender[a.sender if a.channel != "letter" else -1 - len(by_sender)].append(a)
         for sender, acks in by_sender.items():
             sent = [a.message_id for a in sorted(acks, key=lambda a: a.n)]
             cv_rows = [in_cv[m][0] for m in sent if in_cv.get(m)]
