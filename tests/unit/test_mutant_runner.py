@@ -5,18 +5,20 @@ the runner copies, patches and runs pytest for real.
 Proves: a mutant is caught only when its target test fails; one whose target still passes
 survives and the run fails; a patch that no longer applies fails; an error or a skip is not a
 catch; uncommitted and untracked work is part of the copy; the source repository is never
-written to; and a test run that imports the source repository's code instead of the copy's is
-refused (``leaked``)."""
+written to; and a test run that imports the source repository's code (or, for a package the
+copy has, any other checkout's) instead of the copy's is refused (``leaked``)."""
 
 from __future__ import annotations
 
 import difflib
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
-from tests.reliability.mutants import run
+from tests.reliability.mutants import provenance, run
 from tests.reliability.mutants.run import (
     CAUGHT,
     DOES_NOT_APPLY,
@@ -214,3 +216,22 @@ def test_the_project_mutants_parse_and_name_existing_tests() -> None:
         assert m.files(), m.name
         for target in m.targets:
             assert (root / target.split("::")[0]).exists(), (m.name, target)
+
+
+def test_a_package_of_the_copy_loaded_from_another_checkout_is_a_leak(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy, source, other = tmp_path / "copy", tmp_path / "source", tmp_path / "other"
+    for root in (copy, source, other):
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "__init__.py").write_text("")
+    from_copy = types.ModuleType("pkg")
+    from_copy.__file__ = str(copy / "pkg" / "__init__.py")
+    # As an editable install of another checkout would load it.
+    elsewhere = types.ModuleType("pkg.mod")
+    elsewhere.__file__ = str(other / "pkg" / "mod.py")
+    monkeypatch.setitem(sys.modules, "pkg", from_copy)
+    monkeypatch.setitem(sys.modules, "pkg.mod", elsewhere)
+    loaded, leaks = provenance.loaded_files(copy.resolve(), source.resolve())
+    assert f"pkg={copy.resolve() / 'pkg' / '__init__.py'}" in loaded
+    assert leaks == [f"pkg.mod={other.resolve() / 'pkg' / 'mod.py'}"]

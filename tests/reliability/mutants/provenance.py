@@ -19,9 +19,24 @@ from pathlib import Path
 import pytest
 
 
+def top_level_names(copy: Path) -> set[str]:
+    """The packages and modules at the copy's root (``shared``, ``services``, ``tests``, ...)."""
+    names = set()
+    for entry in copy.iterdir():
+        if entry.is_dir() and (entry / "__init__.py").exists():
+            names.add(entry.name)
+        elif entry.suffix == ".py":
+            names.add(entry.stem)
+    return names
+
+
 def loaded_files(copy: Path, source: Path) -> tuple[list[str], list[str]]:
-    """(modules loaded from ``copy``, modules loaded from ``source``), as ``name=path``."""
+    """(modules loaded from ``copy``, modules loaded from elsewhere that should not be), as
+    ``name=path``. Elsewhere: the source repository (outside the interpreter's prefix, where
+    the virtualenv lives), or any other place for a module of a package the copy has (an
+    editable install of another checkout)."""
     prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    ours = top_level_names(copy)
     from_copy: list[str] = []
     leaks: list[str] = []
     for name, module in list(sys.modules.items()):
@@ -31,7 +46,9 @@ def loaded_files(copy: Path, source: Path) -> tuple[list[str], list[str]]:
         path = Path(file).resolve()
         if path.is_relative_to(copy):
             from_copy.append(f"{name}={path}")
-        elif path.is_relative_to(source) and not any(path.is_relative_to(p) for p in prefixes):
+        elif name.split(".")[0] in ours or (
+            path.is_relative_to(source) and not any(path.is_relative_to(p) for p in prefixes)
+        ):
             leaks.append(f"{name}={path}")
     return sorted(from_copy), sorted(leaks)
 
