@@ -12,9 +12,8 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.domain.identity import ORIGIN_KINDS
 from services.router.domain.model import CLOSED, OPEN_STATUSES, Case
-from services.router.domain.trust import STAFF_CONFIRMED
+from services.router.domain.trust import ADDRESS_KINDS, STAFF_CONFIRMED
 from services.router.handlers import RouterContext
 from services.router.history import History
 from services.router.repository import Repository
@@ -280,7 +279,7 @@ async def _verify_address(
     addresses = [
         h
         for h in await x.repo.identifiers_of(merged)
-        if h.kind in ORIGIN_KINDS and h.trust == Trust.CLAIMED
+        if h.kind in ADDRESS_KINDS and h.trust == Trust.CLAIMED
     ]
     if not addresses:
         raise Rejected("there is no claimed e-mail address, phone number or chat handle to verify")

@@ -172,11 +172,14 @@ async def route_messages(
         state.put_case(case)
     refs = {ref for m, _, _ in messages for ref in m.thread_refs}
     conversations = {r for m, _, _ in messages for r in conversation_refs(m)}
-    for ref, case in (await repo.cases_by_refs(refs)).items():
+    threaded = await repo.cases_by_refs(refs)
+    for ref, case in threaded.items():
         state.put_case(case)
         state.thread_refs[ref] = case.id
+    owners = await repo.survivors(c.party_id for r, c in threaded.items() if r in conversations)
+    for ref, case in threaded.items():
         if ref in conversations:
-            state.conversations[ref] = await repo.survivor(case.party_id)
+            state.conversations[ref] = owners[case.party_id]
     state.provisional = await repo.unmerged_provisional(
         state.cases[state.by_number[n]].party_id for n in numbers if n in state.by_number
     )

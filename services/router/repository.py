@@ -84,6 +84,19 @@ class Repository:
             seen.add(merged_into)
             party_id = merged_into
 
+    async def survivors(self, party_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        """Each party's survivor after merges: one query; chains followed for merged ones."""
+        ids = sorted(set(party_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(parties.c.id, parties.c.merged_into).where(parties.c.id.in_(ids))
+        )
+        return {
+            pid: pid if merged_into is None else await self.survivor(pid)
+            for pid, merged_into in rows
+        }
+
     async def holdings(self, identifiers: Iterable[SenderIdentifier]) -> list[Holding]:
         """Every party link to any of these identifiers, merged parties resolved."""
         pairs = {(i.kind.value, i.value) for i in identifiers}

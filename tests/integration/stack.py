@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from shared.contracts import Actor, Channel
 from shared.envelope import CloudEvent
 from tests.apps import serve
 from tests.integration.test_router import router
+from tests.support import eventually
 
 NOW = "2026-04-06T09:30:00+02:00"
 GATEWAY = "mx.gemeente.example"  # the municipality's mail gateway (its authserv-id)
@@ -66,13 +66,12 @@ class Timeline:
     async def first(
         self, what: str, match: Any = lambda e: True, timeout: float = 30.0
     ) -> CloudEvent:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for e in self.events:
-                if e.type == f"nl.eenloket.{what}" and match(e):
-                    return e
-            await asyncio.sleep(0.05)  # a poll interval inside a deadline loop
-        raise AssertionError(f"no {what} on the timeline within {timeout} s")
+        async def found() -> CloudEvent | None:
+            return next(
+                (e for e in self.events if e.type == f"nl.eenloket.{what}" and match(e)), None
+            )
+
+        return await eventually(found, timeout=timeout, interval=0.05)
 
     async def routed(self, message_id: str) -> CloudEvent:
         return await self.first("message.routed", lambda e: e.data["message_id"] == message_id)

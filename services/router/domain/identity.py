@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from stdnum.nl import bsn
 
-from services.router.domain.trust import ADDRESS_KINDS, Rung, rung, stored_trust
+from services.router.domain.trust import Rung, rung, stored_trust
 from shared.contracts import IdentifierKind, InboundMessage, SenderIdentifier, Trust
 
 STRONG = frozenset({Trust.AUTHENTICATED, Trust.VERIFIED})
@@ -39,8 +39,6 @@ _KNOWN = frozenset({Rung.AUTHENTICATED, Rung.VERIFIED})
 # Thread references a channel's integration asserts (the platform's own session,
 # conversation or call id), unlike an e-mail's In-Reply-To that the sender writes.
 CONVERSATION_PREFIXES = ("chat:", "app:", "phone:")
-# Kept for callers that name the address kinds (staff verify addresses of these kinds).
-ORIGIN_KINDS = tuple(sorted(ADDRESS_KINDS))
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ class Rung(StrEnum):
 # The evidence a staff decision gives an identifier (PartyIdentifier.evidence).
 STAFF_CONFIRMED = "staff-confirmed"
 
-# The evidence that can make an identifier authenticated, per kind.
-_LOGINS = {
-    IdentifierKind.BSN: {Evidence.DIGID, Evidence.ID_DOCUMENT},
-    IdentifierKind.KVK: {Evidence.EHERKENNING},
+# The evidence that can make an identifier authenticated, per kind (None: an event from
+# before evidence existed, when only a key allowed to assert logins could set it).
+_LOGINS: dict[IdentifierKind, frozenset[Evidence | None]] = {
+    IdentifierKind.BSN: frozenset({None, Evidence.DIGID, Evidence.ID_DOCUMENT}),
+    IdentifierKind.KVK: frozenset({None, Evidence.EHERKENNING}),
 }
+_IMPORTED: frozenset[Evidence | None] = frozenset({None, Evidence.CRM_IMPORT})
 # The evidence that a message was sent from the address, per channel and kind.
 _SENT_FROM = {
     (Channel.EMAIL, IdentifierKind.EMAIL): {Evidence.DMARC, Evidence.DKIM},
@@ -60,10 +62,9 @@ def rung(channel: Channel, identifier: SenderIdentifier, *, imported: bool = Fal
     for a key allowed to assert logins, and an imported ``verified`` one by the operator.
     """
     evidence = identifier.evidence
-    logins = _LOGINS.get(identifier.kind, set())
-    if identifier.trust == Trust.AUTHENTICATED and logins and evidence in {None, *logins}:
+    if identifier.trust == Trust.AUTHENTICATED and evidence in _LOGINS.get(identifier.kind, ()):
         return Rung.AUTHENTICATED
-    if identifier.trust == Trust.VERIFIED and imported and evidence in {None, Evidence.CRM_IMPORT}:
+    if identifier.trust == Trust.VERIFIED and imported and evidence in _IMPORTED:
         return Rung.VERIFIED
     if evidence is not None and evidence in _SENT_FROM.get((channel, identifier.kind), ()):
         return Rung.SENT_FROM
