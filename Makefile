@@ -39,7 +39,7 @@ test-integration: venv system-deps ## integration tests (real Kafka and PostgreS
 test-e2e: venv system-deps ## the services as processes, end to end
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test-reliability: venv system-deps ## the reliability suite at full size (tests/reliability, ../shared/reliability.md)
+test-reliability: venv system-deps ## the reliability suite at full size (tests/reliability, docs/reliability.md)
 	$(BIN)/pytest tests/reliability -m reliability $(PYTEST_ARGS)
 
 test-reliability-ci: venv system-deps ## the CI-sized subset of the reliability suite

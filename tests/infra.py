@@ -1,6 +1,6 @@
 """Where the tests' Kafka and PostgreSQL come from.
 
-In this order (../shared/kafka-local.md): services named by environment
+In this order: services named by environment
 variables (what `make test` and CI set), then testcontainers when a Docker
 engine answers a ping, then the project's own scripts under deploy/local/.
 There is no silent skip: if none of them works, the tests fail loudly.

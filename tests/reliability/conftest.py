@@ -1,4 +1,4 @@
-"""The reliability suite (../shared/reliability.md): every test here is marked `reliability`.
+"""The reliability suite (docs/reliability.md): every test here is marked `reliability`.
 
 Run with `make test-reliability` (full sizes) or `make test-reliability-ci` (the CI subset).
 Sizes scale with EENLOKET_RELIABILITY_SCALE ("ci" or "full", default "full").

@@ -10,7 +10,7 @@
   message (same idempotency id) after a 503/451 or a broken connection until it
   is acknowledged; every acknowledged message id is recorded in send order.
 - ``Ledger``: reads caseview's and the router's databases and the topics after
-  a final drain and reports, mechanically (Jepsen's method, ../shared/reliability.md):
+  a final drain and reports, mechanically (Jepsen's method, docs/reliability.md):
   ``lost`` (acknowledged, never in caseview), ``duplicated`` (one message or
   event applied more than once), missing effects, dead letters, per-party order
   on the timeline topic and in caseview, per-sender order, and redeliveries

@@ -1,4 +1,4 @@
-"""R3 — the outbox's crash windows (../shared/reliability.md).
+"""R3 — the outbox's crash windows (docs/reliability.md).
 
 The router runs whole, in this process, with its own outbox relay replaced by one
 that crashes at the three moments that matter, chosen at random per batch:
