@@ -43,9 +43,11 @@ from shared.contracts.timeline import (
     PossibleDuplicateFlagged,
     RoutingExplanation,
 )
+from shared.contracts.vocabulary import OPEN_STATUSES, CaseStatus, OpenStatus
 
 __all__ = [
     "EVENT_TYPES",
+    "OPEN_STATUSES",
     "Actor",
     "AttachmentRef",
     "CaseClassified",
@@ -53,6 +55,7 @@ __all__ = [
     "CaseHandedOver",
     "CaseMerged",
     "CaseOpened",
+    "CaseStatus",
     "CaseStatusChanged",
     "CaseUnfolded",
     "Channel",
@@ -67,6 +70,7 @@ __all__ = [
     "MessageReceived",
     "MessageRouted",
     "NoteAdded",
+    "OpenStatus",
     "OutboundContactRegistered",
     "ParticipantAdded",
     "ParticipantRemoved",
