@@ -49,17 +49,42 @@ ALLOWED_FIELDS = frozenset(
     }
 )
 
-_SCRUBBERS = [
-    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>"),
+_EMAIL = (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>")
+_NUMBERS = [
     (re.compile(r"(?<!\d)\d{9}(?!\d)"), "<nine-digits>"),
     (re.compile(r"\+?\d[\d \-]{8,}\d"), "<number>"),
 ]
+# What operators search logs by and what is never personal: UUIDs (message, party, case and
+# event ids; with or without dashes), case numbers, trace and span ids. The number
+# scrubbers skip them; a UUIDv7 with a run of digits in its middle groups looked like a phone
+# number to them.
+_IDS = re.compile(
+    r"(?i)(?<![0-9a-z])(?:"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|[0-9a-f]{32}|[0-9a-f]{16}"
+    r"|ZAAK-\d{4}-\d{10}"
+    r")(?![0-9a-z])"
+)
+
+
+def _scrub_numbers(text: str) -> str:
+    for pattern, replacement in _NUMBERS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def scrub(text: str) -> str:
-    for pattern, replacement in _SCRUBBERS:
-        text = pattern.sub(replacement, text)
-    return text
+    """Free text with e-mail addresses, BSNs and phone numbers replaced, ids kept intact."""
+    pattern, replacement = _EMAIL
+    text = pattern.sub(replacement, text)
+    out: list[str] = []
+    start = 0
+    for kept in _IDS.finditer(text):
+        out.append(_scrub_numbers(text[start : kept.start()]))
+        out.append(kept.group())
+        start = kept.end()
+    out.append(_scrub_numbers(text[start:]))
+    return "".join(out)
 
 
 _ROOT = str(Path(__file__).resolve().parents[1]) + "/"
