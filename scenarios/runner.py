@@ -25,9 +25,9 @@ from scenarios.overview import overview
 from scenarios.play import Play
 from scenarios.results import ScenarioError, ScenarioReport, StepResult
 from scenarios.send import Ingest
-from scenarios.stack import ingest_env, routing_teams
+from scenarios.stack import routing_teams
 
-__all__ = ["Runner", "ingest_env"]
+__all__ = ["Runner"]
 
 
 class Runner:

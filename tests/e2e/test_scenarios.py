@@ -21,7 +21,8 @@ from rich.console import Console
 
 from scenarios.model import load_all, load_scenario, scenario_files
 from scenarios.report import print_report
-from scenarios.runner import Runner, ingest_env
+from scenarios.runner import Runner
+from scenarios.stack import ingest_env
 from shared.devstack import SERVICES, free_port, run_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
