@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from scenarios.runner import PartyOverview, ScenarioReport
+from scenarios.results import PartyOverview, ScenarioReport
 
 SHORT = 70
 

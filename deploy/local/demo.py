@@ -19,7 +19,8 @@ from rich.console import Console
 
 from scenarios.model import Scenario, load_all
 from scenarios.report import print_report, print_summary
-from scenarios.runner import Runner, ingest_env
+from scenarios.runner import Runner
+from scenarios.stack import ingest_env
 from services.caseview.auth import mint_token
 from shared.devstack import ROOT, SERVICES, run_services
 

@@ -1,16 +1,19 @@
-"""Every scenario file, played end to end: the three services as processes on a real Kafka
-broker (random topics) and real PostgreSQL, messages through ingest's routes and its SMTP
+"""Every scenario file, played end to end on both databases: the three services as
+processes on a real Kafka broker (random topics) and on PostgreSQL or on SQLite (the
+embedded default ``make demo`` runs on), messages through ingest's routes and its SMTP
 receiver, staff actions and checks through caseview. One test per file in
-``scenarios/data``; the stack is started once for the module.
+``scenarios/data`` and database; the stack is started once per database for the module.
 
 A scenario passes when every expectation holds. Expectations marked ``gap:`` state the
 correct behaviour the system does not show yet: they must still fail — when one starts to
-pass, this test fails too, so the marker is removed (docs/scenarios.md).
+pass, this test fails too, so the marker is removed (docs/scenarios.md). They keep that
+meaning on both databases.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,35 @@ from rich.console import Console
 
 from scenarios.model import load_all, load_scenario, scenario_files
 from scenarios.report import print_report
-from scenarios.runner import Runner, ingest_env
-from shared.devstack import free_port, run_services
+from scenarios.runner import Runner
+from scenarios.stack import ingest_env
+from shared.devstack import SERVICES, free_port, run_services
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+DATABASES = [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]
+# Scenario files (stem) that fail on one database only: a real difference between the
+# databases in the services, stated here until it is fixed there. strict: a fix shows.
+KNOWN_DATABASE_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
-@pytest.fixture(scope="module")
-def stack(kafka_bootstrap, pg_urls, tmp_path_factory):
+def _database_urls(request: pytest.FixtureRequest, folder: Path) -> dict[str, str]:
+    if request.param == "postgresql":
+        urls: dict[str, str] = request.getfixturevalue("pg_urls")
+        return urls
+    # One file per service, as `make demo` has them; each service migrates it at start.
+    return {name: f"sqlite+aiosqlite:///{folder / name}.db" for name in SERVICES}
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def stack(
+    request: pytest.FixtureRequest,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Runner]]:
+    database: str = request.param
     suffix = uuid.uuid4().hex[:8]
+    urls = _database_urls(request, tmp_path_factory.mktemp(f"scenario-{database}"))
     common = {
         "EENLOKET_ENVIRONMENT": "test",
         "EENLOKET_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -36,16 +59,14 @@ def stack(kafka_bootstrap, pg_urls, tmp_path_factory):
         "EENLOKET_TOPIC_DEADLETTER": f"e2e.deadletter.{suffix}",
         "EENLOKET_TOPIC_PARTITIONS": "3",
     }
-    env = {
-        name: {**common, "EENLOKET_DATABASE_URL": pg_urls[name]}
-        for name in ("ingest", "router", "caseview")
-    }
+    env = {name: {**common, "EENLOKET_DATABASE_URL": urls[name]} for name in SERVICES}
     env["router"]["EENLOKET_CONSUMER_GROUP"] = f"e2e-scen-router-{suffix}"
     env["caseview"]["EENLOKET_CONSUMER_GROUP"] = f"e2e-scen-caseview-{suffix}"
     smtp_port = free_port()
     domains = [s.mail_domain for s in load_all()]
     env["ingest"].update(ingest_env(smtp_port=smtp_port, mail_domains=domains))
-    with run_services(env, tmp_path_factory.mktemp("scenario-logs")) as services:
+    logs = tmp_path_factory.mktemp(f"scenario-logs-{database}")
+    with run_services(env, logs) as services:
         runner = Runner(
             ingest=services["ingest"].url,
             caseview=services["caseview"].url,
@@ -53,14 +74,18 @@ def stack(kafka_bootstrap, pg_urls, tmp_path_factory):
             timeout=60,
         )
         try:
-            yield runner
+            yield database, runner
         finally:
             runner.http.close()
 
 
 @pytest.mark.parametrize("path", scenario_files(), ids=lambda p: Path(p).stem)
-def test_scenario(stack: Runner, path: Path) -> None:
-    report = stack.play(load_scenario(path))
+def test_scenario(stack: tuple[str, Runner], path: Path, request: pytest.FixtureRequest) -> None:
+    database, runner = stack
+    known = KNOWN_DATABASE_DIFFERENCES.get((database, path.stem))
+    if known:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=known))
+    report = runner.play(load_scenario(path))
     # The whole report on failure (pytest shows captured output), without personal data:
     # identifiers are fresh stand-ins and never printed.
     print_report(report, Console(width=160, force_terminal=False))

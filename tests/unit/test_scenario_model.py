@@ -12,8 +12,9 @@ import pytest
 import yaml
 from stdnum.nl import bsn
 
+from scenarios.identities import Identities, random_bsn, random_mobile
 from scenarios.model import Scenario, load_all, load_scenario, scenario_files
-from scenarios.runner import Identities, ingest_env, random_bsn, random_mobile, routing_teams
+from scenarios.stack import ingest_env, routing_teams
 
 FILES = scenario_files()
 

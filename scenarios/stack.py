@@ -1,0 +1,61 @@
+"""What a stack needs to play scenarios: one integration key per channel, the SMTP receiver
+and the mail gateway it trusts, and the teams of the routing file. The demo and the
+end-to-end tests start ingest with ``ingest_env``; the runner sends with ``api_key``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUTING_FILE = ROOT / "services" / "router" / "routing" / "default.yaml"
+
+# One integration per channel, as in a municipality: DEV-ONLY keys (the demo and the tests
+# run ingest with EENLOKET_ALLOW_ANONYMOUS=false, so every request shows its key).
+INTEGRATIONS: dict[str, tuple[str, bool]] = {
+    "web": ("portal", True),
+    "app": ("app-backend", True),
+    "counter": ("balie", True),
+    "email": ("mail-gateway", False),
+    "phone": ("telefonie", False),
+    "chat": ("chatplatform", False),
+    "letter": ("postkamer", False),
+}
+
+# The municipality's mail gateway in front of ingest (HTTP and SMTP): its
+# Authentication-Results headers, and only those, are evidence of a sender's address.
+MAIL_GATEWAY = "mx.scenario.example"
+
+
+def api_key(channel: str) -> str:
+    return f"dev-scenario-{INTEGRATIONS[channel][0]}-key"
+
+
+def ingest_env(*, smtp_port: int, mail_domains: list[str]) -> dict[str, str]:
+    """What ingest needs to play scenarios: the integration keys and the SMTP receiver."""
+    keys: dict[str, dict[str, Any]] = {
+        name: {
+            "sha256": hashlib.sha256(api_key(channel).encode()).hexdigest(),
+            "channels": [channel],
+            "may_assert_login": may_assert,
+        }
+        for channel, (name, may_assert) in INTEGRATIONS.items()
+    }
+    keys[INTEGRATIONS["email"][0]]["trusted_authserv_ids"] = [MAIL_GATEWAY]
+    keys[INTEGRATIONS["phone"][0]]["may_assert_caller_id"] = True
+    return {
+        "EENLOKET_API_KEYS": json.dumps(keys),
+        "EENLOKET_ALLOW_ANONYMOUS": "false",
+        "EENLOKET_SMTP_PORT": str(smtp_port),
+        "EENLOKET_SMTP_DOMAINS": json.dumps(sorted(set(mail_domains))),
+        "EENLOKET_SMTP_TRUSTED_AUTHSERV_IDS": json.dumps([MAIL_GATEWAY]),
+    }
+
+
+def routing_teams(path: Path = ROUTING_FILE) -> list[str]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return sorted(doc["teams"])
