@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +63,11 @@ def run_services(
     env: Mapping[str, Mapping[str, str]],
     log_dir: Path,
     ports: Mapping[str, int] | None = None,
+    on_start: Callable[[list[int]], None] | None = None,
 ) -> Iterator[dict[str, Service]]:
-    """Start each named service with its own environment; stop them (by pid) at the end."""
+    """Start each named service with its own environment; stop them (by pid) at the end.
+    ``on_start`` is told the pids as soon as the processes exist (the demo records them, so a
+    demo killed before its cleanup ran can be cleaned up by the next one)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     services: dict[str, Service] = {}
     try:
@@ -79,6 +82,8 @@ def run_services(
                 stderr=subprocess.STDOUT,
             )
             services[name] = Service(name, f"http://127.0.0.1:{port}", process, log)
+            if on_start is not None:
+                on_start([s.process.pid for s in services.values()])
         for service in services.values():
             wait_ready(service)
         yield services

@@ -30,6 +30,20 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
+def eventually_sync(
+    probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2
+) -> T:
+    """``eventually`` for code outside an event loop (processes, files)."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
 async def read_topic(
     bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:

@@ -22,17 +22,17 @@ from scenarios.report import print_report, print_summary
 from scenarios.runner import Runner
 from scenarios.stack import ingest_env
 from services.caseview.auth import mint_token
+from shared.demolock import DemoLock, DemoRefused, stop_on_signals
 from shared.devstack import ROOT, SERVICES, run_services
 
-LOCAL = ROOT / ".local" / "demo"
-PORTS = {"ingest": 8001, "router": 8002, "caseview": 8003}
+PORT_BASE = 8001  # ingest 8001, router 8002, caseview 8003
 SMTP_PORT = 2525
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def start_kafka(*, fresh: bool) -> str:
-    command = ["bash", "deploy/local/kafka.sh", "start", "--dir", str(LOCAL / "kafka")]
+def start_kafka(local: Path, *, fresh: bool) -> str:
+    command = ["bash", "deploy/local/kafka.sh", "start", "--dir", str(local / "kafka")]
     out = subprocess.run(  # noqa: S603
         command + (["--fresh"] if fresh else []),
         cwd=ROOT,
@@ -43,9 +43,9 @@ def start_kafka(*, fresh: bool) -> str:
     return out.strip().splitlines()[-1].split("=", 1)[1]
 
 
-def stop_kafka() -> None:
+def stop_kafka(local: Path) -> None:
     subprocess.run(  # noqa: S603
-        ["bash", "deploy/local/kafka.sh", "stop", "--dir", str(LOCAL / "kafka")],  # noqa: S607
+        ["bash", "deploy/local/kafka.sh", "stop", "--dir", str(local / "kafka")],  # noqa: S607
         cwd=ROOT,
         check=False,
     )
@@ -63,7 +63,7 @@ def choose(all_scenarios: list[Scenario], wanted: list[str]) -> list[Scenario]:
     return [by_name[w] for w in wanted]
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-wait", action="store_true", help="stop after the scenarios")
     parser.add_argument(
@@ -80,49 +80,94 @@ def main() -> int:
         help="keep the databases and topics of the previous demo (default: start empty)",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=ROOT / ".local" / "demo",
+        help="where the demo keeps its broker, databases, logs and pids (default .local/demo)",
+    )
+    parser.add_argument(
+        "--port-base", type=int, default=PORT_BASE, help="ingest's port; router +1, caseview +2"
+    )
+    parser.add_argument("--smtp-port", type=int, default=SMTP_PORT, help="ingest's SMTP port")
+    return parser.parse_args()
 
+
+def main() -> int:
+    args = arguments()
     scenarios = load_all()
     if args.list:
         for s in scenarios:
             console.print(f"[bold]{s.name:<12}[/bold] {s.title} (lessen {s.lessons})")
         return 0
     chosen = choose(scenarios, args.scenario)
+    local: Path = args.dir
+    ports = {name: args.port_base + i for i, name in enumerate(SERVICES)}
 
     console.rule("[bold]Eenloket demo")
-    console.print("Starting Kafka (jars resolved through Maven on first use)...")
-    data = LOCAL / "data"
+    # SIGTERM and SIGHUP stop the demo as Ctrl-C does: the finally blocks below stop the
+    # services and Kafka it started.
+    stop_on_signals()
+    lock = DemoLock(local)
+    try:
+        for what in lock.claim([*ports.values(), args.smtp_port]):
+            console.print(f"Stopped {what}.")
+    except DemoRefused as refused:
+        console.print(f"[red]The demo does not start:[/red] {refused}")
+        return 2
+    try:
+        return 1 if play(args, local, ports, scenarios, chosen, lock) else 0
+    except KeyboardInterrupt:
+        console.print("\nStopped.")
+        return 130
+    finally:
+        lock.release()
+
+
+def play(
+    args: argparse.Namespace,
+    local: Path,
+    ports: dict[str, int],
+    scenarios: list[Scenario],
+    chosen: list[Scenario],
+    lock: DemoLock,
+) -> bool:
+    """Kafka, the services, the scenarios; then wait for Ctrl-C. True when a scenario failed."""
+    data = local / "data"
     if not args.keep_data:
         # A fresh start: databases of an older checkout may predate an edited migration, and
         # the topics would replay old runs into the new databases.
         for name in SERVICES:
             for suffix in ("", "-wal", "-shm"):
                 (data / f"{name}.db{suffix}").unlink(missing_ok=True)
-    bootstrap = start_kafka(fresh=not args.keep_data)
-    console.print(f"Kafka ready at {bootstrap}")
-    env = {
-        name: {
-            "EENLOKET_ENVIRONMENT": "development",
-            "EENLOKET_KAFKA_BOOTSTRAP": bootstrap,
-            "EENLOKET_DATABASE_URL": f"sqlite+aiosqlite:///{data / name}.db",
-        }
-        for name in SERVICES
-    }
-    # Every mail domain of every scenario, so any of them can be played against this stack.
-    env["ingest"].update(
-        ingest_env(smtp_port=SMTP_PORT, mail_domains=[s.mail_domain for s in scenarios])
-    )
-    failed = False
+    console.print("Starting Kafka (jars resolved through Maven on first use)...")
     try:
-        with run_services(env, LOCAL / "logs", ports=PORTS) as services:
+        bootstrap = start_kafka(local, fresh=not args.keep_data)
+        console.print(f"Kafka ready at {bootstrap}")
+        env = {
+            name: {
+                "EENLOKET_ENVIRONMENT": "development",
+                "EENLOKET_KAFKA_BOOTSTRAP": bootstrap,
+                "EENLOKET_DATABASE_URL": f"sqlite+aiosqlite:///{data / name}.db",
+            }
+            for name in SERVICES
+        }
+        # Every mail domain of every scenario, so any of them can be played against this stack.
+        env["ingest"].update(
+            ingest_env(smtp_port=args.smtp_port, mail_domains=[s.mail_domain for s in scenarios])
+        )
+        logs = local / "logs"
+        with run_services(env, logs, ports=ports, on_start=lock.record_services) as services:
             urls = {name: s.url for name, s in services.items()}
             console.print(
                 "Services ready: "
                 + ", ".join(f"{n} {u}" for n, u in urls.items())
-                + f", SMTP 127.0.0.1:{SMTP_PORT}"
+                + f", SMTP 127.0.0.1:{args.smtp_port}"
             )
             runner = Runner(
-                ingest=urls["ingest"], caseview=urls["caseview"], smtp=("127.0.0.1", SMTP_PORT)
+                ingest=urls["ingest"],
+                caseview=urls["caseview"],
+                smtp=("127.0.0.1", args.smtp_port),
             )
             reports = []
             with runner.http:
@@ -133,26 +178,30 @@ def main() -> int:
             console.rule("[bold]Samenvatting")
             print_summary(reports, console)
             failed = not all(r.passed for r in reports)
-            if args.no_wait:
-                return 1 if failed else 0
-            token = mint_token("demo", teams=["kcc"], roles=["kcc"])
-            console.print(
-                f"\n[bold]Console:[/bold] {urls['caseview']}/console\n"
-                f"A DEV-ONLY token for a contact-centre employee (8 h):\n  {token}\n"
-                "Others: .venv/bin/python -m services.caseview mint-token --user u-1 "
-                "--team werk-en-inkomen --role member\n"
-                f"OpenAPI: {urls['ingest']}/docs and {urls['caseview']}/docs. "
-                f"Send mail: swaks --server 127.0.0.1:{SMTP_PORT} --to info@gemeente.example "
-                f"… Logs in {(LOCAL / 'logs').relative_to(ROOT)}. Ctrl-C stops everything."
-            )
-            try:
+            if not args.no_wait:
+                print_how_to_use(urls, args.smtp_port, logs)
                 while all(s.process.poll() is None for s in services.values()):
                     time.sleep(1)
-            except KeyboardInterrupt:
-                console.print("\nStopping...")
+            return failed
     finally:
-        stop_kafka()
-    return 1 if failed else 0
+        stop_kafka(local)
+
+
+def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path) -> None:
+    token = mint_token("demo", teams=["kcc"], roles=["kcc"])
+    console.print(
+        f"\n[bold]Console:[/bold] {urls['caseview']}/console\n"
+        "A DEV-ONLY token for a contact-centre employee (8 h):"
+    )
+    # Unwrapped, so it can be copied whole from any terminal width.
+    console.print(f"  {token}", soft_wrap=True)
+    console.print(
+        "Others: .venv/bin/python -m services.caseview mint-token --user u-1 "
+        "--team werk-en-inkomen --role member\n"
+        f"OpenAPI: {urls['ingest']}/docs and {urls['caseview']}/docs. "
+        f"Send mail: swaks --server 127.0.0.1:{smtp_port} --to info@gemeente.example "
+        f"… Logs in {logs}. Ctrl-C (or SIGTERM) stops everything."
+    )
 
 
 if __name__ == "__main__":
