@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
-from services.caseview import command_status
+from services.caseview.commands import status as command_status
 from services.caseview.normalize import name_keys
 from services.caseview.orm import (
     CLOSED_STATUS,
