@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview.access_log.audited import Audited, Need, NotFound, Target
+from services.caseview.access_log.audited import Audited, AuditedRead, Need, NotFound, Target
 from services.caseview.auth import ACT_ON_CASES, READ_HISTORY
 from services.caseview.cases import queries
 from services.caseview.cases.models import CaseView, QueuePage, QueueSort
 from services.caseview.paging import QueueKey
 from services.caseview.timeline import live
 from services.caseview.timeline.models import FeedItem, TimelinePage
-from services.caseview.timeline.queries import TimelineFilter, feed
+from services.caseview.timeline.params import Channels, Since, Types, Until, timeline_filter
 from services.caseview.timeline.queries import case_timeline as read_timeline
+from services.caseview.timeline.queries import feed
 from services.caseview.web import (
-    NO_NUL,
     Cursor,
     Limit,
     Team,
@@ -30,9 +30,7 @@ from services.caseview.web import (
     settings,
     timeline_cursor,
     viewer,
-    when,
 )
-from shared.contracts import Channel
 
 router = APIRouter(prefix="/v1")
 
@@ -41,6 +39,23 @@ TEAM_MEMBER = Need(
     ACT_ON_CASES, "Not your team", "Only members of a team see its queue.", own_team=True
 )
 CASE_NOT_FOUND = NotFound("Case not found")
+T = TypeVar("T")
+
+
+async def _read_case(
+    read: AuditedRead,
+    case_id: uuid.UUID,
+    find: Callable[[], Awaitable[T | None]],
+    party: Callable[[T], uuid.UUID],
+) -> T:
+    """A read of one case: logged with the case's party."""
+    return await read(
+        READ,
+        Target(case_id=case_id),
+        find,
+        not_found=CASE_NOT_FOUND,
+        logged=lambda found: [Target(party_id=party(found), case_id=case_id)],
+    )
 
 
 @router.get(
@@ -61,13 +76,7 @@ async def get_case(request: Request, case_id: uuid.UUID, read: Audited) -> CaseV
             count_cap=settings(request).count_cap,
         )
 
-    return await read(
-        READ,
-        Target(case_id=case_id),
-        find,
-        not_found=CASE_NOT_FOUND,
-        logged=lambda view: [Target(party_id=view.party_id, case_id=case_id)],
-    )
+    return await _read_case(read, case_id, find, lambda view: view.party_id)
 
 
 @router.get(
@@ -84,12 +93,10 @@ async def case_timeline(
     read: Audited,
     limit: Limit = 50,
     cursor: Cursor = None,
-    channel: Annotated[list[Channel] | None, Query(max_length=7)] = None,
-    type: Annotated[
-        list[Annotated[str, Query(max_length=128, pattern=NO_NUL)]] | None, Query(max_length=20)
-    ] = None,
-    since: Annotated[AwareDatetime | None, Query(description="occurred at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred before")] = None,
+    channel: Channels = None,
+    type: Types = None,
+    since: Since = None,
+    until: Until = None,
 ) -> TimelinePage:
     async def find() -> TimelinePage | None:
         before = timeline_cursor(cursor)
@@ -103,22 +110,11 @@ async def case_timeline(
             party_id,
             limit=limit,
             before=before,
-            filters=TimelineFilter(
-                channels=tuple(c.value for c in channel or ()),
-                types=tuple(type or ()),
-                since=when(since),
-                until=when(until),
-            ),
+            filters=timeline_filter(channel, type, since, until),
             count_cap=settings(request).count_cap,
         )
 
-    return await read(
-        READ,
-        Target(case_id=case_id),
-        find,
-        not_found=CASE_NOT_FOUND,
-        logged=lambda page: [Target(party_id=page.party_id, case_id=case_id)],
-    )
+    return await _read_case(read, case_id, find, lambda page: page.party_id)
 
 
 @router.get(
@@ -144,13 +140,7 @@ async def case_events(
             return None
         return party_id, live.response(request, fetch, start)
 
-    _, stream = await read(
-        READ,
-        Target(case_id=case_id),
-        find,
-        not_found=CASE_NOT_FOUND,
-        logged=lambda found: [Target(party_id=found[0], case_id=case_id)],
-    )
+    _, stream = await _read_case(read, case_id, find, lambda found: found[0])
     return stream
 
 

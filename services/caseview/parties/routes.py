@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log.audited import Audited, Need, NotFound, Target
@@ -18,9 +17,9 @@ from services.caseview.parties.queries import find_parties as search_parties
 from services.caseview.parties.queries import party_view
 from services.caseview.timeline import live
 from services.caseview.timeline.models import FeedItem, TimelinePage
-from services.caseview.timeline.queries import TimelineFilter, feed, timeline
+from services.caseview.timeline.params import Channels, Since, Types, Until, timeline_filter
+from services.caseview.timeline.queries import feed, timeline
 from services.caseview.web import (
-    NO_NUL,
     Cursor,
     Limit,
     now,
@@ -28,9 +27,7 @@ from services.caseview.web import (
     settings,
     timeline_cursor,
     viewer,
-    when,
 )
-from shared.contracts import Channel
 
 router = APIRouter(prefix="/v1")
 
@@ -88,13 +85,11 @@ async def party_timeline(
     read: Audited,
     limit: Limit = 50,
     cursor: Cursor = None,
-    channel: Annotated[list[Channel] | None, Query(max_length=7)] = None,
-    type: Annotated[
-        list[Annotated[str, Query(max_length=128, pattern=NO_NUL)]] | None, Query(max_length=20)
-    ] = None,
+    channel: Channels = None,
+    type: Types = None,
     case_id: uuid.UUID | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="occurred at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred before")] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> TimelinePage:
     async def find() -> TimelinePage | None:
         before = timeline_cursor(cursor)
@@ -109,13 +104,7 @@ async def party_timeline(
             root=root,
             limit=limit,
             before=before,
-            filters=TimelineFilter(
-                channels=tuple(c.value for c in channel or ()),
-                types=tuple(type or ()),
-                case_id=case_id,
-                since=when(since),
-                until=when(until),
-            ),
+            filters=timeline_filter(channel, type, since, until, case_id),
             count_cap=settings(request).count_cap,
         )
 
