@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.caseview import api, console, messages
 from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
-from services.caseview.live import Pulse
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
 from services.caseview.teams import load_teams
+from services.caseview.timeline.live import Pulse
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after

@@ -29,7 +29,6 @@ metadata = MetaData()
 
 # Sorts after every real due date: a case without a norm is last in "most urgent first".
 NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
-CLOSED_STATUS = "afgehandeld"
 
 parties = Table(
     "parties",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.caseview.api import HandOverRequest, NoteRequest
+from services.caseview.commands.models import HandOverRequest, NoteRequest
 from services.caseview.messages import rejection_detail, validation_detail
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.caseview.live import parse_last_event_id
 from services.caseview.normalize import (
     fold,
     identifier,
@@ -16,7 +15,9 @@ from services.caseview.normalize import (
     like_prefix,
     name_keys,
 )
-from services.caseview.queries import CaseAccess, QueueKey, TimelineKey, Viewer
+from services.caseview.paging import QueueKey, TimelineKey
+from services.caseview.timeline.live import parse_last_event_id
+from services.caseview.viewer import CaseAccess, Viewer
 from shared.contracts import IdentifierKind
 
 TERMS = ["bijstand", "Wmo", "jeugd", "schuldhulp"]

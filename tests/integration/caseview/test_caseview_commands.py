@@ -7,7 +7,7 @@ import uuid
 import orjson
 import pytest
 
-from services.caseview.commands import IDEMPOTENCY_NAMESPACE
+from services.caseview.commands.publish import IDEMPOTENCY_NAMESPACE
 from shared.contracts import commands as cmd
 from shared.envelope import CloudEvent
 from tests.integration.caseview.conftest import (

@@ -9,14 +9,17 @@ from typing import Any
 
 import pytest
 
-from services.caseview import queries
+from services.caseview.parties.merges import members, resolve
+from services.caseview.parties.queries import party_view
 from services.caseview.projector import project
+from services.caseview.timeline.queries import TimelineFilter, timeline
+from services.caseview.viewer import Viewer
 from shared.contracts import Actor, Channel, PartyMerged, PartyUnmerged
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from tests.integration.caseview.conftest import Party, running, send, settings_for, token
 
-VIEWER = queries.Viewer(teams=frozenset({"kcc"}))
+VIEWER = Viewer(teams=frozenset({"kcc"}))
 LEAD = Actor(user="u-lead", team="kcc")
 
 
@@ -93,15 +96,15 @@ async def test_merge_and_undo_do_not_depend_on_arrival_order(db_urls, order):
 
         async def history(party_id: uuid.UUID) -> tuple[uuid.UUID, list[str]]:
             async with sessions() as s:
-                root = await queries.resolve(s, party_id)
-                page = await queries.timeline(
+                root = await resolve(s, party_id)
+                page = await timeline(
                     s,
                     VIEWER,
-                    await queries.members(s, root),
+                    await members(s, root),
                     root=root,
                     limit=100,
                     before=None,
-                    filters=queries.TimelineFilter(),
+                    filters=TimelineFilter(),
                     count_cap=1000,
                 )
             return page.party_id, [str(i.event_id) for i in page.items]
@@ -110,7 +113,7 @@ async def test_merge_and_undo_do_not_depend_on_arrival_order(db_urls, order):
         assert await history(a.id) == (a.id, newest_first(ea + eb))
         assert await history(b.id) == (a.id, newest_first(ea + eb))
         async with sessions() as s:
-            view = await queries.party_view(s, VIEWER, b.id, now=datetime.now(UTC))
+            view = await party_view(s, VIEWER, b.id, now=datetime.now(UTC))
         assert view is not None
         assert view.merged_into == a.id and view.party_id == a.id
         assert set(view.members) == {a.id, b.id}
@@ -124,7 +127,7 @@ async def test_merge_and_undo_do_not_depend_on_arrival_order(db_urls, order):
         assert await history(a.id) == (a.id, newest_first([*ea, unmerge]))
         assert await history(b.id) == (b.id, newest_first(eb))
         async with sessions() as s:
-            view = await queries.party_view(s, VIEWER, b.id, now=datetime.now(UTC))
+            view = await party_view(s, VIEWER, b.id, now=datetime.now(UTC))
         assert view is not None and view.merged_into is None and view.members == [b.id]
         assert [(m.merge_id, m.active, m.unmerge_reason) for m in view.merges] == [
             (merge_id, False, "toch niet")

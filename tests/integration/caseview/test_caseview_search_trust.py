@@ -7,7 +7,7 @@ import uuid
 
 from stdnum.nl import bsn
 
-from services.caseview import queries
+from services.caseview.parties.queries import find_parties
 from services.caseview.projector import project
 from shared.db.engine import create_engine, session_factory
 from tests.integration.caseview.conftest import Party
@@ -40,7 +40,7 @@ async def test_search_by_bsn_lists_the_authenticated_holder_first(db_urls):
             async with sessions() as s, s.begin():
                 await project(s, event)
         async with sessions() as s:
-            hits = await queries.find_parties(s, "bsn", value, limit=10)
+            hits = await find_parties(s, "bsn", value, limit=10)
     finally:
         await engine.dispose()
     assert (hits.items[0].party_id, hits.items[0].trust) == (resident.id, "authenticated")

@@ -13,11 +13,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Depends, Header, Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.caseview.queries import FeedItem
+from services.caseview.timeline.models import FeedItem
+from services.caseview.timeline.queries import head_position
+from services.caseview.web import settings
+from shared.http import ProblemError
 
 BATCH = 200
 
@@ -54,7 +60,7 @@ def format_event(item: FeedItem) -> bytes:
 
 async def stream(
     sessions: async_sessionmaker[AsyncSession],
-    fetch: Callable[[AsyncSession, int, int], Awaitable[list[FeedItem]]],
+    fetch: Fetch,
     *,
     start: int,
     pulse: Pulse,
@@ -85,3 +91,58 @@ async def stream(
             yield b": keep-alive\n\n"
             beat = now + heartbeat_seconds
         await pulse.wait(min(poll_seconds, max(0.0, max_seconds - (now - began))))
+
+
+# --- the HTTP side of a stream -----------------------------------------------------------
+
+Fetch = Callable[[AsyncSession, int, int], Awaitable[list[FeedItem]]]
+
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "text/event-stream: one event per history entry; `id` is the "
+        "resume point (send it back as Last-Event-ID), `event` the entry type, `data` "
+        "a TimelineEntry as JSON.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _last_event_id(
+    last_event_id: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", max_length=20, description="Resume after this event id."),
+    ] = None,
+) -> str | None:
+    return last_event_id
+
+
+# A dependency (not a plain header parameter) so that it is listed after the audited
+# read's X-Purpose header, as it always was in the OpenAPI document.
+LastEventId = Annotated[str | None, Depends(_last_event_id)]
+
+
+async def start_position(session: AsyncSession, last_event_id: str | None) -> int:
+    try:
+        given = parse_last_event_id(last_event_id)
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid Last-Event-ID", str(exc)) from exc
+    # Without an id the stream starts now: history is what the timeline endpoints are for.
+    return given if given is not None else await head_position(session)
+
+
+def response(request: Request, fetch: Fetch, start: int) -> StreamingResponse:
+    s = settings(request)
+    body = stream(
+        request.app.state.sessions,
+        fetch,
+        start=start,
+        pulse=request.app.state.pulse,
+        poll_seconds=s.sse_poll_seconds,
+        heartbeat_seconds=s.sse_heartbeat_seconds,
+        max_seconds=s.sse_max_seconds,
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,82 @@
+"""What the API answers about cases: summaries, the case view and a team's queue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from services.caseview.paging import Count, Out
+
+
+class CaseSummary(Out):
+    id: uuid.UUID
+    number: str
+    party_id: uuid.UUID
+    product: str | None
+    status: str | None
+    owner_team: str
+    participants: list[str]
+    confidential: bool
+    redacted: bool
+    opened_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    closed_at: datetime | None
+    result: str | None
+    handover_count: int
+    last_activity_at: datetime
+
+
+class Handover(Out):
+    from_team: str
+    to_team: str
+    by: str
+    by_team: str | None
+    reason: str
+    at: datetime
+    handover_count: int
+
+
+class RoutingExplanationOut(Out):
+    message_id: uuid.UUID
+    at: datetime
+    explanation: dict[str, Any]
+    flags: list[dict[str, Any]]
+
+
+class ContactOut(Out):
+    event_id: uuid.UUID
+    direction: Literal["inbound", "outbound"]
+    channel: str | None
+    occurred_at: datetime
+    message_id: uuid.UUID | None
+    subject: str | None = Field(description="Subject or summary; null when redacted.")
+    text: str | None = Field(description="Message text; null when redacted.")
+
+
+class CaseView(CaseSummary):
+    handovers: list[Handover]
+    routing_explanations: list[RoutingExplanationOut]
+    contacts: list[ContactOut]
+    contacts_total: Count
+
+
+class QueueItem(CaseSummary):
+    role: Literal["owner", "participant"]
+
+
+class QueueSort(StrEnum):
+    AGE = "age"  # oldest first
+    DUE = "due"  # earliest due date first; cases without a norm last
+
+
+class QueuePage(Out):
+    team: str
+    sort: QueueSort
+    items: list[QueueItem]
+    next_cursor: str | None
+    total: Count

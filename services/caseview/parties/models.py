@@ -1,0 +1,101 @@
+"""What the API answers about parties: the party view and search hits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.caseview.cases.models import CaseSummary
+from services.caseview.paging import Out
+from services.caseview.web import NO_NUL
+
+SearchKind = Literal["bsn", "kvk", "email", "phone", "case_number", "name"]
+
+
+class PartySearch(BaseModel):
+    """Find a party by one identifier, a case number, or the start of a name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: SearchKind = Field(
+        description="bsn, kvk, email, phone (any notation; NL by default), case_number, or "
+        "name (prefix of any word, case- and accent-insensitive)"
+    )
+    value: str = Field(min_length=1, max_length=320, pattern=NO_NUL)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class IdentifierOut(Out):
+    kind: str
+    value: str
+    trust: str
+    evidence: str | None = Field(
+        default=None,
+        description="Which evidence gave the rung: 'digid', 'eherkenning', 'id-document', "
+        "'dmarc', 'dkim', 'network-caller-id', 'crm-import', 'staff-confirmed'; null: stated "
+        "by the sender (claimed).",
+    )
+    party_id: uuid.UUID
+
+
+class SuggestionOut(Out):
+    suggestion_id: uuid.UUID
+    direction: Literal["outgoing", "incoming"] = Field(
+        description="outgoing: this party's sender claimed another party's identifier; "
+        "incoming: another sender claimed one of this party's identifiers."
+    )
+    party_id: uuid.UUID
+    suggested_party_id: uuid.UUID
+    identifier_kind: str | None
+    identifier_trust: str | None
+    message_id: uuid.UUID | None
+    suggested_at: datetime | None
+
+
+class MergeOut(Out):
+    merge_id: uuid.UUID
+    party_id: uuid.UUID
+    merged_party_id: uuid.UUID
+    active: bool
+    merged_at: datetime | None
+    merged_by: str | None
+    merge_reason: str | None
+    unmerged_at: datetime | None
+    unmerged_by: str | None
+    unmerge_reason: str | None
+
+
+class PartyView(Out):
+    id: uuid.UUID = Field(description="The party asked for.")
+    party_id: uuid.UUID = Field(description="The party whose history this is (after merges).")
+    merged_into: uuid.UUID | None
+    members: list[uuid.UUID] = Field(description="Parties merged into this one (and itself).")
+    provisional: bool
+    display_name: str | None
+    created_at: datetime
+    identifiers: list[IdentifierOut]
+    suggested_links: list[SuggestionOut] = Field(description="Awaiting a person's decision.")
+    merges: list[MergeOut]
+    open_cases: list[CaseSummary]
+    closed_cases: list[CaseSummary]
+
+
+class PartyHit(Out):
+    party_id: uuid.UUID = Field(description="The party to open (after merges).")
+    matched_party_id: uuid.UUID
+    display_name: str | None
+    provisional: bool
+    trust: str | None = Field(
+        default=None,
+        description="For a search by identifier: the rung at which this party holds it "
+        "('authenticated' first, then 'verified', then 'claimed': merely stated by a sender).",
+    )
+    evidence: str | None = None
+
+
+class PartyHits(Out):
+    items: list[PartyHit]
+    truncated: bool

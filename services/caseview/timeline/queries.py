@@ -1,0 +1,223 @@
+"""Reading histories: a party's or a case's timeline (newest first, keyset-paginated), the
+live feed (commit order), and where a message landed. Need-to-know is applied per entry:
+an entry of a confidential case the viewer may not see says only which case it was."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, literal, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement, Select
+
+from services.caseview.orm import case_participants, cases, timeline_entries
+from services.caseview.paging import TimelineKey, capped_count
+from services.caseview.timeline.models import ContactLocation, FeedItem, TimelineEntry, TimelinePage
+from services.caseview.viewer import CaseAccess, Viewer, access_columns, case_access
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    channels: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    case_id: uuid.UUID | None = None
+    since: datetime | None = None  # inclusive, on occurred_at
+    until: datetime | None = None  # exclusive
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        t = timeline_entries
+        if self.channels:
+            query = query.where(t.c.channel.in_(self.channels))
+        if self.types:
+            query = query.where(t.c.type.in_(self.types))
+        if self.case_id is not None:
+            query = query.where(t.c.case_id == self.case_id)
+        if self.since is not None:
+            query = query.where(t.c.occurred_at >= self.since)
+        if self.until is not None:
+            query = query.where(t.c.occurred_at < self.until)
+        return query
+
+
+def _after(party_id: uuid.UUID, before: TimelineKey) -> ColumnElement[bool]:
+    """Rows of one party that come after ``before`` in newest-first order, index-friendly:
+    with ``party_id`` fixed, the condition is a range on (sort_at, sequence)."""
+    t = timeline_entries
+    if party_id < before.party_id:
+        return t.c.sort_at <= before.sort_at
+    if party_id == before.party_id:
+        return tuple_(t.c.sort_at, t.c.sequence) < tuple_(
+            literal(before.sort_at, t.c.sort_at.type), literal(before.sequence)
+        )
+    return t.c.sort_at < before.sort_at
+
+
+async def timeline(
+    session: AsyncSession,
+    viewer: Viewer,
+    party_ids: Sequence[uuid.UUID],
+    *,
+    root: uuid.UUID,
+    limit: int,
+    before: TimelineKey | None,
+    filters: TimelineFilter,
+    count_cap: int,
+) -> TimelinePage:
+    """Newest first, keyset-paginated. One index range scan per merged party, merged here:
+    a party's first page reads ``limit + 1`` rows whatever the size of its history."""
+    t = timeline_entries
+    rows: list[Row[Any]] = []
+    for party_id in party_ids:
+        # Each entry's case (what need-to-know decides on) in the same round trip.
+        query = (
+            select(t, *access_columns())
+            .select_from(t.outerjoin(cases, cases.c.id == t.c.case_id))
+            .where(t.c.party_id == party_id)
+        )
+        if before is not None:
+            query = query.where(_after(party_id, before))
+        query = filters.apply(query).order_by(t.c.sort_at.desc(), t.c.sequence.desc())
+        rows.extend((await session.execute(query.limit(limit + 1))).all())
+    rows.sort(key=row_key, reverse=True)
+    page = rows[:limit]
+    more = len(rows) > limit
+    total = await capped_count(
+        session, filters.apply(select(literal(1)).where(t.c.party_id.in_(party_ids))), count_cap
+    )
+    return TimelinePage(
+        party_id=root,
+        items=await _entries(session, viewer, page),
+        next_cursor=row_key(page[-1]).encode() if more and page else None,
+        total=total,
+    )
+
+
+async def case_timeline(
+    session: AsyncSession,
+    viewer: Viewer,
+    case_id: uuid.UUID,
+    party_id: uuid.UUID,
+    *,
+    limit: int,
+    before: TimelineKey | None,
+    filters: TimelineFilter,
+    count_cap: int,
+) -> TimelinePage:
+    t = timeline_entries
+    query = filters.apply(select(t).where(t.c.case_id == case_id))
+    key = tuple_(t.c.sort_at, t.c.party_id, t.c.sequence)
+    if before is not None:
+        query = query.where(
+            key
+            < tuple_(
+                literal(before.sort_at, t.c.sort_at.type),
+                literal(before.party_id, t.c.party_id.type),
+                literal(before.sequence),
+            )
+        )
+    query = query.order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).all())
+    page = rows[:limit]
+    total = await capped_count(
+        session, filters.apply(select(literal(1)).where(t.c.case_id == case_id)), count_cap
+    )
+    return TimelinePage(
+        party_id=party_id,
+        items=await _entries(session, viewer, page),
+        next_cursor=row_key(page[-1]).encode() if len(rows) > limit and page else None,
+        total=total,
+    )
+
+
+def row_key(row: Row[Any]) -> TimelineKey:
+    return TimelineKey(row.sort_at, row.party_id, int(row.sequence))
+
+
+async def _entries(
+    session: AsyncSession, viewer: Viewer, rows: Sequence[Row[Any]]
+) -> list[TimelineEntry]:
+    if rows and "access_owner_team" in rows[0]._fields:  # joined (``access_columns``)
+        access = {
+            r.case_id: CaseAccess.of_joined(r, r.case_id)
+            for r in rows
+            if r.case_id is not None and r.access_owner_team is not None
+        }
+    else:
+        access = await case_access(session, (r.case_id for r in rows if r.case_id is not None))
+    return [_entry(viewer, r, access.get(r.case_id) if r.case_id else None) for r in rows]
+
+
+def _entry(viewer: Viewer, r: Row[Any], case: CaseAccess | None) -> TimelineEntry:
+    data: dict[str, Any] = r.body
+    redacted = case is not None and not viewer.sees(case)
+    if redacted:
+        assert case is not None
+        # That a contact happened, when, on which channel, and who owns the case: no contents.
+        data = {"case_number": case.number, "owner_team": case.owner_team}
+    return TimelineEntry(
+        event_id=r.event_id,
+        type=r.type,
+        party_id=r.party_id,
+        sequence=int(r.sequence),
+        occurred_at=r.occurred_at,
+        case_id=r.case_id,
+        message_id=r.message_id,
+        channel=r.channel,
+        redacted=redacted,
+        data=data,
+    )
+
+
+async def locate_contact(session: AsyncSession, message_id: uuid.UUID) -> ContactLocation | None:
+    t = timeline_entries
+    row = (
+        await session.execute(
+            select(t.c.message_id, t.c.party_id, t.c.case_id, t.c.event_id).where(
+                t.c.message_id == message_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return ContactLocation(
+        message_id=row.message_id, party_id=row.party_id, case_id=row.case_id, event_id=row.event_id
+    )
+
+
+async def head_position(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(timeline_entries.c.position))) or 0)
+
+
+async def feed(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    after: int,
+    limit: int,
+    party_ids: Sequence[uuid.UUID] | None = None,
+    case_id: uuid.UUID | None = None,
+    team: str | None = None,
+) -> list[FeedItem]:
+    """Entries after ``after`` in commit order (``position``), for one stream."""
+    t = timeline_entries
+    query = select(t).where(t.c.position > after)
+    if party_ids is not None:
+        query = query.where(t.c.party_id.in_(party_ids))
+    if case_id is not None:
+        query = query.where(t.c.case_id == case_id)
+    if team is not None:
+        p = case_participants
+        query = query.where(
+            or_(
+                t.c.case_id.in_(select(cases.c.id).where(cases.c.owner_team == team)),
+                t.c.case_id.in_(select(p.c.case_id).where(p.c.team == team)),
+                t.c.prev_team == team,
+            )
+        )
+    rows = (await session.execute(query.order_by(t.c.position).limit(limit))).all()
+    shown = await _entries(session, viewer, rows)
+    return [FeedItem(int(r.position), e) for r, e in zip(rows, shown, strict=True)]
