@@ -31,8 +31,26 @@ INTEGRATIONS: dict[str, tuple[str, bool]] = {
 MAIL_GATEWAY = "mx.scenario.example"
 
 
+# The shell variables docs/channels.md's examples use for each channel's key; the demo prints
+# them as `export` lines so the examples work against it as written.
+KEY_VARIABLES = {
+    "web": "PORTAL_KEY",
+    "app": "APP_KEY",
+    "counter": "COUNTER_KEY",
+    "email": "GATEWAY_KEY",
+    "phone": "PHONE_KEY",
+    "chat": "CHAT_KEY",
+    "letter": "LETTER_KEY",
+}
+
+
 def api_key(channel: str) -> str:
     return f"dev-scenario-{INTEGRATIONS[channel][0]}-key"
+
+
+def key_exports() -> list[str]:
+    """``export PORTAL_KEY=…`` for every channel's DEV-ONLY key."""
+    return [f"export {KEY_VARIABLES[c]}={api_key(c)}" for c in INTEGRATIONS]
 
 
 def ingest_env(*, smtp_port: int, mail_domains: list[str]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from rich.console import Console
 from scenarios.model import Scenario, load_all
 from scenarios.report import print_report, print_summary
 from scenarios.runner import Runner
-from scenarios.stack import ingest_env
+from scenarios.stack import ingest_env, key_exports
 from services.caseview.auth import mint_token
 from shared.demolock import DemoLock, DemoRefused, stop_on_signals
 from shared.devstack import ROOT, SERVICES, run_services
@@ -189,6 +189,12 @@ def play(
 
 def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path) -> None:
     token = mint_token("demo", teams=["kcc"], roles=["kcc"])
+    console.print(
+        "\n[bold]Integration keys[/bold] (DEV-ONLY; every channel route needs its key, as in "
+        "production; docs/channels.md's examples use these variables):"
+    )
+    for line in key_exports():
+        console.print(f"  {line}", soft_wrap=True)
     console.print(
         f"\n[bold]Console:[/bold] {urls['caseview']}/console\n"
         "A DEV-ONLY token for a contact-centre employee (8 h):"
