@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import bindparam, case, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -108,7 +108,10 @@ async def last_sort(session: AsyncSession, party_id: uuid.UUID) -> datetime | No
 def later(at: datetime) -> Any:
     # Monotonic: after a merge a case may get events from two parties' partitions,
     # whose relative order differs between runs; the latest time wins either way.
-    return case((cases.c.last_activity_at < at, at), else_=cases.c.last_activity_at)
+    # Typed: an untyped datetime in a CASE result is not the column's UtcDateTime, and SQLite
+    # stored a +01:00 time as its local wall-clock text (one hour off; issue #21).
+    when = literal(at, UtcDateTime())
+    return case((cases.c.last_activity_at < when, when), else_=cases.c.last_activity_at)
 
 
 class ImmediateSink:
