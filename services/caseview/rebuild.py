@@ -11,6 +11,11 @@
    projection rows, processed ids and offsets with the shadow's. The live
    projector continues from the shadow's offsets; a batch it had in flight is
    refused by the event-id constraints and redone, skipping what is done.
+   Before replacing anything, the shadow is compared with the live tables at the same
+   offsets (``projection_diff.py``): when they differ the switch is refused, unless forced,
+   and the report names per table how many rows differ and the first keys. (A rebuild after
+   a projector fix is meant to differ: run ``--no-switch`` first, read the report, then
+   force.)
 4. The live tables are hashed (``projection_hash``) and compared with the shadow.
 
 Live-stream positions are shifted above every position handed out before, so a
@@ -23,20 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import enum
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import MetaData, Table, delete, func, insert, literal, select, text
+from sqlalchemy import delete, func, insert, literal, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -48,6 +51,12 @@ from services.caseview.orm import (
     metadata,
     processed_events,
     timeline_entries,
+)
+from services.caseview.projection_diff import (
+    TableDifference,
+    compare,
+    in_schema,
+    projection_hash,
 )
 from services.caseview.projector import FEED_LOCK_INFO, FEED_LOCK_KEY, project
 from shared.db.engine import create_engine, is_sqlite
@@ -61,21 +70,6 @@ log = logging.getLogger(__name__)
 
 SHADOW_LOCK_KEY = FEED_LOCK_KEY + 1
 SHADOW_TABLES = (*PROJECTION_TABLES, processed_events, consumer_offsets)
-# Columns that say *when or in which order* something was stored, not what: left out of
-# the hash. ``position`` is the live-stream cursor, assigned in commit order.
-UNHASHED = {"timeline_entries": {"position"}}
-HASH_ORDER = {
-    "parties": ("id",),
-    "party_name_keys": ("key", "party_id"),
-    "party_identifiers": ("party_id", "kind", "value"),
-    "link_suggestions": ("suggestion_id",),
-    "party_merges": ("merge_id",),
-    "cases": ("id",),
-    "case_participants": ("case_id", "team"),
-    "case_handovers": ("event_id",),
-    "timeline_entries": ("event_id",),
-    "command_outcomes": ("command_id",),
-}
 
 
 @dataclass(frozen=True)
@@ -88,49 +82,14 @@ class RebuildReport:
     switched: bool
     seconds: float
     tables: dict[str, str] = field(default_factory=dict)
+    # Per table, the rows that differed between the rebuild and the live projection (at
+    # the same offsets); a switch refused because of them leaves ``switched`` False.
+    differences: tuple[TableDifference, ...] = ()
+    refused: bool = False
 
     @property
     def identical(self) -> bool:
         return self.shadow_hash == self.live_hash
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-async def projection_hash(
-    session: AsyncSession, schema: str | None = None
-) -> tuple[str, dict[str, str]]:
-    """A deterministic SHA-256 over every projection table (rows in key order)."""
-    per_table: dict[str, str] = {}
-    whole = hashlib.sha256()
-    for live in PROJECTION_TABLES:
-        table = _in_schema(live, schema)
-        columns = [c for c in table.c if c.name not in UNHASHED.get(live.name, set())]
-        order = [table.c[name] for name in HASH_ORDER[live.name]]
-        digest = hashlib.sha256()
-        result = await session.stream(select(*columns).order_by(*order))
-        async for row in result:
-            doc = [_jsonable(v) for v in row]
-            digest.update(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS) + b"\n")
-        per_table[live.name] = digest.hexdigest()
-        whole.update(f"{live.name}:{per_table[live.name]}\n".encode())
-    return whole.hexdigest(), per_table
-
-
-_shadow_metadata: dict[str, MetaData] = {}
-
-
-def _in_schema(table: Table, schema: str | None) -> Table:
-    if schema is None:
-        return table
-    md = _shadow_metadata.setdefault(schema, MetaData())
-    existing = md.tables.get(f"{schema}.{table.name}")
-    return existing if existing is not None else table.to_metadata(md, schema=schema)
 
 
 class Shadow:
@@ -276,6 +235,7 @@ async def rebuild(
     settings: CaseviewSettings,
     *,
     switch: bool = True,
+    force: bool = False,
     timeout: float = 3600.0,  # noqa: ASYNC109 - the whole rebuild's deadline
     progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
@@ -314,16 +274,20 @@ async def rebuild(
                 await asyncio.sleep(0.2)
 
         await caught_up(target, report=True)
-        switched = False
-        while switch and not switched:
+        outcome = _Switch.RETRY
+        found: list[TableDifference] = []
+        while switch and outcome is _Switch.RETRY:
             async with shadow.live_sessions() as s:
                 live = await _offsets(s, settings.consumer_group, topic)
             await caught_up(live)
             await replay.stop()
-            switched = await _switch(shadow, settings.consumer_group, group, topic)
-            if not switched:
+            outcome, found = await _switch(
+                shadow, settings.consumer_group, group, topic, force=force
+            )
+            if outcome is _Switch.RETRY:
                 await replay.start()  # the live projector moved on meanwhile: catch up again
         await replay.stop()
+        switched = outcome is _Switch.DONE
         async with shadow.sessions() as s:
             shadow_hash, _ = await projection_hash(s, None)
             events = int(
@@ -337,6 +301,8 @@ async def rebuild(
             offsets = await _offsets(s, group, topic)
         async with shadow.live_sessions() as s:
             live_hash, tables = await projection_hash(s, None)
+            if not switch and shadow_hash != live_hash:
+                _, _, found = await compare(s, shadow.schema)
         log.info("caseview rebuild finished", extra={"count": events, "group": group})
         return RebuildReport(
             group=group,
@@ -347,6 +313,8 @@ async def rebuild(
             switched=switched,
             seconds=round(time.monotonic() - started, 3),
             tables=tables,
+            differences=tuple(found),
+            refused=outcome is _Switch.REFUSED,
         )
     finally:
         await replay.stop()
@@ -356,7 +324,15 @@ async def rebuild(
         await producer.stop()
 
 
-async def _switch(shadow: Shadow, live_group: str, shadow_group: str, topic: str) -> bool:
+class _Switch(enum.Enum):
+    DONE = "done"
+    RETRY = "retry"  # the live projector moved on: the shadow catches up first
+    REFUSED = "refused"  # the shadow differs from the live projection and nothing forced it
+
+
+async def _switch(
+    shadow: Shadow, live_group: str, shadow_group: str, topic: str, *, force: bool
+) -> tuple[_Switch, list[TableDifference]]:
     """One transaction: the shadow becomes the live read model, or nothing changes."""
     schema = shadow.schema
     async with shadow.live_sessions() as session, session.begin():
@@ -367,19 +343,24 @@ async def _switch(shadow: Shadow, live_group: str, shadow_group: str, topic: str
         mine = await _shadow_offsets(session, schema, shadow_group, topic)
         if not _reached(mine, live):
             await session.rollback()
-            return False
+            return _Switch.RETRY, []
+        # Compared under the projector lock, at the same offsets: a difference is real.
+        _, _, found = await compare(session, schema)
+        if found and not force:
+            await session.rollback()
+            return _Switch.REFUSED, found
         shift = int(await session.scalar(select(func.max(timeline_entries.c.position))) or 0)
         for table in reversed(PROJECTION_TABLES):
             await session.execute(delete(table))
         for table in PROJECTION_TABLES:
-            source = _in_schema(table, schema)
+            source = in_schema(table, schema)
             names = [c.name for c in table.c]
             columns: list[Any] = [source.c[n] for n in names]
             if table is timeline_entries:
                 columns[names.index("position")] = (source.c.position + shift).label("position")
             await session.execute(insert(table).from_select(names, select(*columns)))
         p = processed_events
-        sp = _in_schema(p, schema)
+        sp = in_schema(p, schema)
         await session.execute(delete(p).where(p.c.consumer_group == live_group))
         await session.execute(
             insert(p).from_select(
@@ -390,7 +371,7 @@ async def _switch(shadow: Shadow, live_group: str, shadow_group: str, topic: str
             )
         )
         o = consumer_offsets
-        so = _in_schema(o, schema)
+        so = in_schema(o, schema)
         await session.execute(delete(o).where(o.c.consumer_group == live_group, o.c.topic == topic))
         await session.execute(
             insert(o).from_select(
@@ -412,13 +393,13 @@ async def _switch(shadow: Shadow, live_group: str, shadow_group: str, topic: str
                     "GREATEST((SELECT max(position) FROM timeline_entries), 1))"
                 )
             )
-    return True
+    return _Switch.DONE, found
 
 
 async def _shadow_offsets(
     session: AsyncSession, schema: str, group: str, topic: str
 ) -> dict[int, int]:
-    so = _in_schema(consumer_offsets, schema)
+    so = in_schema(consumer_offsets, schema)
     rows = await session.execute(
         select(so.c.partition, so.c.next_offset).where(
             so.c.consumer_group == group, so.c.topic == topic

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from services.caseview import orm
 from services.caseview.rebuild import projection_hash, rebuild
@@ -206,5 +206,56 @@ async def test_rebuild_equals_incremental_and_switches_over(
             latest = (await cv.client.get(f"/v1/parties/{party}/timeline", headers=kcc)).json()
             assert latest["items"][0]["event_id"] == str(extra.id)
             assert latest["total"]["value"] == before["total"]["value"] + 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_differing_projection_is_named_per_table_and_not_switched_unless_forced(
+    kafka_bootstrap, fresh_db, topics, producer
+):
+    events = history()
+    await send(producer, topics.timeline, *events)
+    settings = settings_for(fresh_db, kafka_bootstrap, topics)
+    engine = create_engine(fresh_db)
+    sessions = session_factory(engine)
+    try:
+        async with running(settings) as cv:
+            await cv.projected(*events)
+            async with sessions() as s, s.begin():
+                # A live projection gone wrong: one case with a wrong owner, one contact lost.
+                wrong_case = await s.scalar(select(orm.cases.c.id).limit(1))
+                await s.execute(
+                    update(orm.cases).where(orm.cases.c.id == wrong_case).values(owner_team="x")
+                )
+                lost = await s.scalar(select(orm.timeline_entries.c.event_id).limit(1))
+                await s.execute(
+                    delete(orm.timeline_entries).where(orm.timeline_entries.c.event_id == lost)
+                )
+                damaged, _ = await projection_hash(s)
+
+            report = await rebuild(settings, switch=False, timeout=120)
+            by_table = {d.table: d for d in report.differences}
+            assert set(by_table) == {"cases", "timeline_entries"}
+            assert (by_table["cases"].changed, by_table["cases"].only_live) == (1, 0)
+            assert by_table["cases"].first == (str(wrong_case),)
+            assert by_table["timeline_entries"].only_rebuilt == 1
+            assert by_table["timeline_entries"].first == (str(lost),)
+
+            # A switch is refused on a difference: the live tables stay as they are.
+            report = await rebuild(settings, switch=True, timeout=120)
+            assert report.refused and not report.switched
+            assert {d.table for d in report.differences} == {"cases", "timeline_entries"}
+            async with sessions() as s:
+                assert (await projection_hash(s))[0] == damaged
+
+            # Forced, the rebuild replaces them, and says what it replaced.
+            report = await rebuild(settings, switch=True, force=True, timeout=120)
+            assert report.switched and report.identical and not report.refused
+            assert {d.table for d in report.differences} == {"cases", "timeline_entries"}
+            async with sessions() as s:
+                owner = await s.scalar(
+                    select(orm.cases.c.owner_team).where(orm.cases.c.id == wrong_case)
+                )
+                assert owner != "x"
     finally:
         await engine.dispose()
