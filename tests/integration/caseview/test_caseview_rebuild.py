@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from services.caseview import orm
-from services.caseview.rebuild import projection_hash, rebuild
+from services.caseview.projection_diff import projection_hash
+from services.caseview.rebuild import rebuild
 from shared.contracts import (
     CaseHandedOver,
     Channel,
