@@ -1,0 +1,572 @@
+"""``RouterStore`` in SQLAlchemy Core on the session: all of it on SQLite (the demo), and
+the statements of ``PostgresStore`` that are not on the batch path."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.router.domain.identity import Holding
+from services.router.domain.model import Case, Party, case_number
+from services.router.orm import (
+    case_number_counters,
+    case_participants,
+    case_thread_refs,
+    cases,
+    contacts,
+    link_suggestions,
+    merge_effects,
+    merges,
+    outbox,
+    parties,
+    party_identifiers,
+)
+from services.router.store.protocol import Merge, MergeEffect, NewIdentifier, Suggestion
+from shared.contracts import OPEN_STATUSES, CaseStatus, IdentifierKind, SenderIdentifier, Trust
+from shared.db.bulk import insert_many
+from shared.db.dialect import upsert_insert
+from shared.outbox import add_to_outbox
+
+# What ON CONFLICT DO NOTHING is in SQL, for shared.db.bulk.insert_many on PostgreSQL.
+_KEEP_EXISTING = "ON CONFLICT DO NOTHING"
+
+
+def as_case(row: Any) -> Case:
+    """A case from a SQLAlchemy row's mapping or an asyncpg record."""
+    return Case(
+        id=row["id"],
+        number=row["number"],
+        party_id=row["party_id"],
+        product=row["product"],
+        status=row["status"],
+        owner_team=row["owner_team"],
+        opened_at=row["opened_at"],
+        last_activity_at=row["last_activity_at"],
+        confidential=row["confidential"],
+        handover_count=row["handover_count"],
+        establishment=row["establishment"],
+    )
+
+
+def holdings_found(
+    rows: Iterable[Any], pairs: set[tuple[str, str]], survivors: dict[uuid.UUID, uuid.UUID]
+) -> list[Holding]:
+    """Holdings from (party_id, kind, value, trust, merged_into) rows, merged parties
+    replaced by their survivors."""
+    return [
+        Holding(survivors.get(party_id, party_id), IdentifierKind(kind), value, Trust(trust))
+        for party_id, kind, value, trust, _ in rows
+        if (kind, value) in pairs
+    ]
+
+
+class SqlStore:
+    """The router's state in SQLAlchemy Core statements on the session's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- parties -------------------------------------------------------------------
+
+    async def survivor(self, party_id: uuid.UUID) -> uuid.UUID:
+        seen = {party_id}
+        while True:
+            merged_into = await self.session.scalar(
+                select(parties.c.merged_into).where(parties.c.id == party_id)
+            )
+            if merged_into is None or merged_into in seen:
+                return party_id
+            seen.add(merged_into)
+            party_id = merged_into
+
+    async def _survivors_of_merged(self, rows: Iterable[Any]) -> dict[uuid.UUID, uuid.UUID]:
+        """The survivor of each (id, merged_into) row's party that is merged: chains are
+        rare, so they are followed one query per link."""
+        return {pid: await self.survivor(pid) for pid, merged_into in rows if merged_into}
+
+    async def survivors(self, party_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        ids = sorted(set(party_ids))
+        if not ids:
+            return {}
+        rows = (
+            await self.session.execute(
+                select(parties.c.id, parties.c.merged_into).where(parties.c.id.in_(ids))
+            )
+        ).all()
+        merged = await self._survivors_of_merged(rows)
+        return {pid: merged.get(pid, pid) for pid, _ in rows}
+
+    async def holdings(self, identifiers: Iterable[SenderIdentifier]) -> list[Holding]:
+        pairs = {(i.kind.value, i.value) for i in identifiers}
+        if not pairs:
+            return []
+        i = party_identifiers
+        rows = (
+            await self.session.execute(
+                select(i.c.party_id, i.c.kind, i.c.value, i.c.trust, parties.c.merged_into)
+                .join(parties, parties.c.id == i.c.party_id)
+                .where(tuple_(i.c.kind, i.c.value).in_(sorted(pairs)))
+            )
+        ).all()
+        merged = await self._survivors_of_merged((r[0], r[4]) for r in rows)
+        return holdings_found(rows, pairs, merged)
+
+    async def parties_by_origin(self, origins: Iterable[str]) -> dict[str, uuid.UUID]:
+        origins = list(origins)
+        if not origins:
+            return {}
+        rows = (
+            await self.session.execute(
+                select(parties.c.origin, parties.c.id, parties.c.merged_into).where(
+                    parties.c.origin.in_(origins)
+                )
+            )
+        ).all()
+        merged = await self._survivors_of_merged((pid, into) for _, pid, into in rows)
+        return {origin: merged.get(pid, pid) for origin, pid, _ in rows}
+
+    async def unmerged_provisional(self, party_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        ids = sorted(set(party_ids))
+        if not ids:
+            return set()
+        rows = await self.session.execute(
+            select(parties.c.id).where(
+                parties.c.id.in_(ids), parties.c.provisional, parties.c.merged_into.is_(None)
+            )
+        )
+        return {r.id for r in rows}
+
+    async def lock_parties(self, party_ids: list[uuid.UUID]) -> dict[uuid.UUID, Party]:
+        if not party_ids:
+            return {}
+        rows = await self.session.execute(
+            select(parties.c.id, parties.c.provisional, parties.c.version)
+            .where(parties.c.id.in_(sorted(party_ids)))
+            .order_by(parties.c.id)
+            .with_for_update()
+        )
+        return {pid: Party(id=pid, provisional=p, version=v) for pid, p, v in rows}
+
+    async def lock_party(self, party_id: uuid.UUID) -> Party:
+        found = await self.lock_parties([party_id])
+        if party_id not in found:
+            raise LookupError("unknown party")
+        return found[party_id]
+
+    async def _merged_into_any(self, frontier: list[uuid.UUID]) -> list[Any]:
+        """(id, merged_into) of the parties merged into any of ``frontier``."""
+        rows = await self.session.execute(
+            select(parties.c.id, parties.c.merged_into).where(parties.c.merged_into.in_(frontier))
+        )
+        return list(rows)
+
+    async def families(self, party_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+        members: dict[uuid.UUID, set[uuid.UUID]] = {p: {p} for p in party_ids}
+        owner = {p: p for p in party_ids}
+        frontier = list(party_ids)
+        while frontier:
+            rows = await self._merged_into_any(frontier)
+            frontier = []
+            for pid, merged_into in rows:
+                if pid not in owner:
+                    owner[pid] = owner[merged_into]
+                    members[owner[pid]].add(pid)
+                    frontier.append(pid)
+        return {p: frozenset(m) for p, m in members.items()}
+
+    async def party_exists(self, party_id: uuid.UUID) -> bool:
+        found = await self.session.scalar(select(parties.c.id).where(parties.c.id == party_id))
+        return found is not None
+
+    async def is_provisional(self, party_id: uuid.UUID) -> bool:
+        return bool(
+            await self.session.scalar(select(parties.c.provisional).where(parties.c.id == party_id))
+        )
+
+    async def identifiers_of(self, party_id: uuid.UUID) -> list[Holding]:
+        i = party_identifiers
+        rows = await self.session.execute(
+            select(i.c.kind, i.c.value, i.c.trust).where(i.c.party_id == party_id)
+        )
+        return [Holding(party_id, IdentifierKind(r.kind), r.value, Trust(r.trust)) for r in rows]
+
+    async def strongly_held_elsewhere(
+        self, kind: IdentifierKind, value: str, party_id: uuid.UUID
+    ) -> bool:
+        holder = await self.session.scalar(
+            select(party_identifiers.c.party_id).where(
+                party_identifiers.c.kind == kind.value,
+                party_identifiers.c.value == value,
+                party_identifiers.c.trust != Trust.CLAIMED.value,
+            )
+        )
+        return holder is not None and holder != party_id
+
+    async def insert_parties(self, rows: list[dict[str, Any]]) -> None:
+        await insert_many(self.session, parties.insert(), rows)
+
+    async def insert_identifiers(self, items: list[NewIdentifier], *, now: datetime) -> None:
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "party_id": party_id,
+                "kind": i.kind.value,
+                "value": i.value,
+                "trust": i.trust.value,
+                "source_message_id": message_id,
+                "created_at": now,
+            }
+            for party_id, i, message_id in items
+        ]
+        await insert_many(self.session, party_identifiers.insert(), rows)
+
+    async def set_merged_into(self, party_id: uuid.UUID, survivor: uuid.UUID | None) -> None:
+        values: dict[str, Any] = {"merged_into": survivor}
+        if survivor is not None:
+            # A merged party's address no longer recognises anyone by itself: the next
+            # message from it (a shared family address) is suggested, not linked.
+            values["origin"] = None
+        await self.session.execute(update(parties).where(parties.c.id == party_id).values(**values))
+
+    async def verify_identifier(
+        self, party_id: uuid.UUID, kind: IdentifierKind, value: str, now: datetime
+    ) -> uuid.UUID:
+        row_id = uuid.uuid4()
+        await self.session.execute(
+            party_identifiers.insert().values(
+                id=row_id,
+                party_id=party_id,
+                kind=kind.value,
+                value=value,
+                trust=Trust.VERIFIED.value,
+                source_message_id=None,
+                created_at=now,
+            )
+        )
+        return row_id
+
+    async def remove_identifier(self, row_id: uuid.UUID) -> Holding | None:
+        t = party_identifiers
+        row = (
+            await self.session.execute(
+                select(t.c.party_id, t.c.kind, t.c.value, t.c.trust).where(t.c.id == row_id)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        await self.session.execute(t.delete().where(t.c.id == row_id))
+        return Holding(row.party_id, IdentifierKind(row.kind), row.value, Trust(row.trust))
+
+    # --- suggested links and merges -------------------------------------------------
+
+    async def insert_suggestions(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        inserted: set[uuid.UUID] = set()
+        for row in rows:  # few per batch; RETURNING tells which pairs were new
+            stmt = (
+                upsert_insert(self.session, link_suggestions)
+                .values(**row)
+                .on_conflict_do_nothing()
+                .returning(link_suggestions.c.id)
+            )
+            new = await self.session.scalar(stmt)
+            if new is not None:
+                inserted.add(new)
+        return inserted
+
+    async def suggestion(self, suggestion_id: uuid.UUID) -> Suggestion | None:
+        s = link_suggestions
+        row = (
+            await self.session.execute(
+                select(s.c.id, s.c.party_id, s.c.suggested_party_id, s.c.status)
+                .where(s.c.id == suggestion_id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        return None if row is None else Suggestion(*row)
+
+    async def decide_suggestion(
+        self, suggestion_id: uuid.UUID, *, confirmed: bool, by: str, now: datetime
+    ) -> None:
+        await self.session.execute(
+            update(link_suggestions)
+            .where(link_suggestions.c.id == suggestion_id)
+            .values(status="confirmed" if confirmed else "rejected", decided_at=now, decided_by=by)
+        )
+
+    async def add_merge(
+        self,
+        *,
+        id: uuid.UUID,
+        party_id: uuid.UUID,
+        merged_party_id: uuid.UUID,
+        by_user: str,
+        by_team: str | None,
+        reason: str,
+        at: datetime,
+    ) -> None:
+        await self.session.execute(
+            merges.insert().values(
+                id=id,
+                party_id=party_id,
+                merged_party_id=merged_party_id,
+                by_user=by_user,
+                by_team=by_team,
+                reason=reason,
+                at=at,
+            )
+        )
+
+    async def merge(self, merge_id: uuid.UUID) -> Merge | None:
+        m = merges
+        row = (
+            await self.session.execute(
+                select(m.c.id, m.c.party_id, m.c.merged_party_id, m.c.undone_at)
+                .where(m.c.id == merge_id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        return None if row is None else Merge(*row)
+
+    async def undo_merge(self, merge_id: uuid.UUID, *, by: str, reason: str, now: datetime) -> None:
+        await self.session.execute(
+            update(merges)
+            .where(merges.c.id == merge_id)
+            .values(undone_at=now, undone_by=by, undo_reason=reason)
+        )
+
+    async def record_merge_effects(
+        self, merge_id: uuid.UUID, effects: list[dict[str, Any]], *, case_id: uuid.UUID | None
+    ) -> None:
+        if effects:
+            await self.session.execute(
+                merge_effects.insert(),
+                [{"merge_id": merge_id, "case_id": case_id, "detail": None} | e for e in effects],
+            )
+
+    async def merge_effects_of(self, merge_id: uuid.UUID) -> list[MergeEffect]:
+        e = merge_effects
+        rows = await self.session.execute(
+            select(e.c.kind, e.c.key, e.c.case_id, e.c.detail).where(e.c.merge_id == merge_id)
+        )
+        return [MergeEffect(*r) for r in rows]
+
+    # --- cases ----------------------------------------------------------------------
+
+    async def final_case(self, case_id: uuid.UUID) -> uuid.UUID:
+        seen = {case_id}
+        current = case_id
+        for _ in range(32):
+            into = await self.session.scalar(
+                select(cases.c.merged_into).where(cases.c.id == current)
+            )
+            if into is None or into in seen:
+                break
+            seen.add(into)
+            current = into
+        return current
+
+    async def case(self, case_id: uuid.UUID, *, lock: bool = False) -> Case | None:
+        query = select(cases).where(cases.c.id == case_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).first()
+        return None if row is None else as_case(row._mapping)
+
+    async def cases_of(
+        self, party_ids: Iterable[uuid.UUID], *, open_only: bool = False
+    ) -> list[Case]:
+        query = select(cases).where(cases.c.party_id.in_(list(party_ids)))
+        if open_only:  # years of finished cases (an imported history) are not read per batch
+            query = query.where(cases.c.status.in_([s.value for s in OPEN_STATUSES]))
+        return [as_case(r._mapping) for r in await self.session.execute(query)]
+
+    async def cases_by_numbers(self, numbers: Iterable[str]) -> list[Case]:
+        query = select(cases).where(cases.c.number.in_(list(numbers)))
+        return [as_case(r._mapping) for r in await self.session.execute(query)]
+
+    async def cases_by_refs(self, refs: Iterable[str]) -> dict[str, Case]:
+        rows = await self.session.execute(
+            select(case_thread_refs.c.ref, cases)
+            .join(cases, case_thread_refs.c.case_id == cases.c.id)
+            .where(case_thread_refs.c.ref.in_(list(refs)))
+        )
+        return {r.ref: as_case(r._mapping) for r in rows}
+
+    async def next_case_numbers(self, year: int, count: int) -> list[str]:
+        # One statement: the upsert locks the year's row until commit.
+        insert = upsert_insert(self.session, case_number_counters).values(
+            year=year, last_serial=count
+        )
+        stmt = insert.on_conflict_do_update(
+            index_elements=[case_number_counters.c.year],
+            set_={"last_serial": case_number_counters.c.last_serial + count},
+        ).returning(case_number_counters.c.last_serial)
+        last = int(await self.session.scalar(stmt) or 0)
+        return [case_number(year, serial) for serial in range(last - count + 1, last + 1)]
+
+    async def insert_cases(self, new: list[Case], due: dict[uuid.UUID, datetime | None]) -> None:
+        rows = [
+            {
+                "id": c.id,
+                "number": c.number,
+                "party_id": c.party_id,
+                "product": c.product,
+                "confidential": c.confidential,
+                "status": c.status,
+                "owner_team": c.owner_team,
+                "handover_count": 0,
+                "opened_at": c.opened_at,
+                "last_activity_at": c.last_activity_at,
+                "due_at": due[c.id],
+                "establishment": c.establishment,
+            }
+            for c in new
+        ]
+        await insert_many(self.session, cases.insert(), rows)
+
+    async def touch_cases(self, case_ids: Iterable[uuid.UUID], now: datetime) -> None:
+        case_ids = list(case_ids)
+        if case_ids:
+            await self.session.execute(
+                update(cases).where(cases.c.id.in_(case_ids)).values(last_activity_at=now)
+            )
+
+    async def classify_cases(self, classified: dict[uuid.UUID, tuple[str | None, bool]]) -> None:
+        if classified:
+            await self.session.execute(
+                update(cases)
+                .where(cases.c.id == bindparam("cid"))
+                .values(product=bindparam("p"), confidential=bindparam("c")),
+                [{"cid": cid, "p": p, "c": c} for cid, (p, c) in classified.items()],
+            )
+
+    async def update_case(self, case_id: uuid.UUID, **values: Any) -> None:
+        await self.session.execute(update(cases).where(cases.c.id == case_id).values(**values))
+
+    async def insert_thread_refs(self, refs: dict[str, uuid.UUID]) -> None:
+        # A reference already tied to a case stays with it (a forwarded message may carry
+        # the references of somebody else's conversation).
+        await insert_many(
+            self.session,
+            upsert_insert(self.session, case_thread_refs).on_conflict_do_nothing(),
+            [{"ref": r, "case_id": c} for r, c in refs.items()],
+            postgres_suffix=_KEEP_EXISTING,
+        )
+
+    async def insert_contacts(self, rows: list[dict[str, Any]]) -> None:
+        await insert_many(
+            self.session,
+            upsert_insert(self.session, contacts).on_conflict_do_nothing(),
+            rows,
+            postgres_suffix=_KEEP_EXISTING,
+        )
+
+    async def contacts_of(self, case_id: uuid.UUID) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+        rows = await self.session.execute(
+            select(contacts.c.message_id, contacts.c.referenced_case_id).where(
+                contacts.c.case_id == case_id
+            )
+        )
+        return [(r.message_id, r.referenced_case_id) for r in rows]
+
+    async def fold_case(
+        self,
+        case_id: uuid.UUID,
+        into: uuid.UUID,
+        *,
+        result: str,
+        now: datetime,
+        merge_id: uuid.UUID,
+        status_before: str,
+    ) -> None:
+        moved_contacts = (
+            await self.session.scalars(
+                select(contacts.c.message_id).where(contacts.c.case_id == case_id)
+            )
+        ).all()
+        moved_refs = (
+            await self.session.scalars(
+                select(case_thread_refs.c.ref).where(case_thread_refs.c.case_id == case_id)
+            )
+        ).all()
+        effects = [{"kind": "fold", "key": str(case_id), "case_id": into, "detail": status_before}]
+        effects += [{"kind": "contact", "key": str(m)} for m in moved_contacts]
+        effects += [{"kind": "ref", "key": r} for r in moved_refs]
+        await self.record_merge_effects(merge_id, effects, case_id=case_id)
+        await self.session.execute(
+            update(contacts).where(contacts.c.case_id == case_id).values(case_id=into)
+        )
+        await self.session.execute(
+            update(case_thread_refs)
+            .where(case_thread_refs.c.case_id == case_id)
+            .values(case_id=into)
+        )
+        await self.update_case(
+            case_id,
+            status=CaseStatus.CLOSED.value,
+            result=result,
+            closed_at=now,
+            last_activity_at=now,
+            merged_into=into,
+        )
+
+    async def unfold_case(
+        self, case_id: uuid.UUID, *, message_ids: list[uuid.UUID], refs: list[str], status: str
+    ) -> None:
+        if message_ids:
+            await self.session.execute(
+                update(contacts)
+                .where(contacts.c.message_id.in_(message_ids))
+                .values(case_id=case_id)
+            )
+        if refs:
+            await self.session.execute(
+                update(case_thread_refs)
+                .where(case_thread_refs.c.ref.in_(refs))
+                .values(case_id=case_id)
+            )
+        await self.update_case(
+            case_id, status=status, result=None, closed_at=None, merged_into=None
+        )
+
+    async def participants(self, case_id: uuid.UUID) -> set[str]:
+        p = case_participants
+        return set(await self.session.scalars(select(p.c.team).where(p.c.case_id == case_id)))
+
+    async def add_participant(self, case_id: uuid.UUID, team: str) -> None:
+        await self.session.execute(case_participants.insert().values(case_id=case_id, team=team))
+
+    async def remove_participant(self, case_id: uuid.UUID, team: str) -> None:
+        await self.session.execute(
+            case_participants.delete().where(
+                case_participants.c.case_id == case_id, case_participants.c.team == team
+            )
+        )
+
+    # --- events and transactions ------------------------------------------------------
+
+    async def set_versions(self, versions: dict[uuid.UUID, int]) -> None:
+        if versions:
+            await self.session.execute(
+                update(parties)
+                .where(parties.c.id == bindparam("pid"))
+                .values(version=bindparam("v")),
+                [{"pid": p, "v": v} for p, v in versions.items()],
+            )
+
+    async def write_events(
+        self, versions: dict[uuid.UUID, int], rows: list[dict[str, Any]]
+    ) -> None:
+        await self.set_versions(versions)
+        await add_to_outbox(self.session, outbox, rows)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.session.begin_nested():
+            yield
