@@ -15,7 +15,7 @@ from typing import Any
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party, case_number
 from services.router.store.protocol import Merge, MergeEffect, NewIdentifier, Suggestion
-from services.router.store.sql import as_case
+from services.router.store.sql_commands import as_case
 from shared.contracts import OPEN_STATUSES, CaseStatus, IdentifierKind, SenderIdentifier, Trust
 
 Row = dict[str, Any]

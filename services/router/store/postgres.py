@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party
-from services.router.store.sql import SqlStore, as_case, holdings_found
+from services.router.store.sql import SqlStore, holdings_found
+from services.router.store.sql_commands import as_case
 from shared.contracts import OPEN_STATUSES, SenderIdentifier
 
 # The columns a Case is made of.
