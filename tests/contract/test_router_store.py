@@ -346,18 +346,24 @@ async def test_contacts_are_recorded_once(harness: Harness) -> None:
     assert await store.contacts_of(elsewhere.id) == []
 
 
-async def test_fold_and_unfold(harness: Harness) -> None:
-    store = harness.store
-    theirs_party, ours_party = await _party(store), await _party(store)
+async def _merge(store: RouterStore, survivor: uuid.UUID, merged: uuid.UUID) -> uuid.UUID:
+    merge_id = uuid.uuid4()
     await store.add_merge(
-        id=(merge_id := uuid.uuid4()),
-        party_id=ours_party,
-        merged_party_id=theirs_party,
+        id=merge_id,
+        party_id=survivor,
+        merged_party_id=merged,
         by_user="medewerker-1",
         by_team=None,
         reason="zelfde persoon",
         at=NOW,
     )
+    return merge_id
+
+
+async def test_fold_and_unfold(harness: Harness) -> None:
+    store = harness.store
+    theirs_party, ours_party = await _party(store), await _party(store)
+    merge_id = await _merge(store, ours_party, theirs_party)
     theirs = _case(theirs_party, status="in behandeling")
     ours, later = _case(ours_party), _case(ours_party)
     await _cases(store, theirs, ours, later)
@@ -389,15 +395,7 @@ async def test_fold_and_unfold(harness: Harness) -> None:
         MergeEffect("ref", ref, theirs.id, None),
     ]
     # Folded again (a later merge): followed to the last.
-    await store.add_merge(
-        id=(second_merge := uuid.uuid4()),
-        party_id=ours_party,
-        merged_party_id=theirs_party,
-        by_user="medewerker-1",
-        by_team=None,
-        reason="weer",
-        at=NOW,
-    )
+    second_merge = await _merge(store, ours_party, theirs_party)
     await store.fold_case(
         ours.id,
         later.id,

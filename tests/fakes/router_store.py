@@ -14,9 +14,17 @@ from typing import Any
 
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party, case_number
-from services.router.store.protocol import Merge, MergeEffect, NewIdentifier, Suggestion
+from services.router.store.protocol import (
+    Merge,
+    MergeEffect,
+    NewIdentifier,
+    Suggestion,
+    case_row,
+    fold_effects,
+    folded_case,
+)
 from services.router.store.sql_commands import as_case
-from shared.contracts import OPEN_STATUSES, CaseStatus, IdentifierKind, SenderIdentifier, Trust
+from shared.contracts import OPEN_STATUSES, IdentifierKind, SenderIdentifier, Trust
 
 Row = dict[str, Any]
 
@@ -312,23 +320,8 @@ class FakeRouterStore:
         for c in new:
             if c.id in self.t.cases or c.number in numbers:
                 raise ValueError(f"case {c.number} exists")
-            self.t.cases[c.id] = {
-                "id": c.id,
-                "number": c.number,
-                "party_id": c.party_id,
-                "product": c.product,
-                "confidential": c.confidential,
-                "status": c.status,
-                "owner_team": c.owner_team,
-                "handover_count": 0,
-                "opened_at": c.opened_at,
-                "last_activity_at": c.last_activity_at,
-                "due_at": due[c.id],
-                "closed_at": None,
-                "result": None,
-                "merged_into": None,
-                "establishment": c.establishment,
-            }
+            unset = {"closed_at": None, "result": None, "merged_into": None}
+            self.t.cases[c.id] = case_row(c, due[c.id]) | unset
 
     async def touch_cases(self, case_ids: Iterable[uuid.UUID], now: datetime) -> None:
         for c in case_ids:
@@ -375,22 +368,13 @@ class FakeRouterStore:
     ) -> None:
         moved = [m for m, r in self.t.contacts.items() if r["case_id"] == case_id]
         refs = [ref for ref, c in self.t.thread_refs.items() if c == case_id]
-        effects = [{"kind": "fold", "key": str(case_id), "case_id": into, "detail": status_before}]
-        effects += [{"kind": "contact", "key": str(m)} for m in moved]
-        effects += [{"kind": "ref", "key": r} for r in refs]
+        effects = fold_effects(case_id, into, status_before, moved, refs)
         await self.record_merge_effects(merge_id, effects, case_id=case_id)
         for m in moved:
             self.t.contacts[m]["case_id"] = into
         for ref in refs:
             self.t.thread_refs[ref] = into
-        await self.update_case(
-            case_id,
-            status=CaseStatus.CLOSED.value,
-            result=result,
-            closed_at=now,
-            last_activity_at=now,
-            merged_into=into,
-        )
+        await self.update_case(case_id, **folded_case(into, result=result, now=now))
 
     async def unfold_case(
         self, case_id: uuid.UUID, *, message_ids: list[uuid.UUID], refs: list[str], status: str

@@ -14,11 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party
-from services.router.store.sql import SqlStore, holdings_found
+from services.router.store.sql import SqlStore
 from services.router.store.sql_commands import as_case
-from shared.contracts import OPEN_STATUSES, SenderIdentifier
+from shared.contracts import OPEN_STATUSES
 
 # The columns a Case is made of.
 _CASE_COLUMNS = (
@@ -33,14 +32,11 @@ class PostgresStore(SqlStore):
         super().__init__(session)
         self.pg = driver  # the asyncpg connection (shared.db.bulk.postgres_driver)
 
-    async def holdings(self, identifiers: Iterable[SenderIdentifier]) -> list[Holding]:
-        pairs = {(i.kind.value, i.value) for i in identifiers}
-        if not pairs:
-            return []
+    async def _holding_rows(self, pairs: list[tuple[str, str]]) -> list[Any]:
         # By (kind, value), the lookup index: by value alone PostgreSQL scanned the whole
         # table for every batch (seconds per batch at a million imported contacts).
-        kinds, values = zip(*sorted(pairs), strict=True)
-        rows = await self.pg.fetch(
+        kinds, values = zip(*pairs, strict=True)
+        rows: list[Any] = await self.pg.fetch(
             "SELECT i.party_id, i.kind, i.value, i.trust, p.merged_into "
             "FROM unnest($1::text[], $2::text[]) AS w(kind, value) "
             "JOIN party_identifiers i ON i.kind = w.kind AND i.value = w.value "
@@ -48,18 +44,13 @@ class PostgresStore(SqlStore):
             list(kinds),
             list(values),
         )
-        merged = await self._survivors_of_merged((r[0], r[4]) for r in rows)
-        return holdings_found(rows, pairs, merged)
+        return rows
 
-    async def parties_by_origin(self, origins: Iterable[str]) -> dict[str, uuid.UUID]:
-        origins = list(origins)
-        if not origins:
-            return {}
-        rows = await self.pg.fetch(
+    async def _origin_rows(self, origins: list[str]) -> list[Any]:
+        rows: list[Any] = await self.pg.fetch(
             "SELECT origin, id, merged_into FROM parties WHERE origin = ANY($1::text[])", origins
         )
-        merged = await self._survivors_of_merged((pid, into) for _, pid, into in rows)
-        return {origin: merged.get(pid, pid) for origin, pid, _ in rows}
+        return rows
 
     async def lock_parties(self, party_ids: list[uuid.UUID]) -> dict[uuid.UUID, Party]:
         if not party_ids:

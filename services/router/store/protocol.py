@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party
-from shared.contracts import IdentifierKind, SenderIdentifier
+from shared.contracts import CaseStatus, IdentifierKind, SenderIdentifier
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,49 @@ class MergeEffect:
     key: str
     case_id: uuid.UUID | None
     detail: str | None
+
+
+def fold_effects(
+    case_id: uuid.UUID,
+    into: uuid.UUID,
+    status_before: str,
+    moved_contacts: Iterable[uuid.UUID],
+    moved_refs: Iterable[str],
+) -> list[dict[str, Any]]:
+    """What folding a case notes for the merge's undo (see ``orm.merge_effects``)."""
+    effects = [{"kind": "fold", "key": str(case_id), "case_id": into, "detail": status_before}]
+    effects += [{"kind": "contact", "key": str(m)} for m in moved_contacts]
+    effects += [{"kind": "ref", "key": r} for r in moved_refs]
+    return effects
+
+
+def folded_case(into: uuid.UUID, *, result: str, now: datetime) -> dict[str, Any]:
+    """The columns of a case folded into another: closed, with the result that says where."""
+    return {
+        "status": CaseStatus.CLOSED.value,
+        "result": result,
+        "closed_at": now,
+        "last_activity_at": now,
+        "merged_into": into,
+    }
+
+
+def case_row(case: Case, due_at: datetime | None) -> dict[str, Any]:
+    """The ``cases`` row of a new case."""
+    return {
+        "id": case.id,
+        "number": case.number,
+        "party_id": case.party_id,
+        "product": case.product,
+        "confidential": case.confidential,
+        "status": case.status,
+        "owner_team": case.owner_team,
+        "handover_count": 0,
+        "opened_at": case.opened_at,
+        "last_activity_at": case.last_activity_at,
+        "due_at": due_at,
+        "establishment": case.establishment,
+    }
 
 
 # A new identifier of a party: the party, the identifier, the message that brought it.

@@ -24,7 +24,7 @@ from services.router.orm import (
     parties,
     party_identifiers,
 )
-from services.router.store.protocol import NewIdentifier
+from services.router.store.protocol import NewIdentifier, case_row
 from services.router.store.sql_commands import SqlCommandStatements, as_case
 from shared.contracts import OPEN_STATUSES, IdentifierKind, SenderIdentifier, Trust
 from shared.db.bulk import insert_many
@@ -33,18 +33,6 @@ from shared.outbox import add_to_outbox
 
 # What ON CONFLICT DO NOTHING is in SQL, for shared.db.bulk.insert_many on PostgreSQL.
 _KEEP_EXISTING = "ON CONFLICT DO NOTHING"
-
-
-def holdings_found(
-    rows: Iterable[Any], pairs: set[tuple[str, str]], survivors: dict[uuid.UUID, uuid.UUID]
-) -> list[Holding]:
-    """Holdings from (party_id, kind, value, trust, merged_into) rows, merged parties
-    replaced by their survivors."""
-    return [
-        Holding(survivors.get(party_id, party_id), IdentifierKind(kind), value, Trust(trust))
-        for party_id, kind, value, trust, _ in rows
-        if (kind, value) in pairs
-    ]
 
 
 class SqlStore(SqlCommandStatements):
@@ -88,30 +76,39 @@ class SqlStore(SqlCommandStatements):
         pairs = {(i.kind.value, i.value) for i in identifiers}
         if not pairs:
             return []
-        i = party_identifiers
-        rows = (
-            await self.session.execute(
-                select(i.c.party_id, i.c.kind, i.c.value, i.c.trust, parties.c.merged_into)
-                .join(parties, parties.c.id == i.c.party_id)
-                .where(tuple_(i.c.kind, i.c.value).in_(sorted(pairs)))
-            )
-        ).all()
+        rows = await self._holding_rows(sorted(pairs))
         merged = await self._survivors_of_merged((r[0], r[4]) for r in rows)
-        return holdings_found(rows, pairs, merged)
+        return [
+            Holding(merged.get(party_id, party_id), IdentifierKind(kind), value, Trust(trust))
+            for party_id, kind, value, trust, _ in rows
+            if (kind, value) in pairs
+        ]
+
+    async def _holding_rows(self, pairs: list[tuple[str, str]]) -> list[Any]:
+        """(party_id, kind, value, trust, merged_into) of every holding of these pairs."""
+        i = party_identifiers
+        rows = await self.session.execute(
+            select(i.c.party_id, i.c.kind, i.c.value, i.c.trust, parties.c.merged_into)
+            .join(parties, parties.c.id == i.c.party_id)
+            .where(tuple_(i.c.kind, i.c.value).in_(pairs))
+        )
+        return list(rows)
 
     async def parties_by_origin(self, origins: Iterable[str]) -> dict[str, uuid.UUID]:
         origins = list(origins)
         if not origins:
             return {}
-        rows = (
-            await self.session.execute(
-                select(parties.c.origin, parties.c.id, parties.c.merged_into).where(
-                    parties.c.origin.in_(origins)
-                )
-            )
-        ).all()
+        rows = await self._origin_rows(origins)
         merged = await self._survivors_of_merged((pid, into) for _, pid, into in rows)
         return {origin: merged.get(pid, pid) for origin, pid, _ in rows}
+
+    async def _origin_rows(self, origins: list[str]) -> list[Any]:
+        """(origin, id, merged_into) of the parties of these origins."""
+        p = parties
+        rows = await self.session.execute(
+            select(p.c.origin, p.c.id, p.c.merged_into).where(p.c.origin.in_(origins))
+        )
+        return list(rows)
 
     async def unmerged_provisional(self, party_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         ids = sorted(set(party_ids))
@@ -247,23 +244,7 @@ class SqlStore(SqlCommandStatements):
         return [case_number(year, serial) for serial in range(last - count + 1, last + 1)]
 
     async def insert_cases(self, new: list[Case], due: dict[uuid.UUID, datetime | None]) -> None:
-        rows = [
-            {
-                "id": c.id,
-                "number": c.number,
-                "party_id": c.party_id,
-                "product": c.product,
-                "confidential": c.confidential,
-                "status": c.status,
-                "owner_team": c.owner_team,
-                "handover_count": 0,
-                "opened_at": c.opened_at,
-                "last_activity_at": c.last_activity_at,
-                "due_at": due[c.id],
-                "establishment": c.establishment,
-            }
-            for c in new
-        ]
+        rows = [case_row(c, due[c.id]) for c in new]
         await insert_many(self.session, cases.insert(), rows)
 
     async def touch_cases(self, case_ids: Iterable[uuid.UUID], now: datetime) -> None:

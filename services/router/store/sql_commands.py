@@ -24,8 +24,14 @@ from services.router.orm import (
     parties,
     party_identifiers,
 )
-from services.router.store.protocol import Merge, MergeEffect, Suggestion
-from shared.contracts import CaseStatus, IdentifierKind, Trust
+from services.router.store.protocol import (
+    Merge,
+    MergeEffect,
+    Suggestion,
+    fold_effects,
+    folded_case,
+)
+from shared.contracts import IdentifierKind, Trust
 
 
 def as_case(row: Any) -> Case:
@@ -225,9 +231,7 @@ class SqlCommandStatements:
                 select(case_thread_refs.c.ref).where(case_thread_refs.c.case_id == case_id)
             )
         ).all()
-        effects = [{"kind": "fold", "key": str(case_id), "case_id": into, "detail": status_before}]
-        effects += [{"kind": "contact", "key": str(m)} for m in moved_contacts]
-        effects += [{"kind": "ref", "key": r} for r in moved_refs]
+        effects = fold_effects(case_id, into, status_before, moved_contacts, moved_refs)
         await self.record_merge_effects(merge_id, effects, case_id=case_id)
         await self.session.execute(
             update(contacts).where(contacts.c.case_id == case_id).values(case_id=into)
@@ -237,14 +241,7 @@ class SqlCommandStatements:
             .where(case_thread_refs.c.case_id == case_id)
             .values(case_id=into)
         )
-        await self.update_case(
-            case_id,
-            status=CaseStatus.CLOSED.value,
-            result=result,
-            closed_at=now,
-            last_activity_at=now,
-            merged_into=into,
-        )
+        await self.update_case(case_id, **folded_case(into, result=result, now=now))
 
     async def unfold_case(
         self, case_id: uuid.UUID, *, message_ids: list[uuid.UUID], refs: list[str], status: str
