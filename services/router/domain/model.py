@@ -72,7 +72,7 @@ class CaseMatch:
     detail: str
     flags: tuple[tuple[str, str], ...] = ()
     # Another party's case the message pointed at (quoted number or thread): if a person
-    # later confirms the sender is that party, the contact moves there (see commands.py).
+    # later confirms the sender is that party, the contact moves there (see commands/merges.py).
     referenced: uuid.UUID | None = None
 
 
