@@ -220,14 +220,20 @@ class SqlStore(SqlCommandStatements):
         return [as_case(r._mapping) for r in await self.session.execute(query)]
 
     async def cases_by_numbers(self, numbers: Iterable[str]) -> list[Case]:
-        query = select(cases).where(cases.c.number.in_(list(numbers)))
+        numbers = list(numbers)
+        if not numbers:  # most batches quote no number
+            return []
+        query = select(cases).where(cases.c.number.in_(numbers))
         return [as_case(r._mapping) for r in await self.session.execute(query)]
 
     async def cases_by_refs(self, refs: Iterable[str]) -> dict[str, Case]:
+        refs = list(refs)
+        if not refs:
+            return {}
         rows = await self.session.execute(
             select(case_thread_refs.c.ref, cases)
             .join(cases, case_thread_refs.c.case_id == cases.c.id)
-            .where(case_thread_refs.c.ref.in_(list(refs)))
+            .where(case_thread_refs.c.ref.in_(refs))
         )
         return {r.ref: as_case(r._mapping) for r in rows}
 
