@@ -27,8 +27,8 @@ system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, wr
 demo: venv ## Kafka + the three services (SQLite), play the scenarios, keep running (SCENARIO=tilburg plays one)
 	$(BIN)/python deploy/local/demo.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(DEMO_ARGS)
 
-test: venv system-deps lint ## lint, type-check, then unit + integration + e2e tests on real Kafka and PostgreSQL
-	$(BIN)/pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+test: venv system-deps lint ## lint, type-check, then unit + contract + integration + e2e tests on real Kafka and PostgreSQL
+	$(BIN)/pytest tests/unit tests/contract tests/integration tests/e2e $(PYTEST_ARGS)
 
 test-unit: venv ## unit tests only (no infrastructure)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

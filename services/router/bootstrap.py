@@ -13,7 +13,8 @@ from services.router import gauges
 from services.router.commands import BY_TYPE as COMMANDS
 from services.router.commands import handle_command
 from services.router.config import RouterSettings
-from services.router.handlers import RouterContext, route_messages
+from services.router.context import RouterContext
+from services.router.handlers import route_records
 from services.router.orm import consumer_offsets, outbox, processed_events
 from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
@@ -58,14 +59,14 @@ def create_app(settings: RouterSettings) -> FastAPI:
             if event.type == MessageReceived.TYPE:
                 run.append((event, record))
                 continue
-            await route_messages(session, run, ctx)
+            await route_records(session, run, ctx)
             run = []
             await handle(session, event, record)
-        await route_messages(session, run, ctx)
+        await route_records(session, run, ctx)
 
     async def handle(session: AsyncSession, event: CloudEvent, record: Record) -> None:
         if event.type == MessageReceived.TYPE:
-            await route_messages(session, [(event, record)], ctx)
+            await route_records(session, [(event, record)], ctx)
         elif event.type in COMMANDS:
             await handle_command(session, event, ctx)
         else:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.router.orm import cases, link_suggestions
+from shared.contracts import CaseStatus
 from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ async def refresh(sessions: async_sessionmaker[AsyncSession], relay: OutboxRelay
                 func.count(),
                 func.count().filter(cases.c.due_at < now),
             )
-            .where(cases.c.status != "afgehandeld")
+            .where(cases.c.status != CaseStatus.CLOSED.value)
             .group_by(cases.c.owner_team)
         )
         seen = set()

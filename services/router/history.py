@@ -7,18 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.router.domain.model import Party
-from services.router.orm import outbox
-from services.router.repository import Repository
+from services.router.store.protocol import RouterStore
 from shared.contracts import Event
-from shared.envelope import SPEC_VERSION, utc_iso
+from shared.envelope import envelope_json, utc_iso
 from shared.ids import new_id
 from shared.kafka.consumer import carries_trace
 from shared.kafka.headers import trace_carrier
 from shared.kafka.records import Record
-from shared.outbox import CURRENT_TRACE, add_to_outbox
+from shared.outbox import CURRENT_TRACE
 from shared.telemetry import exporting
 
 # CloudEvents extension attribute (the "correlation" extension's name): the command that
@@ -29,7 +26,7 @@ CAUSATION_ID = "causationid"
 @dataclass
 class History:
     """Events in the order they happened. Each party's events carry that party's next
-    ``sequence`` numbers; the party row was locked by the repository, so one
+    ``sequence`` numbers; the party row was locked by the store, so one
     transaction numbers one party's events at a time."""
 
     source: str
@@ -45,7 +42,7 @@ class History:
     cause: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
-        self._time = utc_iso(self.now)
+        self._time = utc_iso(self.now)  # formatted once for all the batch's events
 
     def take_trace(self, record: Record | None = None) -> None:
         """Rows recorded from now on carry the trace context current now (taken once for the
@@ -79,18 +76,15 @@ class History:
         """The outbox row of an event: ``outbox_row(event=envelope_json(...))`` made in one go
         (the router writes two or three for every message; unit tests hold them equal)."""
         event_id = new_id()
-        envelope: dict[str, Any] = {
-            "specversion": SPEC_VERSION,
-            "id": str(event_id),
-            "source": self.source,
-            "type": type_,
-            "subject": subject,
-            "time": self._time,
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-        if sequence is not None:
-            envelope["sequence"] = sequence
+        envelope = envelope_json(
+            source=self.source,
+            type=type_,
+            subject=subject,
+            data=data,
+            event_id=event_id,
+            time=self._time,
+            sequence=sequence,
+        )
         if self.cause is not None:
             envelope[CAUSATION_ID] = str(self.cause)
         trace = (trace_carrier() or None) if self.trace is CURRENT_TRACE else self.trace
@@ -107,6 +101,5 @@ class History:
             }
         )
 
-    async def save(self, session: AsyncSession) -> None:
-        await Repository(session).set_versions(self.versions)
-        await add_to_outbox(session, outbox, self.rows)
+    async def save(self, store: RouterStore) -> None:
+        await store.write_events(self.versions, self.rows)

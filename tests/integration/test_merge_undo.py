@@ -170,7 +170,7 @@ async def test_undoing_a_merge_moves_the_messages_back_and_unverifies_the_addres
 
 
 async def test_a_fold_into_a_case_that_was_folded_itself_goes_to_the_final_case(
-    kafka_bootstrap, pg_urls, topics, producer
+    kafka_bootstrap, db_urls, topics, producer
 ):
     """C3 quotes C2, C2 quotes C1. Once C2 is folded into C1, confirming C3's sender folds
     C3 into C1 directly — never into the closed C2 (whose contacts caseview may already
@@ -195,7 +195,7 @@ async def test_a_fold_into_a_case_that_was_folded_itself_goes_to_the_final_case(
             uuid.UUID(sender or ""),
         )
 
-    async with router(kafka_bootstrap, pg_urls["router"], topics):
+    async with router(kafka_bootstrap, db_urls["router"], topics):
         await send(producer, topics.inbound, applied)
         events = await timeline(kafka_bootstrap, topics.timeline, expect=3)
         (c1,) = of_type(events, "case.opened")

@@ -149,7 +149,7 @@ async def test_identity_routing_and_the_quoted_bsn(kafka_bootstrap, db_urls, top
 
 
 async def test_follow_ups_join_the_case_by_thread_number_and_product(
-    kafka_bootstrap, pg_urls, topics, producer
+    kafka_bootstrap, db_urls, topics, producer
 ):
     address = f"{uuid.uuid4().hex[:8]}@example.nl"
     # Mail from a domain that passed DMARC at the trusted gateway: the same sender each time.
@@ -158,7 +158,7 @@ async def test_follow_ups_join_the_case_by_thread_number_and_product(
     first = message(sender, channel=Channel.EMAIL, text="Wij organiseren een festival", refs=[a1])
     reply = message(sender, channel=Channel.EMAIL, text="Aanvulling", refs=[a2, a1])
     unrelated = message(sender, channel=Channel.EMAIL, text="Mijn paspoort is verlopen")
-    async with router(kafka_bootstrap, pg_urls["router"], topics):
+    async with router(kafka_bootstrap, db_urls["router"], topics):
         for m in (first, reply, unrelated):
             await send(producer, topics.inbound, m, key=b"same-sender")
         events = await timeline(kafka_bootstrap, topics.timeline, expect=6)
@@ -175,9 +175,9 @@ async def test_follow_ups_join_the_case_by_thread_number_and_product(
     assert routed[str(quoting.message_id)]["case_number"] == number
 
 
-async def test_staff_commands_and_rejections(kafka_bootstrap, pg_urls, topics, producer):
+async def test_staff_commands_and_rejections(kafka_bootstrap, db_urls, topics, producer):
     m = message((IdentifierKind.BSN, bsn(), Trust.AUTHENTICATED), text="Goedemiddag, een vraag")
-    async with router(kafka_bootstrap, pg_urls["router"], topics):
+    async with router(kafka_bootstrap, db_urls["router"], topics):
         await send(producer, topics.inbound, m)
         events = await timeline(kafka_bootstrap, topics.timeline, expect=3)
         case_id = uuid.UUID(of_type(events, "case.opened")[0].data["case_id"])
@@ -370,7 +370,7 @@ async def test_gauges_count_open_and_overdue_cases_and_pending_links(
 
 
 async def test_confirming_a_link_folds_the_stray_case_into_the_quoted_one(
-    kafka_bootstrap, pg_urls, topics, producer
+    kafka_bootstrap, db_urls, topics, producer
 ):
     """An unknown address quotes the resident's case number: a provisional party and a
     stray case (never her history). Once staff confirm it is her, the contact moves into
@@ -381,7 +381,7 @@ async def test_confirming_a_link_folds_the_stray_case_into_the_quoted_one(
         text="Aanvraag bijstand",
         product="bijstand",
     )
-    async with router(kafka_bootstrap, pg_urls["router"], topics):
+    async with router(kafka_bootstrap, db_urls["router"], topics):
         await send(producer, topics.inbound, applied)
         events = await timeline(kafka_bootstrap, topics.timeline, expect=3)
         number = of_type(events, "case.opened")[0].data["case_number"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.router.domain.model import Case, Party
-from services.router.handlers import case_classified_json, case_opened_json, message_routed_json
+from services.router.events import case_classified_json, case_opened_json, message_routed_json
 from services.router.history import History
 from shared.contracts import (
     AttachmentRef,

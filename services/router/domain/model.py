@@ -8,10 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.contracts import InboundMessage
+from shared.contracts import OPEN_STATUSES, InboundMessage
 
-OPEN_STATUSES = ("open", "in behandeling", "wacht op inwoner")
-CLOSED = "afgehandeld"
 CASE_NUMBER = re.compile(r"\bZAAK-\d{4}-\d{10}\b")
 # Thread references of contacts imported from an old CRM: "import:<old case number>".
 IMPORT_THREAD_PREFIX = "import:"
@@ -74,7 +72,7 @@ class CaseMatch:
     detail: str
     flags: tuple[tuple[str, str], ...] = ()
     # Another party's case the message pointed at (quoted number or thread): if a person
-    # later confirms the sender is that party, the contact moves there (see commands.py).
+    # later confirms the sender is that party, the contact moves there (see commands/merges.py).
     referenced: uuid.UUID | None = None
 
 
