@@ -25,16 +25,9 @@ from services.ingest.channels.common import (
     SingleLine,
     Timestamp,
     clean,
-    login_identifier,
 )
-from shared.contracts import (
-    Channel,
-    Evidence,
-    IdentifierKind,
-    InboundMessage,
-    SenderIdentifier,
-    Trust,
-)
+from services.ingest.identifiers import login_proves, sender_identifiers
+from shared.contracts import Channel, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -93,26 +86,15 @@ def to_message(
     now: datetime | None = None,
 ) -> InboundMessage:
     party = msg.party
-    login = party.authentication if authenticated else "none"
-    sender: list[SenderIdentifier] = []
-    if party.bsn:
-        sender.append(
-            login_identifier(IdentifierKind.BSN, party.bsn, login == "digid", Evidence.DIGID)
-        )
-    if party.kvk:
-        sender.append(
-            login_identifier(
-                IdentifierKind.KVK, party.kvk, login == "eherkenning", Evidence.EHERKENNING
-            )
-        )
-    if party.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=party.email, trust=Trust.CLAIMED)
-        )
-    if party.phone:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.PHONE, value=party.phone, trust=Trust.CLAIMED)
-        )
+    sender = sender_identifiers(
+        [
+            (IdentifierKind.BSN, party.bsn),
+            (IdentifierKind.KVK, party.kvk),
+            (IdentifierKind.EMAIL, party.email),
+            (IdentifierKind.PHONE, party.phone),
+        ],
+        login_proves(party.authentication, authenticated),
+    )
     return InboundMessage(
         message_id=message_id,
         channel=Channel.APP,

@@ -37,13 +37,12 @@ import authres
 
 from services.ingest.attachments import Blob
 from services.ingest.channels.html_text import html_to_text
+from services.ingest.identifiers import sender_identifiers
 from shared.contracts import (
     Channel,
     Evidence,
     IdentifierKind,
     InboundMessage,
-    SenderIdentifier,
-    Trust,
 )
 from shared.contracts.inbound import AttachmentRef
 
@@ -525,15 +524,11 @@ def to_message(
         message_id=message_id,
         channel=Channel.EMAIL,
         received_at=received_at or datetime.now(UTC),
-        sender=[
-            SenderIdentifier(
-                kind=IdentifierKind.EMAIL,
-                value=email.from_address,
-                trust=Trust.CLAIMED,
-                evidence=None if vouching is None else Evidence.DMARC,
-                evidence_detail=vouching,
-            )
-        ],
+        sender=sender_identifiers(
+            [(IdentifierKind.EMAIL, email.from_address)],
+            {} if vouching is None else {IdentifierKind.EMAIL: Evidence.DMARC},
+            detail=vouching,
+        ),
         display_name=email.from_name,
         subject=email.subject,
         text=email.text,

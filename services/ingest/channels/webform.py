@@ -22,16 +22,9 @@ from services.ingest.channels.common import (
     SingleLine,
     Timestamp,
     clean,
-    login_identifier,
 )
-from shared.contracts import (
-    Channel,
-    Evidence,
-    IdentifierKind,
-    InboundMessage,
-    SenderIdentifier,
-    Trust,
-)
+from services.ingest.identifiers import login_proves, sender_identifiers
+from shared.contracts import Channel, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 __all__ = ["CASE_NUMBER", "WebFormSubmission", "to_message"]
@@ -97,26 +90,15 @@ def to_message(
     DigiD, the KvK number for eHerkenning); anything else typed into the form is
     ``claimed``.
     """
-    login = form.authentication if authenticated else "none"
-    sender: list[SenderIdentifier] = []
-    if form.bsn:
-        sender.append(
-            login_identifier(IdentifierKind.BSN, form.bsn, login == "digid", Evidence.DIGID)
-        )
-    if form.kvk:
-        sender.append(
-            login_identifier(
-                IdentifierKind.KVK, form.kvk, login == "eherkenning", Evidence.EHERKENNING
-            )
-        )
-    if form.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=form.email, trust=Trust.CLAIMED)
-        )
-    if form.phone:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.PHONE, value=form.phone, trust=Trust.CLAIMED)
-        )
+    sender = sender_identifiers(
+        [
+            (IdentifierKind.BSN, form.bsn),
+            (IdentifierKind.KVK, form.kvk),
+            (IdentifierKind.EMAIL, form.email),
+            (IdentifierKind.PHONE, form.phone),
+        ],
+        login_proves(form.authentication, authenticated),
+    )
     return InboundMessage(
         message_id=message_id,
         channel=Channel.WEB,
