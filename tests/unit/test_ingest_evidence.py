@@ -253,8 +253,9 @@ def test_cli_writes_the_new_permissions():
         [
             sys.executable,
             "-m",
-            "services.ingest.auth",
-            "new-key",
+            "ops",
+            "keys",
+            "new",
             "gateway",
             "--channel",
             "email",
@@ -272,8 +273,9 @@ def test_cli_writes_the_new_permissions():
         [
             sys.executable,
             "-m",
-            "services.ingest.auth",
-            "new-key",
+            "ops",
+            "keys",
+            "new",
             "telephony",
             "--channel",
             "phone",
