@@ -50,7 +50,7 @@ from aiokafka.partitioner import murmur2
 
 from services.ingest import identifiers
 from services.ingest.identifiers import MULTI_LINE, SINGLE_LINE, TRUST_ORDER, trust_of
-from shared.contracts import Channel, Evidence, IdentifierKind, MessageReceived, Trust
+from shared.contracts import CaseStatus, Channel, Evidence, IdentifierKind, MessageReceived, Trust
 from shared.envelope import envelope_json, utc_iso
 from shared.kafka.config import make_producer
 from shared.kafka.headers import outgoing_headers
@@ -81,10 +81,10 @@ FIELDS = (
 )
 REQUIRED_FIELDS = ("date", "channel")
 CHANNELS = frozenset(c.value for c in Channel)
-# The router's case statuses. Imported history is finished unless the row says otherwise:
-# years of old contacts must not land in today's team queues as open, overdue cases.
-CASE_STATUSES = ("open", "in behandeling", "wacht op inwoner", "afgehandeld")
-DEFAULT_CASE_STATUS = "afgehandeld"
+# Imported history is finished unless the row says otherwise: years of old contacts must
+# not land in today's team queues as open, overdue cases.
+CASE_STATUSES = tuple(CaseStatus)
+DEFAULT_CASE_STATUS = CaseStatus.CLOSED
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # What proves an identifier the operator vouched for (``--trust-verified``).
 IMPORT_EVIDENCE = Evidence.CRM_IMPORT
@@ -134,7 +134,7 @@ class Contact:
     text: str
     case_number: str | None
     team: str | None
-    case_status: str = DEFAULT_CASE_STATUS
+    case_status: str = DEFAULT_CASE_STATUS.value
 
 
 # --- validating one row ----------------------------------------------------------------

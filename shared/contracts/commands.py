@@ -13,7 +13,6 @@ before publishing it (422), and the router validates it again, so such input is 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from pydantic import Field
 
@@ -21,10 +20,7 @@ from shared.contracts.base import Event
 from shared.contracts.inbound import Channel
 from shared.contracts.text import LongText, OptionalReason, Reason, TeamId
 from shared.contracts.timeline import Actor
-
-CASE_STATUSES = ("open", "in behandeling", "wacht op inwoner", "afgehandeld")
-# What a status change may set: a case is closed with its result (CloseCase).
-OpenStatus = Literal["open", "in behandeling", "wacht op inwoner"]
+from shared.contracts.vocabulary import OpenStatus
 
 
 class HandOverCase(Event):

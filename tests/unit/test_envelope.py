@@ -133,6 +133,17 @@ def test_envelope_json_is_what_the_validated_model_gives(sequence, moment):
     )
     assert fast == model.model_dump(mode="json", exclude_none=True)
     assert CloudEvent.model_validate(fast) == model
+    # to_cloudevent is made from envelope_json: hold both to the model built field by field.
+    direct = CloudEvent(
+        source=SOURCE,
+        type=payload.TYPE,
+        subject=str(subject),
+        data=payload.model_dump(mode="json"),
+        id=event_id,
+        time=moment,
+        sequence=sequence,
+    )
+    assert fast == direct.model_dump(mode="json", exclude_none=True)
 
 
 def test_envelope_json_writes_other_timezones_in_utc():

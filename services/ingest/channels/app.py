@@ -24,10 +24,11 @@ from services.ingest.channels.common import (
     Phone,
     SingleLine,
     Timestamp,
+    check_login,
     clean,
+    login_sender,
 )
-from services.ingest.identifiers import login_proves, sender_identifiers
-from shared.contracts import Channel, IdentifierKind, InboundMessage
+from shared.contracts import Channel, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -45,10 +46,7 @@ class AppParty(BaseModel):
 
     @model_validator(mode="after")
     def _login_carries_identifier(self) -> AppParty:
-        if self.authentication == "digid" and not self.bsn:
-            raise ValueError("authentication 'digid' requires 'bsn'")
-        if self.authentication == "eherkenning" and not self.kvk:
-            raise ValueError("authentication 'eherkenning' requires 'kvk'")
+        check_login(self)
         return self
 
 
@@ -86,15 +84,7 @@ def to_message(
     now: datetime | None = None,
 ) -> InboundMessage:
     party = msg.party
-    sender = sender_identifiers(
-        [
-            (IdentifierKind.BSN, party.bsn),
-            (IdentifierKind.KVK, party.kvk),
-            (IdentifierKind.EMAIL, party.email),
-            (IdentifierKind.PHONE, party.phone),
-        ],
-        login_proves(party.authentication, authenticated),
-    )
+    sender = login_sender(party, vouched=authenticated)
     return InboundMessage(
         message_id=message_id,
         channel=Channel.APP,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,13 @@ from pydantic import (
 
 from services.ingest import identifiers
 from services.ingest.attachments import Blob
-from services.ingest.identifiers import MULTI_LINE, SINGLE_LINE
+from services.ingest.identifiers import (
+    MULTI_LINE,
+    SINGLE_LINE,
+    login_proves,
+    sender_identifiers,
+)
+from shared.contracts import IdentifierKind, SenderIdentifier
 
 CASE_NUMBER = r"^ZAAK-\d{4}-\d{10}$"
 
@@ -115,3 +121,41 @@ class AttachmentUpload(BaseModel):
 
     def blob(self) -> Blob:
         return Blob(data=self.content_base64, filename=self.filename, media_type=self.media_type)
+
+
+class LoginParty(Protocol):
+    """Who may have logged in (the web form, the app's party): the login and what the
+    person typed."""
+
+    @property
+    def authentication(self) -> str: ...
+    @property
+    def bsn(self) -> str | None: ...
+    @property
+    def kvk(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+
+
+def check_login(party: LoginParty) -> None:
+    """A login names the identifier it produced (a model validator's rule)."""
+    if party.authentication == "digid" and not party.bsn:
+        raise ValueError("authentication 'digid' requires 'bsn'")
+    if party.authentication == "eherkenning" and not party.kvk:
+        raise ValueError("authentication 'eherkenning' requires 'kvk'")
+
+
+def login_sender(party: LoginParty, *, vouched: bool) -> list[SenderIdentifier]:
+    """The sender where a login may identify the person. ``vouched``: the integration may
+    assert logins; only the identifier the login produced becomes ``authenticated``."""
+    return sender_identifiers(
+        [
+            (IdentifierKind.BSN, party.bsn),
+            (IdentifierKind.KVK, party.kvk),
+            (IdentifierKind.EMAIL, party.email),
+            (IdentifierKind.PHONE, party.phone),
+        ],
+        login_proves(party.authentication, vouched),
+    )

@@ -21,10 +21,11 @@ from services.ingest.channels.common import (
     Phone,
     SingleLine,
     Timestamp,
+    check_login,
     clean,
+    login_sender,
 )
-from services.ingest.identifiers import login_proves, sender_identifiers
-from shared.contracts import Channel, IdentifierKind, InboundMessage
+from shared.contracts import Channel, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 __all__ = ["CASE_NUMBER", "WebFormSubmission", "to_message"]
@@ -65,10 +66,7 @@ class WebFormSubmission(BaseModel):
 
     @model_validator(mode="after")
     def _login_carries_identifier(self) -> WebFormSubmission:
-        if self.authentication == "digid" and not self.bsn:
-            raise ValueError("authentication 'digid' requires 'bsn'")
-        if self.authentication == "eherkenning" and not self.kvk:
-            raise ValueError("authentication 'eherkenning' requires 'kvk'")
+        check_login(self)
         return self
 
     @property
@@ -90,15 +88,7 @@ def to_message(
     DigiD, the KvK number for eHerkenning); anything else typed into the form is
     ``claimed``.
     """
-    sender = sender_identifiers(
-        [
-            (IdentifierKind.BSN, form.bsn),
-            (IdentifierKind.KVK, form.kvk),
-            (IdentifierKind.EMAIL, form.email),
-            (IdentifierKind.PHONE, form.phone),
-        ],
-        login_proves(form.authentication, authenticated),
-    )
+    sender = login_sender(form, vouched=authenticated)
     return InboundMessage(
         message_id=message_id,
         channel=Channel.WEB,
