@@ -10,10 +10,10 @@ import uuid
 import orjson
 import pytest
 
-from services.ingest.api import phone_submission
 from services.ingest.auth import ANONYMOUS, Authenticator, Caller, Integration, hash_key
 from services.ingest.channels import app, counter, phone, webform
 from services.ingest.config import IngestSettings
+from services.ingest.submissions import phone_submission
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage, Trust
 from shared.http import ProblemError
 
