@@ -90,18 +90,41 @@ class Submission:
     id_field: str | None = None
 
 
+def _json_submission(
+    channel: Channel,
+    body: BaseModel,
+    caller: Caller,
+    idempotency_key: str | None,
+    id_field: str,
+    build: MessageBuilder,
+    attachments: Sequence[Blob] = (),
+) -> Submission:
+    """A JSON body's submission: its own id (the field ``id_field``) makes a re-send safe
+    as the header's key does, and the validated body is the content they bind."""
+    own_id = getattr(body, id_field)
+    return Submission(
+        channel,
+        build,
+        _keys(channel, caller, idempotency_key, own_id),
+        fingerprint(body),
+        attachments,
+        id_field=id_field,
+    )
+
+
 def web_submission(
     form: webform.WebFormSubmission, caller: Caller, idempotency_key: str | None
 ) -> Submission:
     authenticated = _login(caller, form.asserts_login)
-    return Submission(
+    return _json_submission(
         Channel.WEB,
+        form,
+        caller,
+        idempotency_key,
+        "submission_id",
         lambda mid, refs, now: webform.to_message(
             form, message_id=mid, authenticated=authenticated, attachments=refs, now=now
         ),
-        _keys(Channel.WEB, caller, idempotency_key, form.submission_id),
-        fingerprint(form),
-        id_field="submission_id",
     )
 
 
@@ -109,15 +132,16 @@ def app_submission(
     message: app_channel.AppMessage, caller: Caller, idempotency_key: str | None
 ) -> Submission:
     authenticated = _login(caller, message.asserts_login)
-    return Submission(
+    return _json_submission(
         Channel.APP,
+        message,
+        caller,
+        idempotency_key,
+        "message_id",
         lambda mid, refs, now: app_channel.to_message(
             message, message_id=mid, authenticated=authenticated, attachments=refs, now=now
         ),
-        _keys(Channel.APP, caller, idempotency_key, message.message_id),
-        fingerprint(message),
         [a.blob() for a in message.attachments],
-        id_field="message_id",
     )
 
 
@@ -125,13 +149,14 @@ def chat_submission(
     event: chat.ChatEvent, caller: Caller, idempotency_key: str | None
 ) -> Submission:
     blobs = [a.blob() for a in event.attachments] if isinstance(event, chat.ChatMessage) else []
-    return Submission(
+    return _json_submission(
         Channel.CHAT,
+        event,
+        caller,
+        idempotency_key,
+        "event_id",
         lambda mid, refs, _now: chat.to_message(event, message_id=mid, attachments=refs),
-        _keys(Channel.CHAT, caller, idempotency_key, event.event_id),
-        fingerprint(event),
         blobs,
-        id_field="event_id",
     )
 
 
@@ -139,12 +164,13 @@ def phone_submission(
     call: phone.CallRecord, caller: Caller, idempotency_key: str | None
 ) -> Submission:
     vouched = _caller_id(caller, call.caller_id_verified)
-    return Submission(
+    return _json_submission(
         Channel.PHONE,
+        call,
+        caller,
+        idempotency_key,
+        "call_id",
         lambda mid, _refs, _now: phone.to_message(call, message_id=mid, caller_id_vouched=vouched),
-        _keys(Channel.PHONE, caller, idempotency_key, call.call_id),
-        fingerprint(call),
-        id_field="call_id",
     )
 
 
@@ -152,28 +178,30 @@ def counter_submission(
     visit: counter.CounterVisit, caller: Caller, idempotency_key: str | None
 ) -> Submission:
     authenticated = _login(caller, visit.asserts_login)
-    return Submission(
+    return _json_submission(
         Channel.COUNTER,
+        visit,
+        caller,
+        idempotency_key,
+        "visit_id",
         lambda mid, refs, _now: counter.to_message(
             visit, message_id=mid, authenticated=authenticated, attachments=refs
         ),
-        _keys(Channel.COUNTER, caller, idempotency_key, visit.visit_id),
-        fingerprint(visit),
         [a.blob() for a in visit.attachments],
-        id_field="visit_id",
     )
 
 
 def letter_submission(
     scanned: letter.ScannedLetter, caller: Caller, idempotency_key: str | None
 ) -> Submission:
-    return Submission(
+    return _json_submission(
         Channel.LETTER,
+        scanned,
+        caller,
+        idempotency_key,
+        "letter_id",
         lambda mid, refs, _now: letter.to_message(scanned, message_id=mid, attachments=refs),
-        _keys(Channel.LETTER, caller, idempotency_key, scanned.letter_id),
-        fingerprint(scanned),
         [scanned.scan.blob(), *(a.blob() for a in scanned.enclosures)],
-        id_field="letter_id",
     )
 
 
@@ -194,13 +222,7 @@ def email_submission(
         keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
     return Submission(
         Channel.EMAIL,
-        lambda mid, refs, now: email_channel.to_message(
-            parsed,
-            message_id=mid,
-            attachments=refs,
-            received_at=now,
-            trusted_authserv_ids=caller.trusted_authserv_ids,
-        ),
+        email_channel.builder(parsed, caller.trusted_authserv_ids),
         keys,
         parsed.content_sha256,  # the content key itself: only the header key can conflict
         parsed.attachments,
