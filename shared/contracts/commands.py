@@ -20,7 +20,9 @@ from shared.contracts.base import Event
 from shared.contracts.inbound import Channel
 from shared.contracts.text import LongText, OptionalReason, Reason, TeamId
 from shared.contracts.timeline import Actor
-from shared.contracts.vocabulary import OpenStatus
+
+# Re-exported: callers name the status a change may set ``commands.OpenStatus``.
+from shared.contracts.vocabulary import OpenStatus as OpenStatus
 
 
 class HandOverCase(Event):

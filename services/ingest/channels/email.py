@@ -34,10 +34,7 @@ from email.policy import EmailPolicy
 from typing import Any
 
 from services.ingest.attachments import Blob
-from services.ingest.channels.email_evidence import (
-    _parsed_authentication_results,  # noqa: F401 - where the tests look at its cache
-    from_evidence,
-)
+from services.ingest.channels.email_evidence import from_evidence
 from services.ingest.channels.html_text import html_to_text
 from services.ingest.identifiers import sender_identifiers
 from shared.contracts import (
