@@ -138,7 +138,7 @@ def main() -> int:
             console.print(
                 f"\n[bold]Console:[/bold] {urls['caseview']}/console\n"
                 f"A DEV-ONLY token for a contact-centre employee (8 h):\n  {token}\n"
-                "Others: .venv/bin/eenloket tokens mint --user u-1 "
+                "Others: .venv/bin/python -m services.caseview mint-token --user u-1 "
                 "--team werk-en-inkomen --role member\n"
                 f"OpenAPI: {urls['ingest']}/docs and {urls['caseview']}/docs. "
                 f"Send mail: swaks --server 127.0.0.1:{SMTP_PORT} --to info@gemeente.example "
