@@ -34,7 +34,9 @@ from email.policy import EmailPolicy
 from typing import Any
 
 from services.ingest.attachments import Blob
-from services.ingest.channels.email_evidence import from_evidence
+
+# Re-exported: the channel is read as one module (``email.from_evidence``).
+from services.ingest.channels.email_evidence import from_evidence as from_evidence
 from services.ingest.channels.html_text import html_to_text
 from services.ingest.identifiers import sender_identifiers
 from shared.contracts import (
