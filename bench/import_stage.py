@@ -2,7 +2,7 @@
 
 Generates an NDJSON file of N realistic contacts (about N/5 senders who come back, a few
 old cases each, five years of history), then runs the importer (`eenloket import
-contacts`, ops/importer.py) into a fresh topic and times it until every record is
+contacts`, ops/importer/) into a fresh topic and times it until every record is
 acknowledged. Kafka side only: routing the imported contacts is the router stage's work.
 """
 

@@ -1,7 +1,7 @@
 """Caseview's read models: projections of ``omni.timeline.v1``, shaped for the queries.
 
 Everything here except ``access_log`` and ``staff_commands`` is a projection: it can be
-thrown away and rebuilt from the topic (``python -m services.caseview rebuild``).
+thrown away and rebuilt from the topic (``eenloket caseview rebuild``).
 ``access_log`` is the AVG processing log and ``staff_commands`` records who sent which
 command (the API writes it); neither is ever rebuilt.
 """

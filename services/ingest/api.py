@@ -7,28 +7,30 @@ once Kafka acknowledged, 503 with ``Retry-After`` when it did not.
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Security, status
 from fastapi.security import APIKeyHeader
-from orjson import OPT_SORT_KEYS, dumps
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.ingest.attachments import AttachmentLimitError, Blob
+from services.ingest.attachments import AttachmentLimitError
 from services.ingest.auth import Authenticator, Caller, ChannelNotAllowedError, UnknownKeyError
-from services.ingest.channels import app as app_channel
-from services.ingest.channels import chat, counter, letter, phone, webform
-from services.ingest.channels import email as email_channel
 from services.ingest.service import (
     IdempotencyConflictError,
     InFlightError,
     Intake,
-    MessageBuilder,
+)
+from services.ingest.submissions import (
+    CHANNEL_BODIES,
+    JSON,
+    RFC822,
+    Submission,
+    email_submission,
+    read_email,
 )
 from shared.contracts import Channel
 from shared.http import PROBLEM_RESPONSES, ProblemError
@@ -128,74 +130,10 @@ def _content_type(*accepted: str) -> Callable[[Request], Awaitable[None]]:
     return require
 
 
-JSON, RFC822 = "application/json", "message/rfc822"
 require_json = _content_type(JSON)
 require_rfc822 = _content_type(RFC822)
 
 CALLERS = {channel: _caller(channel) for channel in Channel}
-
-
-def _login(caller: Caller, asserts_login: bool) -> bool:
-    """Whether the message may carry an authenticated identifier; 403 if it claims one
-    and the integration may not vouch for logins."""
-    if asserts_login and not caller.may_assert_login:
-        raise ProblemError(
-            403,
-            "Login level not allowed",
-            "Only an integration key that may assert logins can send an authenticated "
-            "identity (DigiD, eHerkenning, an ID check at the counter).",
-        )
-    return asserts_login
-
-
-def _caller_id(caller: Caller, asserts_caller_id: bool) -> bool:
-    """Whether the caller's number may carry network-caller-id evidence; 403 if the record
-    says so and the integration may not vouch for caller ID."""
-    if asserts_caller_id and not caller.may_assert_caller_id:
-        raise ProblemError(
-            403,
-            "Caller ID assertion not allowed",
-            "Only an integration key that may assert caller ID can mark a number as "
-            "network-verified ('caller_id_verified').",
-        )
-    return asserts_caller_id
-
-
-def _keys(
-    channel: Channel, caller: Caller, header: str | None, own_id: str | None
-) -> list[tuple[str, str]]:
-    """Idempotency keys, scoped to the integration: two systems' ids never collide."""
-    keys = []
-    if header:
-        keys.append((f"{channel.value}:idempotency-key", f"{caller.name}:{header}"))
-    if own_id:
-        keys.append((f"{channel.value}:message-id", f"{caller.name}:{own_id}"))
-    return keys
-
-
-def fingerprint(body: BaseModel) -> str:
-    """The content an idempotency key is bound to: the validated request, canonically.
-
-    SHA-256 of its JSON form with sorted keys and without the fields left at their
-    defaults: whitespace, key order and an explicitly sent default make no difference
-    (nor does a new optional field in a later version); a different value of any field
-    (another text, a time with another offset) is other content."""
-    document = body.model_dump(mode="json", exclude_defaults=True)
-    return hashlib.sha256(dumps(document, option=OPT_SORT_KEYS)).hexdigest()
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What a channel hands to ``Intake.accept``: how to build its message, the
-    idempotency keys and the content they bind, the attachments to store first, and
-    the body field holding the channel's own message id (to name it in a refusal)."""
-
-    channel: Channel
-    build: MessageBuilder
-    idempotency: Sequence[tuple[str, str]]
-    fingerprint: str
-    attachments: Sequence[Blob] = ()
-    id_field: str | None = None
 
 
 def _named_key(scope: str, submission: Submission) -> tuple[list[str], str]:
@@ -284,172 +222,62 @@ def _route(channel: Channel, summary: str, *, rfc822: bool = False) -> dict[str,
     }
 
 
-# What each JSON channel makes of its validated body. The FastAPI routes below and the
-# fast lane (services/ingest/fastlane.py) both go through these, so a channel's rules
-# (who may assert a login, which ids make a re-send safe, which attachments to store)
-# live in one place.
-
-
-def web_submission(
-    form: webform.WebFormSubmission, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    authenticated = _login(caller, form.asserts_login)
-    return Submission(
-        Channel.WEB,
-        lambda mid, refs, now: webform.to_message(
-            form, message_id=mid, authenticated=authenticated, attachments=refs, now=now
-        ),
-        _keys(Channel.WEB, caller, idempotency_key, form.submission_id),
-        fingerprint(form),
-        id_field="submission_id",
-    )
-
-
-def app_submission(
-    message: app_channel.AppMessage, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    authenticated = _login(caller, message.asserts_login)
-    return Submission(
-        Channel.APP,
-        lambda mid, refs, now: app_channel.to_message(
-            message, message_id=mid, authenticated=authenticated, attachments=refs, now=now
-        ),
-        _keys(Channel.APP, caller, idempotency_key, message.message_id),
-        fingerprint(message),
-        [a.blob() for a in message.attachments],
-        id_field="message_id",
-    )
-
-
-def chat_submission(
-    event: chat.ChatEvent, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    blobs = [a.blob() for a in event.attachments] if isinstance(event, chat.ChatMessage) else []
-    return Submission(
-        Channel.CHAT,
-        lambda mid, refs, _now: chat.to_message(event, message_id=mid, attachments=refs),
-        _keys(Channel.CHAT, caller, idempotency_key, event.event_id),
-        fingerprint(event),
-        blobs,
-        id_field="event_id",
-    )
-
-
-def phone_submission(
-    call: phone.CallRecord, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    vouched = _caller_id(caller, call.caller_id_verified)
-    return Submission(
-        Channel.PHONE,
-        lambda mid, _refs, _now: phone.to_message(call, message_id=mid, caller_id_vouched=vouched),
-        _keys(Channel.PHONE, caller, idempotency_key, call.call_id),
-        fingerprint(call),
-        id_field="call_id",
-    )
-
-
-def counter_submission(
-    visit: counter.CounterVisit, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    authenticated = _login(caller, visit.asserts_login)
-    return Submission(
-        Channel.COUNTER,
-        lambda mid, refs, _now: counter.to_message(
-            visit, message_id=mid, authenticated=authenticated, attachments=refs
-        ),
-        _keys(Channel.COUNTER, caller, idempotency_key, visit.visit_id),
-        fingerprint(visit),
-        [a.blob() for a in visit.attachments],
-        id_field="visit_id",
-    )
-
-
-def letter_submission(
-    scanned: letter.ScannedLetter, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    return Submission(
-        Channel.LETTER,
-        lambda mid, refs, _now: letter.to_message(scanned, message_id=mid, attachments=refs),
-        _keys(Channel.LETTER, caller, idempotency_key, scanned.letter_id),
-        fingerprint(scanned),
-        [scanned.scan.blob(), *(a.blob() for a in scanned.enclosures)],
-        id_field="letter_id",
-    )
-
-
-def read_email(raw: bytes) -> email_channel.ParsedEmail:
-    """A raw RFC 5322 message, parsed; a 400/422 problem if it cannot be."""
-    try:
-        return email_channel.parse(raw)
-    except email_channel.EmailRefusedError as exc:
-        title = "Malformed e-mail" if exc.http_status == 400 else "E-mail not acceptable"
-        raise ProblemError(exc.http_status, title, f"{exc.detail}.") from exc
-
-
-def email_submission(
-    parsed: email_channel.ParsedEmail, caller: Caller, idempotency_key: str | None
-) -> Submission:
-    keys = parsed.idempotency_keys()
-    if idempotency_key:
-        keys.insert(0, ("email:idempotency-key", f"{caller.name}:{idempotency_key}"))
-    return Submission(
-        Channel.EMAIL,
-        lambda mid, refs, now: email_channel.to_message(
-            parsed,
-            message_id=mid,
-            attachments=refs,
-            received_at=now,
-            trusted_authserv_ids=caller.trusted_authserv_ids,
-        ),
-        keys,
-        parsed.content_sha256,  # the content key itself: only the header key can conflict
-        parsed.attachments,
-    )
-
-
-@dataclass(frozen=True)
-class ChannelBody:
-    """A channel's body: its media type, how it is read (a pydantic ``ValidationError``
-    or a ``ProblemError`` when it cannot be), and what a readable body becomes."""
-
-    media_type: str
-    read: Callable[[bytes], Any]
-    submission: Callable[[Any, Caller, str | None], Submission]
-
-
-def _json(body: Any) -> Callable[[bytes], Any]:
-    return TypeAdapter(body).validate_json
-
-
-CHANNEL_BODIES: dict[Channel, ChannelBody] = {
-    Channel.WEB: ChannelBody(JSON, _json(webform.WebFormSubmission), web_submission),
-    Channel.EMAIL: ChannelBody(RFC822, read_email, email_submission),
-    Channel.APP: ChannelBody(JSON, _json(app_channel.AppMessage), app_submission),
-    Channel.CHAT: ChannelBody(JSON, _json(chat.ChatEvent), chat_submission),
-    Channel.PHONE: ChannelBody(JSON, _json(phone.CallRecord), phone_submission),
-    Channel.COUNTER: ChannelBody(JSON, _json(counter.CounterVisit), counter_submission),
-    Channel.LETTER: ChannelBody(JSON, _json(letter.ScannedLetter), letter_submission),
+# The JSON channels' routes: (endpoint name, body parameter, summary). The body's type and
+# what it becomes are the channel's ``CHANNEL_BODIES`` entry; the parameter's name is the
+# body schema's title where the body is not a model (the chat events).
+JSON_ROUTES: dict[Channel, tuple[str, str, str]] = {
+    Channel.WEB: (
+        "submit_web_form",
+        "form",
+        "Accept a web form submitted through the municipal portal",
+    ),
+    Channel.APP: ("submit_app_message", "message", "Accept a message from the municipal app"),
+    Channel.CHAT: ("submit_chat_event", "event", "Accept a chat platform webhook event"),
+    Channel.PHONE: ("submit_call", "call", "Accept a call record from the telephony platform"),
+    Channel.COUNTER: (
+        "submit_counter_visit",
+        "visit",
+        "Accept a visit registered at the counter (balie)",
+    ),
+    Channel.LETTER: ("submit_letter", "scanned", "Accept a scanned letter from the mailroom"),
 }
 
 
-WebCaller = Annotated[Caller, Depends(CALLERS[Channel.WEB])]
-EmailCaller = Annotated[Caller, Depends(CALLERS[Channel.EMAIL])]
-AppCaller = Annotated[Caller, Depends(CALLERS[Channel.APP])]
-ChatCaller = Annotated[Caller, Depends(CALLERS[Channel.CHAT])]
-PhoneCaller = Annotated[Caller, Depends(CALLERS[Channel.PHONE])]
-CounterCaller = Annotated[Caller, Depends(CALLERS[Channel.COUNTER])]
-LetterCaller = Annotated[Caller, Depends(CALLERS[Channel.LETTER])]
+def _json_endpoint(
+    channel: Channel, endpoint: str, body_name: str
+) -> Callable[..., Awaitable[AcceptedResponse]]:
+    """The FastAPI endpoint of a JSON channel: the validated body, the caller, then the
+    channel's submission. Its signature is set explicitly: FastAPI reads the body's type,
+    the dependencies and the header from it."""
+    body = CHANNEL_BODIES[channel]
+
+    async def submit(
+        request: Request, intake: Intake, caller: Caller, idempotency_key: str | None, **fields: Any
+    ) -> AcceptedResponse:
+        submission = body.submission(fields[body_name], caller, idempotency_key)
+        return await _accept(request, intake, submission)
+
+    def parameter(name: str, annotation: Any, **default: Any) -> inspect.Parameter:
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, **default
+        )
+
+    submit.__name__ = submit.__qualname__ = endpoint
+    submit.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            parameter(body_name, body.model),
+            parameter("request", Request),
+            parameter("intake", IntakeDep),
+            parameter("caller", Annotated[Caller, Depends(CALLERS[channel])]),
+            parameter("idempotency_key", IdempotencyKey, default=None),
+        ],
+        return_annotation=AcceptedResponse,
+    )
+    return submit
 
 
-@router.post(**_route(Channel.WEB, "Accept a web form submitted through the municipal portal"))
-async def submit_web_form(
-    form: webform.WebFormSubmission,
-    request: Request,
-    intake: IntakeDep,
-    caller: WebCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedResponse:
-    return await _accept(request, intake, web_submission(form, caller, idempotency_key))
+for _channel, (_endpoint, _body_name, _summary) in JSON_ROUTES.items():
+    router.post(**_route(_channel, _summary))(_json_endpoint(_channel, _endpoint, _body_name))
 
 
 @router.post(
@@ -464,63 +292,8 @@ async def submit_web_form(
 async def submit_email(
     request: Request,
     intake: IntakeDep,
-    caller: EmailCaller,
+    caller: Annotated[Caller, Depends(CALLERS[Channel.EMAIL])],
     idempotency_key: IdempotencyKey = None,
 ) -> AcceptedResponse:
     parsed = read_email(await request.body())
     return await _accept(request, intake, email_submission(parsed, caller, idempotency_key))
-
-
-@router.post(**_route(Channel.APP, "Accept a message from the municipal app"))
-async def submit_app_message(
-    message: app_channel.AppMessage,
-    request: Request,
-    intake: IntakeDep,
-    caller: AppCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedResponse:
-    return await _accept(request, intake, app_submission(message, caller, idempotency_key))
-
-
-@router.post(**_route(Channel.CHAT, "Accept a chat platform webhook event"))
-async def submit_chat_event(
-    event: chat.ChatEvent,
-    request: Request,
-    intake: IntakeDep,
-    caller: ChatCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedResponse:
-    return await _accept(request, intake, chat_submission(event, caller, idempotency_key))
-
-
-@router.post(**_route(Channel.PHONE, "Accept a call record from the telephony platform"))
-async def submit_call(
-    call: phone.CallRecord,
-    request: Request,
-    intake: IntakeDep,
-    caller: PhoneCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedResponse:
-    return await _accept(request, intake, phone_submission(call, caller, idempotency_key))
-
-
-@router.post(**_route(Channel.COUNTER, "Accept a visit registered at the counter (balie)"))
-async def submit_counter_visit(
-    visit: counter.CounterVisit,
-    request: Request,
-    intake: IntakeDep,
-    caller: CounterCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedResponse:
-    return await _accept(request, intake, counter_submission(visit, caller, idempotency_key))
-
-
-@router.post(**_route(Channel.LETTER, "Accept a scanned letter from the mailroom"))
-async def submit_letter(
-    scanned: letter.ScannedLetter,
-    request: Request,
-    intake: IntakeDep,
-    caller: LetterCaller,
-    idempotency_key: IdempotencyKey = None,
-) -> AcceptedResponse:
-    return await _accept(request, intake, letter_submission(scanned, caller, idempotency_key))

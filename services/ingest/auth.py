@@ -9,23 +9,19 @@ telephony platform), and, for a mail gateway, whose Authentication-Results
 headers count. The keys are random 256-bit secrets, so an unsalted hash is
 enough: there is nothing to guess.
 
-``python -m services.ingest.auth new-key portal --channel web --may-assert-login``
-prints a fresh key and its configuration entry; ``hash-key`` hashes a key read
-from standard input.
+``eenloket keys new portal --channel web --may-assert-login`` (ops/commands/keys.py)
+prints a fresh key and its configuration entry; ``eenloket keys hash`` hashes a key
+read from standard input.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import secrets
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-import typer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.contracts import Channel
@@ -109,52 +105,3 @@ class Authenticator:
             may_assert_caller_id=integration.may_assert_caller_id,
             trusted_authserv_ids=integration.trusted_authserv_ids,
         )
-
-
-cli = typer.Typer(help="API keys for ingest integrations.", no_args_is_help=True)
-
-
-@cli.command("new-key")
-def new_key(
-    name: str,
-    channel: Annotated[list[Channel], typer.Option(help="a channel the key may post to")],
-    may_assert_login: Annotated[bool, typer.Option(help="may assert DigiD/eHerkenning")] = False,
-    may_assert_caller_id: Annotated[
-        bool, typer.Option(help="may mark a caller's number as network-verified")
-    ] = False,
-    trusted_authserv_id: Annotated[
-        list[str] | None,
-        typer.Option(help="a mail gateway's authserv-id whose Authentication-Results count"),
-    ] = None,
-) -> None:
-    """Print a new random key (give it to the integration) and its EENLOKET_API_KEYS entry."""
-    key = secrets.token_urlsafe(32)
-    settings: dict[str, object] = {
-        "sha256": hash_key(key),
-        "channels": sorted(c.value for c in channel),
-        "may_assert_login": may_assert_login,
-    }
-    if may_assert_caller_id:
-        settings["may_assert_caller_id"] = True
-    if trusted_authserv_id:
-        try:
-            ids = sorted({authserv_id(i) for i in trusted_authserv_id})
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        settings["trusted_authserv_ids"] = ids
-    entry = {name: settings}
-    typer.echo(f"key (shown once): {key}")
-    typer.echo(f"EENLOKET_API_KEYS entry: {json.dumps(entry)}")
-
-
-@cli.command("hash-key")
-def hash_key_command() -> None:
-    """Hash a key read from standard input (so it never appears in shell history)."""
-    key = sys.stdin.readline().strip()
-    if not key:
-        raise typer.BadParameter("no key on standard input")
-    typer.echo(hash_key(key))
-
-
-if __name__ == "__main__":
-    cli()

@@ -39,8 +39,8 @@ class IngestSettings(ServiceSettings):
 
     # --- integrations (API keys) ------------------------------------------------------
     # ``EENLOKET_API_KEYS``: {"name": {"sha256": "<hex>", "channels": [...],
-    # "may_assert_login": bool}}. Only hashes are configured; see ``python -m
-    # services.ingest.auth --help`` to make a key.
+    # "may_assert_login": bool}}. Only hashes are configured; ``eenloket keys new``
+    # makes a key.
     api_keys: dict[str, Integration] = Field(default_factory=dict)
     # Outside production a request without any key is let in as the integration
     # "anonymous": every HTTP channel, never a login assertion. Production refuses it.

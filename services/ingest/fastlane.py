@@ -29,14 +29,13 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.ingest.api import (
-    CHANNEL_BODIES,
     IDEMPOTENCY_KEY_MAX,
     IDEMPOTENCY_KEY_PATTERN,
-    ChannelBody,
     accept,
     identify,
     router,
 )
+from services.ingest.submissions import CHANNEL_BODIES, ChannelBody
 from shared.contracts import Channel
 from shared.http import ProblemError, replay_body, send_problem
 

@@ -80,13 +80,7 @@ class EmailDelivery:
             return f"{exc.smtp_reply}: {exc.detail}"
         try:
             accepted = await self.intake.accept(
-                lambda mid, refs, now: email_channel.to_message(
-                    parsed,
-                    message_id=mid,
-                    attachments=refs,
-                    received_at=now,
-                    trusted_authserv_ids=self.trusted_authserv_ids,
-                ),
+                email_channel.builder(parsed, self.trusted_authserv_ids),
                 channel=CHANNEL,
                 idempotency=parsed.idempotency_keys(),
                 fingerprint=parsed.content_sha256,

@@ -52,34 +52,17 @@ def to_cloudevent(
     time: datetime | None = None,
     sequence: int | None = None,
 ) -> CloudEvent:
-    """Wrap a contract model in its envelope. ``subject`` is always an opaque id."""
-    fields: dict[str, Any] = {
-        "source": source,
-        "type": payload.TYPE,
-        "subject": str(subject),
-        "data": payload.model_dump(mode="json"),
-        "sequence": sequence,
-    }
-    if event_id is not None:
-        fields["id"] = event_id
-    if time is not None:
-        fields["time"] = time
-    return CloudEvent(**fields)
-
-
-def to_envelope_json(
-    payload: Event,
-    *,
-    source: str,
-    subject: uuid.UUID,
-    sequence: int | None = None,
-) -> dict[str, Any]:
-    """``to_cloudevent(...)`` as the JSON dict an outbox row stores, without building and
-    validating the envelope model again (see ``envelope_json``)."""
-    return envelope_json(
-        source=source,
-        type=payload.TYPE,
-        subject=str(subject),
-        data=payload.model_dump(mode="json"),
-        sequence=sequence,
+    """Wrap a contract model in its envelope, validated. ``subject`` is always an opaque id.
+    The JSON is ``envelope_json``'s, the one way an envelope is written; hot paths that
+    need no validated model call that directly."""
+    return CloudEvent.model_validate(
+        envelope_json(
+            source=source,
+            type=payload.TYPE,
+            subject=str(subject),
+            data=payload.model_dump(mode="json"),
+            event_id=event_id,
+            time=time,
+            sequence=sequence,
+        )
     )

@@ -13,7 +13,6 @@ before publishing it (422), and the router validates it again, so such input is 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from pydantic import Field
 
@@ -22,9 +21,8 @@ from shared.contracts.inbound import Channel
 from shared.contracts.text import LongText, OptionalReason, Reason, TeamId
 from shared.contracts.timeline import Actor
 
-CASE_STATUSES = ("open", "in behandeling", "wacht op inwoner", "afgehandeld")
-# What a status change may set: a case is closed with its result (CloseCase).
-OpenStatus = Literal["open", "in behandeling", "wacht op inwoner"]
+# Re-exported: callers name the status a change may set ``commands.OpenStatus``.
+from shared.contracts.vocabulary import OpenStatus as OpenStatus
 
 
 class HandOverCase(Event):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.base import Event
+from shared.contracts.vocabulary import CaseStatus
 
 
 class Channel(StrEnum):
@@ -122,9 +122,7 @@ class InboundMessage(BaseModel):
         "owned the contact in the old CRM. A new case opened by this message goes to that team "
         "if the routing file knows it; otherwise routing decides as usual. Channels never set it.",
     )
-    case_status_hint: (
-        Literal["open", "in behandeling", "wacht op inwoner", "afgehandeld"] | None
-    ) = Field(
+    case_status_hint: CaseStatus | None = Field(
         default=None,
         description="Set only by the bulk import: the old CRM's status of the case this "
         "contact belongs to. A case opened by an imported contact takes it (history that "

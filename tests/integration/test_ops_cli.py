@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass, field
 
@@ -119,6 +120,11 @@ def test_every_command_has_help_with_an_example():
         ["deadletters", "show"],
         ["deadletters", "replay"],
         ["routing", "check"],
+        ["caseview", "rebuild"],
+        ["tokens", "mint"],
+        ["keys", "new"],
+        ["keys", "hash"],
+        ["import", "contacts"],
     ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0
@@ -182,3 +188,10 @@ def test_caseview_rebuild_replays_the_topic(kafka_bootstrap, tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 events replayed" in result.output
     assert "identical" in result.output
+    # For scripts: the report as JSON; a check without switching changes nothing.
+    checked = runner.invoke(app, ["caseview", "rebuild", "--no-switch", "--json"], env=e)
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.stdout)
+    assert report["events"] == 3
+    assert report["identical"] is True
+    assert report["switched"] is False

@@ -1,4 +1,4 @@
-"""The bulk import (ops/importer.py): reading, checking and encoding rows, the reject file
+"""The bulk import (ops/importer/): reading, checking and encoding rows, the reject file
 and the checkpoint, without a broker (dry runs). With Kafka: tests/integration/test_import.py."""
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def test_production_refuses_anonymous_callers():
 
 def test_cli_prints_a_key_and_its_entry_and_hashes_from_stdin():
     made = subprocess.run(
-        [sys.executable, "-m", "services.ingest.auth", "new-key", "app", "--channel", "app"],
+        [sys.executable, "-m", "ops", "keys", "new", "app", "--channel", "app"],
         capture_output=True,
         text=True,
         check=True,
@@ -95,7 +95,7 @@ def test_cli_prints_a_key_and_its_entry_and_hashes_from_stdin():
     key = made.stdout.split("key (shown once): ")[1].split()[0]
     assert hash_key(key) in made.stdout
     hashed = subprocess.run(
-        [sys.executable, "-m", "services.ingest.auth", "hash-key"],
+        [sys.executable, "-m", "ops", "keys", "hash"],
         input=key + "\n",
         capture_output=True,
         text=True,

@@ -180,7 +180,7 @@ def test_a_folded_header_is_read_whole():
 
 def test_only_the_header_that_counts_is_parsed():
     """authres takes about a millisecond a header: others' headers are not parsed at all."""
-    from services.ingest.channels import email as channel
+    from services.ingest.channels import email_evidence as channel
 
     others = [
         f"mx{n}.elders.example; dmarc=pass header.from=example.nl {uuid.uuid4()}" for n in range(5)

@@ -10,10 +10,10 @@ import uuid
 import orjson
 import pytest
 
-from services.ingest.api import phone_submission
 from services.ingest.auth import ANONYMOUS, Authenticator, Caller, Integration, hash_key
 from services.ingest.channels import app, counter, phone, webform
 from services.ingest.config import IngestSettings
+from services.ingest.submissions import phone_submission
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage, Trust
 from shared.http import ProblemError
 
@@ -253,8 +253,9 @@ def test_cli_writes_the_new_permissions():
         [
             sys.executable,
             "-m",
-            "services.ingest.auth",
-            "new-key",
+            "ops",
+            "keys",
+            "new",
             "gateway",
             "--channel",
             "email",
@@ -272,8 +273,9 @@ def test_cli_writes_the_new_permissions():
         [
             sys.executable,
             "-m",
-            "services.ingest.auth",
-            "new-key",
+            "ops",
+            "keys",
+            "new",
             "telephony",
             "--channel",
             "phone",

@@ -6,9 +6,9 @@ import json
 
 from pydantic import TypeAdapter
 
-from services.ingest.api import fingerprint
 from services.ingest.channels.chat import ChatEvent
 from services.ingest.channels.counter import CounterVisit
+from services.ingest.submissions import fingerprint
 
 VISIT = {"visit_id": "v-1", "visited_at": "2026-04-06T09:30:00+02:00", "topic": "Rijbewijs"}
 

@@ -3,7 +3,7 @@
 Registered only when ``EENLOKET_ENVIRONMENT`` is ``development`` or ``test`` *and*
 caseview trusts the dev key (no issuer keys configured), so it can only ever
 produce tokens this very caseview would accept anyway from
-``python -m services.caseview mint-token``. In production the route does not
+``eenloket tokens mint``. In production the route does not
 exist (404) and the login page offers only "paste a token". Each request checks
 the environment again.
 """

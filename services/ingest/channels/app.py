@@ -24,17 +24,11 @@ from services.ingest.channels.common import (
     Phone,
     SingleLine,
     Timestamp,
+    check_login,
     clean,
-    login_identifier,
+    login_sender,
 )
-from shared.contracts import (
-    Channel,
-    Evidence,
-    IdentifierKind,
-    InboundMessage,
-    SenderIdentifier,
-    Trust,
-)
+from shared.contracts import Channel, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -52,10 +46,7 @@ class AppParty(BaseModel):
 
     @model_validator(mode="after")
     def _login_carries_identifier(self) -> AppParty:
-        if self.authentication == "digid" and not self.bsn:
-            raise ValueError("authentication 'digid' requires 'bsn'")
-        if self.authentication == "eherkenning" and not self.kvk:
-            raise ValueError("authentication 'eherkenning' requires 'kvk'")
+        check_login(self)
         return self
 
 
@@ -93,26 +84,7 @@ def to_message(
     now: datetime | None = None,
 ) -> InboundMessage:
     party = msg.party
-    login = party.authentication if authenticated else "none"
-    sender: list[SenderIdentifier] = []
-    if party.bsn:
-        sender.append(
-            login_identifier(IdentifierKind.BSN, party.bsn, login == "digid", Evidence.DIGID)
-        )
-    if party.kvk:
-        sender.append(
-            login_identifier(
-                IdentifierKind.KVK, party.kvk, login == "eherkenning", Evidence.EHERKENNING
-            )
-        )
-    if party.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=party.email, trust=Trust.CLAIMED)
-        )
-    if party.phone:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.PHONE, value=party.phone, trust=Trust.CLAIMED)
-        )
+    sender = login_sender(party, vouched=authenticated)
     return InboundMessage(
         message_id=message_id,
         channel=Channel.APP,

@@ -25,7 +25,8 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from services.ingest.identifiers import sender_identifiers
+from shared.contracts import Channel, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -85,18 +86,13 @@ def to_message(
     message_id: uuid.UUID,
     attachments: list[AttachmentRef],
 ) -> InboundMessage:
-    sender: list[SenderIdentifier] = []
     visitor = event.visitor
-    if visitor and clean(visitor.handle):
-        sender.append(
-            SenderIdentifier(
-                kind=IdentifierKind.CHAT, value=str(clean(visitor.handle)), trust=Trust.CLAIMED
-            )
-        )
-    if visitor and visitor.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=visitor.email, trust=Trust.CLAIMED)
-        )
+    sender = sender_identifiers(
+        [
+            (IdentifierKind.CHAT, clean(visitor.handle) if visitor else None),
+            (IdentifierKind.EMAIL, visitor.email if visitor else None),
+        ]
+    )
     subject: str | None = None
     text = ""
     if isinstance(event, ChatSessionStarted):

@@ -1,13 +1,12 @@
 """What the channel modules share: field types that refuse control characters, identifier
-normalisation (E.164, 11-proef), base64 attachments."""
+types (checked by services/ingest/identifiers.py), base64 attachments."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -18,29 +17,33 @@ from pydantic import (
     Field,
     StringConstraints,
 )
-from stdnum.nl import bsn as stdnum_bsn
 
+from services.ingest import identifiers
 from services.ingest.attachments import Blob
-from shared.contracts import Evidence, IdentifierKind, SenderIdentifier, Trust
+from services.ingest.identifiers import (
+    MULTI_LINE,
+    SINGLE_LINE,
+    login_proves,
+    sender_identifiers,
+)
+from shared.contracts import IdentifierKind, SenderIdentifier
 
 CASE_NUMBER = r"^ZAAK-\d{4}-\d{10}$"
 
 # A single-line value (subject, name, id) with a CR, LF or NUL in it is a header
-# injection attempt or a broken client; refuse it rather than pass it on.
-_SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
-# Free text keeps tabs and line breaks; every other control character is refused.
-_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# injection attempt or a broken client; refuse it rather than pass it on. Free text keeps
+# tabs and line breaks; every other control character is refused.
 
 
 # Aliases; give the length at the field (``Field(max_length=...)``). Values are not
 # stripped during validation (a generated client would see its valid input refused);
 # ``to_message`` strips them.
-SingleLine = Annotated[str, StringConstraints(pattern=_SINGLE_LINE)]
+SingleLine = Annotated[str, StringConstraints(pattern=SINGLE_LINE)]
 # A required single line: at least one visible character.
 NonBlankLine = Annotated[
     str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$")
 ]
-FreeText = Annotated[str, StringConstraints(pattern=_MULTI_LINE)]
+FreeText = Annotated[str, StringConstraints(pattern=MULTI_LINE)]
 NonBlankText = Annotated[
     str,
     StringConstraints(
@@ -73,41 +76,28 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-def _valid_bsn(value: str) -> str:
-    if not stdnum_bsn.is_valid(value):
-        raise ValueError("not a valid BSN (9 digits passing the 11-proef)")
-    return value
-
-
-def e164(raw: str, *, region: str = "NL") -> str:
-    """A phone number in E.164 (``+31612345678``); Dutch numbers may be written nationally."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _e164(raw: str) -> str:
-    return e164(raw)
-
-
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
-Bsn = Annotated[str, Field(pattern=r"^\d{9}$"), AfterValidator(_valid_bsn)]
-Kvk = Annotated[str, Field(pattern=r"^\d{8}$", description="KvK-nummer, 8 digits")]
+# The patterns stay on the fields so the JSON schema states them; the functions after
+# them are the ones the bulk import checks its rows with.
+Bsn = Annotated[str, Field(pattern=identifiers.BSN_PATTERN), AfterValidator(identifiers.bsn)]
+Kvk = Annotated[
+    str,
+    Field(pattern=identifiers.KVK_PATTERN, description="KvK-nummer, 8 digits"),
+    AfterValidator(identifiers.kvk),
+]
 Email = Annotated[
     str,
-    Field(
-        max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
-    ),
-    AfterValidator(str.lower),
+    Field(max_length=identifiers.EMAIL_MAX, pattern=identifiers.EMAIL_PATTERN),
+    AfterValidator(identifiers.email),
 ]
 Phone = Annotated[
     str,
-    Field(max_length=32, pattern=r"^\+?[0-9 ()\-]{3,31}$", description="normalised to E.164"),
-    AfterValidator(_e164),
+    Field(
+        max_length=identifiers.PHONE_MAX,
+        pattern=identifiers.PHONE_PATTERN,
+        description="normalised to E.164",
+    ),
+    AfterValidator(identifiers.phone),
 ]
 CaseNumber = Annotated[str, Field(pattern=CASE_NUMBER, description="ZAAK-<year>-<10 digits>")]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1")]
@@ -133,18 +123,39 @@ class AttachmentUpload(BaseModel):
         return Blob(data=self.content_base64, filename=self.filename, media_type=self.media_type)
 
 
-def identifier(kind: IdentifierKind, value: str, trust: Trust) -> SenderIdentifier:
-    return SenderIdentifier(kind=kind, value=value, trust=trust)
+class LoginParty(Protocol):
+    """Who may have logged in (the web form, the app's party): the login and what the
+    person typed."""
+
+    @property
+    def authentication(self) -> str: ...
+    @property
+    def bsn(self) -> str | None: ...
+    @property
+    def kvk(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
 
 
-def login_identifier(
-    kind: IdentifierKind, value: str, proven: bool, evidence: Evidence
-) -> SenderIdentifier:
-    """An identifier a login (or an ID check) may have produced: ``authenticated``, with
-    the evidence, when an integration allowed to assert it vouched for it; otherwise
-    merely stated, ``claimed`` without evidence."""
-    if proven:
-        return SenderIdentifier(
-            kind=kind, value=value, trust=Trust.AUTHENTICATED, evidence=evidence
-        )
-    return SenderIdentifier(kind=kind, value=value, trust=Trust.CLAIMED)
+def check_login(party: LoginParty) -> None:
+    """A login names the identifier it produced (a model validator's rule)."""
+    if party.authentication == "digid" and not party.bsn:
+        raise ValueError("authentication 'digid' requires 'bsn'")
+    if party.authentication == "eherkenning" and not party.kvk:
+        raise ValueError("authentication 'eherkenning' requires 'kvk'")
+
+
+def login_sender(party: LoginParty, *, vouched: bool) -> list[SenderIdentifier]:
+    """The sender where a login may identify the person. ``vouched``: the integration may
+    assert logins; only the identifier the login produced becomes ``authenticated``."""
+    return sender_identifiers(
+        [
+            (IdentifierKind.BSN, party.bsn),
+            (IdentifierKind.KVK, party.kvk),
+            (IdentifierKind.EMAIL, party.email),
+            (IdentifierKind.PHONE, party.phone),
+        ],
+        login_proves(party.authentication, vouched),
+    )

@@ -26,16 +26,9 @@ from services.ingest.channels.common import (
     SingleLine,
     Timestamp,
     clean,
-    login_identifier,
 )
-from shared.contracts import (
-    Channel,
-    Evidence,
-    IdentifierKind,
-    InboundMessage,
-    SenderIdentifier,
-    Trust,
-)
+from services.ingest.identifiers import sender_identifiers
+from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 
@@ -88,23 +81,15 @@ def to_message(
 ) -> InboundMessage:
     identity = visit.identity
     checked = authenticated and identity.checked == "id-document"
-    sender: list[SenderIdentifier] = []
-    if identity.bsn:
-        sender.append(
-            login_identifier(IdentifierKind.BSN, identity.bsn, checked, Evidence.ID_DOCUMENT)
-        )
-    if identity.kvk:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.KVK, value=identity.kvk, trust=Trust.CLAIMED)
-        )
-    if visit.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=visit.email, trust=Trust.CLAIMED)
-        )
-    if visit.phone:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.PHONE, value=visit.phone, trust=Trust.CLAIMED)
-        )
+    sender = sender_identifiers(
+        [
+            (IdentifierKind.BSN, identity.bsn),
+            (IdentifierKind.KVK, identity.kvk),
+            (IdentifierKind.EMAIL, visit.email),
+            (IdentifierKind.PHONE, visit.phone),
+        ],
+        {IdentifierKind.BSN: Evidence.ID_DOCUMENT} if checked else {},
+    )
     return InboundMessage(
         message_id=message_id,
         channel=Channel.COUNTER,

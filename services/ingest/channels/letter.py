@@ -22,7 +22,8 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from shared.contracts import Channel, IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from services.ingest.identifiers import sender_identifiers
+from shared.contracts import Channel, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 SCAN_TYPES = frozenset({"application/pdf", "image/tiff", "image/png", "image/jpeg"})
@@ -73,23 +74,15 @@ class ScannedLetter(BaseModel):
 def to_message(
     letter: ScannedLetter, *, message_id: uuid.UUID, attachments: list[AttachmentRef]
 ) -> InboundMessage:
-    sender: list[SenderIdentifier] = []
     written = letter.sender
     address = ", ".join(line.strip() for line in written.address_lines if line.strip())
-    if address:
-        sender.append(
-            SenderIdentifier(
-                kind=IdentifierKind.POSTAL_ADDRESS, value=address[:320], trust=Trust.CLAIMED
-            )
-        )
-    if written.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=written.email, trust=Trust.CLAIMED)
-        )
-    if written.phone:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.PHONE, value=written.phone, trust=Trust.CLAIMED)
-        )
+    sender = sender_identifiers(
+        [
+            (IdentifierKind.POSTAL_ADDRESS, address[:320]),
+            (IdentifierKind.EMAIL, written.email),
+            (IdentifierKind.PHONE, written.phone),
+        ]
+    )
     return InboundMessage(
         message_id=message_id,
         channel=Channel.LETTER,

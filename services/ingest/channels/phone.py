@@ -25,14 +25,8 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from shared.contracts import (
-    Channel,
-    Evidence,
-    IdentifierKind,
-    InboundMessage,
-    SenderIdentifier,
-    Trust,
-)
+from services.ingest.identifiers import sender_identifiers
+from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage
 
 
 class CallRecord(BaseModel):
@@ -75,17 +69,11 @@ def to_message(
 ) -> InboundMessage:
     """``caller_id_vouched``: the platform's key may assert caller ID (else the route has
     answered 403 to a record that does)."""
-    sender = []
-    if call.caller_number:
-        verified = caller_id_vouched and call.caller_id_verified
-        sender.append(
-            SenderIdentifier(
-                kind=IdentifierKind.PHONE,
-                value=call.caller_number,
-                trust=Trust.CLAIMED,
-                evidence=Evidence.NETWORK_CALLER_ID if verified else None,
-            )
-        )
+    verified = caller_id_vouched and call.caller_id_verified
+    sender = sender_identifiers(
+        [(IdentifierKind.PHONE, call.caller_number)],
+        {IdentifierKind.PHONE: Evidence.NETWORK_CALLER_ID} if verified else {},
+    )
     parts = [call.agent_notes.strip()]
     if call.transcript and call.transcript.strip():
         parts.append("Transcript:\n" + call.transcript.strip())

@@ -21,17 +21,11 @@ from services.ingest.channels.common import (
     Phone,
     SingleLine,
     Timestamp,
+    check_login,
     clean,
-    login_identifier,
+    login_sender,
 )
-from shared.contracts import (
-    Channel,
-    Evidence,
-    IdentifierKind,
-    InboundMessage,
-    SenderIdentifier,
-    Trust,
-)
+from shared.contracts import Channel, InboundMessage
 from shared.contracts.inbound import AttachmentRef
 
 __all__ = ["CASE_NUMBER", "WebFormSubmission", "to_message"]
@@ -72,10 +66,7 @@ class WebFormSubmission(BaseModel):
 
     @model_validator(mode="after")
     def _login_carries_identifier(self) -> WebFormSubmission:
-        if self.authentication == "digid" and not self.bsn:
-            raise ValueError("authentication 'digid' requires 'bsn'")
-        if self.authentication == "eherkenning" and not self.kvk:
-            raise ValueError("authentication 'eherkenning' requires 'kvk'")
+        check_login(self)
         return self
 
     @property
@@ -97,26 +88,7 @@ def to_message(
     DigiD, the KvK number for eHerkenning); anything else typed into the form is
     ``claimed``.
     """
-    login = form.authentication if authenticated else "none"
-    sender: list[SenderIdentifier] = []
-    if form.bsn:
-        sender.append(
-            login_identifier(IdentifierKind.BSN, form.bsn, login == "digid", Evidence.DIGID)
-        )
-    if form.kvk:
-        sender.append(
-            login_identifier(
-                IdentifierKind.KVK, form.kvk, login == "eherkenning", Evidence.EHERKENNING
-            )
-        )
-    if form.email:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.EMAIL, value=form.email, trust=Trust.CLAIMED)
-        )
-    if form.phone:
-        sender.append(
-            SenderIdentifier(kind=IdentifierKind.PHONE, value=form.phone, trust=Trust.CLAIMED)
-        )
+    sender = login_sender(form, vouched=authenticated)
     return InboundMessage(
         message_id=message_id,
         channel=Channel.WEB,
