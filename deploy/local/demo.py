@@ -202,7 +202,7 @@ def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path) -> None:
     # Unwrapped, so it can be copied whole from any terminal width.
     console.print(f"  {token}", soft_wrap=True)
     console.print(
-        "Others: .venv/bin/python -m services.caseview mint-token --user u-1 "
+        "Others: .venv/bin/eenloket tokens mint --user u-1 "
         "--team werk-en-inkomen --role member\n"
         f"OpenAPI: {urls['ingest']}/docs and {urls['caseview']}/docs. "
         f"Send mail: swaks --server 127.0.0.1:{smtp_port} --to info@gemeente.example "

@@ -39,13 +39,28 @@ def caseview_rebuild(
     max_seconds: Annotated[
         float, typer.Option("--max-seconds", "--timeout", help="Give up after this many seconds.")
     ] = 3600.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Switch even when the rebuilt projection differs from the live one."
+        ),
+    ] = False,
+    wait_for_live: Annotated[
+        float,
+        typer.Option(
+            "--wait-for-live",
+            help="How long the live projector may take to reach the rebuild before they are "
+            "compared; when it does not (caseview not projecting), nothing is switched "
+            "unless --force.",
+        ),
+    ] = 30.0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (for scripts).")
     ] = False,
 ) -> None:
     """Replay omni.timeline.v1 from the start into fresh tables and switch over.
 
-    Safe while caseview runs; prints the hash of the rebuilt and the live projection. Exit code 0: identical; 1: the live projection differed and was replaced; 2: it differed and was kept (--no-switch).
+    Safe while caseview runs; compares the rebuilt and the live projection per table (rows only rebuilt, only live, changed; the first keys) before it switches, and does not switch on a difference unless --force (after a projector fix a difference is the point: run --no-switch first, read it, then --force). Exit code 0: identical; 1: it differed and was replaced (--force); 2: it differed and was kept (--no-switch, or refused).
     Uses caseview's settings (EENLOKET_DATABASE_URL, EENLOKET_KAFKA_BOOTSTRAP, topics).
 
     Example: EENLOKET_DATABASE_URL=postgresql+asyncpg://…/caseview eenloket caseview rebuild
@@ -61,25 +76,56 @@ def caseview_rebuild(
         def report(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total or None)
 
-        result = run(rebuild(settings, switch=not no_switch, timeout=max_seconds, progress=report))
+        result = run(
+            rebuild(
+                settings,
+                switch=not no_switch,
+                force=force,
+                settle=wait_for_live,
+                timeout=max_seconds,
+                progress=report,
+            )
+        )
+    differed = bool(result.differences) or not result.identical
     if as_json:
         report_json = {
             "switched": result.switched,
+            "refused": result.refused,
+            "live_behind": result.live_behind,
             "events": result.events,
             "seconds": result.seconds,
             "shadow_hash": result.shadow_hash,
             "live_hash": result.live_hash,
-            "identical": result.identical,
+            "identical": not differed,
+            "differences": [
+                {
+                    "table": d.table,
+                    "only_rebuilt": d.only_rebuilt,
+                    "only_live": d.only_live,
+                    "changed": d.changed,
+                    "first": list(d.first),
+                }
+                for d in result.differences
+            ],
         }
         typer.echo(json.dumps(report_json, indent=2))
     else:
+        state = "switched" if result.switched else "not switched"
+        if result.live_behind:
+            state = (
+                "NOT switched: the live projection is behind the rebuild (is caseview "
+                "projecting?); --force replaces it"
+            )
+        elif result.refused:
+            state = "NOT switched: the projections differ (--force to replace the live one)"
         out.print(
-            f"{result.events} events replayed in {result.seconds:.1f}s; "
-            f"{'switched' if result.switched else 'not switched'}; "
-            f"projection {'identical' if result.identical else 'DIFFERENT'} "
+            f"{result.events} events replayed in {result.seconds:.1f}s; {state}; "
+            f"projection {'DIFFERENT' if differed else 'identical'} "
             f"(rebuilt {result.shadow_hash[:12]}, live {result.live_hash[:12]})"
         )
-    if not result.identical:
+        for difference in result.differences:
+            out.print(f"  {difference.describe()}", highlight=False)
+    if differed:
         # A difference is worth a look either way: replaced (1) or still live (2).
         raise typer.Exit(1 if result.switched else 2)
 

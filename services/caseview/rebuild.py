@@ -86,6 +86,9 @@ class RebuildReport:
     # the same offsets); a switch refused because of them leaves ``switched`` False.
     differences: tuple[TableDifference, ...] = ()
     refused: bool = False
+    # Refused because the live projector did not reach the rebuild's offsets in time (is
+    # caseview projecting?): the differences then include what live has not projected yet.
+    live_behind: bool = False
 
     @property
     def identical(self) -> bool:
@@ -236,6 +239,7 @@ async def rebuild(
     *,
     switch: bool = True,
     force: bool = False,
+    settle: float = 30.0,
     timeout: float = 3600.0,  # noqa: ASYNC109 - the whole rebuild's deadline
     progress: Callable[[int, int], None] | None = None,
 ) -> RebuildReport:
@@ -276,7 +280,8 @@ async def rebuild(
         await caught_up(target, report=True)
         outcome = _Switch.RETRY
         found: list[TableDifference] = []
-        while switch and outcome is _Switch.RETRY:
+        behind = False
+        while switch and outcome in (_Switch.RETRY, _Switch.LIVE_BEHIND):
             async with shadow.live_sessions() as s:
                 live = await _offsets(s, settings.consumer_group, topic)
             await caught_up(live)
@@ -286,6 +291,19 @@ async def rebuild(
             )
             if outcome is _Switch.RETRY:
                 await replay.start()  # the live projector moved on meanwhile: catch up again
+            elif outcome is _Switch.LIVE_BEHIND and not await _live_reaches(
+                shadow,
+                settings.consumer_group,
+                group,
+                topic,
+                min(settle, deadline - time.monotonic()),
+            ):
+                # The live projector does not get where the rebuild is (caseview not running,
+                # or stuck): the two cannot be compared at one position.
+                behind = True
+                async with shadow.live_sessions() as s:
+                    _, _, found = await compare(s, shadow.schema)
+                outcome = _Switch.REFUSED
         await replay.stop()
         switched = outcome is _Switch.DONE
         async with shadow.sessions() as s:
@@ -315,6 +333,7 @@ async def rebuild(
             tables=tables,
             differences=tuple(found),
             refused=outcome is _Switch.REFUSED,
+            live_behind=behind,
         )
     finally:
         await replay.stop()
@@ -327,6 +346,7 @@ async def rebuild(
 class _Switch(enum.Enum):
     DONE = "done"
     RETRY = "retry"  # the live projector moved on: the shadow catches up first
+    LIVE_BEHIND = "live-behind"  # the shadow is further: the live projector catches up first
     REFUSED = "refused"  # the shadow differs from the live projection and nothing forced it
 
 
@@ -344,6 +364,9 @@ async def _switch(
         if not _reached(mine, live):
             await session.rollback()
             return _Switch.RETRY, []
+        if not force and not _reached(live, mine):
+            await session.rollback()
+            return _Switch.LIVE_BEHIND, []
         # Compared under the projector lock, at the same offsets: a difference is real.
         _, _, found = await compare(session, schema)
         if found and not force:
@@ -394,6 +417,22 @@ async def _switch(
                 )
             )
     return _Switch.DONE, found
+
+
+async def _live_reaches(
+    shadow: Shadow, live_group: str, shadow_group: str, topic: str, seconds: float
+) -> bool:
+    """Wait (at most ``seconds``) for the live projector to reach the shadow's offsets."""
+    deadline = time.monotonic() + max(seconds, 0.0)
+    while True:
+        async with shadow.live_sessions() as session:
+            live = await _offsets(session, live_group, topic)
+            mine = await _shadow_offsets(session, shadow.schema, shadow_group, topic)
+        if _reached(live, mine):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.2)
 
 
 async def _shadow_offsets(
