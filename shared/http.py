@@ -45,10 +45,18 @@ class ProblemError(Exception):
         type_: str = "about:blank",
         headers: dict[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(title)
         self.problem = Problem(type=type_, title=title, status=status, detail=detail, errors=errors)
         self.headers = headers
+        # Why, for metrics (not in the answer): left in the request's ASGI state, where a
+        # middleware that counts refusals finds it.
+        self.reason = reason
+
+    def note_reason(self, scope: Any) -> None:
+        if self.reason is not None:
+            scope.setdefault("state", {})["problem_reason"] = self.reason
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -75,6 +83,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {  # for `responses=` in ro
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        exc.note_reason(request.scope)
         problem = exc.problem.model_copy(update={"instance": request.url.path})
         return problem_response(problem, exc.headers)
 
@@ -213,6 +222,7 @@ def replay_body(body: bytes, receive: Any) -> Any:
 
 async def send_problem(scope: Any, send: Any, exc: ProblemError) -> None:
     """Answer a raw ASGI request with ``exc``'s problem, as the FastAPI handler would."""
+    exc.note_reason(scope)
     problem = exc.problem.model_copy(update={"instance": scope.get("path")})
     await problem_response(problem, exc.headers)(scope, _noop_receive, send)
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest.attachments import AttachmentLimitError
 from services.ingest.auth import Authenticator, Caller, ChannelNotAllowedError, UnknownKeyError
+from services.ingest.rejections import Reason
 from services.ingest.service import (
     IdempotencyConflictError,
     InFlightError,
@@ -191,6 +192,7 @@ async def accept(intake: Intake, submission: Submission, retry_after: int) -> Ac
             "Message queue unavailable",
             "The message was not accepted; send it again after the Retry-After delay.",
             headers=retry,
+            reason=Reason.KAFKA_UNAVAILABLE,
         ) from exc
     except (OperationalError, DBAPIError, OSError) as exc:
         # The database (idempotency) or the attachment store is away: as temporary as
@@ -200,6 +202,7 @@ async def accept(intake: Intake, submission: Submission, retry_after: int) -> Ac
             "Ingest storage unavailable",
             "The message was not accepted; send it again after the Retry-After delay.",
             headers=retry,
+            reason=Reason.STORAGE_UNAVAILABLE,
         ) from exc
     return AcceptedResponse(message_id=accepted.message_id, duplicate=accepted.duplicate)
 

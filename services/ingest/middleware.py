@@ -5,25 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.ingest.rejections import reason_of
 from services.ingest.service import REJECTED
 from shared.contracts import Channel
 from shared.http import BodySizeLimit
 
 _PREFIX = "/v1/channels/"
 _CHANNELS = frozenset(c.value for c in Channel)
-# Status -> the reason label of eenloket_ingest_rejected_total (a small, fixed set).
-_REASONS = {
-    400: "malformed",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not-found",
-    405: "method-not-allowed",
-    409: "in-progress",
-    413: "too-large",
-    415: "unsupported-media-type",
-    422: "invalid",
-    503: "unavailable",
-}
 
 
 def _channel(scope: Mapping[str, Any]) -> str | None:
@@ -67,7 +55,7 @@ class RejectionMetrics:
         async def counting_send(message: Any) -> None:
             if message["type"] == "http.response.start" and message["status"] >= 400:
                 status = int(message["status"])
-                REJECTED.labels(channel, _REASONS.get(status, f"http-{status // 100}xx")).inc()
+                REJECTED.labels(channel, reason_of(scope, status)).inc()
             await send(message)
 
         await self.app(scope, receive, counting_send)

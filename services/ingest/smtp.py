@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest.attachments import AttachmentLimitError
 from services.ingest.channels import email as email_channel
+from services.ingest.rejections import Reason
 from services.ingest.service import REJECTED, InFlightError, Intake
 from shared.kafka.producer import BrokerUnavailableError
 
@@ -59,7 +60,7 @@ class EmailDelivery:
     ) -> str:
         domain = address.rpartition("@")[2].strip().lower().rstrip(".")
         if domain not in self.domains:
-            REJECTED.labels(CHANNEL, "recipient-not-owned").inc()
+            REJECTED.labels(CHANNEL, Reason.RECIPIENT_NOT_OWNED).inc()
             return "550 5.1.1 Recipient not accepted: not a mailbox of this municipality"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -87,25 +88,25 @@ class EmailDelivery:
                 attachments=parsed.attachments,
             )
         except AttachmentLimitError as exc:
-            REJECTED.labels(CHANNEL, "too-large").inc()
+            REJECTED.labels(CHANNEL, Reason.TOO_LARGE).inc()
             return f"552 5.3.4 Message refused: {exc}"
         except BrokerUnavailableError:
-            REJECTED.labels(CHANNEL, "kafka-unavailable").inc()
+            REJECTED.labels(CHANNEL, Reason.KAFKA_UNAVAILABLE).inc()
             return "451 4.3.0 Message queue unavailable; try again later"
         except InFlightError:
             # The same mail is being accepted right now (over HTTP, or another session):
             # not yet ours to confirm. Once it is, the retry gets its 250.
-            REJECTED.labels(CHANNEL, "in-progress").inc()
+            REJECTED.labels(CHANNEL, Reason.IN_PROGRESS).inc()
             return "451 4.3.0 The same message is being accepted; try again later"
         except (OperationalError, DBAPIError, OSError) as exc:
-            REJECTED.labels(CHANNEL, "storage-unavailable").inc()
+            REJECTED.labels(CHANNEL, Reason.STORAGE_UNAVAILABLE).inc()
             log.warning("smtp delivery deferred", extra={"error_type": type(exc).__name__})
             return "451 4.3.0 Temporary failure; try again later"
         except Exception as exc:
             # A bug, not the sender's fault: defer (the mail server retries, nothing is
             # lost) instead of letting aiosmtpd answer 500 with the exception's text,
             # which may quote the message.
-            REJECTED.labels(CHANNEL, "internal-error").inc()
+            REJECTED.labels(CHANNEL, Reason.INTERNAL_ERROR).inc()
             log.error("smtp delivery failed", extra={"error_type": type(exc).__name__})
             return "451 4.3.0 Temporary failure; try again later"
         return f"250 2.0.0 Accepted as {accepted.message_id}"

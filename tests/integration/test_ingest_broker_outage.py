@@ -17,9 +17,11 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
+from services.ingest.rejections import Reason
 from shared.envelope import CloudEvent
 from shared.kafka.topics import TopicSpec, ensure_topics
 from tests.apps import serve
@@ -105,6 +107,11 @@ async def test_kafka_outage_gives_503_and_451_then_everything_arrives_once(
         assert before.status_code == 202, before.text
         accepted = {before.json()["message_id"]}
 
+        def refused_for_kafka(channel: str) -> float:
+            labels = {"channel": channel, "reason": Reason.KAFKA_UNAVAILABLE}
+            return REGISTRY.get_sample_value("eenloket_ingest_rejected_total", labels) or 0.0
+
+        counted = {c: refused_for_kafka(c) for c in ("web", "email")}
         await asyncio.to_thread(kafka_sh, "stop", "--dir", str(run_dir))
         try:
             during = form(1)
@@ -117,6 +124,12 @@ async def test_kafka_outage_gives_503_and_451_then_everything_arrives_once(
             assert code == 451
             ready = await client.get("/readyz")
             assert ready.status_code == 503
+            # Both channels count it under the one reason the IngestRefusingForKafka alert
+            # matches (deploy/prometheus/alerts.yml; the HTTP routes said "unavailable").
+            assert {c: refused_for_kafka(c) - n for c, n in counted.items()} == {
+                "web": 1.0,
+                "email": 1.0,
+            }
         finally:
             await asyncio.to_thread(kafka_sh, "start", "--dir", str(run_dir))
 

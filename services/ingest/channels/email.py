@@ -39,6 +39,7 @@ from services.ingest.attachments import Blob
 from services.ingest.channels.email_evidence import from_evidence as from_evidence
 from services.ingest.channels.html_text import html_to_text
 from services.ingest.identifiers import sender_identifiers
+from services.ingest.rejections import Reason
 from shared.contracts import (
     Channel,
     Evidence,
@@ -98,7 +99,7 @@ _POLICY = _RememberingPolicy()
 class EmailRefusedError(Exception):
     """The message cannot be accepted as sent. ``reason`` is a metric label."""
 
-    reason = "invalid"
+    reason = Reason.INVALID
     http_status = 422
     smtp_reply = "554 5.6.0 Message content rejected"
 
@@ -110,12 +111,12 @@ class EmailRefusedError(Exception):
 class MalformedEmailError(EmailRefusedError):
     """Not a parseable RFC 5322 message (NUL bytes, absurd headers, broken MIME)."""
 
-    reason = "malformed"
+    reason = Reason.MALFORMED
     http_status = 400
 
 
 class HeaderInjectionError(MalformedEmailError):
-    reason = "header-injection"
+    reason = Reason.HEADER_INJECTION
 
 
 @dataclass(frozen=True)
