@@ -116,7 +116,9 @@ def create_app(settings: RouterSettings) -> FastAPI:
         loops = Loops(on_death=on_loop_death(app.state))  # liveness: docs/reliability.md
         loops.start("router-consumer", consumer.run())
         loops.start("outbox-relay", relay.run())
-        loops.start("gauges", gauges.run(sessions, relay))
+        loops.start(
+            "gauges", gauges.run(engine, sessions, relay, every=settings.gauges_every_seconds)
+        )
         app.state.readiness = {
             "database": lambda: check_database(engine),
             "kafka": lambda: check_kafka(producer.client),

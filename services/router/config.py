@@ -17,3 +17,5 @@ class RouterSettings(ServiceSettings):
     # are shared by more messages: 2000 took the router's CPU per message down by a sixth and
     # its rate up by a third against 500 (bench/router_stage.py, 20,000 messages).
     max_batch: int = 2000
+    # How often the gauges (open/overdue cases per team, outbox backlog) are read.
+    gauges_every_seconds: float = 30.0

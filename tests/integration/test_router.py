@@ -360,13 +360,19 @@ async def test_gauges_count_open_and_overdue_cases_and_pending_links(
         await send(producer, topics.inbound, claimed)
         await timeline(kafka_bootstrap, topics.timeline, expect=7)
     engine = create_engine(pg_urls["router"])
-    await gauges.refresh(
+    snapshot = await gauges.refresh(
         session_factory(engine),
         OutboxRelay(sessions=session_factory(engine), table=orm.outbox, producer=producer),
     )
     await engine.dispose()
-    assert gauges.OPEN_CASES.labels("burgerzaken")._value.get() >= 2
-    assert gauges.PENDING_LINKS._value.get() >= 1
+    assert snapshot is not None
+    assert snapshot.open_cases["burgerzaken"] >= 2
+    assert snapshot.pending_links >= 1
+    exposed = {
+        (s.name, s.labels.get("team")): s.value for m in gauges.SYSTEM.collect() for s in m.samples
+    }
+    assert exposed[("eenloket_router_open_cases", "burgerzaken")] >= 2
+    assert exposed[("eenloket_router_suggested_links_pending", None)] >= 1
 
 
 async def test_confirming_a_link_folds_the_stray_case_into_the_quoted_one(
