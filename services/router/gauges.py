@@ -39,6 +39,14 @@ LEADER = Gauge(
 )
 
 
+# The system-wide families: name -> (help, label names).
+FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "eenloket_router_open_cases": ("Open cases per owning team", ("team",)),
+    "eenloket_router_overdue_cases": ("Open cases past their due date per owning team", ("team",)),
+    "eenloket_router_suggested_links_pending": ("Suggested identity links awaiting a person", ()),
+}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     open_cases: dict[str, int]  # per owning team
@@ -53,18 +61,10 @@ class SystemGauges(Collector):
         self.snapshot: Snapshot | None = None
 
     def _families(self) -> list[GaugeMetricFamily]:
-        open_cases = GaugeMetricFamily(
-            "eenloket_router_open_cases", "Open cases per owning team", labels=["team"]
-        )
-        overdue = GaugeMetricFamily(
-            "eenloket_router_overdue_cases",
-            "Open cases past their due date per owning team",
-            labels=["team"],
-        )
-        pending = GaugeMetricFamily(
-            "eenloket_router_suggested_links_pending", "Suggested identity links awaiting a person"
-        )
-        return [open_cases, overdue, pending]
+        return [
+            GaugeMetricFamily(name, help_text, labels=list(labels))
+            for name, (help_text, labels) in FAMILIES.items()
+        ]
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(self._families())
