@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,20 +65,25 @@ def exposed() -> dict[str, Series]:
     ):
         importlib.import_module(module)
     series: dict[str, Series] = {}
-    # prometheus_client has no public way to list a collector's label names: _labelnames it is.
+    # prometheus_client has no public way to list label names: a metric's _labelnames, or, for a
+    # collector of its own (such as the router's system-wide gauges), its families' _labelnames.
     for collector in list(REGISTRY._collector_to_names):
-        if not isinstance(collector, MetricWrapperBase):
+        describe = getattr(collector, "describe", None)
+        if describe is None:
             continue
-        (family,) = collector.describe()
-        labels = frozenset(collector._labelnames)
-        if family.type == "counter":
-            series[family.name + "_total"] = Series("counter", labels)
-        elif family.type == "histogram":
-            series[family.name + "_bucket"] = Series("bucket", labels | {"le"})
-            series[family.name + "_sum"] = Series("counter", labels)
-            series[family.name + "_count"] = Series("counter", labels)
-        else:
-            series[family.name] = Series(family.type, labels)
+        for family in describe():
+            if not family.name.startswith("eenloket_"):
+                continue
+            owner = collector if isinstance(collector, MetricWrapperBase) else family
+            labels = frozenset(getattr(owner, "_labelnames", ()))
+            if family.type == "counter":
+                series[family.name + "_total"] = Series("counter", labels)
+            elif family.type == "histogram":
+                series[family.name + "_bucket"] = Series("bucket", labels | {"le"})
+                series[family.name + "_sum"] = Series("counter", labels)
+                series[family.name + "_count"] = Series("counter", labels)
+            else:
+                series[family.name] = Series(family.type, labels)
     return series
 
 
@@ -256,3 +263,23 @@ def test_the_checks_accept_what_is_right():
         "sum by (group) (max by (group, topic, partition) (eenloket_consumer_lag))",
     ):
         assert problems(expr, known) == [], expr
+
+
+def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
+    """Prometheus' own parser reads each panel (as a recording rule; `$team` as All expands)."""
+    promtool = shutil.which("promtool") or str(ROOT / ".local" / "bin" / "promtool")
+    if not Path(promtool).exists():
+        pytest.skip("promtool is not built here: `deploy/local/promtool.sh path` builds it")
+    rules = [
+        {"record": f"panel:{name.removesuffix('.json')}:{panel['id']}", "expr": target["expr"]}
+        for name, dashboard in rendered_dashboards().items()
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    ]
+    path = tmp_path / "panels.yml"
+    text = json.dumps({"groups": [{"name": "panels", "rules": rules}]})
+    path.write_text(text.replace("$team", ".*"), encoding="utf-8")
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
