@@ -300,13 +300,15 @@ DASHBOARDS: dict[str, Dashboard] = {
                 " topic's partition count, or look at batch apply time for a slow database.",
             ),
             Panel(
-                "Consumer lag per partition",
-                "max by (group, topic, partition) (eenloket_consumer_lag)",
+                "Consumer lag per partition and replica",
+                "max by (group, topic, partition, instance) (eenloket_consumer_lag)",
                 "none",
                 "table",
-                "The same lag per partition (one value per partition, see above). Bad: one"
+                "The same lag per partition, with the replica (instance) that reports it. Bad: one"
                 " partition far behind the others — one sender floods it (keys are per sender) or"
-                " the replica that owns it is stuck: check its /readyz and log.",
+                " the replica that owns it is stuck: check its /readyz and log. A partition listed"
+                " under two replicas: the one that lost it in a rebalance keeps its last value"
+                " until it restarts (the group panel above counts the larger one).",
             ),
             Panel(
                 "Dead letters (per hour)",
