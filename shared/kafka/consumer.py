@@ -12,6 +12,7 @@ retry it: they never dead-letter a record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -483,7 +484,12 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._owner._lock:  # let the batch in flight finish first
-            return
+            pass
+        # Another replica reports these partitions' lag from now on: a stale value here would
+        # be added to its own on the dashboards.
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self._owner.group_id, tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         if not assigned:

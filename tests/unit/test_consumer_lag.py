@@ -127,3 +127,16 @@ async def test_offsets_of_the_partitions_kept_are_still_committed_to_kafka() -> 
     consumer = _consumer(fake)
     await consumer._commit_to_kafka(_batch())
     assert fake.committed == {TP1: 8}
+
+
+async def test_a_revoked_partitions_lag_is_withdrawn() -> None:
+    from shared.kafka.consumer import _SeekToStoredOffsets
+
+    consumer = _consumer(Revoked(high=12))
+    CONSUMER_LAG.labels(consumer.group_id, TOPIC, "0").set(5)
+    CONSUMER_LAG.labels(consumer.group_id, TOPIC, "1").set(4)
+    await _SeekToStoredOffsets(consumer).on_partitions_revoked([TP0])
+    # The replica that takes partition 0 over reports it; this one no longer does.
+    assert _lag(consumer.group_id, TP0) is None
+    assert _lag(consumer.group_id, TP1) == 4
+    await _SeekToStoredOffsets(consumer).on_partitions_revoked([TP0])  # twice: no error
