@@ -330,6 +330,17 @@ DASHBOARDS: dict[str, Dashboard] = {
                 " docs/operations.md.",
             ),
             Panel(
+                "Router replicas publishing the case counts",
+                "sum(eenloket_router_gauges_leader)",
+                "none",
+                "stat",
+                "How many router replicas publish the system-wide case counts (open and overdue"
+                " cases per team, links waiting): the holder of an advisory lock, so one. Each"
+                " replica reports 1 or 0, so the panel sums them. Bad: 0 for more than a refresh"
+                " (no replica can reach the database: the team panels go blank), or 2 for more"
+                " than a moment.",
+            ),
+            Panel(
                 "Outbox published (/s)",
                 "sum(rate(eenloket_outbox_published_total[5m]))",
                 "ops",

@@ -34,6 +34,9 @@ TEAM_LABELS = {"team", "from_team", "to_team"}
 # same thing, or one elected replica does), keeping at least these labels: lag is per partition
 # and only then summed over partitions, which replicas own disjointly.
 GAUGE_MAX_KEEPS = {"eenloket_consumer_lag": {"group", "topic", "partition"}}
+# Gauges whose sum over the replicas is what they mean: each replica says 1 or 0 for itself,
+# the sum is how many replicas do it (services/router/gauges.py: one should).
+REPLICA_SUMS = {"eenloket_router_gauges_leader"}
 BAD = {"en": "Bad: ", "nl": "Slecht: "}
 
 
@@ -128,7 +131,7 @@ def problems(expr: str, known: dict[str, Series]) -> list[str]:
         before = expr[: match.start()]
         if series.kind in ("counter", "bucket") and not RATE_BEFORE.search(before):
             found.append(f"{name} is a counter: take its rate or increase before aggregating")
-        if series.kind == "gauge":
+        if series.kind == "gauge" and name not in REPLICA_SUMS:
             reduced = MAX_BEFORE.search(before)
             keeps = GAUGE_MAX_KEEPS.get(name, set())
             if reduced is None:
