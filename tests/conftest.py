@@ -120,9 +120,16 @@ async def topics(kafka_bootstrap: str) -> Topics:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    """In CI (EENLOKET_FAIL_ON_SKIP=1) a skipped test is a failed test: nothing runs quietly."""
+    """In CI (EENLOKET_FAIL_ON_SKIP=1) a skipped test is a failed test: nothing runs quietly.
+
+    One allowance: a test marked ``docker_engine`` (tests/unit/test_deploy_docker.py) may skip
+    with "no Docker engine: ..." — CI's machines have none; the files it would start are
+    checked without Docker by the other tests/unit/test_deploy_*.py."""
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and os.environ.get("EENLOKET_FAIL_ON_SKIP") == "1":
+    allowed = item.get_closest_marker("docker_engine") is not None and "no Docker engine: " in str(
+        report.longrepr
+    )
+    if report.skipped and os.environ.get("EENLOKET_FAIL_ON_SKIP") == "1" and not allowed:
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which is not allowed: {report.longrepr}"
