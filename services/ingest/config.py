@@ -131,6 +131,12 @@ class IngestSettings(ServiceSettings):
                 raise ValueError("EENLOKET_SENDER_KEY_SECRET must be set in production")
             if self.allow_anonymous:
                 raise ValueError("EENLOKET_ALLOW_ANONYMOUS cannot be true in production")
+            if not self.api_keys and not self.portal_api_key.get_secret_value():
+                # Every request would be a 401: a service that accepts nothing must not start.
+                raise ValueError(
+                    "production needs at least one integration key (EENLOKET_API_KEYS; "
+                    "make one with `eenloket keys new`)"
+                )
         if self.attachment_store == "s3" and self.attachment_s3_bucket is None:
             raise ValueError("EENLOKET_ATTACHMENT_STORE=s3 needs EENLOKET_ATTACHMENT_S3_BUCKET")
         if (self.attachment_s3_access_key_id is None) != (

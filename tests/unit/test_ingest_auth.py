@@ -77,12 +77,21 @@ def test_the_legacy_portal_key_is_the_portal_integration():
 
 def test_production_refuses_anonymous_callers():
     prod = IngestSettings(
-        environment="production", oin="00000001234567890000", sender_key_secret="s"
+        environment="production",
+        oin="00000001234567890000",
+        sender_key_secret="s",
+        api_keys={"portal": {"sha256": hash_key("k"), "channels": ["web"]}},
     )
     assert not prod.anonymous_allowed
     with pytest.raises(ValueError, match="ALLOW_ANONYMOUS"):
         IngestSettings.model_validate(prod.model_dump() | {"allow_anonymous": True})
     assert IngestSettings(environment="test").anonymous_allowed
+
+
+def test_production_without_any_integration_key_refuses_to_start():
+    # Every request would be a 401: nothing would ever be accepted.
+    with pytest.raises(ValueError, match="at least one integration key"):
+        IngestSettings(environment="production", oin="00000001234567890000", sender_key_secret="s")
 
 
 def test_cli_prints_a_key_and_its_entry_and_hashes_from_stdin():
