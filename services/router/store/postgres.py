@@ -135,3 +135,34 @@ class PostgresStore(SqlStore):
                 list(versions),
                 list(versions.values()),
             )
+
+    async def insert_suggestions(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """One statement for the batch (a statement per suggestion was 44 % of the router's
+        CPU once typed addresses only suggest); RETURNING tells which pairs were new. In pair
+        order, so concurrent batches take the unique index's locks in one order."""
+        if not rows:
+            return set()
+        rows = sorted(rows, key=lambda r: (r["party_id"], r["suggested_party_id"]))
+        new = await self.pg.fetch(
+            "INSERT INTO link_suggestions "
+            "(id, party_id, suggested_party_id, kind, value, trust, message_id, status, "
+            "created_at) "
+            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], "
+            "$6::text[], $7::uuid[], $8::text[], $9::timestamptz[]) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            *(
+                [r[c] for r in rows]
+                for c in (
+                    "id",
+                    "party_id",
+                    "suggested_party_id",
+                    "kind",
+                    "value",
+                    "trust",
+                    "message_id",
+                    "status",
+                    "created_at",
+                )
+            ),
+        )
+        return {r["id"] for r in new}
