@@ -120,7 +120,7 @@ def routing_evaluate(
                 if o.product != o.message.product or o.wrong_join or o.missed_join:
                     out.print(
                         f"{o.message.id}: {o.product or '—'} ({o.team}, {o.case_rule}) "
-                        f"matched {o.matched} candidates {o.candidates}",
+                        f"matched {o.matched}: {o.owner_detail}",
                         highlight=False,
                     )
     for failure in failures:

@@ -203,7 +203,7 @@ class Outcome:
     wrong_join: bool
     missed_join: bool
     matched: list[str]
-    candidates: list[str]
+    owner_detail: str
 
 
 @dataclass
@@ -326,7 +326,7 @@ async def evaluate(labelled: LabelledSet, routing: Routing) -> Report:
                 wrong_join=joined and case_id != expected_case,
                 missed_join=expected_case is not None and case_id != expected_case,
                 matched=list(explanation.get("matched", [])),
-                candidates=list(explanation.get("candidates", [])),
+                owner_detail=explanation["owner_detail"],
             )
         )
     return Report(outcomes)

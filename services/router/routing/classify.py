@@ -1,0 +1,218 @@
+"""Classifying free text to a product: which words of the message decide, and how sure.
+
+Residents rarely write a product's name. They inflect ("containers", "verhuisd"), glue
+words together ("restafvalcontainer", "hondebelasting"), misspell ("rijbwijs",
+"afvalstofheffing") and name several things at once. Each word of a message is looked up
+once (the result is remembered per word, so a message costs a few dictionary lookups):
+
+- exactly, or by its Dutch stem (Snowball: "containers" -> "container", "gekapt" -> "kap");
+- as a compound that starts or ends with a keyword of 5 letters or more
+  ("evenementenvergunningaanvraag", "papiercontainer"); of all the keywords one word
+  matches, only the longest counts ("afvalstoffenheffing" is not also "afval");
+- one typo away (keywords of 8+ letters), or a few (words of 12+ letters at least 88 %
+  similar to a keyword, rapidfuzz: "afvalstofheffing").
+
+A product's score is the sum over its distinct matched keywords of the keyword's weight
+(one of its ``names`` 2, a keyword or its UPL name 1, a ``weak`` keyword 0.3) times the
+match's quality (exact or stem 1, compound or one typo 0.9, a few typos 0.8). The best
+score wins; on a tie the product the message names first. Below ``CONFIDENT`` (only weak
+or distorted words: "kapot", "aanslag", "parkeren") the message goes to the default team
+with the candidates listed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import snowballstemmer  # type: ignore[import-untyped]
+from rapidfuzz.fuzz import ratio
+from rapidfuzz.process import extract
+
+# A score at or above this is a confident product; below it the KCC gets the message.
+CONFIDENT = 0.8
+COMPOUND_MIN = 5  # letters a keyword needs to be found inside a compound
+TYPO_MIN = 8  # letters a word needs before one typo is forgiven ("geveegd" is no "geleegd")
+LONG_WORD = 12  # letters a word needs before more typos are forgiven ("verbonden")
+SIMILAR = 88  # rapidfuzz ratio (0-100) a long word needs to a long keyword
+# Weights (docs/routing.md, "Classification").
+NAME, KEYWORD, WEAK = 2.0, 1.0, 0.3
+EXACT, NEAR, FAR = 1.0, 0.9, 0.8
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STEMMER = snowballstemmer.stemmer("dutch")
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents removed, punctuation to spaces: 'Evenementen-Vergunning!' ->
+    'evenementen vergunning'."""
+    if text.isascii():  # most messages: nothing to decompose, casefold is lower
+        return " ".join(_WORD.findall(text.lower()))
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(plain))
+
+
+def stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word))
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance ≤ 1 (a typo: one letter wrong, missing, extra, swapped)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if la < lb else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+@dataclass(frozen=True)
+class Keyword:
+    order: int  # position in the file
+    product: int  # index of the product in the file
+    words: tuple[str, ...]
+    text: str  # as written in the file (the explanation shows it)
+    weight: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    keyword: Keyword
+    quality: float
+    position: int  # index of the word in the message
+
+
+def _deletions(word: str) -> set[str]:
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+class KeywordIndex:
+    """Finds the keywords in a text without comparing every keyword with every word."""
+
+    def __init__(self, keywords: Sequence[Keyword], never: set[str] | None = None) -> None:
+        self.exact: dict[str, list[Keyword]] = {}
+        self.stems: dict[str, list[Keyword]] = {}
+        self.phrases: dict[str, list[Keyword]] = {}
+        self.variants: dict[str, list[Keyword]] = {}
+        for kw in keywords:
+            if len(kw.words) > 1:
+                self.phrases.setdefault(kw.words[0], []).append(kw)
+                continue
+            (word,) = kw.words
+            self.exact.setdefault(word, []).append(kw)
+            if len(stem(word)) >= 4:
+                self.stems.setdefault(stem(word), []).append(kw)
+            if len(word) >= TYPO_MIN:
+                for variant in _deletions(word):
+                    self.variants.setdefault(variant, []).append(kw)
+        self.long_words = sorted(w for w in self.exact if len(w) >= LONG_WORD)
+        self._cache: dict[str, tuple[tuple[Keyword, float], ...]] = {
+            word: () for word in never or ()
+        }
+        # Only prefixes/suffixes up to the longest keyword can be keywords: bounds the work
+        # per word (a pasted base64 blob, a hostile 100,000-letter "word").
+        self.longest = max((len(w) for kw in keywords for w in kw.words), default=0)
+
+    def _compounds(self, token: str) -> dict[int, tuple[Keyword, float]]:
+        found: dict[int, tuple[Keyword, float]] = {}
+        n = len(token)
+        for size in range(COMPOUND_MIN, min(n - 1, self.longest) + 1):
+            for part in (token[:size], token[n - size :]):
+                for kw in self.exact.get(part, ()):
+                    found.setdefault(id(kw), (kw, NEAR))
+        return found
+
+    def word_matches(self, token: str) -> tuple[tuple[Keyword, float], ...]:
+        """The keywords one word matches, with the match's quality; only the longest."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
+        found: dict[int, tuple[Keyword, float]] = {
+            id(kw): (kw, EXACT) for kw in self.exact.get(token, ())
+        }
+        if not found and len(token) <= self.longest + 3:
+            token_stem = stem(token)
+            found = {id(kw): (kw, EXACT) for kw in self.stems.get(token_stem, ())}
+        if not found and TYPO_MIN - 1 <= len(token) <= self.longest + 1:
+            for variant in _deletions(token):
+                for kw in self.variants.get(variant, ()):
+                    if within_one_edit(token, kw.words[0]):
+                        found[id(kw)] = (kw, NEAR)
+        typo_free = not found
+        if len(token) > COMPOUND_MIN:
+            for key, hit in self._compounds(token).items():
+                found.setdefault(key, hit)
+        # A long word only partly explained by a compound ("afval" in "afvalstofheffing")
+        # may still be a longer keyword misspelt: the longest match wins below.
+        if typo_free and LONG_WORD <= len(token) <= self.longest + 2:
+            for word, _, _ in extract(token, self.long_words, scorer=ratio, score_cutoff=SIMILAR):
+                for kw in self.exact[word]:
+                    found[id(kw)] = (kw, FAR)
+        if found:
+            # A word is one thing: "afvalstoffenheffing" is the tax, not also "afval".
+            longest = max(len(kw.words[0]) for kw, _ in found.values())
+            found = {k: v for k, v in found.items() if len(v[0].words[0]) == longest}
+        result = tuple(found.values())
+        if len(self._cache) < 100_000 and len(token) <= self.longest + 2:
+            self._cache[token] = result
+        return result
+
+    def hits(self, tokens: list[str]) -> list[Hit]:
+        found: list[Hit] = []
+        covered: set[int] = set()  # words a phrase used: "bijzondere bijstand" is not bijstand
+        for i, token in enumerate(tokens):
+            for kw in self.phrases.get(token, ()):
+                if tuple(tokens[i : i + len(kw.words)]) == kw.words:
+                    found.append(Hit(kw, EXACT, i))
+                    covered.update(range(i, i + len(kw.words)))
+        for i, token in enumerate(tokens):
+            if i not in covered:
+                found += [Hit(kw, q, i) for kw, q in self.word_matches(token)]
+        return found
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A product's score in one message: the words that gave it, and where it first came."""
+
+    product: int
+    score: float
+    first: int
+    words: tuple[str, ...]
+
+
+def score(hits: list[Hit]) -> list[Scored]:
+    """Products by score, best first (ties: the product named first, then file order)."""
+    best: dict[tuple[int, int], Hit] = {}  # (product, keyword order) -> its best hit
+    for h in hits:
+        key = (h.keyword.product, h.keyword.order)
+        if key not in best or h.quality > best[key].quality:
+            best[key] = h
+    per: dict[int, list[Hit]] = {}
+    for h in best.values():
+        per.setdefault(h.keyword.product, []).append(h)
+    scored = [
+        Scored(
+            product=p,
+            score=round(sum(h.keyword.weight * h.quality for h in hs), 3),
+            first=min(h.position for h in hs),
+            words=tuple(h.keyword.text for h in sorted(hs, key=lambda h: h.keyword.order)),
+        )
+        for p, hs in per.items()
+    ]
+    return sorted(scored, key=lambda s: (-s.score, s.first, s.product))
