@@ -32,14 +32,14 @@ from rapidfuzz.fuzz import ratio
 from rapidfuzz.process import extract
 
 # A score at or above this is a confident product; below it the KCC gets the message.
-CONFIDENT = 0.8
+CONFIDENT = 80  # hundredths (weights and qualities are in tenths: exact sums, exact ties)
 COMPOUND_MIN = 5  # letters a keyword needs to be found inside a compound
 TYPO_MIN = 8  # letters a word needs before one typo is forgiven ("geveegd" is no "geleegd")
 LONG_WORD = 12  # letters a word needs before more typos are forgiven ("verbonden")
 SIMILAR = 88  # rapidfuzz ratio (0-100) a long word needs to a long keyword
 # Weights (docs/routing.md, "Classification").
-NAME, KEYWORD, WEAK = 2.0, 1.0, 0.3
-EXACT, NEAR, FAR = 1.0, 0.9, 0.8
+NAME, KEYWORD, WEAK = 20, 10, 3
+EXACT, NEAR, FAR = 10, 9, 8
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STEMMER = snowballstemmer.stemmer("dutch")
@@ -81,20 +81,18 @@ def within_one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1 :]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: a dictionary key for every hit
 class Keyword:
     order: int  # position in the file
     product: int  # index of the product in the file
     words: tuple[str, ...]
     text: str  # as written in the file (the explanation shows it)
-    weight: float
+    weight: int  # tenths
 
 
-@dataclass(frozen=True)
-class Hit:
-    keyword: Keyword
-    quality: float
-    position: int  # index of the word in the message
+# A keyword found in a message: (keyword, quality, index of the word). A plain tuple: made
+# for every matching word of every message.
+Hit = tuple[Keyword, int, int]
 
 
 def _deletions(word: str) -> set[str]:
@@ -121,15 +119,13 @@ class KeywordIndex:
                 for variant in _deletions(word):
                     self.variants.setdefault(variant, []).append(kw)
         self.long_words = sorted(w for w in self.exact if len(w) >= LONG_WORD)
-        self._cache: dict[str, tuple[tuple[Keyword, float], ...]] = {
-            word: () for word in never or ()
-        }
+        self._cache: dict[str, tuple[tuple[Keyword, int], ...]] = {word: () for word in never or ()}
         # Only prefixes/suffixes up to the longest keyword can be keywords: bounds the work
         # per word (a pasted base64 blob, a hostile 100,000-letter "word").
         self.longest = max((len(w) for kw in keywords for w in kw.words), default=0)
 
-    def _compounds(self, token: str) -> dict[int, tuple[Keyword, float]]:
-        found: dict[int, tuple[Keyword, float]] = {}
+    def _compounds(self, token: str) -> dict[int, tuple[Keyword, int]]:
+        found: dict[int, tuple[Keyword, int]] = {}
         n = len(token)
         for size in range(COMPOUND_MIN, min(n - 1, self.longest) + 1):
             for part in (token[:size], token[n - size :]):
@@ -137,12 +133,12 @@ class KeywordIndex:
                     found.setdefault(id(kw), (kw, NEAR))
         return found
 
-    def word_matches(self, token: str) -> tuple[tuple[Keyword, float], ...]:
+    def word_matches(self, token: str) -> tuple[tuple[Keyword, int], ...]:
         """The keywords one word matches, with the match's quality; only the longest."""
         cached = self._cache.get(token)
         if cached is not None:
             return cached
-        found: dict[int, tuple[Keyword, float]] = {
+        found: dict[int, tuple[Keyword, int]] = {
             id(kw): (kw, EXACT) for kw in self.exact.get(token, ())
         }
         if not found and len(token) <= self.longest + 3:
@@ -174,45 +170,50 @@ class KeywordIndex:
 
     def hits(self, tokens: list[str]) -> list[Hit]:
         found: list[Hit] = []
-        covered: set[int] = set()  # words a phrase used: "bijzondere bijstand" is not bijstand
+        covered = -1  # words up to here a phrase used: "bijzondere bijstand" is not bijstand
+        phrases, cache = self.phrases, self._cache
         for i, token in enumerate(tokens):
-            for kw in self.phrases.get(token, ()):
-                if tuple(tokens[i : i + len(kw.words)]) == kw.words:
-                    found.append(Hit(kw, EXACT, i))
-                    covered.update(range(i, i + len(kw.words)))
-        for i, token in enumerate(tokens):
-            if i not in covered:
-                found += [Hit(kw, q, i) for kw, q in self.word_matches(token)]
+            starting = phrases.get(token)
+            if starting is not None:
+                for kw in starting:
+                    if tuple(tokens[i : i + len(kw.words)]) == kw.words:
+                        found.append((kw, EXACT, i))
+                        covered = max(covered, i + len(kw.words) - 1)
+            if i > covered:
+                matches = cache.get(token)
+                if matches is None:
+                    matches = self.word_matches(token)
+                for kw, quality in matches:  # most words match nothing: no list made
+                    found.append((kw, quality, i))
         return found
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A product's score in one message: the words that gave it, and where it first came."""
-
-    product: int
-    score: float
-    first: int
-    words: tuple[str, ...]
+# A product's score in one message: (-score in hundredths, first word's index, product).
+# Sorted, the best comes first; on a tie the product named first, then the file's order.
+Scored = tuple[int, int, int]
 
 
-def score(hits: list[Hit]) -> list[Scored]:
-    """Products by score, best first (ties: the product named first, then file order)."""
-    best: dict[tuple[int, int], Hit] = {}  # (product, keyword order) -> its best hit
-    for h in hits:
-        key = (h.keyword.product, h.keyword.order)
-        if key not in best or h.quality > best[key].quality:
-            best[key] = h
+def score(hits: list[Hit]) -> tuple[list[Scored], dict[int, list[Hit]]]:
+    """Products by score, best first, and each product's hits (its words)."""
+    best: dict[Keyword, Hit] = {}  # keyword -> its best hit (the first of equals)
+    for hit in hits:
+        seen = best.get(hit[0])
+        if seen is None or hit[1] > seen[1]:
+            best[hit[0]] = hit
     per: dict[int, list[Hit]] = {}
-    for h in best.values():
-        per.setdefault(h.keyword.product, []).append(h)
-    scored = [
-        Scored(
-            product=p,
-            score=round(sum(h.keyword.weight * h.quality for h in hs), 3),
-            first=min(h.position for h in hs),
-            words=tuple(h.keyword.text for h in sorted(hs, key=lambda h: h.keyword.order)),
-        )
-        for p, hs in per.items()
-    ]
-    return sorted(scored, key=lambda s: (-s.score, s.first, s.product))
+    for hit in best.values():
+        per.setdefault(hit[0].product, []).append(hit)
+    ranked = sorted(
+        (-sum(kw.weight * q for kw, q, _ in found), min(h[2] for h in found), p)
+        for p, found in per.items()
+    )
+    return ranked, per
+
+
+def words(found: list[Hit]) -> tuple[str, ...]:
+    """The keywords as the file writes them, in the file's order (the explanation)."""
+    return tuple(h[0].text for h in sorted(found, key=_order))
+
+
+def _order(hit: Hit) -> int:
+    return hit[0].order

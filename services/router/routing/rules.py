@@ -26,6 +26,7 @@ from services.router.routing.classify import (
     KeywordIndex,
     normalise,
     score,
+    words,
 )
 from shared.contracts import Channel
 
@@ -134,9 +135,17 @@ class ProductMatch:
     rule: str  # "product-hint" | "keywords" | "low-confidence" | "no-match"
     matched: tuple[str, ...]
     # Other products the message names (several questions in one), or, when it is not sure
-    # enough ("low-confidence"), the products it might be: "<upl> (<words>)".
-    candidates: tuple[str, ...] = ()
-    candidate_products: tuple[str, ...] = ()  # their UPL names
+    # enough ("low-confidence"), the products it might be: (UPL name, the words that named it).
+    others: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def candidate_products(self) -> tuple[str, ...]:
+        return tuple(upl for upl, _ in self.others)
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """As the explanation shows them: "<upl> (<words>)"."""
+        return tuple(f"{upl} ({', '.join(w)})" for upl, w in self.others)
 
 
 class Routing:
@@ -185,29 +194,18 @@ class Routing:
         return self._score(normalise(text).split())
 
     def _score(self, tokens: list[str]) -> ProductMatch:
-        ranked = score(self._index.hits(tokens))
+        ranked, per = score(self._index.hits(tokens))
         if not ranked:
             return ProductMatch(None, "no-match", ())
         products = self.spec.products
-        best, others = ranked[0], ranked[1:]
-        if best.score < CONFIDENT:
+        (negative, _, best), rest = ranked[0], ranked[1:4]
+        if -negative < CONFIDENT:
             # Only weak or distorted words: a person decides, with the candidates in view.
-            listed = ranked[:3]
-            return ProductMatch(
-                None,
-                "low-confidence",
-                tuple(w for s in listed for w in s.words),
-                tuple(f"{products[s.product].upl} ({', '.join(s.words)})" for s in listed),
-                tuple(products[s.product].upl for s in listed),
-            )
-        named = [s for s in others if s.score >= CONFIDENT][:3]
-        return ProductMatch(
-            products[best.product],
-            "keywords",
-            best.words,
-            tuple(f"{products[s.product].upl} ({', '.join(s.words)})" for s in named),
-            tuple(products[s.product].upl for s in named),
-        )
+            listed = [(products[p].upl, words(per[p])) for _, _, p in ranked[:3]]
+            matched = tuple(w for _, found in listed for w in found)
+            return ProductMatch(None, "low-confidence", matched, tuple(listed))
+        others = tuple((products[p].upl, words(per[p])) for n, _, p in rest if -n >= CONFIDENT)
+        return ProductMatch(products[best], "keywords", words(per[best]), others)
 
     def owner_of(self, product: ProductRule | None) -> str:
         return product.owner if product is not None else self.default_team
