@@ -141,40 +141,27 @@ def match_case(
         for c in party_cases
         if c.is_open and now - c.last_activity_at <= window and c.establishment == establishment
     ]
-    likely = [c for c in recent if product is None and c.product in candidates]
-    if likely:
-        case = max(likely, key=lambda c: c.last_activity_at)
-        return CaseMatch(
-            case,
-            "open-case-candidate",
-            f"no confident product; the party's open case of a candidate ({case.product}), "
-            f"active within {window_days} days",
-            tuple(flags),
-            referenced,
-        )
-    if product is None and recent and follow_up:
-        # No product recognised but it refers back ("Nog een vraag…"): a follow-up of the
-        # party's most recently active open case rather than a new case per loose remark.
-        case = max(recent, key=lambda c: c.last_activity_at)
-        return CaseMatch(
-            case,
-            "open-case-recent",
-            f"no product recognised and it refers back; the party's most recent open case "
-            f"(active within {window_days} days)",
-            tuple(flags),
-            referenced,
-        )
-    same = [c for c in recent if c.product == product]
-    if same:
-        case = max(same, key=lambda c: c.last_activity_at)
-        return CaseMatch(
-            case,
-            "open-case-same-product",
-            f"open case of the same party for {product or 'no product'}, active within "
-            f"{window_days} days",
-            tuple(flags),
-            referenced,
-        )
+    within = f"active within {window_days} days"
+    if product is None:
+        # No confident product: the open case of a candidate; else, when it refers back
+        # ("Nog een vraag…"), the most recent open case rather than a new case per remark.
+        likely = [c for c in recent if c.product in candidates]
+        followed = recent if follow_up else []
+        rules = [
+            (likely, "open-case-candidate", "no confident product; an open case of a candidate"),
+            (
+                followed,
+                "open-case-recent",
+                "no product recognised and it refers back; the party's most recent open case",
+            ),
+        ]
+    else:
+        same = [c for c in recent if c.product == product]
+        rules = [(same, "open-case-same-product", f"open case of the same party for {product}")]
+    for cases, rule, detail in rules:
+        if cases:
+            case = max(cases, key=lambda c: c.last_activity_at)
+            return CaseMatch(case, rule, f"{detail} ({within})", tuple(flags), referenced)
     return CaseMatch(
         None, "new-case", "no matching case; a new case was opened", tuple(flags), referenced
     )

@@ -152,20 +152,11 @@ def _bsn(label: str) -> str:
 def _sender(m: Labelled) -> tuple[list[SenderIdentifier], list[str]]:
     """What the channel proves about the sender, as ingest would set it."""
     who = m.sender
-    if m.channel in (Channel.WEB, Channel.APP):
+    if m.channel in (Channel.WEB, Channel.APP, Channel.COUNTER):
+        # A DigiD login online; an ID document checked at the counter.
+        login = Evidence.ID_DOCUMENT if m.channel == Channel.COUNTER else Evidence.DIGID
         bsn = SenderIdentifier(
-            kind=IdentifierKind.BSN,
-            value=_bsn(who),
-            trust=Trust.AUTHENTICATED,
-            evidence=Evidence.DIGID,
-        )
-        return [bsn], []
-    if m.channel == Channel.COUNTER:
-        bsn = SenderIdentifier(
-            kind=IdentifierKind.BSN,
-            value=_bsn(who),
-            trust=Trust.AUTHENTICATED,
-            evidence=Evidence.ID_DOCUMENT,
+            kind=IdentifierKind.BSN, value=_bsn(who), trust=Trust.AUTHENTICATED, evidence=login
         )
         return [bsn], []
     if m.channel == Channel.EMAIL:
