@@ -179,6 +179,7 @@ def test_common_words_near_a_keyword_are_no_keyword():
 def test_follow_up_phrases():
     assert ROUTING.reads_as_follow_up(None, "Zoals ik eerder schreef: nog niets")
     assert ROUTING.reads_as_follow_up("RE: kliko", "Hallo")
+    assert ROUTING.reads_as_follow_up("Nog een vraag", "Moet ik iets meenemen?")  # the subject
     assert not ROUTING.reads_as_follow_up("Vraag", "Wat zijn de openingstijden?")
 
 

@@ -216,7 +216,7 @@ class Routing:
         without naming its product."""
         if subject and subject.lstrip().lower().startswith(("re:", "antw:", "aw:")):
             return True
-        words = normalise(text).split()
+        words = normalise(f"{subject or ''}\n{text}").split()
         firsts = set(words)
         for phrase in self._follow_up:
             if phrase[0] not in firsts:
