@@ -79,6 +79,8 @@ def routing_evaluate(
     """Route a labelled set through the real router (in memory) and report product and team
     accuracy, wrong-case joins, the KCC fallback and a confusion table of the misroutes.
     Exits 1 when a figure misses its threshold (docs/routing.md, "Measuring accuracy").
+
+    Example: eenloket routing evaluate --file my-routing.yaml --wrong
     """
     import asyncio
     import json
