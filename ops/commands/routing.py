@@ -44,7 +44,7 @@ def routing_check(
         "Ik ben verhuisd",
         "Goedemiddag, een vraag",
     ]
-    table = Table("text", "product", "owner", "rule", "matched")
+    table = Table("text", "product", "owner", "rule", "matched", "candidates / also named")
     for sample in samples:
         match = routing.classify(hint=None, text=sample)
         table.add_row(
@@ -53,6 +53,7 @@ def routing_check(
             routing.owner_of(match.product),
             match.rule,
             ", ".join(match.matched),
+            "; ".join(match.candidates),
         )
     out.print(table)
 
