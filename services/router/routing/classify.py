@@ -5,7 +5,8 @@ words together ("restafvalcontainer", "hondebelasting"), misspell ("rijbwijs",
 "afvalstofheffing") and name several things at once. Each word of a message is looked up
 once (the result is remembered per word, so a message costs a few dictionary lookups):
 
-- exactly, or by its Dutch stem (Snowball: "containers" -> "container", "gekapt" -> "kap");
+- exactly, or by its Dutch stem (Snowball, PyStemmer: "containers" -> "container",
+  "gekapt" -> "kap");
 - as a compound that starts or ends with a keyword of 5 letters or more
   ("evenementenvergunningaanvraag", "papiercontainer"); of all the keywords one word
   matches, only the longest counts ("afvalstoffenheffing" is not also "afval");
@@ -27,7 +28,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import snowballstemmer  # type: ignore[import-untyped]
+import Stemmer  # type: ignore[import-not-found]  # PyStemmer: Snowball in C, no stubs
 from rapidfuzz.fuzz import ratio
 from rapidfuzz.process import extract
 
@@ -37,12 +38,13 @@ COMPOUND_MIN = 5  # letters a keyword needs to be found inside a compound
 TYPO_MIN = 8  # letters a word needs before one typo is forgiven ("geveegd" is no "geleegd")
 LONG_WORD = 12  # letters a word needs before more typos are forgiven ("verbonden")
 SIMILAR = 88  # rapidfuzz ratio (0-100) a long word needs to a long keyword
+CACHED_WORDS = 100_000  # words whose matches are remembered
 # Weights (docs/routing.md, "Classification").
 NAME, KEYWORD, WEAK = 20, 10, 3
 EXACT, NEAR, FAR = 10, 9, 8
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STEMMER = snowballstemmer.stemmer("dutch")
+_STEMMER = Stemmer.Stemmer("dutch")
 
 
 def normalise(text: str) -> str:
@@ -119,7 +121,8 @@ class KeywordIndex:
                 for variant in _deletions(word):
                     self.variants.setdefault(variant, []).append(kw)
         self.long_words = sorted(w for w in self.exact if len(w) >= LONG_WORD)
-        self._cache: dict[str, tuple[tuple[Keyword, int], ...]] = {word: () for word in never or ()}
+        self._never: dict[str, tuple[tuple[Keyword, int], ...]] = {w: () for w in never or ()}
+        self._cache = dict(self._never)
         # Only prefixes/suffixes up to the longest keyword can be keywords: bounds the work
         # per word (a pasted base64 blob, a hostile 100,000-letter "word").
         self.longest = max((len(w) for kw in keywords for w in kw.words), default=0)
@@ -138,10 +141,12 @@ class KeywordIndex:
         cached = self._cache.get(token)
         if cached is not None:
             return cached
+        if token.isdigit():  # house numbers, dates, amounts: never a keyword
+            return ()
         found: dict[int, tuple[Keyword, int]] = {
             id(kw): (kw, EXACT) for kw in self.exact.get(token, ())
         }
-        if not found and len(token) <= self.longest + 3:
+        if not found and 4 <= len(token) <= self.longest + 3:
             token_stem = stem(token)
             found = {id(kw): (kw, EXACT) for kw in self.stems.get(token_stem, ())}
         if not found and TYPO_MIN - 1 <= len(token) <= self.longest + 1:
@@ -164,7 +169,9 @@ class KeywordIndex:
             longest = max(len(kw.words[0]) for kw, _ in found.values())
             found = {k: v for k, v in found.items() if len(v[0].words[0]) == longest}
         result = tuple(found.values())
-        if len(self._cache) < 100_000 and len(token) <= self.longest + 2:
+        if len(token) <= self.longest + 2:
+            if len(self._cache) >= CACHED_WORDS:  # bounded: start again, the common words
+                self._cache = dict(self._never)  # come back at once
             self._cache[token] = result
         return result
 
