@@ -87,8 +87,9 @@ _GREETINGS = ["Goedemorgen,", "Beste meneer/mevrouw,", "Hallo,", "Geachte heer, 
 _CLOSINGS = ["Met vriendelijke groet,", "Groet,", "Alvast bedankt!", "mvg"]
 
 
-def _framed(n: int, product: str | None, phrase: str) -> Labelled:
-    """A short request as the ``n``-th channel in turn writes it (``varianten.yaml``)."""
+def _framed(label: str, n: int, product: str | None, phrase: str) -> Labelled:
+    """The ``n``-th short request of a ``phrases`` file (``varianten.yaml``), as the
+    ``n``-th channel in turn writes it; its id and sender ``<file>-<n>``."""
     channel = _CHANNELS[n % len(_CHANNELS)]
     name = _NAMES[n % len(_NAMES)]
     subject = None
@@ -106,7 +107,7 @@ def _framed(n: int, product: str | None, phrase: str) -> Labelled:
     else:
         text = phrase
     return Labelled.model_validate(
-        {"id": f"var-{n:03d}", "ch": channel, "from": f"var-{n:03d}", "subj": subject}
+        {"id": f"{label}-{n:03d}", "ch": channel, "from": f"{label}-{n:03d}", "subj": subject}
         | {"text": text, "p": product}
     )
 
@@ -120,9 +121,12 @@ def load_set(path: Path = DEFAULT_SET) -> LabelledSet:
         raw = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
         teams.update(raw.get("teams", {}))
         messages += [Labelled.model_validate(m) for m in raw.get("messages", [])]
-        for product, phrases in (raw.get("phrases") or {}).items():
-            for phrase in phrases:
-                messages.append(_framed(len(messages), product, phrase))
+        framed = [
+            (product, phrase)
+            for product, phrases in (raw.get("phrases") or {}).items()
+            for phrase in phrases
+        ]
+        messages += [_framed(f.stem, n, p, phrase) for n, (p, phrase) in enumerate(framed)]
     seen: set[str] = set()
     for m in messages:
         if m.id in seen:
