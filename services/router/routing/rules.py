@@ -1,4 +1,5 @@
-"""Loading and validating the routing file, and classifying free text to a product.
+"""Loading and validating the routing file, and what the router asks of it: the product of
+a text (scored in ``classify.py``), whether a message refers back, owners, due dates.
 
 Pure logic apart from reading the file. A bad file raises ``RoutingFileError``
 with a message that names what is wrong, and the router refuses to start.
