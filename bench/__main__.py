@@ -9,6 +9,7 @@ Stages, in order, on one Kafka broker and one PostgreSQL cluster started for the
   e2e       the three services as processes under open-loop mixed-channel load at rising
             rates: latency from 202 to visible in caseview, peak memory (#8)
   import    bulk import into Kafka (bench/import_stage.py), then routed and projected (#8)
+  routing   routing accuracy on the labelled set, and classify's cost per message (#23)
 
 `python -m bench --stage router` runs one stage (results under .local/bench, the record
 in docs/ is only replaced by a full `make bench`).
@@ -28,14 +29,23 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import caseview_stage, ceiling, e2e_stage, import_e2e, ingest_stage, plots, router_stage
+from bench import (
+    caseview_stage,
+    ceiling,
+    e2e_stage,
+    import_e2e,
+    ingest_stage,
+    plots,
+    router_stage,
+    routing_accuracy,
+)
 from bench.infra import BENCH, infrastructure, migrated_database, plain
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.devstack import ROOT
 
-STAGES = ("ceiling", "ingest", "router", "caseview", "e2e", "import")
+STAGES = ("ceiling", "ingest", "router", "caseview", "e2e", "import", "routing")
 DOC = ROOT / "docs" / "benchmarks.md"
 TABLE_START, TABLE_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
@@ -241,6 +251,10 @@ async def run_import(bootstrap: str, dsn: str, size: Sizes, deadline: float) -> 
     return out
 
 
+async def run_routing(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
+    return await routing_accuracy.run()  # in memory: no broker, no database
+
+
 RUNNERS = {
     "ceiling": run_ceiling,
     "ingest": run_ingest,
@@ -248,6 +262,7 @@ RUNNERS = {
     "caseview": run_caseview,
     "e2e": run_e2e,
     "import": run_import,
+    "routing": run_routing,
 }
 
 
@@ -397,6 +412,15 @@ def table(r: dict[str, Any]) -> str:
                 " min (target 10 min)"
             )
         lines.append(text + ".")
+    acc = r.get("routing")
+    if acc:
+        lines.append(
+            f"Routing accuracy ({acc['messages']} labelled messages, {acc['products']} "
+            f"products): product {acc['product_accuracy']:.1%}, team {acc['team_accuracy']:.1%}, "
+            f"{acc['wrong_case_joins']} wrong-case joins, no product to the KCC "
+            f"{acc['none_to_kcc']:.0%}, KCC fallback {acc['kcc_fallback']:.1%}; classify "
+            f"{acc['classify_us_per_message']} µs per message."
+        )
     return "\n".join(lines) + "\n"
 
 

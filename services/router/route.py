@@ -355,6 +355,9 @@ def _match(identified: _Identified, state: _State, routing: Routing, now: dateti
         window_days=routing.spec.case_window_days,
         establishment=message.establishment,
         own_case=imported,
+        follow_up=product.product is None
+        and routing.reads_as_follow_up(message.subject, message.text),
+        candidates=product.candidate_products if product.product is None else (),
     )
     reclassified = False
     case = match.case
@@ -373,8 +376,13 @@ def _match(identified: _Identified, state: _State, routing: Routing, now: dateti
             confidential=bool(product.product and product.product.confidential)
             or owner in routing.spec.confidential_teams,
         )
+        # The norm counts from when the resident sent it (the channel's timestamp), not
+        # from when the router got to it; a timestamp ahead of receipt counts from receipt.
         state.new_cases[case.id] = routing.due_at(
-            start=at, channel=message.channel, product=product.product
+            start=message.received_at,
+            channel=message.channel,
+            product=product.product,
+            received=now,
         )
     else:
         case = replace(case, last_activity_at=max(at, case.last_activity_at))
@@ -419,15 +427,22 @@ def _owner_rule(matched: _Matched, case: Case) -> tuple[str, str]:
     if matched.identified.message.owner_team_hint == case.owner_team:
         return "imported-owner", f"the old CRM's owning team ({case.owner_team}) keeps the case"
     product = matched.product
+    if product.product is None and product.candidates:
+        return (
+            "default-owner",
+            f"not sure enough of a product; the contact centre ({case.owner_team}) owns it; "
+            f"candidates: {'; '.join(product.candidates)}",
+        )
     if product.product is None:
         return (
             "default-owner",
             f"no product recognised; the contact centre ({case.owner_team}) owns it",
         )
     matched_words = ", ".join(product.matched)
+    also = f" (also named: {'; '.join(product.candidates)})" if product.candidates else ""
     return (
         f"product:{product.product.upl}",
-        f"{product.rule}: {matched_words} → {case.owner_team}",
+        f"{product.rule}: {matched_words} → {case.owner_team}{also}",
     )
 
 

@@ -4,7 +4,7 @@ the events of a batch, in milliseconds (the same store contract as PostgreSQL's)
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -207,3 +207,50 @@ async def test_an_unknown_sender_is_recognised_by_the_address_it_sent_from() -> 
     assert first.events[0].data["provisional"] is True
     assert second.events[0].party.id == first.events[0].party.id
     assert types(second) == ["message.routed"]
+
+
+async def test_a_message_naming_another_product_never_joins_the_open_case() -> None:
+    # Issue #23: a counter visit "Rijbewijs verlengen" was filed into the resident's open
+    # litter report by the recency rule.
+    store = FakeRouterStore()
+    person = digid(bsn())
+    (litter,) = await route(store, message(person, text="Zwerfvuil in de bosjes bij de speeltuin"))
+    (licence,) = await route(store, message(person, text="Rijbewijs verlengen"))
+    assert routed_data(licence)["case_id"] != routed_data(litter)["case_id"]
+    assert routed_data(licence)["owner_team"] == "burgerzaken"
+
+
+@pytest.mark.parametrize(
+    ("text", "joins"),
+    [
+        ("Zoals ik eerder schreef: er is nog niets gebeurd", True),
+        ("Wat zijn de openingstijden van het gemeentehuis?", False),
+    ],
+)
+async def test_without_a_product_only_a_follow_up_joins_the_recent_case(text, joins) -> None:
+    store = FakeRouterStore()
+    person = digid(bsn())
+    (first,) = await route(store, message(person, text="Mijn kliko is niet geleegd"))
+    (second,) = await route(store, message(person, text=text))
+    data = routed_data(second)
+    assert (data["case_id"] == routed_data(first)["case_id"]) is joins
+    assert data["explanation"]["case_rule"] == ("open-case-recent" if joins else "new-case")
+    assert data["owner_team"] == ("afval" if joins else "kcc")
+
+
+async def test_low_confidence_goes_to_the_contact_centre_with_candidates() -> None:
+    store = FakeRouterStore()
+    (routed,) = await route(store, message(digid(bsn()), text="Waar kan ik parkeren?"))
+    data = routed_data(routed)
+    assert data["owner_team"] == "kcc"
+    assert "candidates: parkeervergunning (parkeren)" in data["explanation"]["owner_detail"]
+
+
+async def test_the_due_date_counts_from_when_the_resident_sent_it() -> None:
+    store = FakeRouterStore()
+    sent = message(digid(bsn()), text="Mijn paspoort is verlopen", channel=Channel.EMAIL)
+    late = NOW + timedelta(days=9)  # routed a week and a half later (an outage, an import)
+    (routed,) = await route(store, sent, now=late)
+    opened = routed.events[1].data
+    # E-mail: 2 working days from Monday 2 March, not from when the router got to it.
+    assert opened["due_at"].startswith("2026-03-04")

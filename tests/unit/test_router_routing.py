@@ -5,13 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from services.router.routing.rules import (
-    RoutingFileError,
-    add_working_days,
-    load_routing,
-    normalise,
-    within_one_edit,
-)
+from services.router.routing.classify import normalise, within_one_edit
+from services.router.routing.rules import RoutingFileError, add_working_days, load_routing
 from shared.contracts import Channel
 
 ROUTING = load_routing()
@@ -80,7 +75,7 @@ def test_normalise_and_typos():
 def test_due_date_skips_weekends_and_holidays():
     friday = datetime(2026, 12, 24, 10, tzinfo=UTC)  # Thursday before Christmas
     # 2 working days: 25 and 26 Dec are holidays, 27 is Sunday -> Mon 28, Tue 29.
-    assert add_working_days(friday, 2, frozenset(ROUTING.spec.holidays)).day == 29
+    assert add_working_days(friday, 2, ROUTING.closed_days).day == 29
     due = ROUTING.due_at(start=friday, channel=Channel.EMAIL, product=None)
     assert due.day == 29
     permit = ROUTING.product("evenementenvergunning")
@@ -132,3 +127,77 @@ def test_normalise_takes_the_ascii_shortcut_to_the_same_words():
     texts += ["Evenementen-Vergunning!", "WOZ-waarde 2026", "IJzer", ""]
     assert all(t.isascii() for t in texts)
     assert [normalise(t) for t in texts] == [slow(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("text", "product"),
+    [
+        ("Rijbewijs verlengen", "rijbewijs"),
+        ("mn rijbwijs is gestolen", "rijbewijs"),  # a typo
+        ("De restafvalcontainer zit vol", "afvalcontainer"),  # a compound ending in it
+        ("Vraag over de afvalstofheffing", "afvalstoffenheffing"),  # two typos, long word
+        ("hoeveel is de hondebelasting", "hondenbelasting"),
+        ("De containers zijn niet geleegd", "afvalcontainer"),  # inflected
+        ("Mijn auto is weggesleept", "wegsleepregeling"),
+        # The product's name outweighs a word that only describes another.
+        (
+            "Mijn moeder zit in een rolstoel: een gehandicaptenparkeerkaart?",
+            "gehandicaptenparkeerkaart",
+        ),
+        # A tie goes to the product named first.
+        ("paspoort en id-kaart tegelijk aanvragen", "paspoort"),
+    ],
+)
+def test_classifies_compounds_inflections_and_typos(text, product):
+    match = ROUTING.classify(hint=None, text=text)
+    assert match.product is not None, text
+    assert match.product.upl == product
+
+
+def test_a_word_is_only_its_longest_keyword():
+    match = ROUTING.classify(hint=None, text="afvalstoffenheffing")
+    assert match.product.upl == "afvalstoffenheffing" and match.candidates == ()
+
+
+def test_weak_words_alone_give_candidates_for_the_contact_centre():
+    match = ROUTING.classify(hint=None, text="waar kan ik parkeren bij het gemeentehuis")
+    assert match.product is None and match.rule == "low-confidence"
+    assert match.candidate_products == ("parkeervergunning",)
+    assert match.candidates == ("parkeervergunning (parkeren)",)
+
+
+def test_other_products_named_are_listed_as_candidates():
+    match = ROUTING.classify(hint=None, text="Kliko niet geleegd en de lantaarnpaal is kapot")
+    assert match.product.upl == "afvalcontainer"
+    assert "melding openbare ruimte (straatverlichting)" in match.candidate_products
+
+
+def test_common_words_near_a_keyword_are_no_keyword():
+    assert ROUTING.classify(hint=None, text="Trouwens, wanneer bent u open?").product is None
+
+
+def test_follow_up_phrases():
+    assert ROUTING.reads_as_follow_up(None, "Zoals ik eerder schreef: nog niets")
+    assert ROUTING.reads_as_follow_up("RE: kliko", "Hallo")
+    assert ROUTING.reads_as_follow_up("Nog een vraag", "Moet ik iets meenemen?")  # the subject
+    assert not ROUTING.reads_as_follow_up("Vraag", "Wat zijn de openingstijden?")
+
+
+def test_public_holidays_come_from_the_holidays_package():
+    # Easter Monday 2030 (22 April) is in no list of the file; Good Friday the municipality
+    # is open (open_on); its own closing day 2026-12-31 is skipped too.
+    thursday = datetime(2030, 4, 18, 10, tzinfo=UTC)
+    assert add_working_days(thursday, 1, ROUTING.closed_days).day == 19  # Good Friday: open
+    assert add_working_days(thursday, 2, ROUTING.closed_days).day == 23  # Mon 22 is closed
+    wednesday = datetime(2026, 12, 30, 10, tzinfo=UTC)
+    assert add_working_days(wednesday, 1, ROUTING.closed_days).day == 4  # 31 Dec, 1 Jan
+
+
+def test_due_date_counts_from_when_the_resident_sent_it_bounded_by_receipt():
+    sent = datetime(2026, 3, 2, 23, 50, tzinfo=UTC)  # Monday night
+    processed = datetime(2026, 3, 4, 9, tzinfo=UTC)  # routed on Wednesday
+    due = ROUTING.due_at(start=sent, channel=Channel.EMAIL, product=None, received=processed)
+    assert due.date() == datetime(2026, 3, 4).date()  # 2 working days after Monday
+    ahead = datetime(2026, 3, 9, tzinfo=UTC)  # a clock ahead of receipt counts from receipt
+    due = ROUTING.due_at(start=ahead, channel=Channel.EMAIL, product=None, received=processed)
+    assert due.date() == datetime(2026, 3, 6).date()

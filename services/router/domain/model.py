@@ -88,6 +88,8 @@ def match_case(
     window_days: int,
     establishment: str | None = None,
     own_case: bool = False,
+    follow_up: bool = True,
+    candidates: tuple[str, ...] = (),
 ) -> CaseMatch:
     """Design §5, in order: the quoted case number of the same party; a thread reference
     (e-mail chain, chat session, app conversation, call-back); an open case of the same
@@ -97,6 +99,11 @@ def match_case(
     of somebody else is flagged for a person, never linked. ``own_case``: the message
     belongs to a case of its own unless its thread is known (an imported old case,
     ``imported_case``), so the recency/product rules do not apply.
+
+    Without a recognised ``product``: the open case of one of the ``candidates`` (the
+    products the classifier was not sure enough of), else, when the message reads as a
+    ``follow_up`` ("zoals ik eerder schreef", a reply), the most recently active open case;
+    a message that names another product never joins a case of a different one.
     """
     flags: list[tuple[str, str]] = []
     referenced: uuid.UUID | None = None
@@ -134,29 +141,27 @@ def match_case(
         for c in party_cases
         if c.is_open and now - c.last_activity_at <= window and c.establishment == establishment
     ]
-    if product is None and recent:
-        # No product recognised ("Nog een vraag…"): a follow-up of the party's most
-        # recently active open case rather than a new case per loose remark.
-        case = max(recent, key=lambda c: c.last_activity_at)
-        return CaseMatch(
-            case,
-            "open-case-recent",
-            f"no product recognised; the party's most recent open case (active within "
-            f"{window_days} days)",
-            tuple(flags),
-            referenced,
-        )
-    candidates = [c for c in recent if c.product == product]
-    if candidates:
-        case = max(candidates, key=lambda c: c.last_activity_at)
-        return CaseMatch(
-            case,
-            "open-case-same-product",
-            f"open case of the same party for {product or 'no product'}, active within "
-            f"{window_days} days",
-            tuple(flags),
-            referenced,
-        )
+    within = f"active within {window_days} days"
+    if product is None:
+        # No confident product: the open case of a candidate; else, when it refers back
+        # ("Nog een vraag…"), the most recent open case rather than a new case per remark.
+        likely = [c for c in recent if c.product in candidates]
+        followed = recent if follow_up else []
+        rules = [
+            (likely, "open-case-candidate", "no confident product; an open case of a candidate"),
+            (
+                followed,
+                "open-case-recent",
+                "no product recognised and it refers back; the party's most recent open case",
+            ),
+        ]
+    else:
+        same = [c for c in recent if c.product == product]
+        rules = [(same, "open-case-same-product", f"open case of the same party for {product}")]
+    for cases, rule, detail in rules:
+        if cases:
+            case = max(cases, key=lambda c: c.last_activity_at)
+            return CaseMatch(case, rule, f"{detail} ({within})", tuple(flags), referenced)
     return CaseMatch(
         None, "new-case", "no matching case; a new case was opened", tuple(flags), referenced
     )

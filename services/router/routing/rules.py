@@ -1,4 +1,5 @@
-"""Loading and validating the routing file, and classifying free text to a product.
+"""Loading and validating the routing file, and what the router asks of it: the product of
+a text (scored in ``classify.py``), whether a message refers back, owners, due dates.
 
 Pure logic apart from reading the file. A bad file raises ``RoutingFileError``
 with a message that names what is wrong, and the router refuses to start.
@@ -8,16 +9,26 @@ from __future__ import annotations
 
 import csv
 import functools
-import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
+import holidays
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.router.routing.classify import (
+    CONFIDENT,
+    KEYWORD,
+    NAME,
+    WEAK,
+    Keyword,
+    KeywordIndex,
+    normalise,
+    score,
+    words,
+)
 from shared.contracts import Channel
 
 HERE = Path(__file__).parent
@@ -43,7 +54,13 @@ class ProductRule(BaseModel):
     owner: str
     confidential: bool = False
     norm_days: int | None = Field(default=None, ge=1, le=365)
-    keywords: list[str] = Field(min_length=1)
+    # What the product is called (a synonym of the UPL name: "id-kaart", "kliko"): weigh
+    # most. Keywords decide it; weak words only help (docs/routing.md, "Classification").
+    names: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    # Words that point to the product but are not enough on their own ("kapot", "aanslag"):
+    # they add to its score and decide between products, alone they give candidates only.
+    weak: list[str] = Field(default_factory=list)
 
 
 class RoutingFile(BaseModel):
@@ -59,7 +76,17 @@ class RoutingFile(BaseModel):
     # case owned by, or handed over to, one of them shows its contents to need-to-know only.
     confidential_teams: list[str] = Field(default_factory=list)
     service_norms: ServiceNorms
+    # The municipality's own closing days; public holidays come from the ``holidays``
+    # package for ``public_holidays`` (a country code; null: none), except the ones named in
+    # ``open_on`` (as the package names them in Dutch, e.g. "Goede vrijdag").
     holidays: list[date] = Field(default_factory=list)
+    public_holidays: str | None = "NL"
+    open_on: list[str] = Field(default_factory=list)
+    # Words that make a message without a product a follow-up of the sender's most recent
+    # open case ("zoals ik eerder schreef", "aanvulling"); without them it is a new question.
+    follow_up: list[str] = Field(default_factory=list)
+    # Common words never read as a keyword, however close to one ("trouwens" ~ "trouwen").
+    not_keywords: list[str] = Field(default_factory=list)
     products: list[ProductRule]
 
     @model_validator(mode="after")
@@ -76,125 +103,50 @@ class RoutingFile(BaseModel):
         for n, p in enumerate(self.products):
             if p.owner not in self.teams:
                 problems.append(f"products[{n}] ({p.upl}): owner '{p.owner}' is not under teams")
+            if not p.names and not p.keywords:
+                problems.append(f"products[{n}] ({p.upl}): no names and no keywords")
             if p.upl in seen:
                 problems.append(f"products[{n}]: '{p.upl}' appears twice")
             seen.add(p.upl)
+        if self.public_holidays is not None:
+            try:
+                public_holidays(self.public_holidays, ())
+            except NotImplementedError:
+                problems.append(f"public_holidays: no holidays known for '{self.public_holidays}'")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+# Years whose public holidays are known to the router (imported history included).
+HOLIDAY_YEARS = range(1990, 2071)
 
 
-def normalise(text: str) -> str:
-    """Lower case, accents removed, punctuation to spaces: 'Evenementen-Vergunning!' ->
-    'evenementen vergunning'."""
-    if text.isascii():  # most messages: nothing to decompose, casefold is lower
-        return " ".join(_WORD.findall(text.lower()))
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(_WORD.findall(plain))
-
-
-def within_one_edit(a: str, b: str) -> bool:
-    """Damerau-Levenshtein distance ≤ 1 (a typo: one letter wrong, missing, extra, swapped)."""
-    if a == b:
-        return True
-    la, lb = len(a), len(b)
-    if abs(la - lb) > 1:
-        return False
-    if la == lb:
-        diff = [i for i in range(la) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and a[diff[0]] == b[diff[1]]
-            and a[diff[1]] == b[diff[0]]
-        )
-    short, long_ = (a, b) if la < lb else (b, a)
-    i = 0
-    while i < len(short) and short[i] == long_[i]:
-        i += 1
-    return short[i:] == long_[i + 1 :]
+@functools.lru_cache(maxsize=8)
+def public_holidays(country: str, open_on: tuple[str, ...]) -> frozenset[date]:
+    """The country's public holidays (the ``holidays`` package, Dutch names), except those
+    the municipality is open on."""
+    known = holidays.country_holidays(country, years=HOLIDAY_YEARS, language="nl")
+    return frozenset(d for d, name in known.items() if not set(name.split("; ")) <= set(open_on))
 
 
 @dataclass(frozen=True)
 class ProductMatch:
     product: ProductRule | None
-    rule: str  # "product-hint" | "keywords" | "no-match"
+    rule: str  # "product-hint" | "keywords" | "low-confidence" | "no-match"
     matched: tuple[str, ...]
+    # Other products the message names (several questions in one), or, when it is not sure
+    # enough ("low-confidence"), the products it might be: (UPL name, the words that named it).
+    others: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
+    @property
+    def candidate_products(self) -> tuple[str, ...]:
+        return tuple(upl for upl, _ in self.others)
 
-@dataclass(frozen=True)
-class _Keyword:
-    order: int  # position in the file: ties go to the product listed first
-    product: int
-    words: tuple[str, ...]
-    text: str
-
-
-# Keywords this long also match compounds that start with them and words one typo away.
-FUZZY_MIN = 6
-
-
-def _deletions(word: str) -> set[str]:
-    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
-
-
-class _KeywordIndex:
-    """Finds the keywords in a text without comparing every keyword with every word:
-    exact words by dictionary, compounds by their prefixes, typos through a
-    one-deletion index (two words one edit apart share a one-deletion variant)."""
-
-    def __init__(self, keywords: list[_Keyword]) -> None:
-        self.exact: dict[str, list[_Keyword]] = {}
-        self.phrases: dict[str, list[_Keyword]] = {}
-        self.variants: dict[str, list[_Keyword]] = {}
-        for kw in keywords:
-            if len(kw.words) > 1:
-                self.phrases.setdefault(kw.words[0], []).append(kw)
-                continue
-            (word,) = kw.words
-            self.exact.setdefault(word, []).append(kw)
-            if len(word) >= FUZZY_MIN:
-                for variant in _deletions(word):
-                    self.variants.setdefault(variant, []).append(kw)
-        self._cache: dict[str, tuple[_Keyword, ...]] = {}
-        # Only prefixes up to the longest keyword can be keywords, and only words at most
-        # one letter longer can be a typo of one: bounds the work per word, which was
-        # quadratic in its length (a pasted base64 blob, a hostile 100,000-letter "word").
-        self.longest = max((len(w) for kw in keywords for w in kw.words), default=0)
-
-    def word_matches(self, token: str) -> tuple[_Keyword, ...]:
-        cached = self._cache.get(token)
-        if cached is not None:
-            return cached
-        found: dict[int, _Keyword] = {id(kw): kw for kw in self.exact.get(token, ())}
-        if len(token) >= FUZZY_MIN:
-            for end in range(FUZZY_MIN, min(len(token), self.longest + 1)):
-                for kw in self.exact.get(token[:end], ()):
-                    if len(kw.words[0]) >= FUZZY_MIN:
-                        found[id(kw)] = kw
-        if FUZZY_MIN - 1 <= len(token) <= self.longest + 1:
-            for variant in _deletions(token):
-                for kw in self.variants.get(variant, ()):
-                    if within_one_edit(token, kw.words[0]):
-                        found[id(kw)] = kw
-        result = tuple(found.values())
-        if len(self._cache) < 100_000 and len(token) <= self.longest + 1:
-            self._cache[token] = result
-        return result
-
-    def matches(self, tokens: list[str]) -> list[_Keyword]:
-        found: dict[int, _Keyword] = {}
-        for i, token in enumerate(tokens):
-            for kw in self.word_matches(token):
-                found[id(kw)] = kw
-            for kw in self.phrases.get(token, ()):
-                if tuple(tokens[i : i + len(kw.words)]) == kw.words:
-                    found[id(kw)] = kw
-        return list(found.values())
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """As the explanation shows them: "<upl> (<words>)"."""
+        return tuple(f"{upl} ({', '.join(w)})" for upl, w in self.others)
 
 
 class Routing:
@@ -205,17 +157,24 @@ class Routing:
         self.version = spec.version
         self.default_team = spec.default_team
         self._by_upl = {p.upl: p for p in spec.products}
-        listed = [
-            (n, words, k)
-            for n, p in enumerate(spec.products)
-            for k, words in {
-                k: tuple(normalise(k).split()) for k in dict.fromkeys([p.upl, *p.keywords])
-            }.items()
-            if words
-        ]
-        self._keywords = [_Keyword(i, n, words, k) for i, (n, words, k) in enumerate(listed)]
-        self._index = _KeywordIndex(self._keywords)
-        self._holidays = frozenset(spec.holidays)
+        keywords: list[Keyword] = []
+        for n, p in enumerate(spec.products):
+            weighted = {p.upl: KEYWORD} | {k: WEAK for k in p.weak}
+            weighted |= {k: KEYWORD for k in p.keywords} | {k: NAME for k in p.names}
+            seen: set[tuple[str, ...]] = set()  # "id-kaart" and "id kaart" are one keyword
+            for k, weight in sorted(weighted.items(), key=lambda kw: -kw[1]):
+                words = tuple(normalise(k).split())
+                if words and words not in seen:
+                    seen.add(words)
+                    keywords.append(Keyword(len(keywords), n, words, k, weight))
+        self._index = KeywordIndex(keywords, {normalise(w) for w in spec.not_keywords})
+        self._follow_up = [tuple(normalise(f).split()) for f in spec.follow_up]
+        public = (
+            public_holidays(spec.public_holidays, tuple(spec.open_on))
+            if spec.public_holidays
+            else frozenset()
+        )
+        self.closed_days = frozenset(spec.holidays) | public
 
     @cached_property
     def teams(self) -> frozenset[str]:
@@ -232,30 +191,61 @@ class Routing:
                 return ProductMatch(by_name, "product-hint", (hint,))
             hinted = self._score(normalise(hint).split())
             if hinted.product is not None:
-                return ProductMatch(hinted.product, "product-hint", hinted.matched)
+                return replace(hinted, rule="product-hint")
         return self._score(normalise(text).split())
 
     def _score(self, tokens: list[str]) -> ProductMatch:
-        scores: dict[int, list[str]] = {}
-        for kw in sorted(self._index.matches(tokens), key=lambda kw: kw.order):
-            scores.setdefault(kw.product, []).append(kw.text)
-        if not scores:
+        ranked, per = score(self._index.hits(tokens))
+        if not ranked:
             return ProductMatch(None, "no-match", ())
-        # Most keywords matched wins; on a tie the product listed first in the file.
-        best = min(scores, key=lambda n: (-len(scores[n]), n))
-        return ProductMatch(self.spec.products[best], "keywords", tuple(scores[best]))
+        products = self.spec.products
+        (negative, _, best), rest = ranked[0], ranked[1:4]
+        if -negative < CONFIDENT:
+            # Only weak or distorted words: a person decides, with the candidates in view.
+            listed = [(products[p].upl, words(per[p])) for _, _, p in ranked[:3]]
+            matched = tuple(w for _, found in listed for w in found)
+            return ProductMatch(None, "low-confidence", matched, tuple(listed))
+        others = tuple((products[p].upl, words(per[p])) for n, _, p in rest if -n >= CONFIDENT)
+        return ProductMatch(products[best], "keywords", words(per[best]), others)
 
     def owner_of(self, product: ProductRule | None) -> str:
         return product.owner if product is not None else self.default_team
 
-    def due_at(self, *, start: datetime, channel: Channel, product: ProductRule | None) -> datetime:
+    def reads_as_follow_up(self, subject: str | None, text: str) -> bool:
+        """Whether a message refers back to an earlier one (a reply's subject, or one of
+        the ``follow_up`` phrases): only then may it join the sender's most recent case
+        without naming its product."""
+        if subject and subject.lstrip().lower().startswith(("re:", "antw:", "aw:")):
+            return True
+        words = normalise(f"{subject or ''}\n{text}").split()
+        firsts = set(words)
+        for phrase in self._follow_up:
+            if phrase[0] not in firsts:
+                continue
+            for i, word in enumerate(words):
+                if word == phrase[0] and tuple(words[i : i + len(phrase)]) == phrase:
+                    return True
+        return False
+
+    def due_at(
+        self,
+        *,
+        start: datetime,
+        channel: Channel,
+        product: ProductRule | None,
+        received: datetime | None = None,
+    ) -> datetime:
         """The product's norm if it has one, else the channel's, else the default; counted in
-        working days (no weekends, no holidays in the file)."""
+        working days (no weekends, no public holidays, no closing days of the file) from
+        ``start``: when the resident sent the message. ``received``: when the municipality
+        had it; a sent time later than that (a wrong clock) counts from receipt."""
         norms = self.spec.service_norms
         days = (product.norm_days if product else None) or norms.channels.get(
             channel, norms.default
         )
-        return add_working_days(start, days, self._holidays)
+        if received is not None and start > received:
+            start = received
+        return add_working_days(start, days, self.closed_days)
 
 
 def add_working_days(start: datetime, days: int, holidays: frozenset[date]) -> datetime:

@@ -3,7 +3,7 @@
 Three implementations behave the same (``tests/contract`` runs one suite on each):
 ``PostgresStore`` (array statements on asyncpg, the production path), ``SqlStore``
 (SQLAlchemy Core: SQLite, the demo) and an in-memory fake for unit tests
-(``tests/fakes/router_store.py``). Reads and writes come in batches: a routed batch of
+(``services/router/store/memory.py``). Reads and writes come in batches: a routed batch of
 messages makes a handful of statements, whatever its size.
 """
 
