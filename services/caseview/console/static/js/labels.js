@@ -16,6 +16,7 @@ export const TEAMS = {
   vergunningen: 'Vergunningen (omgeving)',
   belastingen: 'Belastingen',
   'openbare-ruimte': 'Beheer openbare ruimte',
+  onderwijs: 'Onderwijs en leerplicht',
 };
 
 export const ROLES = {
@@ -88,6 +89,8 @@ export const CASE_RULES = {
   thread: 'Het bericht is een reactie in een gesprek van deze zaak',
   'open-case-recent': 'Dezelfde afzender heeft kort geleden over deze open zaak geschreven',
   'open-case-same-product': 'Er loopt al een open zaak over hetzelfde product',
+  'open-case-candidate':
+    'Het product is niet zeker, maar er loopt een open zaak over een van de mogelijke producten',
   'new-case': 'Geen passende zaak gevonden: er is een nieuwe zaak geopend',
 };
 
@@ -95,6 +98,7 @@ export const OWNER_RULES = {
   product: 'Het product bepaalt het team (routeringsbestand)',
   'default-owner': 'Geen product herkend: het klantcontactcentrum is eigenaar',
   'existing-owner': 'De zaak houdt haar eigenaar',
+  'imported-owner': 'Het team uit het oude klantsysteem houdt de zaak',
 };
 
 export const FLAGS = {
