@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
@@ -83,3 +87,22 @@ def router_settings(
         consumer_group=group or f"router-{uuid.uuid4().hex[:8]}",
         **extra,
     )
+
+
+def promtool() -> str:
+    """Prometheus' promtool (deploy/local/promtool.sh; `make test` builds it first through
+    system-deps). Skips only where Go is missing, so it cannot be built."""
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("go") is None and shutil.which("promtool") is None:
+        pytest.skip("Go is not installed: promtool cannot be built (deploy/local/promtool.sh)")
+    if shutil.which("go") is None:
+        return str(shutil.which("promtool"))
+    out = subprocess.run(
+        ["bash", "deploy/local/promtool.sh", "path"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    return out.stdout.strip().splitlines()[-1]

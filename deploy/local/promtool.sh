@@ -13,7 +13,7 @@ path)
         command -v go >/dev/null || { echo "promtool.sh: Go is needed to build promtool" >&2; exit 1; }
         mkdir -p "$bin"
         echo "promtool.sh: building promtool $version (first time: a few minutes)" >&2
-        GOBIN="$bin" GOFLAGS=-trimpath go install "github.com/prometheus/prometheus/cmd/promtool@$version" >&2
+        GOBIN="$bin" go install "github.com/prometheus/prometheus/cmd/promtool@$version" >&2
         echo "$version" > "$bin/promtool.version"
     fi
     echo "$bin/promtool"

@@ -21,3 +21,10 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 bash "$here/postgres.sh" install
+# Prometheus' promtool for the alert-rule and dashboard tests, built once from the Go module
+# proxy into .local/bin (a few minutes the first time on a machine; cached after).
+if command -v go >/dev/null; then
+    bash "$here/promtool.sh" path >/dev/null
+else
+    echo "system-deps: no Go: promtool cannot be built (the alert-rule tests will say so)" >&2
+fi

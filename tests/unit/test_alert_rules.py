@@ -11,7 +11,6 @@ proxy). An alert added without a firing and a quiet case here fails the test.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from services.router.gauges import FAMILIES
 from shared import metrics
 from shared.contracts import Channel
 from shared.settings import ServiceSettings
+from tests import support
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -257,17 +257,7 @@ def rule_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    if shutil.which("go") is None and not (ROOT / ".local" / "bin" / "promtool").exists():
-        pytest.skip("Go is not installed: promtool cannot be built (deploy/local/promtool.sh)")
-    out = subprocess.run(
-        ["bash", "deploy/local/promtool.sh", "path"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    return out.stdout.strip().splitlines()[-1]
+    return support.promtool()
 
 
 def test_the_rule_file_is_valid(promtool: str) -> None:

@@ -12,7 +12,6 @@ import importlib
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
+
+from tests import support
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -264,9 +265,7 @@ def test_the_checks_accept_what_is_right():
 
 def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
     """Prometheus' own parser reads each panel (as a recording rule; `$team` as All expands)."""
-    promtool = shutil.which("promtool") or str(ROOT / ".local" / "bin" / "promtool")
-    if not Path(promtool).exists():
-        pytest.skip("promtool is not built here: `deploy/local/promtool.sh path` builds it")
+    promtool = support.promtool()
     rules = [
         {"record": f"panel:{name.removesuffix('.json')}:{panel['id']}", "expr": target["expr"]}
         for name, dashboard in rendered_dashboards().items()
