@@ -103,10 +103,19 @@ async def insert_many(
         return
     table = statement.table
     assert isinstance(table, Table)
+    await driver.execute(*unnest_insert(table, rows, postgres_suffix))
+
+
+def unnest_insert(
+    table: Table, rows: Sequence[Mapping[str, Any]], suffix: str = ""
+) -> tuple[Any, ...]:
+    """The PostgreSQL statement and its array arguments that insert ``rows`` (all with the
+    same keys, at least one) in one go: ``driver.execute(*unnest_insert(...))``, or
+    ``driver.fetch`` when ``suffix`` ends in RETURNING."""
     columns = tuple(rows[0])
-    sql, is_json = _unnest_sql(table, columns, postgres_suffix)
+    sql, is_json = _unnest_sql(table, columns, suffix)
     arrays = [
         [_value(row[name], json) for row in rows]
         for name, json in zip(columns, is_json, strict=True)
     ]
-    await driver.execute(sql, *arrays)
+    return (sql, *arrays)

@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.model import Case, Party
+from services.router.orm import link_suggestions
 from services.router.store.sql import SqlStore
 from services.router.store.sql_commands import as_case
 from shared.contracts import OPEN_STATUSES
+from shared.db.bulk import unnest_insert
 
 # The columns a Case is made of.
 _CASE_COLUMNS = (
@@ -143,26 +145,6 @@ class PostgresStore(SqlStore):
         if not rows:
             return set()
         rows = sorted(rows, key=lambda r: (r["party_id"], r["suggested_party_id"]))
-        new = await self.pg.fetch(
-            "INSERT INTO link_suggestions "
-            "(id, party_id, suggested_party_id, kind, value, trust, message_id, status, "
-            "created_at) "
-            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], "
-            "$6::text[], $7::uuid[], $8::text[], $9::timestamptz[]) "
-            "ON CONFLICT DO NOTHING RETURNING id",
-            *(
-                [r[c] for r in rows]
-                for c in (
-                    "id",
-                    "party_id",
-                    "suggested_party_id",
-                    "kind",
-                    "value",
-                    "trust",
-                    "message_id",
-                    "status",
-                    "created_at",
-                )
-            ),
-        )
+        statement = unnest_insert(link_suggestions, rows, "ON CONFLICT DO NOTHING RETURNING id")
+        new = await self.pg.fetch(*statement)
         return {r["id"] for r in new}
