@@ -36,6 +36,9 @@ KEYS = {
     "command_outcomes": ("command_id",),
 }
 FIRST_KEYS = 5  # how many differing keys a report names per table
+# Keys that hold personal data (an identifier's value, a normalised name) are named in a
+# report by their ids only: the first parts of the key, up to here.
+NAMED_BY = {"party_identifiers": 1, "party_name_keys": 1}
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ async def projection_hash(
 
 async def _row_digests(session: AsyncSession, table: Table) -> dict[str, bytes]:
     keys = KEYS[table.name]
+    if table.name == "party_name_keys":
+        keys = ("party_id", "key")  # the id first: reports name rows by it (NAMED_BY)
     digests: dict[str, bytes] = {}
     result = await session.stream(select(*_compared(table)))
     async for row in result:
@@ -105,6 +110,13 @@ async def _row_digests(session: AsyncSession, table: Table) -> dict[str, bytes]:
         key = "/".join(str(_jsonable(row._mapping[k])) for k in keys)
         digests[key] = hashlib.sha256(orjson.dumps(doc)).digest()
     return digests
+
+
+def _named(table: str, keys: list[str]) -> tuple[str, ...]:
+    """The first differing keys as a report names them: no personal data (NAMED_BY)."""
+    parts = NAMED_BY.get(table)
+    named = keys if parts is None else ["/".join(k.split("/")[:parts]) for k in keys]
+    return tuple(dict.fromkeys(named))[:FIRST_KEYS]
 
 
 async def differences(
@@ -127,7 +139,7 @@ async def differences(
                     len(only_rebuilt),
                     len(only_live),
                     len(changed),
-                    tuple(differing[:FIRST_KEYS]),
+                    _named(name, differing),
                 )
             )
     return found
