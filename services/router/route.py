@@ -19,7 +19,9 @@ from typing import Any
 from services.router.domain.identity import (
     Holding,
     QuotedCase,
+    Sender,
     conversation_refs,
+    effective_sender,
     identify,
     origin_key,
     quoted_bsns,
@@ -104,8 +106,10 @@ class _State:
     def held(self, identifiers: Iterable[SenderIdentifier]) -> list[Holding]:
         return [h for s in identifiers for h in self.holdings.get((s.kind.value, s.value), [])]
 
-    def hold(self, party_id: uuid.UUID, identifier: SenderIdentifier) -> None:
-        holding = Holding(party_id, identifier.kind, identifier.value, identifier.trust)
+    def hold(self, party_id: uuid.UUID, identifier: SenderIdentifier, *, provisional: bool) -> None:
+        holding = Holding(
+            party_id, identifier.kind, identifier.value, identifier.trust, provisional
+        )
         self.holdings.setdefault((identifier.kind.value, identifier.value), []).append(holding)
 
     def put_case(self, case: Case) -> None:
@@ -149,10 +153,15 @@ async def route_messages(
         return []
     state = _State()
     quoted = {m.message_id: quoted_bsns(m) for m in messages}
-    await _load(store, state, messages, quoted)
+    senders = [effective_sender(m) for m in messages]  # each message's rungs, decided once
+    origins = [origin_key(m, s) for m, s in zip(messages, senders, strict=True)]
+    await _load(store, state, messages, quoted, origins)
 
     # Identify every message in order (trust ladder, domain/identity.py).
-    identified = [_identify(m, state, now, quoted[m.message_id]) for m in messages]
+    identified = [
+        _identify(m, state, now, quoted[m.message_id], sender, origin)
+        for m, sender, origin in zip(messages, senders, origins, strict=True)
+    ]
 
     # Lock the existing parties involved, in id order (replicas lock alike: no deadlock),
     # and read their cases and their merged-in parties.
@@ -190,6 +199,7 @@ async def _load(
     state: _State,
     messages: list[InboundMessage],
     quoted: dict[uuid.UUID, list[SenderIdentifier]],
+    origin_keys: list[str | None],
 ) -> None:
     """What identification needs: who holds these identifiers, which provisional parties
     these addresses created; and continuity without trust: the cases of quoted numbers
@@ -198,8 +208,7 @@ async def _load(
     wanted = [s for m in messages for s in [*m.sender, *quoted[m.message_id]]]
     for h in await store.holdings(wanted):
         state.holdings.setdefault((h.kind.value, h.value), []).append(h)
-    origins = {o for m in messages if (o := origin_key(m))}
-    state.origins.update(await store.parties_by_origin(origins))
+    state.origins.update(await store.parties_by_origin({o for o in origin_keys if o}))
     numbers = {n for m in messages if (n := quoted_case_number(m))}
     for case in await store.cases_by_numbers(numbers):
         state.put_case(case)
@@ -219,9 +228,13 @@ async def _load(
 
 
 def _identify(
-    message: InboundMessage, state: _State, now: datetime, quoted: list[SenderIdentifier]
+    message: InboundMessage,
+    state: _State,
+    now: datetime,
+    quoted: list[SenderIdentifier],
+    sender: Sender,
+    origin: str | None,
 ) -> _Identified:
-    origin = origin_key(message)
     held = state.held(message.sender) + state.held(quoted)
     conversation = next(
         (state.conversations[r] for r in conversation_refs(message) if r in state.conversations),
@@ -239,6 +252,7 @@ def _identify(
         quoted,
         conversation_party=conversation,
         quoted_case=quoted_case,
+        sender=sender,
     )
     party_events: list[Event] = []
     if decision.party_id is None:
@@ -279,8 +293,15 @@ def _identify(
         ]
     for ref in conversation_refs(message):
         state.conversations.setdefault(ref, party_id)
+    # Whether the party is known only by what it sent (the suggestion rule asks).
+    provisional = (
+        decision.provisional
+        if decision.party_id is None
+        else decision.rule in ("origin", "own-case-number")
+        or any(h.provisional for h in held if h.party_id == party_id)
+    )
     for identifier in decision.new_identifiers:
-        state.hold(party_id, identifier)
+        state.hold(party_id, identifier, provisional=provisional)
         state.new_identifiers.append((party_id, identifier, message.message_id))
     identified = _Identified(message, party_id, party_events, len(decision.duplicates))
     for other, identifier in decision.suggestions:

@@ -20,6 +20,7 @@ from shared.contracts import (
     SenderIdentifier,
     Trust,
 )
+from shared.ids import new_id
 
 K, T, E = IdentifierKind, Trust, Evidence
 FATIMA = uuid.uuid4()  # known by her DigiD BSN
@@ -216,4 +217,34 @@ def test_own_case_number_from_the_same_address_joins_a_provisional_party_only():
     holdings = [*HOLDINGS, Holding(FATIMA, K.POSTAL_ADDRESS, "Dorpsstraat 1, Tilburg", T.CLAIMED)]
     d = identify(letter, holdings, None, quoted_case=QuotedCase(FATIMA, provisional=False))
     assert d.party_id is None
+    assert [p for p, _ in d.suggestions] == [FATIMA]
+
+
+def test_a_value_typed_again_and_again_suggests_one_link_not_one_per_earlier_claimant():
+    """Ten web forms with the same typed address: each newcomer is suggested to the first
+    claimant only (ids are time-ordered), so a person decides 9 pairs, not 45."""
+    claimants = [new_id() for _ in range(4)]
+    holdings = [
+        Holding(p, K.EMAIL, "vaak@example.nl", T.CLAIMED, provisional=True)
+        for p in reversed(claimants)
+    ]
+    d = identify(msg((K.EMAIL, "vaak@example.nl", T.CLAIMED)), holdings, None)
+    assert [p for p, _ in d.suggestions] == [claimants[0]]
+    # Residents known by evidence who stated it (a family address) are each suggested.
+    peter, anna = new_id(), new_id()
+    family = [
+        *holdings,
+        Holding(anna, K.EMAIL, "vaak@example.nl", T.CLAIMED),
+        Holding(peter, K.EMAIL, "vaak@example.nl", T.CLAIMED),
+    ]
+    d = identify(msg((K.EMAIL, "vaak@example.nl", T.CLAIMED)), family, None)
+    assert sorted(p for p, _ in d.suggestions) == sorted([anna, peter])
+    # A party holding it at a strong rung is the one it is suggested to, whoever came first.
+    verified = [*holdings, Holding(FATIMA, K.EMAIL, "vaak@example.nl", T.VERIFIED)]
+    d = identify(msg((K.EMAIL, "vaak@example.nl", T.CLAIMED)), verified, None)
+    assert [p for p, _ in d.suggestions] == [FATIMA]
+    # A quoted BSN follows the same rule.
+    quoted = [SenderIdentifier(kind=K.BSN, value="111222333", trust=T.CLAIMED)]
+    typed = [Holding(p, K.BSN, "111222333", T.CLAIMED, provisional=True) for p in claimants]
+    d = identify(msg((K.EMAIL, "x@example.nl", T.CLAIMED)), [*typed, *HOLDINGS], None, quoted)
     assert [p for p, _ in d.suggestions] == [FATIMA]

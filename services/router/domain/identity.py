@@ -17,6 +17,8 @@ The rung of every identifier on the message comes from the channel's evidence al
 - A *claimed* identifier that belongs to another party yields a suggested link for a
   person to confirm, never a link: an unauthenticated e-mail quoting somebody's BSN, or a
   web form typing somebody's verified address, must not reach that person's history.
+  One suggestion per typed value: to the parties holding it at a strong rung, else to
+  the earliest party that typed it (linear in messages, not quadratic).
 - Identifiers of two different parties on one message: flagged as a possible
   duplicate, not merged.
 """
@@ -49,6 +51,8 @@ class Holding:
     kind: IdentifierKind
     value: str
     trust: Trust
+    # The party is provisional and not merged: known only by what it sent.
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,15 @@ class Identification:
     duplicates: tuple[uuid.UUID, ...] = field(default=())
 
 
+# A message's usable identifiers with their rungs (``effective_sender``).
+Sender = list[tuple[SenderIdentifier, Rung]]
+
+
 def imported(message: InboundMessage) -> bool:
     return any(ref.startswith("import:") for ref in message.thread_refs)
 
 
-def effective_sender(message: InboundMessage) -> list[tuple[SenderIdentifier, Rung]]:
+def effective_sender(message: InboundMessage) -> Sender:
     """The message's usable identifiers, each with its rung and the trust a party keeps
     for it (``SenderIdentifier.trust`` rewritten from the rung: ingest's word is not
     enough)."""
@@ -89,10 +97,11 @@ def effective_sender(message: InboundMessage) -> list[tuple[SenderIdentifier, Ru
     return out
 
 
-def origin_key(message: InboundMessage) -> str | None:
+def origin_key(message: InboundMessage, sender: Sender | None = None) -> str | None:
     """The address an unknown sender is recognised by next time, ``sent:email:a@b.nl``:
-    only an address the message was provably sent from (a typed one joins nothing)."""
-    for s, r in effective_sender(message):
+    only an address the message was provably sent from (a typed one joins nothing).
+    ``sender``: the message's ``effective_sender`` if the caller has it already."""
+    for s, r in effective_sender(message) if sender is None else sender:
         if r == Rung.SENT_FROM:
             return f"sent:{s.kind}:{s.value}"
     return None
@@ -134,6 +143,26 @@ def quoted_bsns(message: InboundMessage) -> list[SenderIdentifier]:
     return list(found.values())
 
 
+def _suggested_for_claim(
+    claim: SenderIdentifier, holdings: list[Holding], exclude: set[uuid.UUID | None]
+) -> list[uuid.UUID]:
+    """The parties a *typed* value suggests a link to: every party holding it at a strong
+    rung (the person it proves) or known by evidence (a resident who stated it; a family
+    address has several); if none, only the earliest *provisional* party that typed it
+    too (ids are time-ordered). Not every earlier claimant: an address typed into ten web
+    forms would otherwise ask a person to decide 45 pairs instead of 9, and confirming each
+    newcomer to the first gathers them all the same."""
+    holders = [
+        h
+        for h in holdings
+        if h.kind == claim.kind and h.value == claim.value and h.party_id not in exclude
+    ]
+    known = [h.party_id for h in holders if h.trust in STRONG or not h.provisional]
+    if known:
+        return list(dict.fromkeys(known))
+    return [min(h.party_id for h in holders)] if holders else []
+
+
 def identify(
     message: InboundMessage,
     holdings: list[Holding],
@@ -142,6 +171,7 @@ def identify(
     *,
     conversation_party: uuid.UUID | None = None,
     quoted_case: QuotedCase | None = None,
+    sender: Sender | None = None,
 ) -> Identification:
     """Decide the party of ``message``.
 
@@ -150,9 +180,9 @@ def identify(
     created from the address this message was provably sent from, if any.
     ``conversation_party``: the party of the channel-asserted conversation (chat session,
     app conversation, call) the message belongs to. ``quoted_case``: the case whose number
-    the message quotes.
+    the message quotes. ``sender``: the message's ``effective_sender``, if already known.
     """
-    sender = effective_sender(message)
+    sender = effective_sender(message) if sender is None else sender
     known_on_message = [s for s, r in sender if r in _KNOWN]
     strong_parties: list[uuid.UUID] = []
     for s, r in sender:
@@ -206,13 +236,12 @@ def identify(
             continue
         if (s.kind, s.value) not in held_by_party:
             new_identifiers.append(s)
-        for other in others:
+        for other in _suggested_for_claim(s, holdings, exclude={party_id, *strong_parties}):
             claimed_elsewhere.setdefault(other, s)
 
     for q in quoted or ():
-        for h in holdings:
-            if h.kind == q.kind and h.value == q.value and h.party_id != party_id:
-                claimed_elsewhere.setdefault(h.party_id, q)
+        for other in _suggested_for_claim(q, holdings, exclude={party_id}):
+            claimed_elsewhere.setdefault(other, q)
 
     return Identification(
         party_id=party_id,

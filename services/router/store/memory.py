@@ -73,6 +73,8 @@ class FakeRouterStore:
                 IdentifierKind(r["kind"]),
                 r["value"],
                 Trust(r["trust"]),
+                provisional=self.t.parties[r["party_id"]]["provisional"]
+                and self.t.parties[r["party_id"]]["merged_into"] is None,
             )
             for r in self.t.identifiers.values()
             if (r["kind"], r["value"]) in pairs

@@ -39,7 +39,7 @@ class PostgresStore(SqlStore):
         # table for every batch (seconds per batch at a million imported contacts).
         kinds, values = zip(*pairs, strict=True)
         rows: list[Any] = await self.pg.fetch(
-            "SELECT i.party_id, i.kind, i.value, i.trust, p.merged_into "
+            "SELECT i.party_id, i.kind, i.value, i.trust, p.merged_into, p.provisional "
             "FROM unnest($1::text[], $2::text[]) AS w(kind, value) "
             "JOIN party_identifiers i ON i.kind = w.kind AND i.value = w.value "
             "JOIN parties p ON p.id = i.party_id",

@@ -79,16 +79,30 @@ class SqlStore(SqlCommandStatements):
         rows = await self._holding_rows(sorted(pairs))
         merged = await self._survivors_of_merged((r[0], r[4]) for r in rows)
         return [
-            Holding(merged.get(party_id, party_id), IdentifierKind(kind), value, Trust(trust))
-            for party_id, kind, value, trust, _ in rows
+            Holding(
+                merged.get(party_id, party_id),
+                IdentifierKind(kind),
+                value,
+                Trust(trust),
+                provisional=provisional and merged_into is None,
+            )
+            for party_id, kind, value, trust, merged_into, provisional in rows
             if (kind, value) in pairs
         ]
 
     async def _holding_rows(self, pairs: list[tuple[str, str]]) -> list[Any]:
-        """(party_id, kind, value, trust, merged_into) of every holding of these pairs."""
+        """(party_id, kind, value, trust, merged_into, provisional) of every holding of these
+        pairs."""
         i = party_identifiers
         rows = await self.session.execute(
-            select(i.c.party_id, i.c.kind, i.c.value, i.c.trust, parties.c.merged_into)
+            select(
+                i.c.party_id,
+                i.c.kind,
+                i.c.value,
+                i.c.trust,
+                parties.c.merged_into,
+                parties.c.provisional,
+            )
             .join(parties, parties.c.id == i.c.party_id)
             .where(tuple_(i.c.kind, i.c.value).in_(pairs))
         )
