@@ -26,6 +26,11 @@ class ServiceSettings(BaseSettings):
     topic_timeline: str = "omni.timeline.v1"
     topic_commands: str = "omni.commands.v1"
     topic_deadletter: str = "omni.deadletter.v1"
+    # Replies (docs/outbound.md): send requests (router → outbound), their statuses (outbound
+    # → router), and providers' delivery reports (ingest → outbound).
+    topic_outbound: str = "omni.outbound.v1"
+    topic_outbound_status: str = "omni.outbound-status.v1"
+    topic_delivery_reports: str = "omni.delivery-reports.v1"
     topic_partitions: int = Field(default=12, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -53,4 +58,7 @@ class ServiceSettings(BaseSettings):
             TopicSpec(self.topic_timeline, self.topic_partitions, retention_ms=-1),
             TopicSpec(self.topic_commands, self.topic_partitions, retention_ms=week),
             TopicSpec(self.topic_deadletter, 1, retention_ms=-1),
+            TopicSpec(self.topic_outbound, self.topic_partitions, retention_ms=week),
+            TopicSpec(self.topic_outbound_status, self.topic_partitions, retention_ms=week),
+            TopicSpec(self.topic_delivery_reports, self.topic_partitions, retention_ms=week),
         ]

@@ -4,7 +4,7 @@ A change that would break a consumer is a new type or topic version, never an
 edit in place (design §3).
 """
 
-from shared.contracts import commands
+from shared.contracts import commands, outbound
 from shared.contracts.base import EVENT_TYPES, Event, to_cloudevent
 from shared.contracts.inbound import (
     AttachmentRef,
@@ -85,5 +85,6 @@ __all__ = [
     "SenderIdentifier",
     "Trust",
     "commands",
+    "outbound",
     "to_cloudevent",
 ]

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from shared.settings import ServiceSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
@@ -67,12 +69,12 @@ def test_kafka_has_three_brokers_and_durable_topics():
     assert config["default.replication.factor"] == 3
     assert config["min.insync.replicas"] == 2
     topics = by_kind("KafkaTopic")
-    assert set(topics) == {
-        "omni.inbound.v1",
-        "omni.timeline.v1",
-        "omni.commands.v1",
-        "omni.deadletter.v1",
-    }
+    # Every topic the services create in development, with its partitions and retention.
+    specs = {t.name: t for t in ServiceSettings().topic_specs()}
+    assert set(topics) == set(specs)
+    for name, spec in specs.items():
+        assert topics[name]["spec"]["partitions"] == spec.partitions, name
+        assert topics[name]["spec"]["config"]["retention.ms"] == spec.retention_ms, name
     assert all(t["spec"]["replicas"] == 3 for t in topics.values())
     assert topics["omni.timeline.v1"]["spec"]["config"]["retention.ms"] == -1  # rebuildable
 

@@ -1,0 +1,1 @@
+"""Outbound: delivers replies to residents on their channel and reports every status (#17)."""
