@@ -86,6 +86,9 @@ class Topics:
     timeline: str
     commands: str
     deadletter: str
+    outbound: str
+    outbound_status: str
+    delivery_reports: str
 
     def env(self) -> dict[str, str]:
         return {
@@ -93,6 +96,9 @@ class Topics:
             "EENLOKET_TOPIC_TIMELINE": self.timeline,
             "EENLOKET_TOPIC_COMMANDS": self.commands,
             "EENLOKET_TOPIC_DEADLETTER": self.deadletter,
+            "EENLOKET_TOPIC_OUTBOUND": self.outbound,
+            "EENLOKET_TOPIC_OUTBOUND_STATUS": self.outbound_status,
+            "EENLOKET_TOPIC_DELIVERY_REPORTS": self.delivery_reports,
         }
 
 
@@ -105,6 +111,9 @@ async def topics(kafka_bootstrap: str) -> Topics:
         timeline=f"test.timeline.{suffix}",
         commands=f"test.commands.{suffix}",
         deadletter=f"test.deadletter.{suffix}",
+        outbound=f"test.outbound.{suffix}",
+        outbound_status=f"test.outbound-status.{suffix}",
+        delivery_reports=f"test.delivery-reports.{suffix}",
     )
     await ensure_topics(
         kafka_bootstrap,
@@ -113,6 +122,9 @@ async def topics(kafka_bootstrap: str) -> Topics:
             TopicSpec(t.timeline, 3),
             TopicSpec(t.commands, 3),
             TopicSpec(t.deadletter, 1),
+            TopicSpec(t.outbound, 3),
+            TopicSpec(t.outbound_status, 3),
+            TopicSpec(t.delivery_reports, 3),
         ],
     )
     return t

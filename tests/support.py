@@ -84,6 +84,8 @@ def router_settings(
         topic_timeline=topics.timeline,
         topic_commands=topics.commands,
         topic_deadletter=topics.deadletter,
+        topic_outbound=topics.outbound,
+        topic_outbound_status=topics.outbound_status,
         consumer_group=group or f"router-{uuid.uuid4().hex[:8]}",
         **extra,
     )
