@@ -101,10 +101,10 @@ class Consume:
         )
 
 
-async def accept(session: AsyncSession, request: DeliverReply) -> bool:
+async def accept(session: AsyncSession, request: DeliverReply, now: datetime | None = None) -> bool:
     """A ``deliveries`` row for the request, due now; once per reply id (a request delivered
     again, or made again by the router, changes nothing). Whether it was new."""
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     d = deliveries
     stmt = (
         upsert_insert(session, d)
