@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from services.outbound.channels.base import PermanentDeliveryError, Sent, TemporaryDeliveryError
 from services.outbound.config import OutboundSettings
 from services.router.config import RouterSettings
-from shared.contracts.outbound import DeliverReply
+from shared.contracts.outbound import DeliverReply, ReplyChannel
 
 T = TypeVar("T")
 
@@ -110,6 +111,24 @@ def outbound_settings(
         topic_delivery_reports=topics.delivery_reports,
         consumer_group=group or f"outbound-{uuid.uuid4().hex[:8]}",
         **extra,
+    )
+
+
+def deliver_reply(channel: ReplyChannel = ReplyChannel.EMAIL) -> DeliverReply:
+    """A send request as the router makes it, for a new reply."""
+    reply_id = uuid.uuid4()
+    return DeliverReply(
+        reply_id=reply_id,
+        case_id=uuid.uuid4(),
+        case_number="2026-000042",
+        party_id=uuid.uuid4(),
+        channel=channel,
+        address="inwoner@example.org",
+        subject="Uw vraag over afval",
+        text="Beste inwoner, de container wordt morgen geleegd.",
+        attachments=[],
+        token=f"t{reply_id.hex[:25]}",
+        requested_at=datetime.now(UTC),
     )
 
 

@@ -18,7 +18,6 @@ from services.outbound.bootstrap import create_app
 from services.outbound.orm import consumer_offsets, deliveries
 from shared.contracts.base import Event, to_cloudevent
 from shared.contracts.outbound import (
-    DeliverReply,
     DeliveryReportReceived,
     ReplyChannel,
     ReplyStatus,
@@ -28,7 +27,7 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
 from tests.apps import serve
-from tests.support import FakeAdapter, eventually, outbound_settings, read_topic
+from tests.support import FakeAdapter, deliver_reply, eventually, outbound_settings, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -52,23 +51,6 @@ async def outbound(
     app = create_app(settings, adapters={ReplyChannel.EMAIL: adapter})
     async with serve(app) as client:
         yield client
-
-
-def deliver_reply(channel: ReplyChannel = ReplyChannel.EMAIL) -> DeliverReply:
-    reply_id = uuid.uuid4()
-    return DeliverReply(
-        reply_id=reply_id,
-        case_id=uuid.uuid4(),
-        case_number="2026-000042",
-        party_id=uuid.uuid4(),
-        channel=channel,
-        address="inwoner@example.org",
-        subject="Uw vraag over afval",
-        text="Beste inwoner, de container wordt morgen geleegd.",
-        attachments=[],
-        token=f"t{reply_id.hex[:25]}",
-        requested_at=datetime.now(UTC),
-    )
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, event: CloudEvent, key: uuid.UUID) -> int:

@@ -10,8 +10,7 @@ from services.outbound.channels.base import PermanentDeliveryError
 from services.outbound.config import OutboundSettings
 from services.outbound.rules import after_report, backoff_seconds
 from shared.contracts.outbound import ReplyChannel, ReplyStatus
-from tests.support import FakeAdapter
-from tests.unit.test_outbound_worker import deliver_reply
+from tests.support import FakeAdapter, deliver_reply
 
 
 def test_backoff_doubles_up_to_the_ceiling() -> None:

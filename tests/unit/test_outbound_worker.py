@@ -26,26 +26,9 @@ from shared.contracts.outbound import (
 )
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent, source_urn
-from tests.support import FakeAdapter
+from tests.support import FakeAdapter, deliver_reply
 
 SOURCE = source_urn("00000000000000000000", "eenloket-test")
-
-
-def deliver_reply(channel: ReplyChannel = ReplyChannel.EMAIL) -> DeliverReply:
-    reply_id = uuid.uuid4()
-    return DeliverReply(
-        reply_id=reply_id,
-        case_id=uuid.uuid4(),
-        case_number="2026-000001",
-        party_id=uuid.uuid4(),
-        channel=channel,
-        address="inwoner@example.org",
-        subject="Uw vraag",
-        text="Beste inwoner, ...",
-        attachments=[],
-        token=f"tok{reply_id.hex[:20]}",
-        requested_at=datetime.now(UTC),
-    )
 
 
 class Clock:
