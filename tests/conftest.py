@@ -14,6 +14,7 @@ import pytest
 
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
+from services.outbound.bootstrap import MIGRATIONS as OUTBOUND_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.db.migrations import upgrade
 from shared.kafka.topics import TopicSpec, ensure_topics
@@ -23,6 +24,7 @@ MIGRATIONS = {
     "ingest": INGEST_MIGRATIONS,
     "router": ROUTER_MIGRATIONS,
     "caseview": CASEVIEW_MIGRATIONS,
+    "outbound": OUTBOUND_MIGRATIONS,
 }
 
 

@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +16,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from services.outbound.channels.base import PermanentDeliveryError, Sent, TemporaryDeliveryError
+from services.outbound.config import OutboundSettings
 from services.router.config import RouterSettings
+from shared.contracts.outbound import DeliverReply, ReplyChannel
 
 T = TypeVar("T")
 
@@ -89,6 +93,73 @@ def router_settings(
         consumer_group=group or f"router-{uuid.uuid4().hex[:8]}",
         **extra,
     )
+
+
+def outbound_settings(
+    kafka_bootstrap: str, url: str, topics: Any, group: str | None = None, **extra: Any
+) -> OutboundSettings:
+    extra.setdefault("backoff_base_seconds", 0.05)  # retries within a test's patience
+    extra.setdefault("backoff_max_seconds", 0.2)
+    extra.setdefault("worker_poll_seconds", 0.05)
+    return OutboundSettings(
+        environment="test",
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=url,
+        topic_deadletter=topics.deadletter,
+        topic_outbound=topics.outbound,
+        topic_outbound_status=topics.outbound_status,
+        topic_delivery_reports=topics.delivery_reports,
+        consumer_group=group or f"outbound-{uuid.uuid4().hex[:8]}",
+        **extra,
+    )
+
+
+def deliver_reply(channel: ReplyChannel = ReplyChannel.EMAIL) -> DeliverReply:
+    """A send request as the router makes it, for a new reply."""
+    reply_id = uuid.uuid4()
+    return DeliverReply(
+        reply_id=reply_id,
+        case_id=uuid.uuid4(),
+        case_number="2026-000042",
+        party_id=uuid.uuid4(),
+        channel=channel,
+        address="inwoner@example.org",
+        subject="Uw vraag over afval",
+        text="Beste inwoner, de container wordt morgen geleegd.",
+        attachments=[],
+        token=f"t{reply_id.hex[:25]}",
+        requested_at=datetime.now(UTC),
+    )
+
+
+class FakeAdapter:
+    """A channel adapter that does as it is told per reply: send (the default), fail
+    temporarily a number of times first, or fail permanently with a reason."""
+
+    def __init__(self) -> None:
+        self.calls: list[DeliverReply] = []
+        self._temporary: dict[uuid.UUID, int] = {}
+        self._permanent: dict[uuid.UUID, str] = {}
+
+    def tell(
+        self, reply_id: uuid.UUID, *, temporary: int = 0, permanent: str | None = None
+    ) -> None:
+        self._temporary[reply_id] = temporary
+        if permanent is not None:
+            self._permanent[reply_id] = permanent
+
+    def sent(self, reply_id: uuid.UUID) -> int:
+        """How often the adapter was asked to send this reply."""
+        return sum(1 for r in self.calls if r.reply_id == reply_id)
+
+    async def send(self, request: DeliverReply) -> Sent:
+        self.calls.append(request)
+        if request.reply_id in self._permanent:
+            raise PermanentDeliveryError(self._permanent[request.reply_id])
+        if self._temporary.get(request.reply_id, 0) > 0:
+            self._temporary[request.reply_id] -= 1
+            raise TemporaryDeliveryError("aanbieder antwoordt 503")
+        return Sent(reference=f"<{request.reply_id}@test.example>")
 
 
 def promtool() -> str:
