@@ -1,7 +1,7 @@
 """Replies by letter: a PDF (fpdf2) written to the print street's folder, ``handed-to-print``.
 
 The page is A4, laid out for a window envelope. The address block follows DIN 5008 form B:
-the window is 20 mm from the left and 45 mm from the top, 85 × 45 mm; its first 5 mm hold the
+the window is 20 mm from the left and 45 mm from the top, 85 x 45 mm; its first 5 mm hold the
 municipality's return address in small type, the resident's address starts at 50 mm (up to 8
 lines). The same window fits the common Dutch window envelopes (EA5/6, C5/6 with the window
 on the left). Above it, on the right, the letterhead (name, address, an optional logo); below
@@ -32,9 +32,20 @@ from services.outbound.channels.base import PermanentDeliveryError, Sent, Tempor
 from shared.contracts.outbound import DeliverReply, ReplyStatus
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-_MONTHS = (
-    "januari februari maart april mei juni juli augustus september oktober november december"
-).split()
+_MONTHS = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
 
 # The window (mm): DIN 5008 form B, see the module's text.
 WINDOW_LEFT, WINDOW_TOP, WINDOW_WIDTH, WINDOW_HEIGHT = 20.0, 45.0, 85.0, 45.0
@@ -139,7 +150,10 @@ def render(settings: LetterSettings, request: DeliverReply) -> bytes:
     # Date, reference, subject, text.
     pdf.set_xy(MARGIN_LEFT, WINDOW_TOP + WINDOW_HEIGHT + 8.0)
     letter.font(9)
-    for label, value in (("Datum", dutch_date(request.requested_at)), ("Ons kenmerk", request.case_number)):
+    for label, value in (
+        ("Datum", dutch_date(request.requested_at)),
+        ("Ons kenmerk", request.case_number),
+    ):
         pdf.cell(28.0, 5.0, label)
         pdf.cell(0, 5.0, text(value), new_x="LMARGIN", new_y="NEXT")
     if request.subject:
