@@ -6,8 +6,8 @@ reference, reportUrl, datacoding``) answers ``201`` with the message object (``i
 ``{"errors": [{"code", "description", "parameter"}]}``: 401 with code 2 for a wrong key, 422
 with code 9 for a missing parameter, and whatever ``fail_next`` scripts.
 
-``send_status_report`` plays MessageBird's side of a status report: a GET to the message's
-``reportUrl`` with ``id, reference, recipient, status, statusDatetime`` (and ``statusReason``,
+``status_report_url`` and ``send_status_report`` play MessageBird's side of a status report:
+a GET to the message's ``reportUrl`` with ``id, reference, recipient, status, statusDatetime`` (and ``statusReason``,
 ``statusErrorCode`` for a failure), signed with the ``MessageBird-Signature-JWT`` header: an
 HS256 JWT (PyJWT) with the signing key, claims ``iss = "MessageBird"``, ``nbf``, ``exp``,
 ``jti``, ``url_hash`` (SHA-256 hex of the full URL) and, when there is a body, ``payload_hash``
@@ -163,20 +163,10 @@ class MessageBird:
         return f"{base}{'&' if '?' in base else '?'}{urlencode(query)}"
 
     async def send_status_report(
-        self,
-        message: Message,
-        status: str = "delivered",
-        *,
-        reason: str | None = None,
-        error_code: int | None = None,
-        report_url: str | None = None,
-        signing_key: str | None = None,
+        self, url: str, *, signing_key: str | None = None
     ) -> httpx.Response:
-        """Call the report URL as MessageBird does (a signed GET); ``signing_key`` other than
-        ours makes a forged report."""
-        url = self.status_report_url(
-            message, status, reason=reason, error_code=error_code, report_url=report_url
-        )
+        """Call a report URL (``status_report_url``) as MessageBird does: a signed GET;
+        ``signing_key`` other than ours makes a forged report."""
         token = signature_jwt(signing_key or self.signing_key, url)
         async with httpx.AsyncClient(timeout=10) as client:
             return await client.get(url, headers={SIGNATURE_HEADER: token})

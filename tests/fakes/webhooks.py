@@ -72,10 +72,30 @@ class Received:
 
 @dataclass
 class _Scripted:
-    """Answers given instead of the normal one, in order (errors on demand)."""
+    """A signed webhook's receiver: records each request; answers given instead of the
+    normal one, in order (errors on demand)."""
 
+    secret: bytes
+    received: list[Received] = field(default_factory=list)
     answers: deque[Response | None] = field(default_factory=deque)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def receive(self, request: Request) -> tuple[bytes, Response | None]:
+        """The body, recorded, and the answer to give now if it is not the normal one (a
+        scripted one, or 401 for a bad signature)."""
+        body = await request.body()
+        ok = signature_valid(
+            self.secret,
+            body,
+            request.headers.get(SIGNATURE_HEADER),
+            request.headers.get(TIMESTAMP_HEADER),
+        )
+        self.received.append(Received(request.url.path, dict(request.headers), body, ok))
+        if (answer := await self.scripted()) is not None:
+            return body, answer
+        if not ok:
+            return body, problem(401, "Niet ondertekend", "handtekening ontbreekt of klopt niet")
+        return body, None
 
     def fail_next(self, status: int, detail: str = "fout op verzoek", *, times: int = 1) -> None:
         for _ in range(times):
@@ -103,25 +123,14 @@ class AppBackend(_Scripted):
     """The municipality's app backend: receives reply events, one per event id."""
 
     def __init__(self, secret: bytes) -> None:
-        super().__init__()
-        self.secret = secret
-        self.received: list[Received] = []
+        super().__init__(secret)
         self.events: dict[str, CloudEvent] = {}
         self.app = Starlette(routes=[Route("/events", self._event, methods=["POST"])])
 
     async def _event(self, request: Request) -> Response:
-        body = await request.body()
-        ok = signature_valid(
-            self.secret,
-            body,
-            request.headers.get(SIGNATURE_HEADER),
-            request.headers.get(TIMESTAMP_HEADER),
-        )
-        self.received.append(Received(request.url.path, dict(request.headers), body, ok))
-        if (answer := await self.scripted()) is not None:
+        body, answer = await self.receive(request)
+        if answer is not None:
             return answer
-        if not ok:
-            return problem(401, "Niet ondertekend", "handtekening ontbreekt of klopt niet")
         if request.headers.get("content-type", "").split(";")[0] != CONTENT_TYPE:
             return problem(415, "Verkeerd type", f"verwacht {CONTENT_TYPE}")
         event = CloudEvent.model_validate_json(body)
@@ -134,9 +143,7 @@ class ChatPlatform(_Scripted):
     """The chat platform: posts replies into sessions; an ended session answers 410 Gone."""
 
     def __init__(self, secret: bytes) -> None:
-        super().__init__()
-        self.secret = secret
-        self.received: list[Received] = []
+        super().__init__(secret)
         self.ended: set[str] = set()
         # session → message ids posted into it, in order, each once.
         self.posted: dict[str, list[str]] = {}
@@ -146,18 +153,9 @@ class ChatPlatform(_Scripted):
         self.ended.add(session)
 
     async def _reply(self, request: Request) -> Response:
-        body = await request.body()
-        ok = signature_valid(
-            self.secret,
-            body,
-            request.headers.get(SIGNATURE_HEADER),
-            request.headers.get(TIMESTAMP_HEADER),
-        )
-        self.received.append(Received(request.url.path, dict(request.headers), body, ok))
-        if (answer := await self.scripted()) is not None:
+        body, answer = await self.receive(request)
+        if answer is not None:
             return answer
-        if not ok:
-            return problem(401, "Niet ondertekend", "handtekening ontbreekt of klopt niet")
         message = orjson.loads(body)
         if message["session"] in self.ended:
             return problem(410, "Sessie beëindigd", "het gesprek is gesloten")

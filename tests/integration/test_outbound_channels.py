@@ -129,13 +129,14 @@ async def test_messagebird_fake_sends_a_signed_status_report(messagebird) -> Non
     received: list[httpx.Request] = []
 
     async with serving(_recorder(received)) as url:
-        response = await fake.send_status_report(
+        report_url = fake.status_report_url(
             message,
             "delivery_failed",
             reason="unknown subscriber",
             error_code=1,
             report_url=f"{url}/r",
         )
+        response = await fake.send_status_report(report_url)
 
     assert response.status_code == 200
     [report] = received

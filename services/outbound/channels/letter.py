@@ -18,9 +18,7 @@ Attachments are not enclosed (they stay in the attachment store; the text refers
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from fpdf import FPDF
 
 from services.outbound.channels.base import PermanentDeliveryError, Sent, TemporaryDeliveryError
 from shared.contracts.outbound import DeliverReply, ReplyStatus
+from shared.files import write_atomically
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _MONTHS = [
@@ -169,23 +168,6 @@ def render(settings: LetterSettings, request: DeliverReply) -> bytes:
     return bytes(pdf.output())
 
 
-def write_atomically(directory: Path, name: str, content: bytes) -> Path:
-    """``content`` as ``directory/name``: a temporary file in the same folder, flushed to disk
-    and renamed over the name (atomic on one file system; a retry replaces it)."""
-    target = directory / name
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
-
-
 class LetterAdapter:
     """Writes a reply as a PDF letter into the print street's folder."""
 
@@ -196,7 +178,7 @@ class LetterAdapter:
         content = render(self._settings, request)
         name = f"{request.reply_id}.pdf"
         try:
-            write_atomically(self._settings.directory, name, content)
+            write_atomically(self._settings.directory / name, content)
         except OSError as exc:
             # The share may be away for a moment (a remount): worth another try.
             raise TemporaryDeliveryError(
