@@ -9,9 +9,10 @@ with code 9 for a missing parameter, and whatever ``fail_next`` scripts.
 ``status_report_url`` and ``send_status_report`` play MessageBird's side of a status report:
 a GET to the message's ``reportUrl`` with ``id, reference, recipient, status, statusDatetime``
 (and ``statusReason``, ``statusErrorCode`` for a failure), signed with the
-``MessageBird-Signature-JWT`` header: an HS256 JWT (PyJWT) with the signing key, claims ``iss = "MessageBird"``, ``nbf``, ``exp``,
-``jti``, ``url_hash`` (SHA-256 hex of the full URL) and, when there is a body, ``payload_hash``
-(SHA-256 hex of the body) — the claims MessageBird's own SDKs verify.
+``MessageBird-Signature-JWT`` header: an HS256 JWT (PyJWT) with the signing key and the
+claims MessageBird's own SDKs verify: ``iss = "MessageBird"``, ``nbf``, ``exp``, ``jti``,
+``url_hash`` (SHA-256 hex of the full URL) and, when there is a body, ``payload_hash``
+(SHA-256 hex of the body).
 """
 
 from __future__ import annotations
