@@ -84,7 +84,10 @@ class AppAdapter:
 
     async def send(self, request: DeliverReply) -> Sent:
         body = orjson.dumps(cloudevent(self._settings, request))
-        headers = {"Content-Type": CONTENT_TYPE, **webhook.signed_headers(self._settings.secret, body)}
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            **webhook.signed_headers(self._settings.secret, body),
+        }
         response = await webhook.post(
             self._client, self._settings.url, provider=PROVIDER, content=body, headers=headers
         )
