@@ -16,7 +16,6 @@ import contextvars
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from shared.contracts.inbound import AttachmentRef
+from shared.files import write_atomically
 
 if TYPE_CHECKING:  # boto3 is the optional extra ``s3``
     from botocore.exceptions import ClientError
@@ -130,16 +130,7 @@ class LocalAttachmentStore:
         if target.exists() and target.stat().st_size == len(data):
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, data)
 
     async def get(self, sha256: str) -> bytes:
         path = self.path(sha256)
