@@ -1,9 +1,10 @@
-"""Where the tests' Kafka and PostgreSQL come from.
+"""Where the tests' Kafka, PostgreSQL and Mailpit come from.
 
 In this order: services named by environment
 variables (what `make test` and CI set), then testcontainers when a Docker
 engine answers a ping, then the project's own scripts under deploy/local/.
-There is no silent skip: if none of them works, the tests fail loudly.
+Mailpit has no container here: its environment variables, else
+deploy/local/mailpit.sh. There is no silent skip: if none of them works, the tests fail loudly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ LOCAL = Path(os.environ.get("EENLOKET_LOCAL", ROOT / ".local"))
 class Infra:
     kafka_bootstrap: str
     pg_dsn: str  # postgresql://user@host:port, no database
+
+
+@dataclass(frozen=True)
+class MailpitAddress:
+    smtp: str  # host:port
+    http: str  # http://host:port (its web inbox and REST API; see tests/mailpit.py)
+
+    @property
+    def smtp_host(self) -> str:
+        return self.smtp.rsplit(":", 1)[0]
+
+    @property
+    def smtp_port(self) -> int:
+        return int(self.smtp.rsplit(":", 1)[1])
 
 
 def docker_answers() -> bool:
@@ -110,3 +125,30 @@ def postgres() -> Iterator[str]:
     finally:
         if started:
             _script("deploy/local/postgres.sh", "stop", "--dir", str(run_dir))
+
+
+@contextlib.contextmanager
+def mailpit() -> Iterator[MailpitAddress]:
+    smtp = os.environ.get("EENLOKET_TEST_MAILPIT_SMTP")
+    http = os.environ.get("EENLOKET_TEST_MAILPIT_HTTP")
+    if smtp and http:
+        yield MailpitAddress(smtp=smtp, http=http)
+        return
+    run_dir = LOCAL / "test" / "mailpit"
+    started = (
+        subprocess.run(
+            ["bash", "deploy/local/mailpit.sh", "status", "--dir", str(run_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    )
+    out = _script("deploy/local/mailpit.sh", "start", "--dir", str(run_dir))
+    try:
+        yield MailpitAddress(
+            smtp=_last_line_value(out, "MAILPIT_SMTP"), http=_last_line_value(out, "MAILPIT_HTTP")
+        )
+    finally:
+        if started:
+            _script("deploy/local/mailpit.sh", "stop", "--dir", str(run_dir))
