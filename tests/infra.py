@@ -70,6 +70,22 @@ def _script(*args: str) -> str:
 
 
 @contextlib.contextmanager
+def _local(name: str) -> Iterator[str]:
+    """``deploy/local/<name>.sh start`` in .local/test/<name>; its output. Stops it afterwards
+    only if this call started it (a developer's running one stays up)."""
+    run_dir = LOCAL / "test" / name
+    script = f"deploy/local/{name}.sh"
+    status = ["bash", script, "status", "--dir", str(run_dir)]
+    started = subprocess.run(status, cwd=ROOT, capture_output=True, check=False).returncode != 0
+    out = _script(script, "start", "--dir", str(run_dir))
+    try:
+        yield out
+    finally:
+        if started:
+            _script(script, "stop", "--dir", str(run_dir))
+
+
+@contextlib.contextmanager
 def kafka() -> Iterator[str]:
     if bootstrap := os.environ.get("EENLOKET_TEST_KAFKA_BOOTSTRAP"):
         yield bootstrap
@@ -80,22 +96,8 @@ def kafka() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    run_dir = LOCAL / "test" / "kafka"
-    started = (
-        subprocess.run(
-            ["bash", "deploy/local/kafka.sh", "status", "--dir", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    )
-    out = _script("deploy/local/kafka.sh", "start", "--dir", str(run_dir))
-    try:
+    with _local("kafka") as out:
         yield _last_line_value(out, "KAFKA_BOOTSTRAP")
-    finally:
-        if started:
-            _script("deploy/local/kafka.sh", "stop", "--dir", str(run_dir))
 
 
 @contextlib.contextmanager
@@ -109,22 +111,8 @@ def postgres() -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url().rsplit("/", 1)[0]
         return
-    run_dir = LOCAL / "test" / "postgres"
-    started = (
-        subprocess.run(
-            ["bash", "deploy/local/postgres.sh", "status", "--dir", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    )
-    out = _script("deploy/local/postgres.sh", "start", "--dir", str(run_dir))
-    try:
+    with _local("postgres") as out:
         yield _last_line_value(out, "PG_DSN")
-    finally:
-        if started:
-            _script("deploy/local/postgres.sh", "stop", "--dir", str(run_dir))
 
 
 @contextlib.contextmanager
@@ -134,21 +122,7 @@ def mailpit() -> Iterator[MailpitAddress]:
     if smtp and http:
         yield MailpitAddress(smtp=smtp, http=http)
         return
-    run_dir = LOCAL / "test" / "mailpit"
-    started = (
-        subprocess.run(
-            ["bash", "deploy/local/mailpit.sh", "status", "--dir", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    )
-    out = _script("deploy/local/mailpit.sh", "start", "--dir", str(run_dir))
-    try:
+    with _local("mailpit") as out:
         yield MailpitAddress(
             smtp=_last_line_value(out, "MAILPIT_SMTP"), http=_last_line_value(out, "MAILPIT_HTTP")
         )
-    finally:
-        if started:
-            _script("deploy/local/mailpit.sh", "stop", "--dir", str(run_dir))
