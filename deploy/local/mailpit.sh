@@ -21,10 +21,7 @@ STOP_TIMEOUT=10
 
 log() { printf 'mailpit.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
-usage() {
-    sed -n '6,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit "${1:-2}"
-}
+usage() { echo "usage: mailpit.sh path | start|stop|status [--dir DIR]" >&2; exit "${1:-2}"; }
 
 cmd_path() {
     if [ ! -x "$bin/mailpit" ] || ! grep -qx "$version" "$bin/mailpit.version" 2>/dev/null; then
@@ -145,34 +142,28 @@ cmd_start() {
 
 cmd_stop() {
     local pid
-    if ! pid=$(running_pid); then
-        log "not running ($DIR)"
-        rm -f "$DIR/mailpit.pid" "$DIR/env"
-        return 0
-    fi
-    log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
+    if pid=$(running_pid); then
+        log "stopping pid $pid"
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq $((STOP_TIMEOUT * 5))); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        if kill -0 "$pid" 2>/dev/null; then
             log "still running after ${STOP_TIMEOUT}s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
-            break
         fi
-        sleep 0.2
-    done
+    else
+        log "not running ($DIR)"
+    fi
     rm -f "$DIR/mailpit.pid" "$DIR/env"
-    log "stopped"
 }
 
-[ $# -ge 1 ] || usage
-sub=$1
-shift
+sub=${1:-}
+[ $# -gt 0 ] && shift
 case $sub in
     path) [ $# -eq 0 ] || usage; cmd_path ;;
-    start) parse_args "$@"; cmd_start ;;
-    stop) parse_args "$@"; cmd_stop ;;
-    status) parse_args "$@"; cmd_status ;;
+    start|stop|status) parse_args "$@"; "cmd_$sub" ;;
     -h|--help|help) usage 0 ;;
-    *) log "unknown subcommand: $sub"; usage ;;
+    *) usage ;;
 esac
