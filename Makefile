@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv with the project and its dev tools
 
-system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, wrk, Chromium, Java, Maven)
+system-deps: ## install the Debian packages the tests need (PostgreSQL, kcat, wrk, Chromium, Java, Maven); build promtool and Mailpit
 	bash deploy/local/system-deps.sh
 
 demo: venv ## Kafka + the three services (SQLite), play the scenarios, keep running (SCENARIO=tilburg plays one)

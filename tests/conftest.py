@@ -1,4 +1,5 @@
-"""Session-wide real infrastructure: one Kafka broker, one PostgreSQL server, migrated databases."""
+"""Session-wide real infrastructure: one Kafka broker, one PostgreSQL server, migrated databases,
+one Mailpit."""
 
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ def kafka_bootstrap() -> Iterator[str]:
 def pg_dsn() -> Iterator[str]:
     with infra.postgres() as dsn:
         yield dsn
+
+
+@pytest.fixture(scope="session")
+def mailpit() -> Iterator[infra.MailpitAddress]:
+    """A real SMTP server with an inbox (read it with tests.mailpit.Mailpit)."""
+    with infra.mailpit() as address:
+        yield address
 
 
 async def _create_database(dsn: str, name: str) -> None:

@@ -1,9 +1,10 @@
-"""Where the tests' Kafka and PostgreSQL come from.
+"""Where the tests' Kafka, PostgreSQL and Mailpit come from.
 
 In this order: services named by environment
 variables (what `make test` and CI set), then testcontainers when a Docker
 engine answers a ping, then the project's own scripts under deploy/local/.
-There is no silent skip: if none of them works, the tests fail loudly.
+Mailpit has no container here: its environment variables, else
+deploy/local/mailpit.sh. There is no silent skip: if none of them works, the tests fail loudly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ LOCAL = Path(os.environ.get("EENLOKET_LOCAL", ROOT / ".local"))
 class Infra:
     kafka_bootstrap: str
     pg_dsn: str  # postgresql://user@host:port, no database
+
+
+@dataclass(frozen=True)
+class MailpitAddress:
+    smtp: str  # host:port
+    http: str  # http://host:port (its web inbox and REST API; see tests/mailpit.py)
+
+    @property
+    def smtp_host(self) -> str:
+        return self.smtp.rsplit(":", 1)[0]
+
+    @property
+    def smtp_port(self) -> int:
+        return int(self.smtp.rsplit(":", 1)[1])
 
 
 def docker_answers() -> bool:
@@ -55,6 +70,22 @@ def _script(*args: str) -> str:
 
 
 @contextlib.contextmanager
+def _local(name: str) -> Iterator[str]:
+    """``deploy/local/<name>.sh start`` in .local/test/<name>; its output. Stops it afterwards
+    only if this call started it (a developer's running one stays up)."""
+    run_dir = LOCAL / "test" / name
+    script = f"deploy/local/{name}.sh"
+    status = ["bash", script, "status", "--dir", str(run_dir)]
+    started = subprocess.run(status, cwd=ROOT, capture_output=True, check=False).returncode != 0
+    out = _script(script, "start", "--dir", str(run_dir))
+    try:
+        yield out
+    finally:
+        if started:
+            _script(script, "stop", "--dir", str(run_dir))
+
+
+@contextlib.contextmanager
 def kafka() -> Iterator[str]:
     if bootstrap := os.environ.get("EENLOKET_TEST_KAFKA_BOOTSTRAP"):
         yield bootstrap
@@ -65,22 +96,8 @@ def kafka() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    run_dir = LOCAL / "test" / "kafka"
-    started = (
-        subprocess.run(
-            ["bash", "deploy/local/kafka.sh", "status", "--dir", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    )
-    out = _script("deploy/local/kafka.sh", "start", "--dir", str(run_dir))
-    try:
+    with _local("kafka") as out:
         yield _last_line_value(out, "KAFKA_BOOTSTRAP")
-    finally:
-        if started:
-            _script("deploy/local/kafka.sh", "stop", "--dir", str(run_dir))
 
 
 @contextlib.contextmanager
@@ -94,19 +111,18 @@ def postgres() -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url().rsplit("/", 1)[0]
         return
-    run_dir = LOCAL / "test" / "postgres"
-    started = (
-        subprocess.run(
-            ["bash", "deploy/local/postgres.sh", "status", "--dir", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    )
-    out = _script("deploy/local/postgres.sh", "start", "--dir", str(run_dir))
-    try:
+    with _local("postgres") as out:
         yield _last_line_value(out, "PG_DSN")
-    finally:
-        if started:
-            _script("deploy/local/postgres.sh", "stop", "--dir", str(run_dir))
+
+
+@contextlib.contextmanager
+def mailpit() -> Iterator[MailpitAddress]:
+    smtp = os.environ.get("EENLOKET_TEST_MAILPIT_SMTP")
+    http = os.environ.get("EENLOKET_TEST_MAILPIT_HTTP")
+    if smtp and http:
+        yield MailpitAddress(smtp=smtp, http=http)
+        return
+    with _local("mailpit") as out:
+        yield MailpitAddress(
+            smtp=_last_line_value(out, "MAILPIT_SMTP"), http=_last_line_value(out, "MAILPIT_HTTP")
+        )

@@ -2,7 +2,8 @@
 # System packages the tests and the demo need, installed from Debian only if missing:
 # PostgreSQL (server binaries; see postgres.sh), kcat (an independent Kafka client for
 # the envelope test), wrk (HTTP load in make bench), Chromium and its driver (the
-# console's browser test), Java 17+ and Maven (for the Kafka broker; see kafka.sh).
+# console's browser test), Java 17+ and Maven (for the Kafka broker; see kafka.sh);
+# then the tools built from source (promtool, Mailpit).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -21,10 +22,12 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 bash "$here/postgres.sh" install
-# Prometheus' promtool for the alert-rule and dashboard tests, built once from the Go module
+# Prometheus' promtool for the alert-rule and dashboard tests, and Mailpit (the SMTP server
+# with an inbox the outbound e-mail tests and the demo send to), built once from the Go module
 # proxy into .local/bin (a few minutes the first time on a machine; cached after).
 if command -v go >/dev/null; then
     bash "$here/promtool.sh" path >/dev/null
+    bash "$here/mailpit.sh" path >/dev/null
 else
-    echo "system-deps: no Go: promtool cannot be built (the alert-rule tests will say so)" >&2
+    echo "system-deps: no Go: promtool and Mailpit cannot be built (their tests will say so)" >&2
 fi
