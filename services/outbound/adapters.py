@@ -9,16 +9,70 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from services.outbound.channels.app import AppAdapter, AppWebhookSettings
 from services.outbound.channels.base import Adapter, PermanentDeliveryError, Sent
+from services.outbound.channels.chat import ChatAdapter, ChatWebhookSettings
+from services.outbound.channels.email import EmailAdapter
+from services.outbound.channels.letter import LetterAdapter, LetterSettings
+from services.outbound.channels.sms import MessageBirdSettings, SmsAdapter
 from services.outbound.config import OutboundSettings
 from shared.contracts.outbound import DeliverReply, ReplyChannel
 
 NOT_SET_UP = "kanaal niet ingericht"
 
-AdapterFactory = Callable[[OutboundSettings], Adapter]
+# A channel's adapter from the settings, or None when the channel is not configured.
+AdapterFactory = Callable[[OutboundSettings], Adapter | None]
 
-# One line per channel adapter (e.g. ``ReplyChannel.EMAIL: EmailAdapter.from_settings``).
-FACTORIES: dict[ReplyChannel, AdapterFactory] = {}
+
+def _email(s: OutboundSettings) -> Adapter:
+    return EmailAdapter(s.smtp)  # attachments: not yet fetched from the store (docs/outbound.md)
+
+
+def _sms(s: OutboundSettings) -> Adapter | None:
+    if s.messagebird_access_key is None:
+        return None
+    return SmsAdapter(
+        MessageBirdSettings(
+            access_key=s.messagebird_access_key.get_secret_value(),
+            originator=s.messagebird_originator,
+            report_url=s.messagebird_report_url,
+            base_url=s.messagebird_base_url,
+        )
+    )
+
+
+def _app(s: OutboundSettings) -> Adapter | None:
+    if not s.app_webhook_url:
+        return None
+    secret = s.app_webhook_secret.get_secret_value().encode()
+    source = s.source("eenloket-outbound")
+    return AppAdapter(AppWebhookSettings(url=s.app_webhook_url, secret=secret, source=source))
+
+
+def _chat(s: OutboundSettings) -> Adapter | None:
+    if not s.chat_webhook_url:
+        return None
+    secret = s.chat_webhook_secret.get_secret_value().encode()
+    return ChatAdapter(ChatWebhookSettings(url=s.chat_webhook_url, secret=secret))
+
+
+def _letter(s: OutboundSettings) -> Adapter | None:
+    if s.letter_dir is None:
+        return None
+    return LetterAdapter(
+        LetterSettings(
+            directory=s.letter_dir, municipality=s.letter_municipality, address=s.letter_address
+        )
+    )
+
+
+FACTORIES: dict[ReplyChannel, AdapterFactory] = {
+    ReplyChannel.EMAIL: _email,
+    ReplyChannel.SMS: _sms,
+    ReplyChannel.APP: _app,
+    ReplyChannel.CHAT: _chat,
+    ReplyChannel.LETTER: _letter,
+}
 
 
 class NotSetUp:
@@ -45,5 +99,6 @@ class Adapters:
 def build_adapters(
     settings: OutboundSettings, factories: Mapping[ReplyChannel, AdapterFactory] = FACTORIES
 ) -> dict[ReplyChannel, Adapter]:
-    """The adapters of every channel that has a factory."""
-    return {channel: make(settings) for channel, make in factories.items()}
+    """The adapters of every channel that is configured."""
+    made = {channel: make(settings) for channel, make in factories.items()}
+    return {channel: adapter for channel, adapter in made.items() if adapter is not None}
