@@ -5,13 +5,12 @@ resident's answer carrying the reply's token joins the same case, whatever its F
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from shared.contracts import Channel, Evidence, IdentifierKind, Trust, to_cloudevent
 from shared.contracts.outbound import (
@@ -34,6 +33,7 @@ from tests.integration.test_router import (
     router,
     send,
 )
+from tests.support import eventually, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -43,25 +43,14 @@ OUTBOUND = source_urn("00000000000000000000", "eenloket-outbound")
 async def until(
     bootstrap: str, topic: str, done: Callable[[list[CloudEvent]], bool], timeout: float = 60.0
 ) -> list[CloudEvent]:
-    """The topic's events from the beginning, read until ``done`` holds for them (or fail)."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    events: list[CloudEvent] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while not done(events) and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                events.extend(CloudEvent.from_json(r.value) for r in records)
-    finally:
-        await consumer.stop()
-    assert done(events), f"{topic}: condition not met within {timeout}s ({len(events)} events)"
-    return events
+    """The topic's events from the beginning, read again until ``done`` holds for them."""
+
+    async def probe() -> list[CloudEvent] | None:
+        records = await read_topic(bootstrap, topic, expect=1, timeout=timeout)
+        events = [CloudEvent.from_json(r.value) for r in records]
+        return events if done(events) else None
+
+    return await eventually(probe, timeout=timeout)
 
 
 def has(suffix: str, count: int = 1) -> Callable[[list[CloudEvent]], bool]:
