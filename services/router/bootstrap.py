@@ -1,4 +1,5 @@
-"""Composition root of the router: the inbound consumer, the outbox relay, health endpoints."""
+"""Composition root of the router: the consumer (inbound messages, staff commands, reply
+statuses), the outbox relay, health endpoints."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.router import gauges
 from services.router.commands import BY_TYPE as COMMANDS
 from services.router.commands import handle_command
+from services.router.commands.replies import handle_status
 from services.router.config import RouterSettings
 from services.router.context import RouterContext
 from services.router.handlers import route_records
 from services.router.orm import consumer_offsets, outbox, processed_events
 from services.router.routing.rules import load_routing
 from shared.contracts import MessageReceived
+from shared.contracts.outbound import ReplyStatusReported
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after
@@ -50,6 +53,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
         timeline_topic=settings.topic_timeline,
         routing=load_routing(settings.routing_file),
         group=settings.consumer_group,
+        outbound_topic=settings.topic_outbound,
+        reply_token_key=settings.reply_token_key.get_secret_value().encode(),
     )
 
     async def handle_batch(session: AsyncSession, items: list[tuple[CloudEvent, Record]]) -> None:
@@ -69,6 +74,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await route_records(session, [(event, record)], ctx)
         elif event.type in COMMANDS:
             await handle_command(session, event, ctx)
+        elif event.type == ReplyStatusReported.TYPE:
+            await handle_status(session, event, ctx)
         else:
             raise UnknownEventTypeError(f"the router does not handle {event.type}")
 
@@ -100,7 +107,11 @@ def create_app(settings: RouterSettings) -> FastAPI:
         consumer = TransactionalConsumer(
             bootstrap=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
-            topics=[settings.topic_inbound, settings.topic_commands],
+            topics=[
+                settings.topic_inbound,
+                settings.topic_commands,
+                settings.topic_outbound_status,
+            ],
             sessions=sessions,
             tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
             handler=handle,

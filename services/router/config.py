@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr, model_validator
+
 from services.router.routing.rules import DEFAULT_FILE
-from shared.settings import ServiceSettings
+from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 
 class RouterSettings(ServiceSettings):
@@ -19,3 +21,15 @@ class RouterSettings(ServiceSettings):
     max_batch: int = 2000
     # How often the gauges (open/overdue cases per team, outbox backlog) are read.
     gauges_every_seconds: float = 30.0
+    # The HMAC key of reply tokens (``reply_token``): whoever holds it can forge an answer
+    # into any reply's case, so production refuses the placeholder.
+    reply_token_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+
+    @model_validator(mode="after")
+    def _reply_token_key_in_production(self) -> RouterSettings:
+        if (
+            self.environment == "production"
+            and self.reply_token_key.get_secret_value() == PLACEHOLDER_SECRET
+        ):
+            raise ValueError("EENLOKET_REPLY_TOKEN_KEY must be set in production")
+        return self

@@ -66,12 +66,22 @@ class History:
         self._append(type_, str(party.id), data, aggregate, version)
         return data
 
-    def record_unowned(self, subject: uuid.UUID, payload: Event, *, aggregate: str) -> None:
-        """An event that concerns no known party (e.g. a command on an unknown case)."""
-        self._append(payload.TYPE, str(subject), payload.model_dump(mode="json"), aggregate, None)
+    def record_unowned(
+        self, subject: uuid.UUID, payload: Event, *, aggregate: str, topic: str | None = None
+    ) -> None:
+        """An event that concerns no known party (e.g. a command on an unknown case), or that
+        goes to another ``topic`` keyed by ``subject`` (a reply's send request)."""
+        data = payload.model_dump(mode="json")
+        self._append(payload.TYPE, str(subject), data, aggregate, None, topic)
 
     def _append(
-        self, type_: str, subject: str, data: dict[str, Any], aggregate: str, sequence: int | None
+        self,
+        type_: str,
+        subject: str,
+        data: dict[str, Any],
+        aggregate: str,
+        sequence: int | None,
+        topic: str | None = None,
     ) -> None:
         """The outbox row of an event: ``outbox_row(event=envelope_json(...))`` made in one go
         (the router writes two or three for every message; unit tests hold them equal)."""
@@ -95,7 +105,7 @@ class History:
                 "aggregateid": subject,
                 "type": type_,
                 "payload": envelope,
-                "topic": self.topic,
+                "topic": topic or self.topic,
                 "trace": trace,
                 "created_at": self.now,
             }

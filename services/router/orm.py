@@ -136,13 +136,28 @@ cases = Table(
 )
 
 # Which case each routed message joined, and the other party's case it pointed at (a
-# quoted number or thread), so a confirmed link can fold the contact into that case.
+# quoted number or thread), so a confirmed link can fold the contact into that case. The
+# channel's own message id (an e-mail's Message-ID) threads a reply into the resident's mail.
 contacts = Table(
     "contacts",
     metadata,
     Column("message_id", Uuid, primary_key=True),
     Column("case_id", Uuid, ForeignKey("cases.id"), nullable=False, index=True),
     Column("referenced_case_id", Uuid),
+    Column("channel", String(16)),
+    Column("channel_message_id", String(1000)),
+    Column("received_at", UtcDateTime),
+)
+
+# The replies staff asked for (issue #17): a status reported by the outbound service is
+# recorded on the timeline of the reply's case's party; an unknown reply id is skipped.
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("case_id", Uuid, ForeignKey("cases.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
 )
 
 case_participants = Table(

@@ -42,7 +42,7 @@ from services.router.events import (
     message_routed_json,
 )
 from services.router.routing.rules import ProductMatch, Routing
-from services.router.store.protocol import NewIdentifier, RouterStore
+from services.router.store.protocol import NewIdentifier, RouterStore, contact_row
 from shared.contracts import (
     CaseClassified,
     CaseOpened,
@@ -431,13 +431,7 @@ def _match(identified: _Identified, state: _State, routing: Routing, now: dateti
         other = state.cases[match.referenced].party_id
         if other not in family:
             _suggest(identified, state, other, message.sender[0], now)
-    state.contacts.append(
-        {
-            "message_id": message.message_id,
-            "case_id": case.id,
-            "referenced_case_id": match.referenced,
-        }
-    )
+    state.contacts.append(contact_row(message, case.id, match.referenced))
     return _Matched(identified, case.id, match, product, reclassified)
 
 

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from shared.contracts.base import Event
 from shared.contracts.inbound import Channel
+from shared.contracts.outbound import SendReply as SendReply
 from shared.contracts.text import LongText, OptionalReason, Reason, TeamId
 from shared.contracts.timeline import Actor
 
@@ -131,4 +132,5 @@ COMMAND_TYPES: tuple[type[Event], ...] = (
     DecideLink,
     MergeParties,
     UnmergeParties,
+    SendReply,  # shared/contracts/outbound.py: replies have a module of their own
 )

@@ -25,12 +25,13 @@ import hmac
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from shared.contracts.base import Event
 from shared.contracts.inbound import AttachmentRef, IdentifierKind
-from shared.contracts.text import LongText, OptionalReason
+from shared.contracts.text import LongText, storable
 from shared.contracts.timeline import Actor
 
 # The namespace of identifier ids (uuid5): an identifier of a party is addressed by
@@ -39,6 +40,11 @@ _IDENTIFIER_NS = uuid.UUID("6f1d2c7e-5a0b-4e8e-9a53-3f4f2b8c1d77")
 # Conversation reference of a reply's token: an answer that carries it (the Reply-To
 # address ``antwoord+<token>@…``) belongs to the reply's party and case, as a chat session does.
 REPLY_REF_PREFIX = "reply:"
+
+
+# Stored and published as they are: what PostgreSQL cannot store is refused (text.py).
+Subject = Annotated[str, Field(max_length=200), AfterValidator(storable)]
+TemplateName = Annotated[str, Field(max_length=100), AfterValidator(storable)]
 
 
 class ReplyChannel(StrEnum):
@@ -96,9 +102,9 @@ class SendReply(Event):
     case_id: uuid.UUID
     identifier_id: uuid.UUID = Field(description="the recipient: one of the party's identifiers")
     channel: ReplyChannel
-    subject: OptionalReason | None = Field(default=None, max_length=200)
+    subject: Subject | None = None
     text: LongText = Field(description="the rendered text (caseview renders the template)")
-    template: str | None = Field(default=None, max_length=100)
+    template: TemplateName | None = None
     # From the attachment store (content-addressed), at most 10; never bytes on Kafka.
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
     # Staff confirmed sending to an address only *claimed* (typed) by the resident.

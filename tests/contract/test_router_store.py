@@ -346,6 +346,50 @@ async def test_contacts_are_recorded_once(harness: Harness) -> None:
     assert await store.contacts_of(elsewhere.id) == []
 
 
+async def test_channel_message_ids_of_a_case_last_first(harness: Harness) -> None:
+    store = harness.store
+    party = await _party(store)
+    case, other = _case(party), _case(party)
+    await _cases(store, case, other)
+
+    def row(case_id: uuid.UUID, channel: str, own: str | None, minutes: int) -> dict[str, Any]:
+        return {
+            "message_id": uuid.uuid4(),
+            "case_id": case_id,
+            "referenced_case_id": None,
+            "channel": channel,
+            "channel_message_id": own,
+            "received_at": EARLIER + timedelta(minutes=minutes),
+        }
+
+    ids = [f"<{uuid.uuid4()}@mail.example.nl>" for _ in range(4)]
+    await store.insert_contacts(
+        [
+            row(case.id, "email", ids[1], 2),
+            row(case.id, "email", ids[0], 1),
+            row(case.id, "email", ids[2], 3),
+            row(case.id, "web", "form-1", 9),  # another channel
+            row(case.id, "email", None, 10),  # an e-mail without a Message-ID
+            row(other.id, "email", ids[3], 5),  # another case
+        ]
+    )
+    assert await store.channel_message_ids(case.id, "email", 10) == [ids[2], ids[1], ids[0]]
+    assert await store.channel_message_ids(case.id, "email", 2) == [ids[2], ids[1]]
+    assert await store.channel_message_ids(case.id, "web", 10) == ["form-1"]
+    assert await store.channel_message_ids(uuid.uuid4(), "email", 10) == []
+
+
+async def test_replies_are_known_by_id(harness: Harness) -> None:
+    store = harness.store
+    party = await _party(store)
+    case = _case(party)
+    await _cases(store, case)
+    reply_id = uuid.uuid4()
+    await store.insert_reply(reply_id, case_id=case.id, channel="email", requested_at=NOW)
+    assert await store.reply_case(reply_id) == case.id
+    assert await store.reply_case(uuid.uuid4()) is None
+
+
 async def _merge(store: RouterStore, survivor: uuid.UUID, merged: uuid.UUID) -> uuid.UUID:
     merge_id = uuid.uuid4()
     await store.add_merge(

@@ -47,6 +47,16 @@ VALID: dict[type[Event], dict[str, Any]] = {
         "by": BY,
     },
     c.UnmergeParties: {"merge_id": uuid.uuid4(), "reason": "Vergissing", "by": BY},
+    c.SendReply: {
+        "reply_id": uuid.uuid4(),
+        "case_id": uuid.uuid4(),
+        "identifier_id": uuid.uuid4(),
+        "channel": "email",
+        "subject": "Uw aanvraag",
+        "text": "Beste inwoner, ...",
+        "template": "paspoort-ontvangen",
+        "by": BY,
+    },
 }
 
 # What each free-text field must hold at most: the router's columns (String(n)) where it
@@ -62,6 +72,8 @@ LIMITS = {
     "result": 2000,
     "text": 20_000,
     "summary": 20_000,
+    "subject": 200,  # SendReply: an e-mail's subject
+    "template": 100,  # SendReply: a template's name
 }
 
 

@@ -37,6 +37,7 @@ from tests.unit.deploy_files import (
 SECRETS = {
     "EENLOKET_OIN": "00000001234567890000",
     "EENLOKET_SENDER_KEY_SECRET": "a-long-random-secret-for-sender-keys",
+    "EENLOKET_REPLY_TOKEN_KEY": "a-long-random-key-for-reply-tokens",
     "EENLOKET_API_KEYS": json.dumps(
         {"portal": {"sha256": "ab" * 32, "channels": ["web"], "may_assert_login": True}}
     ),
@@ -50,6 +51,7 @@ SECRETS = {
 # literal in a manifest.
 SECRET_SETTINGS = {
     "EENLOKET_SENDER_KEY_SECRET",
+    "EENLOKET_REPLY_TOKEN_KEY",
     "EENLOKET_API_KEYS",
     "EENLOKET_PORTAL_API_KEY",
     "EENLOKET_OIDC_ISSUER",

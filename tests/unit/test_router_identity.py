@@ -8,6 +8,7 @@ import pytest
 from services.router.domain.identity import (
     Holding,
     QuotedCase,
+    conversation_refs,
     identify,
     origin_key,
     quoted_bsns,
@@ -202,6 +203,21 @@ def test_a_chat_event_without_visitor_belongs_to_its_session():
     # A login on the message decides instead of the conversation.
     m2 = m.model_copy(update={"sender": msg((K.BSN, "111222333", T.AUTHENTICATED)).sender})
     assert identify(m2, HOLDINGS, None, conversation_party=ANON).party_id == FATIMA
+
+
+def test_an_answer_to_a_reply_belongs_to_the_replys_party_whatever_its_from_says():
+    """``antwoord+<token>@…``: the token is an HMAC only the reply's recipient received, so
+    the answer is the reply's conversation (like a chat session), not a claim of its From."""
+    answer = msg((K.EMAIL, "nieuw-adres@example.org", T.CLAIMED)).model_copy(
+        update={"thread_refs": ["email:<a1@example.org>", "reply:abc123"]}
+    )
+    assert conversation_refs(answer) == ["reply:abc123"]
+    d = identify(answer, HOLDINGS, None, conversation_party=FATIMA)
+    assert (d.party_id, d.rule) == (FATIMA, "conversation")
+    # The unknown From address is only stated: the party learns it as claimed.
+    assert [(i.value, i.trust) for i in d.new_identifiers] == [
+        ("nieuw-adres@example.org", T.CLAIMED)
+    ]
 
 
 def test_own_case_number_from_the_same_address_joins_a_provisional_party_only():

@@ -11,6 +11,7 @@ from services.router.history import History
 from services.router.routing.rules import Routing
 from services.router.store.protocol import RouterStore
 from shared.contracts import CaseStatus, Event
+from shared.settings import PLACEHOLDER_SECRET
 
 
 class Rejected(Exception):  # noqa: N818 - a domain outcome, not an error of the program
@@ -25,6 +26,9 @@ class CommandContext:
     routing: Routing
     history: History
     now: datetime
+    # Replies (issue #17): where send requests go, and the key of their tokens.
+    outbound_topic: str = "omni.outbound.v1"
+    reply_token_key: bytes = PLACEHOLDER_SECRET.encode()
 
     def team(self, team: str) -> str:
         if team not in self.routing.teams:

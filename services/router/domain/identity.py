@@ -34,13 +34,15 @@ from stdnum.nl import bsn
 
 from services.router.domain.trust import Rung, rung, stored_trust
 from shared.contracts import IdentifierKind, InboundMessage, SenderIdentifier, Trust
+from shared.contracts.outbound import REPLY_REF_PREFIX
 
 STRONG = frozenset({Trust.AUTHENTICATED, Trust.VERIFIED})
 # Rungs that make a party known (authenticated or verified on the message itself).
 _KNOWN = frozenset({Rung.AUTHENTICATED, Rung.VERIFIED})
 # Thread references a channel's integration asserts (the platform's own session,
-# conversation or call id), unlike an e-mail's In-Reply-To that the sender writes.
-CONVERSATION_PREFIXES = ("chat:", "app:", "phone:")
+# conversation or call id), unlike an e-mail's In-Reply-To that the sender writes. A reply's
+# token (``reply:<token>``, REPLY_REF_PREFIX) is one too: an HMAC only its recipient received.
+CONVERSATION_PREFIXES = ("chat:", "app:", "phone:", REPLY_REF_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Tables:
     participants: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     thread_refs: dict[str, uuid.UUID] = field(default_factory=dict)
     counters: dict[int, int] = field(default_factory=dict)
+    replies: dict[uuid.UUID, Row] = field(default_factory=dict)
     outbox: list[Row] = field(default_factory=list)
 
 
@@ -359,6 +360,28 @@ class FakeRouterStore:
             for m, r in self.t.contacts.items()
             if r["case_id"] == case_id
         ]
+
+    async def channel_message_ids(self, case_id: uuid.UUID, channel: str, limit: int) -> list[str]:
+        rows = [
+            r
+            for r in self.t.contacts.values()
+            if r["case_id"] == case_id and r.get("channel") == channel
+            if r.get("channel_message_id") is not None
+        ]
+        rows.sort(key=lambda r: (r["received_at"], r["message_id"]), reverse=True)
+        return [r["channel_message_id"] for r in rows[:limit]]
+
+    async def insert_reply(
+        self, reply_id: uuid.UUID, *, case_id: uuid.UUID, channel: str, requested_at: datetime
+    ) -> None:
+        if reply_id in self.t.replies:
+            raise ValueError(f"reply {reply_id} exists")
+        row = {"id": reply_id, "case_id": case_id, "channel": channel, "requested_at": requested_at}
+        self.t.replies[reply_id] = row
+
+    async def reply_case(self, reply_id: uuid.UUID) -> uuid.UUID | None:
+        row = self.t.replies.get(reply_id)
+        return None if row is None else row["case_id"]
 
     async def fold_case(
         self,

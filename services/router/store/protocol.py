@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party
-from shared.contracts import CaseStatus, IdentifierKind, SenderIdentifier
+from shared.contracts import CaseStatus, IdentifierKind, InboundMessage, SenderIdentifier
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,22 @@ def case_row(case: Case, due_at: datetime | None) -> dict[str, Any]:
         "last_activity_at": case.last_activity_at,
         "due_at": due_at,
         "establishment": case.establishment,
+    }
+
+
+def contact_row(
+    message: InboundMessage, case_id: uuid.UUID, referenced: uuid.UUID | None
+) -> dict[str, Any]:
+    """The ``contacts`` row of a routed message (its channel's message id threads replies)."""
+    own_id = message.channel_message_id
+    return {
+        "message_id": message.message_id,
+        "case_id": case_id,
+        "referenced_case_id": referenced,
+        "channel": message.channel.value,
+        # Longer than any real Message-ID (RFC 5322 lines stop at 998): not kept, not a failure.
+        "channel_message_id": own_id if own_id is None or len(own_id) <= 1000 else None,
+        "received_at": message.received_at,
     }
 
 
@@ -228,10 +244,23 @@ class RouterStore(Protocol):
         """Tie references to cases; a reference already tied to a case stays with it."""
 
     async def insert_contacts(self, rows: list[dict[str, Any]]) -> None:
-        """Contacts (message_id, case_id, referenced_case_id); a known message is kept."""
+        """Contacts (message_id, case_id, referenced_case_id; optionally channel,
+        channel_message_id, received_at: ``contact_row``); a known message is kept."""
 
     async def contacts_of(self, case_id: uuid.UUID) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
         """(message id, referenced case id) of every contact of the case."""
+
+    async def channel_message_ids(self, case_id: uuid.UUID, channel: str, limit: int) -> list[str]:
+        """The channel's own ids of the case's contacts on ``channel`` (e-mail Message-IDs),
+        the last received first, at most ``limit``."""
+
+    # --- replies --------------------------------------------------------------------
+    async def insert_reply(
+        self, reply_id: uuid.UUID, *, case_id: uuid.UUID, channel: str, requested_at: datetime
+    ) -> None: ...
+
+    async def reply_case(self, reply_id: uuid.UUID) -> uuid.UUID | None:
+        """The case a reply was asked on (None: not a reply of this router)."""
 
     async def fold_case(
         self,

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.identity import Holding
@@ -23,6 +23,7 @@ from services.router.orm import (
     merges,
     parties,
     party_identifiers,
+    replies,
 )
 from services.router.store.protocol import (
     Merge,
@@ -210,6 +211,34 @@ class SqlCommandStatements:
             )
         )
         return [(r.message_id, r.referenced_case_id) for r in rows]
+
+    async def channel_message_ids(self, case_id: uuid.UUID, channel: str, limit: int) -> list[str]:
+        rows = await self.session.execute(
+            select(contacts.c.channel_message_id)
+            .where(
+                contacts.c.case_id == case_id,
+                contacts.c.channel == channel,
+                contacts.c.channel_message_id.is_not(None),
+            )
+            .order_by(contacts.c.received_at.desc(), contacts.c.message_id.desc())
+            .limit(limit)
+        )
+        return [r.channel_message_id for r in rows]
+
+    async def insert_reply(
+        self, reply_id: uuid.UUID, *, case_id: uuid.UUID, channel: str, requested_at: datetime
+    ) -> None:
+        await self.session.execute(
+            insert(replies).values(
+                id=reply_id, case_id=case_id, channel=channel, requested_at=requested_at
+            )
+        )
+
+    async def reply_case(self, reply_id: uuid.UUID) -> uuid.UUID | None:
+        found: uuid.UUID | None = await self.session.scalar(
+            select(replies.c.case_id).where(replies.c.id == reply_id)
+        )
+        return found
 
     async def fold_case(
         self,

@@ -1,0 +1,134 @@
+"""Replies through the router on a real broker and database (issue #17): a resident's e-mail
+routed, ``SendReply`` on the commands topic → ``reply.requested`` on the timeline and the
+threaded send request on the outbound topic; a status on the status topic → the history; the
+resident's answer carrying the reply's token joins the same case, whatever its From says."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.contracts import Channel, Evidence, IdentifierKind, Trust, to_cloudevent
+from shared.contracts.outbound import (
+    ReplyChannel,
+    ReplyStatus,
+    ReplyStatusReported,
+    SendReply,
+    identifier_id,
+    reply_token,
+)
+from shared.envelope import CloudEvent, source_urn
+from shared.settings import PLACEHOLDER_SECRET
+from tests.conftest import Topics
+from tests.integration.test_router import (
+    CLERK,
+    command,
+    message,
+    of_type,
+    producer,  # noqa: F401 - the fixture
+    router,
+    send,
+)
+from tests.support import eventually, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+OUTBOUND = source_urn("00000000000000000000", "eenloket-outbound")
+
+
+async def until(
+    bootstrap: str, topic: str, done: Callable[[list[CloudEvent]], bool], timeout: float = 60.0
+) -> list[CloudEvent]:
+    """The topic's events from the beginning, read again until ``done`` holds for them."""
+
+    async def probe() -> list[CloudEvent] | None:
+        records = await read_topic(bootstrap, topic, expect=1, timeout=timeout)
+        events = [CloudEvent.from_json(r.value) for r in records]
+        return events if done(events) else None
+
+    return await eventually(probe, timeout=timeout)
+
+
+def has(suffix: str, count: int = 1) -> Callable[[list[CloudEvent]], bool]:
+    return lambda events: len(of_type(events, suffix)) >= count
+
+
+async def test_a_reply_its_status_and_the_answer_on_the_same_case(
+    kafka_bootstrap: str,
+    db_urls: dict[str, str],
+    topics: Topics,
+    producer: AIOKafkaProducer,  # noqa: F811 - the fixture imported above
+) -> None:
+    t = topics
+    address = f"{uuid.uuid4().hex[:10]}@example.nl"
+    own_id = f"{uuid.uuid4()}@mail.example.nl"
+    mail = message(
+        (IdentifierKind.EMAIL, address, Trust.CLAIMED, Evidence.DMARC),
+        channel=Channel.EMAIL,
+        text="Wanneer is mijn paspoort klaar?",
+        refs=(f"email:{own_id}",),
+    ).model_copy(update={"channel_message_id": own_id})
+    async with router(kafka_bootstrap, db_urls["router"], t):
+        await send(producer, t.inbound, mail)
+        events = await until(kafka_bootstrap, t.timeline, has("message.routed"))
+        routed = of_type(events, "message.routed")[0].data
+        party_id, case_id = uuid.UUID(routed["party_id"]), uuid.UUID(routed["case_id"])
+
+        reply = SendReply(
+            reply_id=uuid.uuid4(),
+            case_id=case_id,
+            identifier_id=identifier_id(party_id, IdentifierKind.EMAIL, address),
+            channel=ReplyChannel.EMAIL,
+            subject="Uw paspoort",
+            text="Beste inwoner, uw paspoort ligt klaar.",
+            confirm_claimed=True,
+            by=CLERK,
+        )
+        command_id = await command(producer, t.commands, reply, case_id)
+        (deliver,) = await until(kafka_bootstrap, t.outbound, lambda e: len(e) >= 1)
+        assert deliver.type == "nl.eenloket.reply.deliver"
+        assert deliver.subject == str(reply.reply_id)
+        token = reply_token(PLACEHOLDER_SECRET.encode(), reply.reply_id)
+        assert (deliver.data["address"], deliver.data["token"]) == (address, token)
+        assert deliver.data["in_reply_to"] == own_id
+        assert deliver.data["references"] == [own_id]
+        events = await until(kafka_bootstrap, t.timeline, has("reply.requested"))
+        (requested,) = of_type(events, "reply.requested")
+        assert (requested.subject, requested.data["case_id"]) == (str(party_id), str(case_id))
+        assert (requested.model_extra or {}).get("causationid") == str(command_id)
+
+        report = ReplyStatusReported(
+            reply_id=reply.reply_id,
+            case_id=case_id,
+            party_id=party_id,
+            channel=ReplyChannel.EMAIL,
+            status=ReplyStatus.SENT,
+            reference=f"<{reply.reply_id}@gemeente.example.nl>",
+            at=datetime.now(UTC),
+        )
+        status = to_cloudevent(report, source=OUTBOUND, subject=reply.reply_id)
+        await producer.send_and_wait(
+            t.outbound_status,
+            status.to_json(),
+            key=str(reply.reply_id).encode(),
+        )
+        events = await until(kafka_bootstrap, t.timeline, has("reply.status-changed"))
+        (changed,) = of_type(events, "reply.status-changed")
+        assert (changed.subject, changed.data["status"]) == (str(party_id), "sent")
+        assert (changed.sequence or 0) > (requested.sequence or 0)
+
+        # The answer, from an address nobody knows (typed, claimed), to antwoord+<token>@…
+        answer = message(
+            (IdentifierKind.EMAIL, f"{uuid.uuid4().hex[:10]}@elders.example.org", Trust.CLAIMED),
+            channel=Channel.EMAIL,
+            text="Dank u, ik kom het morgen halen",
+            refs=(f"email:{uuid.uuid4()}@elders", f"email:{reply.reply_id}@x", f"reply:{token}"),
+        )
+        await send(producer, t.inbound, answer)
+        events = await until(kafka_bootstrap, t.timeline, has("message.routed", 2))
+        joined = of_type(events, "message.routed")[1].data
+        assert (joined["party_id"], joined["case_id"]) == (str(party_id), str(case_id))
