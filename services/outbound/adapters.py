@@ -25,7 +25,7 @@ AdapterFactory = Callable[[OutboundSettings], Adapter | None]
 
 
 def _email(s: OutboundSettings) -> Adapter:
-    return EmailAdapter(s.smtp)  # attachments: not yet fetched from the store (docs/outbound.md)
+    return EmailAdapter(s.relay)  # attachments: not yet fetched from the store (docs/outbound.md)
 
 
 def _sms(s: OutboundSettings) -> Adapter | None:

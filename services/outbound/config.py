@@ -14,9 +14,10 @@ class OutboundSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.local/data/outbound.db"
     http_port: int = 8004
     consumer_group: str = "eenloket-outbound"
-    # E-mail: the relay, the sender, the domain of Message-IDs, Reply-To (antwoord+<token>@)
-    # and bounce (bounces+<token>@) addresses (``EENLOKET_SMTP_*``).
-    smtp: EmailSettings = Field(default_factory=EmailSettings)
+    # E-mail: the municipality's relay, the sender, the domain of Message-IDs, Reply-To
+    # (antwoord+<token>@) and bounce (bounces+<token>@) addresses (``EENLOKET_RELAY_*``; not
+    # ``EENLOKET_SMTP_*``, which is ingest's receiver).
+    relay: EmailSettings = Field(default_factory=EmailSettings)
     # SMS through MessageBird: set up when an access key is given.
     messagebird_access_key: SecretStr | None = None
     messagebird_originator: str = Field(default="Gemeente", max_length=11)

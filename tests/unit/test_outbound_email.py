@@ -296,11 +296,11 @@ def test_a_dkim_key_that_cannot_sign_fails_at_start(tmp_path: Path) -> None:
 
 
 def test_settings_come_from_eenloket_smtp_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EENLOKET_SMTP_HOST", "relay.gemeente-test.nl")
-    monkeypatch.setenv("EENLOKET_SMTP_PORT", "587")
-    monkeypatch.setenv("EENLOKET_SMTP_STARTTLS", "required")
-    monkeypatch.setenv("EENLOKET_SMTP_PASSWORD", "geheim")
-    monkeypatch.setenv("EENLOKET_SMTP_MAIL_DOMAIN", "mail.gemeente-test.nl")
+    monkeypatch.setenv("EENLOKET_RELAY_HOST", "relay.gemeente-test.nl")
+    monkeypatch.setenv("EENLOKET_RELAY_PORT", "587")
+    monkeypatch.setenv("EENLOKET_RELAY_STARTTLS", "required")
+    monkeypatch.setenv("EENLOKET_RELAY_PASSWORD", "geheim")
+    monkeypatch.setenv("EENLOKET_RELAY_MAIL_DOMAIN", "mail.gemeente-test.nl")
     settings = EmailSettings()
     assert (settings.host, settings.port, settings.starttls) == (
         "relay.gemeente-test.nl",

@@ -55,10 +55,10 @@ Fetch = Callable[[AttachmentRef], Awaitable[bytes]]
 
 
 class EmailSettings(BaseSettings):
-    """The relay and the sender (``EENLOKET_SMTP_*``); the outbound service's settings embed it
+    """The relay and the sender (``EENLOKET_RELAY_*``); the outbound service's settings embed it
     as ``smtp: EmailSettings = Field(default_factory=EmailSettings)``."""
 
-    model_config = SettingsConfigDict(env_prefix="EENLOKET_SMTP_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="EENLOKET_RELAY_", extra="ignore", frozen=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
@@ -80,16 +80,16 @@ class EmailSettings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> EmailSettings:
         if not _DOMAIN.match(self.mail_domain):
-            raise ValueError("EENLOKET_SMTP_MAIL_DOMAIN must be a domain name")
+            raise ValueError("EENLOKET_RELAY_MAIL_DOMAIN must be a domain name")
         if _CONTROL.search(self.from_name + self.from_address):
-            raise ValueError("EENLOKET_SMTP_FROM_NAME/FROM_ADDRESS may not hold line breaks")
+            raise ValueError("EENLOKET_RELAY_FROM_NAME/FROM_ADDRESS may not hold line breaks")
         try:
             Address(display_name=self.from_name, addr_spec=self.from_address)
         except (ValueError, HeaderParseError) as exc:
-            raise ValueError("EENLOKET_SMTP_FROM_ADDRESS is not an e-mail address") from exc
+            raise ValueError("EENLOKET_RELAY_FROM_ADDRESS is not an e-mail address") from exc
         dkim = (self.dkim_selector, self.dkim_domain, self.dkim_private_key_path)
         if any(v is not None for v in dkim) and not all(v is not None for v in dkim):
-            raise ValueError("DKIM needs EENLOKET_SMTP_DKIM_SELECTOR, _DOMAIN, _PRIVATE_KEY_PATH")
+            raise ValueError("DKIM needs EENLOKET_RELAY_DKIM_SELECTOR, _DOMAIN, _PRIVATE_KEY_PATH")
         return self
 
     @property
