@@ -31,8 +31,9 @@ ANY_PRODUCT = "*"
 # case to an address below verified): it must exist for every channel staff can use.
 NOTICE = "kennisgeving"
 MONTHS = (
-    "januari februari maart april mei juni juli augustus september oktober november december"
-).split()
+    *("januari", "februari", "maart", "april", "mei", "juni"),
+    *("juli", "augustus", "september", "oktober", "november", "december"),
+)
 SAMPLE = {
     "case_number": "Z-2026-000123",
     "due_date": "4 december 2026",
