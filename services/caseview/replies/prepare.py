@@ -57,7 +57,9 @@ class Recipient:
 
 
 def refuse(name: str, kind: str, detail: str) -> ProblemError:
-    """A 422 about one body field, in Dutch."""
+    """A 422 about one body field, in Dutch, that names the field."""
+    if f"'{name}'" not in detail:
+        detail = f"Het veld {messages.field(name)}: {detail[0].lower()}{detail[1:]}"
     return invalid([{"loc": ("body", name), "msg": kind, "type": kind}], (), detail)
 
 
