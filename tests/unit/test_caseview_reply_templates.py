@@ -40,7 +40,7 @@ def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
 
 
 @pytest.mark.parametrize("template", SHIPPED.spec.templates, ids=lambda t: f"{t.name}-{t.channel}")
-def test_every_shipped_template_renders(template) -> None:  # type: ignore[no-untyped-def]
+def test_every_shipped_template_renders(template) -> None:
     rendered = SHIPPED.render(template, SAMPLE)
     assert rendered.text and "{{" not in rendered.text
     if template.needs_text:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from services.caseview.replies.routes import REPLY_NAMESPACE
-from shared.contracts import MessageRouted, RoutingExplanation
+from shared.contracts import Channel
 from shared.contracts.inbound import AttachmentRef
 from shared.contracts.outbound import (
     ReplyChannel,
@@ -50,32 +50,6 @@ def _refused(r: Any, field: str) -> None:
     assert [e["loc"][-1] for e in problem["errors"]] == [field], problem
 
 
-def _with_attachment(p: Party, case_id: uuid.UUID, number: str, ref: AttachmentRef) -> CloudEvent:
-    return p.event(
-        MessageRouted(
-            message_id=uuid.uuid4(),
-            party_id=p.id,
-            case_id=case_id,
-            case_number=number,
-            channel="email",
-            received_at=p.at(),
-            display_name=None,
-            subject="Foto",
-            text="Zie bijlage",
-            attachments=[ref],
-            owner_team="kcc",
-            explanation=RoutingExplanation(
-                case_rule="new-case",
-                case_detail="no open case",
-                owner_rule="product",
-                owner_detail="product",
-                ruleset_version="test-1",
-                matched=["test"],
-            ),
-        )
-    )
-
-
 async def test_replies_are_checked_rendered_and_published(
     kafka_bootstrap, fresh_db, topics, producer, tmp_path: Path
 ):
@@ -98,8 +72,12 @@ async def test_replies_are_checked_rendered_and_published(
     big = AttachmentRef(
         sha256="b" * 64, filename="scan.pdf", media_type="application/pdf", size=5000
     )
-    events += [opened, secret_opened, _with_attachment(p, case_id, number, small)]
-    events.append(_with_attachment(p, case_id, number, big))
+    events += [
+        opened,
+        secret_opened,
+        p.message(case_id, number, Channel.EMAIL, "Zie bijlage", attachments=[small]),
+    ]
+    events.append(p.message(case_id, number, Channel.EMAIL, "Scan", attachments=[big]))
     await send(producer, topics.timeline, *events)
 
     to_verified = str(identifier_id(p.id, "email", verified))
