@@ -14,6 +14,7 @@ from ops.commands.imports import import_app
 from ops.commands.kafka import dead_app, topics_app
 from ops.commands.keys import keys_app
 from ops.commands.routing import routing_app
+from ops.commands.templates import templates_app
 
 # The commands live in ops/commands/, one module per area; here they are put together.
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -23,6 +24,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dead_app, name="deadletters")
 app.add_typer(routing_app, name="routing")
+app.add_typer(templates_app, name="templates")
 app.add_typer(import_app, name="import")
 
 

@@ -14,7 +14,8 @@ from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
-from services.caseview.teams import load_teams
+from services.caseview.replies.templates import load_templates
+from services.caseview.teams import load_team_names
 from services.caseview.timeline.live import Pulse
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
@@ -55,7 +56,9 @@ def _handle_batch(group: str) -> BatchHandler:
 def create_app(settings: CaseviewSettings) -> FastAPI:
     setup_tracing("eenloket-caseview", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
     tokens = TokenValidator(settings)  # fails at start, not at the first request
-    teams = load_teams(settings.routing_file)  # likewise: the teams commands may name
+    team_names = load_team_names(settings.routing_file)  # likewise: the teams commands may name
+    teams = frozenset(team_names)
+    templates = load_templates(settings.templates_file)  # a template that cannot render stops it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +100,8 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         app.state.settings = settings
         app.state.tokens = tokens
         app.state.teams = teams
+        app.state.team_names = team_names
+        app.state.templates = templates
         app.state.producer = producer
         app.state.pulse = pulse
         app.state.readiness = {

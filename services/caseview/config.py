@@ -12,6 +12,7 @@ DEVKEYS = Path(__file__).parent / "devkeys"
 # The router's routing file: the same EENLOKET_ROUTING_FILE and the same default as the
 # router, so caseview knows the teams the router will accept (teams.py).
 DEFAULT_ROUTING_FILE = Path(__file__).parents[1] / "router" / "routing" / "default.yaml"
+DEFAULT_TEMPLATES_FILE = Path(__file__).parents[2] / "deploy" / "templates.yaml"
 DEV_ISSUER = "https://dev-issuer.eenloket.invalid"
 DEV_AUDIENCE = "eenloket-caseview"
 
@@ -45,6 +46,9 @@ class CaseviewSettings(ServiceSettings):
     )
 
     routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
+    templates_file: Path = DEFAULT_TEMPLATES_FILE  # reply templates (replies/templates.py)
+    # Attachments of one reply together: what a mail server commonly takes, with room to spare.
+    reply_attachments_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     command_publish_timeout: float = Field(default=10.0, gt=0)
     retry_after_seconds: int = 5
     count_cap: int = Field(default=1000, ge=1)

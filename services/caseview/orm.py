@@ -180,6 +180,41 @@ timeline_entries = Table(
     Index("ix_cv_timeline_case_order", "case_id", "sort_at", "sequence"),
 )
 
+# Replies to the resident (issue #17): the latest state of each, and every status it had.
+replies = Table(
+    "replies",
+    metadata,
+    Column("reply_id", Uuid, primary_key=True),
+    Column("case_id", Uuid, nullable=False),
+    Column("party_id", Uuid, nullable=False),
+    Column("identifier_id", Uuid, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient_trust", String(16), nullable=False),
+    Column("template", String(100)),
+    Column("subject", String(200)),
+    Column("text", Text, nullable=False),
+    Column("notice_only", Boolean, nullable=False),
+    Column("attachments", JsonDoc, nullable=False),  # AttachmentRefs (no bytes)
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_team", String(64)),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_at", UtcDateTime, nullable=False),
+    Index("ix_cv_replies_case", "case_id", "requested_at"),
+)
+
+reply_statuses = Table(
+    "reply_statuses",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("reply_id", Uuid, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text),
+    Column("reference", String(400)),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_cv_reply_statuses_reply", "reply_id", "at"),
+)
+
 # The AVG processing log ("verwerkingenlogging"): who read which party or case, when, why.
 access_log = Table(
     "access_log",
@@ -246,4 +281,6 @@ PROJECTION_TABLES: tuple[Table, ...] = (
     case_handovers,
     timeline_entries,
     command_outcomes,
+    replies,
+    reply_statuses,
 )

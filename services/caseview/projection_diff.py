@@ -34,6 +34,8 @@ KEYS = {
     "case_handovers": ("event_id",),
     "timeline_entries": ("event_id",),
     "command_outcomes": ("command_id",),
+    "replies": ("reply_id",),
+    "reply_statuses": ("event_id",),
 }
 FIRST_KEYS = 5  # how many differing keys a report names per table
 # Keys that hold personal data (an identifier's value, a normalised name) are named in a

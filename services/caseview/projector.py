@@ -30,6 +30,7 @@ from services.caseview.orm import (
     party_merges,
     timeline_entries,
 )
+from services.caseview.replies.projection import reply_requested, reply_status_changed
 from services.caseview.sinks import (
     FEED_LOCK_INFO,
     FEED_LOCK_KEY,
@@ -64,6 +65,7 @@ from shared.contracts import (
     PartyUnmerged,
     PossibleDuplicateFlagged,
 )
+from shared.contracts.outbound import ReplyRequested, ReplyStatusChanged
 from shared.db.dialect import upsert_insert
 from shared.envelope import CloudEvent
 
@@ -444,6 +446,8 @@ PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     NoteAdded.TYPE: (NoteAdded, note_added),
     OutboundContactRegistered.TYPE: (OutboundContactRegistered, outbound_registered),
     CommandRejected.TYPE: (CommandRejected, command_rejected),
+    ReplyRequested.TYPE: (ReplyRequested, reply_requested),  # replies/projection.py
+    ReplyStatusChanged.TYPE: (ReplyStatusChanged, reply_status_changed),
 }
 
 

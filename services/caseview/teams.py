@@ -21,7 +21,8 @@ class RoutingFileError(ValueError):
     pass
 
 
-def load_teams(path: Path) -> frozenset[str]:
+def load_team_names(path: Path) -> dict[str, str]:
+    """Team id -> the team's public name (replies sign with it: "Burgerzaken")."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -29,4 +30,4 @@ def load_teams(path: Path) -> frozenset[str]:
     teams = doc.get("teams") if isinstance(doc, dict) else None
     if not isinstance(teams, dict) or not teams or not all(isinstance(t, str) for t in teams):
         raise RoutingFileError(f"the routing file {path} has no 'teams' mapping")
-    return frozenset(teams)
+    return {t: str(name) if name else t for t, name in teams.items()}

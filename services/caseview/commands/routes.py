@@ -45,7 +45,8 @@ def _endpoint(route: CommandRoute) -> Any:
         sender = await route.authorize(request, session, principal, ids[target])
         for check in route.checks:
             await check(sender, body)
-        return await _send(sender, response, route.build(sender, body), idempotency_key)
+        command_id = publish.command_id(principal, idempotency_key)
+        return await send_command(sender, response, route.build(sender, body), command_id)
 
     # What FastAPI reads: the path's id, the body model, the caller, the Idempotency-Key.
     p = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -79,12 +80,12 @@ for _route in COMMANDS:
     )
 
 
-async def _send(
-    sender: Sender, response: Response, command: Event, idempotency_key: str | None
+async def send_command(
+    sender: Sender, response: Response, command: Event, command_id: uuid.UUID
 ) -> CommandAccepted:
+    """The one way a command leaves caseview (the table's routes and the reply route)."""
     s = settings(sender.request)
     session, principal = sender.session, sender.principal
-    command_id = publish.command_id(principal, idempotency_key)
     case_id = getattr(command, "case_id", None)
     # Noted before publishing (so its status is readable the moment the 202 is), and the
     # read transaction ends here before waiting for Kafka (on SQLite it holds the lock).

@@ -29,6 +29,9 @@ class PartySearch(BaseModel):
 
 
 class IdentifierOut(Out):
+    identifier_id: uuid.UUID = Field(
+        description="The identifier's stable id: name it as a reply's recipient (never its value)."
+    )
     kind: str
     value: str
     trust: str

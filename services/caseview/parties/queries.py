@@ -31,6 +31,7 @@ from services.caseview.parties.models import (
 )
 from services.caseview.viewer import Viewer
 from shared.contracts import IdentifierKind
+from shared.contracts.outbound import identifier_id
 
 
 async def party_view(
@@ -44,7 +45,12 @@ async def party_view(
     pi = party_identifiers
     identifiers = [
         IdentifierOut(
-            kind=r.kind, value=r.value, trust=r.trust, evidence=r.evidence, party_id=r.party_id
+            identifier_id=identifier_id(r.party_id, r.kind, r.value),
+            kind=r.kind,
+            value=r.value,
+            trust=r.trust,
+            evidence=r.evidence,
+            party_id=r.party_id,
         )
         for r in await session.execute(
             select(pi).where(pi.c.party_id.in_(ids)).order_by(pi.c.kind, pi.c.value, pi.c.party_id)

@@ -37,6 +37,7 @@ from shared.contracts import (
     RoutingExplanation,
     to_cloudevent,
 )
+from shared.contracts.inbound import AttachmentRef
 from shared.db.engine import create_engine, session_factory
 from shared.db.migrations import upgrade
 from shared.envelope import CloudEvent, source_urn
@@ -121,6 +122,7 @@ class Party:
         *,
         owner: str = "kcc",
         subject: str | None = None,
+        attachments: list[AttachmentRef] | None = None,
     ) -> CloudEvent:
         return self.event(
             MessageRouted(
@@ -133,7 +135,7 @@ class Party:
                 display_name=None,
                 subject=subject,
                 text=text,
-                attachments=[],
+                attachments=attachments or [],
                 owner_team=owner,
                 explanation=RoutingExplanation(
                     case_rule="new-case",

@@ -23,6 +23,12 @@ from shared.contracts import (
     PartyMerged,
     PartyUnmerged,
 )
+from shared.contracts.outbound import (
+    ReplyChannel,
+    ReplyRequested,
+    ReplyStatus,
+    ReplyStatusChanged,
+)
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from tests.integration.caseview.conftest import (
@@ -39,8 +45,42 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 CET = timezone(timedelta(hours=1))
 
 
+def _reply(p: Party, case_id: uuid.UUID) -> list[CloudEvent]:
+    """A reply on the case, sent and then delivered (the replies projection, issue #17)."""
+    ids = {"reply_id": uuid.uuid4(), "case_id": case_id, "party_id": p.id}
+    requested = ReplyRequested(
+        **ids,
+        identifier_id=uuid.uuid4(),
+        channel=ReplyChannel.LETTER,
+        recipient_trust="authenticated",
+        subject="Antwoord",
+        text="Uw paspoort ligt klaar.",
+        template="algemeen-antwoord",
+        attachments=[],
+        notice_only=False,
+        by=STAFF,
+        at=p.at(),
+    )
+    events = [p.event(requested)]
+    for status in (ReplyStatus.SENT, ReplyStatus.HANDED_TO_PRINT):
+        events.append(
+            p.event(
+                ReplyStatusChanged(
+                    **ids,
+                    channel=ReplyChannel.LETTER,
+                    status=status,
+                    reason=None,
+                    reference=None,
+                    at=p.at(),
+                )
+            )
+        )
+    return events
+
+
 def history() -> list[CloudEvent]:
-    """Several parties with cases, contacts, handovers, notes, suggestions, merges, undo."""
+    """Several parties with cases, contacts, handovers, notes, replies, suggestions, merges,
+    undo."""
     events: list[CloudEvent] = []
     parties = [Party() for _ in range(5)]
     for p in parties[1::2]:
@@ -84,6 +124,7 @@ def history() -> list[CloudEvent]:
                     )
                 ),
             ]
+            events += _reply(p, case_id)
     a, b, c = parties[:3]
     suggestion = uuid.uuid4()
     claimed = PartyIdentifier.model_validate(
@@ -162,6 +203,7 @@ async def test_rebuild_equals_incremental_and_switches_over(
                 logged = await s.scalar(select(func.count()).select_from(orm.access_log))
                 head = await s.scalar(select(func.max(orm.timeline_entries.c.position)))
             assert tables["timeline_entries"] != tables["parties"]  # the hash sees content
+            assert tables["replies"] != tables["reply_statuses"]
 
             # A shadow build while the service runs: identical, and nothing live changes.
             report = await rebuild(settings, switch=False, timeout=120)

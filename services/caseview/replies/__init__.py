@@ -1,0 +1,1 @@
+"""Replies to the resident (issue #17): templates, the reply command, its projection."""
