@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("ingest", "router", "caseview")
+SERVICES = ("ingest", "router", "caseview", "outbound")
 
 
 def free_port() -> int:

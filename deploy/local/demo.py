@@ -1,7 +1,8 @@
-"""`make demo`: Kafka, the three services on the embedded default (SQLite), and the scenarios
-of ``scenarios/data`` played through the real ingest routes and SMTP receiver, with a
-summary per scenario (the unified history, owners, handovers, what each team may see).
-Runs until Ctrl-C (or ``--no-wait``); ``--scenario tilburg`` plays one."""
+"""`make demo`: Kafka, Mailpit (the relay replies go to, with an inbox to look at), the four
+services on the embedded default (SQLite), and the scenarios of ``scenarios/data`` played
+through the real ingest routes and SMTP receiver, with a summary per scenario (the unified
+history, owners, handovers, what each team may see). Runs until Ctrl-C (or ``--no-wait``);
+``--scenario tilburg`` plays one."""
 
 from __future__ import annotations
 
@@ -25,30 +26,42 @@ from services.caseview.auth import mint_token
 from shared.demolock import DemoLock, DemoRefused, stop_on_signals
 from shared.devstack import ROOT, SERVICES, run_services
 
-PORT_BASE = 8001  # ingest 8001, router 8002, caseview 8003
+PORT_BASE = 8001  # ingest 8001, router 8002, caseview 8003, outbound 8004
 SMTP_PORT = 2525
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def start_kafka(local: Path, *, fresh: bool) -> str:
-    command = ["bash", "deploy/local/kafka.sh", "start", "--dir", str(local / "kafka")]
+def local_script(script: str, command: str, where: Path, *extra: str) -> dict[str, str]:
+    """``deploy/local/<script> <command> --dir <where>``: the ``NAME=value`` lines it printed."""
     out = subprocess.run(  # noqa: S603
-        command + (["--fresh"] if fresh else []),
+        ["bash", f"deploy/local/{script}", command, "--dir", str(where), *extra],  # noqa: S607
         cwd=ROOT,
-        check=True,
-        capture_output=True,
+        check=command != "stop",
+        capture_output=command != "stop",
         text=True,
     ).stdout
-    return out.strip().splitlines()[-1].split("=", 1)[1]
+    return dict(line.split("=", 1) for line in (out or "").splitlines() if "=" in line)
 
 
-def stop_kafka(local: Path) -> None:
-    subprocess.run(  # noqa: S603
-        ["bash", "deploy/local/kafka.sh", "stop", "--dir", str(local / "kafka")],  # noqa: S607
-        cwd=ROOT,
-        check=False,
-    )
+def start_kafka(local: Path, *, fresh: bool) -> str:
+    return local_script("kafka.sh", "start", local / "kafka", *(["--fresh"] if fresh else []))[
+        "KAFKA_BOOTSTRAP"
+    ]
+
+
+def outbound_env(mailpit_smtp: str, mail_domain: str, letters: Path) -> dict[str, str]:
+    """Replies by e-mail to Mailpit (Reply-To and bounces on a domain ingest receives), letters
+    as PDF files in ``letters`` (the print street's folder)."""
+    host, port = mailpit_smtp.rsplit(":", 1)
+    return {
+        "EENLOKET_RELAY_HOST": host,
+        "EENLOKET_RELAY_PORT": port,
+        "EENLOKET_RELAY_STARTTLS": "off",
+        "EENLOKET_RELAY_FROM_ADDRESS": f"noreply@{mail_domain}",
+        "EENLOKET_RELAY_MAIL_DOMAIN": mail_domain,
+        "EENLOKET_LETTER_DIR": str(letters),
+    }
 
 
 def choose(all_scenarios: list[Scenario], wanted: list[str]) -> list[Scenario]:
@@ -140,10 +153,12 @@ def play(
         for name in SERVICES:
             for suffix in ("", "-wal", "-shm"):
                 (data / f"{name}.db{suffix}").unlink(missing_ok=True)
-    console.print("Starting Kafka (jars resolved through Maven on first use)...")
+    console.print("Starting Kafka (jars resolved through Maven on first use) and Mailpit...")
     try:
         bootstrap = start_kafka(local, fresh=not args.keep_data)
         console.print(f"Kafka ready at {bootstrap}")
+        mailpit = local_script("mailpit.sh", "start", local / "mailpit")
+        console.print(f"Mailpit ready: the residents' inbox is {mailpit['MAILPIT_HTTP']}")
         env = {
             name: {
                 "EENLOKET_ENVIRONMENT": "development",
@@ -155,6 +170,9 @@ def play(
         # Every mail domain of every scenario, so any of them can be played against this stack.
         env["ingest"].update(
             ingest_env(smtp_port=args.smtp_port, mail_domains=[s.mail_domain for s in scenarios])
+        )
+        env["outbound"].update(
+            outbound_env(mailpit["MAILPIT_SMTP"], scenarios[0].mail_domain, local / "print")
         )
         logs = local / "logs"
         with run_services(env, logs, ports=ports, on_start=lock.record_services) as services:
@@ -179,15 +197,16 @@ def play(
             print_summary(reports, console)
             failed = not all(r.passed for r in reports)
             if not args.no_wait:
-                print_how_to_use(urls, args.smtp_port, logs)
+                print_how_to_use(urls, args.smtp_port, logs, mailpit["MAILPIT_HTTP"])
                 while all(s.process.poll() is None for s in services.values()):
                     time.sleep(1)
             return failed
     finally:
-        stop_kafka(local)
+        local_script("mailpit.sh", "stop", local / "mailpit")
+        local_script("kafka.sh", "stop", local / "kafka")
 
 
-def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path) -> None:
+def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path, inbox: str) -> None:
     token = mint_token("demo", teams=["kcc"], roles=["kcc"])
     console.print(
         "\n[bold]Integration keys[/bold] (DEV-ONLY; every channel route needs its key, as in "
@@ -206,7 +225,8 @@ def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path) -> None:
         "--team werk-en-inkomen --role member\n"
         f"OpenAPI: {urls['ingest']}/docs and {urls['caseview']}/docs. "
         f"Send mail: swaks --server 127.0.0.1:{smtp_port} --to info@gemeente.example "
-        f"… Logs in {logs}. Ctrl-C (or SIGTERM) stops everything."
+        f"… Replies to residents arrive in Mailpit: {inbox}. "
+        f"Logs in {logs}. Ctrl-C (or SIGTERM) stops everything."
     )
 
 
