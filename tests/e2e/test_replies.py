@@ -1,0 +1,200 @@
+"""The way back to the resident, every service a process: a resident's e-mail reaches a case;
+staff answer through caseview; the router records it and asks outbound; the mail arrives in a
+real Mailpit, threaded and with a token Reply-To; the resident's answer to that address lands
+on the same case; a bounce marks the reply ``bounced`` (issue #17)."""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import httpx
+import pytest
+
+from scenarios.stack import ingest_env
+from services.caseview.auth import mint_token
+from shared.devstack import free_port, run_services
+from tests.mailpit import Mailpit
+from tests.support import eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
+
+DOMAIN = "gemeente.example"
+STAFF = {"Authorization": f"Bearer {mint_token('e2e-kcc', teams=['kcc'], roles=['kcc'])}"}
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap, pg_urls, mailpit, tmp_path_factory):
+    suffix = uuid.uuid4().hex[:8]
+    common = {
+        "EENLOKET_ENVIRONMENT": "test",
+        "EENLOKET_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "EENLOKET_TOPIC_PARTITIONS": "3",
+        **{
+            f"EENLOKET_TOPIC_{name.upper()}": f"e2e.{name}.{suffix}"
+            for name in (
+                "inbound",
+                "timeline",
+                "commands",
+                "deadletter",
+                "outbound",
+                "outbound_status",
+                "delivery_reports",
+            )
+        },
+    }
+    env = {
+        name: {
+            **common,
+            "EENLOKET_DATABASE_URL": pg_urls[name],
+            "EENLOKET_CONSUMER_GROUP": f"e2e-{name}-{suffix}",
+        }
+        for name in ("ingest", "router", "caseview", "outbound")
+    }
+    smtp_port = free_port()
+    env["ingest"].update(ingest_env(smtp_port=smtp_port, mail_domains=[DOMAIN]))
+    env["outbound"].update(
+        {
+            "EENLOKET_RELAY_HOST": mailpit.smtp_host,
+            "EENLOKET_RELAY_PORT": mailpit.smtp.rsplit(":", 1)[1],
+            "EENLOKET_RELAY_STARTTLS": "off",
+            "EENLOKET_RELAY_FROM_ADDRESS": f"noreply@{DOMAIN}",
+            "EENLOKET_RELAY_MAIL_DOMAIN": DOMAIN,
+            "EENLOKET_WORKER_POLL_SECONDS": "0.1",
+        }
+    )
+    with run_services(env, tmp_path_factory.mktemp("logs")) as services:
+        yield {name: s.url for name, s in services.items()} | {"smtp_port": smtp_port}
+
+
+def send_mail(port: int, message: EmailMessage, *, to: str, sender: str) -> str:
+    """Over real SMTP to ingest; the id ingest accepted it as (from its 250 reply)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.ehlo("mail.example.nl")
+        assert smtp.mail(sender)[0] == 250
+        assert smtp.rcpt(to)[0] == 250
+        code, reply = smtp.data(message.as_bytes())
+    assert code == 250, reply
+    return reply.decode().rsplit(" ", 1)[-1]
+
+
+def resident_mail(sender: str, subject: str, text: str, **headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = f"info@{DOMAIN}"
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="example.nl")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(text)
+    return message
+
+
+async def located(http: httpx.AsyncClient, caseview: str, message_id: str) -> Any:
+    r = await http.get(f"{caseview}/v1/contacts/{message_id}", headers=STAFF)
+    return r.json() if r.status_code == 200 else None
+
+
+async def reply_status(http: httpx.AsyncClient, caseview: str, case: str, reply: str) -> Any:
+    r = await http.get(f"{caseview}/v1/cases/{case}/replies/{reply}", headers=STAFF)
+    return r.json() if r.status_code == 200 else None
+
+
+async def test_a_reply_goes_out_threaded_and_the_answer_comes_back_to_the_case(stack, mailpit):
+    cv = stack["caseview"]
+    address = f"inwoner-{uuid.uuid4().hex[:8]}@example.nl"
+    first = resident_mail(address, "Container niet geleegd", "Mijn grijze container is vergeten.")
+    async with httpx.AsyncClient(timeout=10) as http, Mailpit(mailpit) as inbox:
+        message_id = send_mail(stack["smtp_port"], first, to=f"info@{DOMAIN}", sender=address)
+        where = await eventually(lambda: located(http, cv, message_id), timeout=60)
+        party = (await http.get(f"{cv}/v1/parties/{where['party_id']}", headers=STAFF)).json()
+        (recipient,) = [i for i in party["identifiers"] if i["value"] == address]
+
+        # A typed (claimed) address needs the staff member's explicit confirmation.
+        body = {
+            "identifier_id": recipient["identifier_id"],
+            "channel": "email",
+            "template": "algemeen-antwoord",
+            "text": "Wij legen uw container morgen alsnog.",
+        }
+        refused = await http.post(
+            f"{cv}/v1/cases/{where['case_id']}/replies", json=body, headers=STAFF
+        )
+        assert refused.status_code == 422, refused.text
+        accepted = await http.post(
+            f"{cv}/v1/cases/{where['case_id']}/replies",
+            json={**body, "confirm_claimed": True},
+            headers=STAFF,
+        )
+        assert accepted.status_code == 202, accepted.text
+        reply_id = accepted.json()["reply_id"]
+
+        (mail,) = await inbox.wait_for(f"{reply_id}@{DOMAIN}", timeout=60)
+        assert mail.header("In-Reply-To") == first["Message-ID"]
+        assert first["Message-ID"] in (mail.header("References") or "")
+        reply_to = mail.header("Reply-To") or ""
+        assert reply_to.startswith("antwoord+") and reply_to.endswith(f"@{DOMAIN}")
+        assert where["case_id"] not in reply_to and "ZAAK" not in reply_to
+        assert "Wij legen uw container morgen alsnog." in mail.parsed().get_content()
+        sent = await eventually(
+            lambda: _status_is(http, cv, where["case_id"], reply_id, "sent"), timeout=60
+        )
+        assert sent["channel"] == "email"
+
+        # The resident answers from another (unverified) address, to the token Reply-To,
+        # without quoting: the token alone brings it to the same case.
+        answer = resident_mail(
+            f"ander-{uuid.uuid4().hex[:6]}@example.nl",
+            "Re: Container",
+            "Dank u, morgen staat hij buiten.",
+            In_Reply_To=f"<{reply_id}@{DOMAIN}>",
+        )
+        answer_id = send_mail(stack["smtp_port"], answer, to=reply_to, sender=answer["From"])
+        landed = await eventually(lambda: located(http, cv, answer_id), timeout=60)
+        assert landed["case_id"] == where["case_id"]
+
+        # A bounce to the reply's VERP address marks it bounced; it is not a new message.
+        bounce_to = (mail.header("Return-Path") or "").strip("<>")
+        assert bounce_to.startswith("bounces+")
+        send_mail(
+            stack["smtp_port"],
+            dsn(bounce_to, address),
+            to=bounce_to,
+            sender="MAILER-DAEMON@mx.example.nl",
+        )
+        await eventually(
+            lambda: _status_is(http, cv, where["case_id"], reply_id, "bounced"), timeout=60
+        )
+
+
+async def _status_is(
+    http: httpx.AsyncClient, caseview: str, case: str, reply: str, status: str
+) -> Any:
+    found = await reply_status(http, caseview, case, reply)
+    return found if found and found["status"] == status else None
+
+
+def dsn(to: str, recipient: str) -> EmailMessage:
+    """An RFC 3464 delivery status notification: the recipient's mailbox does not exist."""
+    report = EmailMessage()
+    report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.nl>"
+    report["To"] = to
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Message-ID"] = make_msgid(domain="mx.example.nl")
+    report.set_content("Your message could not be delivered.")
+    status = EmailMessage()
+    status.set_content(
+        "Reporting-MTA: dns; mx.example.nl\n\n"
+        f"Final-Recipient: rfc822; {recipient}\n"
+        "Action: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n"
+    )
+    report.add_attachment(
+        status.get_content().encode(), maintype="message", subtype="delivery-status"
+    )
+    report.replace_header("Content-Type", report["Content-Type"].replace("mixed", "report"))
+    report.set_param("report-type", "delivery-status")
+    return report
