@@ -10,6 +10,8 @@ is never a resident's message.
 
 from __future__ import annotations
 
+import base64
+import quopri
 import re
 from dataclasses import dataclass
 from email import policy
@@ -68,17 +70,21 @@ def _field(block: Message, name: str) -> str | None:
 
 
 def _blocks(part: Message) -> list[Message]:
-    """The field blocks of a delivery-status part. The parser splits them itself when
-    the part is plain text; an encoded part (base64, quoted-printable) is decoded and
-    split here."""
+    """The field blocks of a delivery-status part. The parser splits a plain part itself;
+    an encoded one (base64, quoted-printable: rare, but seen) it splits as if it were
+    plain, so its text is put back together, decoded and split here."""
     payload = part.get_payload()
-    if isinstance(payload, list) and payload and part.get("Content-Transfer-Encoding") is None:
-        return [b for b in payload if isinstance(b, Message)]
-    data = part.get_payload(decode=True)
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else ""
-    if not text and isinstance(payload, list):
-        text = "\n\n".join(b.as_string() for b in payload if isinstance(b, Message))
-    chunks = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
+    blocks = [b for b in payload if isinstance(b, Message)] if isinstance(payload, list) else []
+    encoding = str(part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return blocks
+    encoded = "\n\n".join(b.as_string().lstrip("\n") for b in blocks) or str(payload)
+    data = (
+        base64.b64decode(encoded.encode("ascii", "ignore"))
+        if encoding == "base64"
+        else quopri.decodestring(encoded.encode("utf-8", "replace"))
+    )
+    chunks = re.split(r"\r?\n[ \t]*\r?\n", data.decode("utf-8", errors="replace").strip())
     return [HeaderParser(policy=policy.compat32).parsestr(c) for c in chunks if c.strip()]
 
 
