@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     DELAYED = "delayed"  # a DSN saying the server still tries: nothing changes
     IGNORED = "ignored"  # a report that changes nothing (relayed; an SMS "buffered")
     NOT_A_REPORT = "not-a-report"  # mail to a bounce address that is no DSN: dropped
+    REFUSED = "refused"  # a webhook call without a valid signature (401)
 
 
 REPORTS = Counter(

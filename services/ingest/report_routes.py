@@ -151,7 +151,7 @@ async def messagebird_report(
             raise SignatureError("no MessageBird signing key is configured")
         verify_messagebird(signature, key=key, url=_signed_url(request), body=body)
     except SignatureError as exc:
-        count(ReplyChannel.SMS, Outcome.NOT_A_REPORT)
+        count(ReplyChannel.SMS, Outcome.REFUSED)
         raise _unauthorised(exc) from exc
     fields = _messagebird_fields(request, body)
     message_id, sms_status = _text(fields.get("id")), (fields.get("status") or "").strip().lower()
@@ -200,7 +200,7 @@ async def app_report(
             raise SignatureError("no app webhook secret is configured")
         verify_app(signature, timestamp, secret=secret, body=body)
     except SignatureError as exc:
-        count(ReplyChannel.APP, Outcome.NOT_A_REPORT)
+        count(ReplyChannel.APP, Outcome.REFUSED)
         raise _unauthorised(exc) from exc
     try:
         sent = AppDeliveryReport.model_validate_json(body)

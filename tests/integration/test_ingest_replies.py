@@ -204,3 +204,27 @@ async def test_a_bad_signature_is_401_and_nothing_is_published(ingest, kafka_boo
     )
     assert answer.status_code == 401
     assert await published(kafka_bootstrap, topics.delivery_reports) == 0
+
+
+async def test_a_report_that_changes_nothing_is_202_and_not_published(
+    ingest, kafka_bootstrap, topics
+):
+    _, client = ingest
+    url = str(httpx.URL(f"http://test{REPORTS}", params=status_report(a_token(), "buffered")))
+    answer = await client.get(
+        url, headers={"MessageBird-Signature-JWT": messagebird_signature(url)}
+    )
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "ignored"
+    body = b'{"reference":"r","status":"read"}'  # signed, but not a status this route knows
+    answer = await client.post(
+        "/v1/delivery-reports/app",
+        content=body,
+        headers={
+            "X-Eenloket-Signature": sign_app(APP_SECRET.encode(), body),
+            "X-Eenloket-Timestamp": str(int(time.time())),
+        },
+    )
+    assert answer.status_code == 422
+    assert "status" in answer.json()["detail"]
+    assert await published(kafka_bootstrap, topics.delivery_reports) == 0

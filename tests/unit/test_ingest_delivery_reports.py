@@ -17,9 +17,11 @@ from typing import Any, cast
 import jwt
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
 
 from services.ingest.channels import email as email_channel
 from services.ingest.channels.dsn import parse_dsn
+from services.ingest.config import IngestSettings
 from services.ingest.delivery_reports import REPORTS, ReportPublisher
 from services.ingest.reply_addresses import ReplyMailbox, is_reply_mailbox, token_of, tokens_of
 from services.ingest.smtp import EmailDelivery
@@ -31,6 +33,7 @@ from services.ingest.webhook_signatures import (
 )
 from shared.contracts.outbound import DeliveryReportReceived, ReplyStatus, reply_token
 from shared.envelope import CloudEvent
+from shared.settings import PLACEHOLDER_SECRET
 
 DSN = Path(__file__).parents[1] / "fixtures" / "dsn"
 DOMAIN = "gemeente.example"
@@ -315,3 +318,24 @@ def test_the_app_signature_covers_the_body_and_is_recent():
     for signature, timestamp, sent in refused:
         with pytest.raises(SignatureError):
             verify_app(signature, timestamp, secret=secret, body=sent, now=now)
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_webhook_keys_are_placeholders_in_development_and_refused_as_such_in_production():
+    assert IngestSettings(environment="development").webhook_key("messagebird") is not None
+    production: dict[str, Any] = {
+        "environment": "production",
+        "oin": "00000001234567890000",
+        "sender_key_secret": "a-long-random-secret-for-sender-keys",
+        "api_keys": {"portal": {"sha256": "ab" * 32, "channels": ["web"]}},
+    }
+    unset = IngestSettings(**production)
+    assert unset.webhook_key("messagebird") is None  # every report refused: 401
+    assert unset.webhook_key("app") is None
+    for name in ("messagebird_signing_key", "app_webhook_secret"):
+        with pytest.raises(ValidationError, match=name.upper()):
+            IngestSettings(**production, **{name: PLACEHOLDER_SECRET})
+    configured = IngestSettings(**production, app_webhook_secret="s" * 32)
+    assert configured.webhook_key("app") == b"s" * 32
