@@ -336,6 +336,6 @@ def test_webhook_keys_are_placeholders_in_development_and_refused_as_such_in_pro
     assert unset.webhook_key("app") is None
     for name in ("messagebird_signing_key", "app_webhook_secret"):
         with pytest.raises(ValidationError, match=name.upper()):
-            IngestSettings(**production, **{name: PLACEHOLDER_SECRET})
-    configured = IngestSettings(**production, app_webhook_secret="s" * 32)
+            IngestSettings(**(production | {name: PLACEHOLDER_SECRET}))
+    configured = IngestSettings(**(production | {"app_webhook_secret": "s" * 32}))
     assert configured.webhook_key("app") == b"s" * 32
