@@ -12,6 +12,7 @@ published nowhere.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
@@ -76,8 +77,21 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _unauthorised(exc: SignatureError) -> ProblemError:
-    return ProblemError(401, "Signature not valid", f"{exc}.")
+async def _signed_body(
+    request: Request, channel: ReplyChannel, verify: Callable[[bytes, bytes], object]
+) -> bytes:
+    """The body, once ``verify(key, body)`` passed with the channel's key; else 401."""
+    body = await request.body()
+    kind = "messagebird" if channel is ReplyChannel.SMS else "app"
+    key: bytes | None = request.app.state.settings.webhook_key(kind)
+    try:
+        if key is None:
+            raise SignatureError(f"no {kind} webhook key is configured")
+        verify(key, body)
+    except SignatureError as exc:
+        count(channel, Outcome.REFUSED)
+        raise ProblemError(401, "Signature not valid", f"{exc}.") from exc
+    return body
 
 
 async def _publish(request: Request, report: DeliveryReportReceived, seen_as: str) -> ReportAnswer:
@@ -144,15 +158,12 @@ async def messagebird_report(
     request: Request,
     signature: Annotated[str | None, Header(alias=MESSAGEBIRD_HEADER)] = None,
 ) -> ReportAnswer:
-    body = await request.body()
-    key: bytes | None = request.app.state.settings.webhook_key("messagebird")
-    try:
-        if key is None:
-            raise SignatureError("no MessageBird signing key is configured")
-        verify_messagebird(signature, key=key, url=_signed_url(request), body=body)
-    except SignatureError as exc:
-        count(ReplyChannel.SMS, Outcome.REFUSED)
-        raise _unauthorised(exc) from exc
+    url = _signed_url(request)
+    body = await _signed_body(
+        request,
+        ReplyChannel.SMS,
+        lambda key, body: verify_messagebird(signature, key=key, url=url, body=body),
+    )
     fields = _messagebird_fields(request, body)
     message_id, sms_status = _text(fields.get("id")), (fields.get("status") or "").strip().lower()
     if message_id is None or not sms_status:
@@ -193,15 +204,11 @@ async def app_report(
     signature: Annotated[str | None, Header(alias=APP_SIGNATURE_HEADER)] = None,
     timestamp: Annotated[str | None, Header(alias=APP_TIMESTAMP_HEADER)] = None,
 ) -> ReportAnswer:
-    body = await request.body()
-    secret: bytes | None = request.app.state.settings.webhook_key("app")
-    try:
-        if secret is None:
-            raise SignatureError("no app webhook secret is configured")
-        verify_app(signature, timestamp, secret=secret, body=body)
-    except SignatureError as exc:
-        count(ReplyChannel.APP, Outcome.REFUSED)
-        raise _unauthorised(exc) from exc
+    body = await _signed_body(
+        request,
+        ReplyChannel.APP,
+        lambda key, body: verify_app(signature, timestamp, secret=key, body=body),
+    )
     try:
         sent = AppDeliveryReport.model_validate_json(body)
     except ValidationError as exc:

@@ -3,20 +3,17 @@ signed delivery reports over HTTP."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
 import orjson
 import pytest
 
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
-from services.ingest.webhook_signatures import sign_app
+from services.ingest.webhook_signatures import sign_app, sign_messagebird
 from shared.contracts import InboundMessage
 from shared.contracts.outbound import DeliveryReportReceived, reply_token
 from shared.envelope import CloudEvent
@@ -106,17 +103,7 @@ async def test_an_answer_to_a_reply_address_carries_the_reply_thread_ref(
 
 
 def messagebird_signature(url: str, body: bytes = b"", key: str = SIGNING_KEY) -> str:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": "MessageBird",
-        "nbf": now,
-        "exp": now + 60,
-        "jti": uuid.uuid4().hex,
-        "url_hash": hashlib.sha256(url.encode()).hexdigest(),
-    }
-    if body:
-        claims["payload_hash"] = hashlib.sha256(body).hexdigest()
-    return jwt.encode(claims, key, algorithm="HS256")
+    return sign_messagebird(key.encode(), url, body)
 
 
 def status_report(token: str, status: str = "delivery_failed") -> dict[str, str]:

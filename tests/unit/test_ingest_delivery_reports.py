@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from services.ingest.smtp import EmailDelivery
 from services.ingest.webhook_signatures import (
     SignatureError,
     sign_app,
+    sign_messagebird,
     verify_app,
     verify_messagebird,
 )
@@ -245,18 +245,7 @@ async def test_a_bounce_address_without_a_valid_token_is_still_no_resident_messa
 
 
 def messagebird_jwt(*, key: bytes = KEY, url: str = URL, body: bytes = b"", **claims: Any) -> str:
-    now = int(time.time())
-    payload: dict[str, Any] = {
-        "iss": "MessageBird",
-        "nbf": now,
-        "exp": now + 60,
-        "jti": uuid.uuid4().hex,
-        "url_hash": hashlib.sha256(url.encode()).hexdigest(),
-    }
-    if body:
-        payload["payload_hash"] = hashlib.sha256(body).hexdigest()
-    payload |= claims
-    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm="HS256")
+    return sign_messagebird(key, url, body, **claims)
 
 
 def test_a_valid_messagebird_signature_passes():
