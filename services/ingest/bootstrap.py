@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.ingest import api
+from services.ingest import api, report_routes
 from services.ingest.attachments import (
     AttachmentLimits,
     AttachmentStore,
@@ -19,6 +19,7 @@ from services.ingest.attachments import (
 )
 from services.ingest.auth import Authenticator, Integration, hash_key
 from services.ingest.config import IngestSettings
+from services.ingest.delivery_reports import ReportPublisher
 from services.ingest.fastlane import FastLane
 from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
@@ -92,6 +93,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
             retention=timedelta(days=settings.idempotency_retention_days),
         )
         app.state.intake = intake
+        reports = ReportPublisher(
+            producer=producer,
+            topic=settings.topic_delivery_reports,
+            source=settings.source("eenloket-ingest"),
+            kafka_timeout=settings.kafka_timeout_seconds,
+        )
+        app.state.reports = reports
         loops = Loops(on_death=on_loop_death(app.state))  # liveness: docs/reliability.md
         loops.start(
             "idempotency-purge",
@@ -114,6 +122,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                     domains=settings.smtp_domains,
                     max_message_bytes=settings.max_email_bytes,
                     trusted_authserv_ids=settings.smtp_trusted_authserv_ids,
+                    reports=reports,
                 )
                 await smtp.start()
                 readiness["smtp"] = smtp.check
@@ -161,6 +170,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.add_middleware(RejectionMetrics)
     app.include_router(api.router)
+    app.include_router(report_routes.router)
     app.include_router(health_router(lambda: app.state.readiness))
     instrument_http(app)
     return app

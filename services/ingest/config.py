@@ -90,12 +90,26 @@ class IngestSettings(ServiceSettings):
     smtp_trusted_authserv_ids: list[AuthservId] = Field(default_factory=list)
     max_email_bytes: int = Field(default=25 * MIB, ge=1024)
 
+    # --- delivery reports of our replies (issue #17) --------------------------------
+    # MessageBird's signing key (its dashboard: Developers, API access), which signs the
+    # SMS status reports (``MessageBird-Signature-JWT``), and the app backend's webhook
+    # secret (``X-Eenloket-Signature``). Unset: the placeholder outside production; in
+    # production the route refuses every report (401) until the key is set.
+    messagebird_signing_key: SecretStr | None = None
+    app_webhook_secret: SecretStr | None = None
+    # The public URL MessageBird calls (the ``reportUrl`` the outbound service sends), when
+    # a proxy in front of ingest changes scheme, host or path: the signature covers it.
+    messagebird_report_url: str | None = None
+
     @field_validator(
         "attachment_s3_bucket",
         "attachment_s3_endpoint_url",
         "attachment_s3_region",
         "attachment_s3_access_key_id",
         "attachment_s3_secret_access_key",
+        "messagebird_signing_key",
+        "app_webhook_secret",
+        "messagebird_report_url",
         mode="before",
     )
     @classmethod
@@ -129,6 +143,10 @@ class IngestSettings(ServiceSettings):
         if self.environment == "production":
             if self.sender_key_secret.get_secret_value() == PLACEHOLDER_SECRET:
                 raise ValueError("EENLOKET_SENDER_KEY_SECRET must be set in production")
+            for name in ("messagebird_signing_key", "app_webhook_secret"):
+                secret: SecretStr | None = getattr(self, name)
+                if secret is not None and secret.get_secret_value() == PLACEHOLDER_SECRET:
+                    raise ValueError(f"EENLOKET_{name.upper()} must be set in production")
             if self.allow_anonymous:
                 raise ValueError("EENLOKET_ALLOW_ANONYMOUS cannot be true in production")
             if not self.api_keys and not self.portal_api_key.get_secret_value():
@@ -167,6 +185,14 @@ class IngestSettings(ServiceSettings):
             max_attempts=self.attachment_s3_max_attempts,
             max_concurrency=self.attachment_s3_max_concurrency,
         )
+
+    def webhook_key(self, name: Literal["messagebird", "app"]) -> bytes | None:
+        """The key a delivery-report webhook is verified with; ``None``: none configured
+        (production), every report refused."""
+        secret = self.messagebird_signing_key if name == "messagebird" else self.app_webhook_secret
+        if secret is not None:
+            return secret.get_secret_value().encode()
+        return None if self.environment == "production" else PLACEHOLDER_SECRET.encode()
 
     @property
     def anonymous_allowed(self) -> bool:

@@ -12,6 +12,13 @@ Replies, as a sending mail server understands them:
 - ``550`` for a recipient in a domain the municipality does not own;
 - ``554`` for a message that cannot be parsed.
 
+Two kinds of address belong to replies (issue #17, services/ingest/reply_addresses.py):
+mail to ``antwoord+<token>@…`` is a resident's answer, accepted as any mail but carrying
+the thread ref ``reply:<token>``; mail to ``bounces+…@…`` is never a resident's message:
+a DSN becomes a ``DeliveryReportReceived`` (``250`` only after Kafka acknowledged it,
+``451`` when Kafka is away), anything else there is accepted and dropped (counted), so
+a mail loop cannot open a case.
+
 The receiver sits behind the municipality's mail gateway (which does spam and
 virus filtering, TLS and SPF/DKIM/DMARC); it offers no AUTH and no STARTTLS. It
 advertises SMTPUTF8 (RFC 6531): internationalised addresses and raw UTF-8 headers
@@ -22,8 +29,10 @@ are accepted. The gateway's own Authentication-Results header (its authserv-id i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -31,8 +40,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest.attachments import AttachmentLimitError
 from services.ingest.channels import email as email_channel
+from services.ingest.channels.dsn import parse_dsn
+from services.ingest.delivery_reports import Outcome, ReportPublisher, count
 from services.ingest.rejections import Reason
+from services.ingest.reply_addresses import ReplyMailbox, is_reply_mailbox, tokens_of
 from services.ingest.service import REJECTED, InFlightError, Intake
+from shared.contracts.outbound import DeliveryReportReceived, ReplyChannel
 from shared.kafka.producer import BrokerUnavailableError
 
 log = logging.getLogger(__name__)
@@ -44,11 +57,16 @@ class EmailDelivery:
     """aiosmtpd handler: recipients checked at RCPT, the message accepted at DATA."""
 
     def __init__(
-        self, intake: Intake, domains: list[str], trusted_authserv_ids: Collection[str] = ()
+        self,
+        intake: Intake,
+        domains: list[str],
+        trusted_authserv_ids: Collection[str] = (),
+        reports: ReportPublisher | None = None,
     ) -> None:
         self.intake = intake
         self.domains = frozenset(d.lower() for d in domains)
         self.trusted_authserv_ids = frozenset(trusted_authserv_ids)
+        self.reports = reports
 
     async def handle_RCPT(  # noqa: N802 - the name aiosmtpd calls
         self,
@@ -71,14 +89,20 @@ class EmailDelivery:
         raw = envelope.original_content or envelope.content
         if not isinstance(raw, bytes):
             raw = str(raw).encode("utf-8", errors="surrogateescape")
-        return await self.deliver(raw)
+        return await self.deliver(raw, envelope.rcpt_tos)
 
-    async def deliver(self, raw: bytes) -> str:
+    async def deliver(self, raw: bytes, recipients: Sequence[str] = ()) -> str:
+        """One message for ``recipients`` (the envelope's RCPT TO addresses)."""
+        if any(is_reply_mailbox(r, ReplyMailbox.BOUNCES) for r in recipients):
+            return await self.report(raw, tokens_of(recipients, ReplyMailbox.BOUNCES))
         try:
             parsed = email_channel.parse(raw)
         except email_channel.EmailRefusedError as exc:
             REJECTED.labels(CHANNEL, exc.reason).inc()
             return f"{exc.smtp_reply}: {exc.detail}"
+        answers = tokens_of(recipients, ReplyMailbox.ANSWER)
+        if answers:
+            parsed = dataclasses.replace(parsed, reply_tokens=tuple(answers))
         try:
             accepted = await self.intake.accept(
                 email_channel.builder(parsed, self.trusted_authserv_ids),
@@ -111,6 +135,35 @@ class EmailDelivery:
             return "451 4.3.0 Temporary failure; try again later"
         return f"250 2.0.0 Accepted as {accepted.message_id}"
 
+    async def report(self, raw: bytes, tokens: list[str]) -> str:
+        """Mail to a bounce address: a DSN's outcome for each token, or nothing at all."""
+        dsn = parse_dsn(raw)
+        if dsn is None:
+            count(CHANNEL, Outcome.NOT_A_REPORT)
+            return "250 2.0.0 Accepted (not a delivery status notification; dropped)"
+        status, reason = dsn.outcome()
+        if status is None or not tokens:
+            count(CHANNEL, Outcome.DELAYED if dsn.delayed else Outcome.IGNORED)
+            return "250 2.0.0 Accepted (no change of status)"
+        fingerprint = email_channel.normalised_sha256(raw)
+        now = datetime.now(UTC)
+        try:
+            if self.reports is None:
+                raise RuntimeError("the SMTP receiver has no delivery-report publisher")
+            for token in tokens:
+                report = DeliveryReportReceived(
+                    channel=ReplyChannel.EMAIL, token=token, status=status, reason=reason, at=now
+                )
+                await self.reports.publish(report, seen_as=f"{token}\x00{fingerprint}")
+        except BrokerUnavailableError:
+            REJECTED.labels(CHANNEL, Reason.KAFKA_UNAVAILABLE).inc()
+            return "451 4.3.0 Message queue unavailable; try again later"
+        except Exception as exc:  # as for messages: defer, never a 500 quoting the mail
+            REJECTED.labels(CHANNEL, Reason.INTERNAL_ERROR).inc()
+            log.error("delivery report failed", extra={"error_type": type(exc).__name__})
+            return "451 4.3.0 Temporary failure; try again later"
+        return "250 2.0.0 Delivery report accepted"
+
 
 class _Server(SMTP):
     # aiosmtpd holds DATA lines to 1001 bytes (RFC 5321); real mail (long HTML lines in
@@ -129,8 +182,9 @@ class SmtpReceiver:
         domains: list[str],
         max_message_bytes: int,
         trusted_authserv_ids: Collection[str] = (),
+        reports: ReportPublisher | None = None,
     ) -> None:
-        self._handler = EmailDelivery(intake, domains, trusted_authserv_ids)
+        self._handler = EmailDelivery(intake, domains, trusted_authserv_ids, reports)
         self._host = host
         self._port = port
         self._hostname = hostname

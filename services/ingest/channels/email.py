@@ -47,6 +47,7 @@ from shared.contracts import (
     InboundMessage,
 )
 from shared.contracts.inbound import AttachmentRef
+from shared.contracts.outbound import REPLY_REF_PREFIX
 
 # Structural damage after which the parser's view of the message is not the
 # sender's (parts lost or merged): refuse rather than publish a wrong message.
@@ -146,11 +147,16 @@ class ParsedEmail:
     # holding one mailbox, parsed without doubt; the Authentication-Results values, top first.
     from_unambiguous: bool = False
     authentication_results: tuple[str, ...] = ()
+    # The tokens of the reply addresses (``antwoord+<token>@…``) the mail was delivered
+    # to: the SMTP envelope's, set by the receiver (services/ingest/reply_addresses.py).
+    reply_tokens: tuple[str, ...] = ()
 
     def thread_refs(self) -> list[str]:
-        """Own Message-ID first, then In-Reply-To, then References; no duplicates."""
+        """Own Message-ID first, then In-Reply-To, then References; no duplicates. Then
+        the reply tokens: an answer threads onto the reply's case even without quoting."""
         ids = ([self.message_id] if self.message_id else []) + self.in_reply_to + self.references
-        return [f"email:{i}" for i in dict.fromkeys(ids)]
+        refs = [f"email:{i}" for i in dict.fromkeys(ids)]
+        return refs + [f"{REPLY_REF_PREFIX}{t}" for t in dict.fromkeys(self.reply_tokens)]
 
     def idempotency_keys(self) -> list[tuple[str, str]]:
         """The content: the SHA-256 of the raw bytes with line endings normalised (CRLF and
