@@ -5,10 +5,12 @@ on the same case; a bounce marks the reply ``bounced`` (issue #17)."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,13 +72,14 @@ def stack(kafka_bootstrap, pg_urls, mailpit, tmp_path_factory):
         yield {name: s.url for name, s in services.items()} | {"smtp_port": smtp_port}
 
 
-def send_mail(port: int, message: EmailMessage, *, to: str, sender: str) -> str:
+def send_mail(port: int, message: EmailMessage | bytes, *, to: str, sender: str) -> str:
     """Over real SMTP to ingest; the id ingest accepted it as (from its 250 reply)."""
+    raw = message if isinstance(message, bytes) else message.as_bytes()
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
         smtp.ehlo("mail.example.nl")
         assert smtp.mail(sender)[0] == 250
         assert smtp.rcpt(to)[0] == 250
-        code, reply = smtp.data(message.as_bytes())
+        code, reply = smtp.data(raw)
     assert code == 250, reply
     return reply.decode().rsplit(" ", 1)[-1]
 
@@ -159,12 +162,7 @@ async def test_a_reply_goes_out_threaded_and_the_answer_comes_back_to_the_case(s
         # A bounce to the reply's VERP address marks it bounced; it is not a new message.
         bounce_to = (mail.header("Return-Path") or "").strip("<>")
         assert bounce_to.startswith("bounces+")
-        send_mail(
-            stack["smtp_port"],
-            dsn(bounce_to, address),
-            to=bounce_to,
-            sender="MAILER-DAEMON@mx.example.nl",
-        )
+        send_mail(stack["smtp_port"], dsn(bounce_to), to=bounce_to, sender="")
         await eventually(
             lambda: _status_is(http, cv, where["case_id"], reply_id, "bounced"), timeout=60
         )
@@ -177,24 +175,7 @@ async def _status_is(
     return found if found and found["status"] == status else None
 
 
-def dsn(to: str, recipient: str) -> EmailMessage:
-    """An RFC 3464 delivery status notification: the recipient's mailbox does not exist."""
-    report = EmailMessage()
-    report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.nl>"
-    report["To"] = to
-    report["Subject"] = "Undelivered Mail Returned to Sender"
-    report["Message-ID"] = make_msgid(domain="mx.example.nl")
-    report.set_content("Your message could not be delivered.")
-    status = EmailMessage()
-    status.set_content(
-        "Reporting-MTA: dns; mx.example.nl\n\n"
-        f"Final-Recipient: rfc822; {recipient}\n"
-        "Action: failed\nStatus: 5.1.1\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n"
-    )
-    report.add_attachment(
-        status.get_content().encode(), maintype="message", subtype="delivery-status"
-    )
-    report.replace_header("Content-Type", report["Content-Type"].replace("mixed", "report"))
-    report.set_param("report-type", "delivery-status")
-    return report
+def dsn(to: str) -> bytes:
+    """A Postfix bounce (RFC 3464: 5.1.1 user unknown), addressed to the reply's VERP address."""
+    raw = (Path(__file__).parents[1] / "fixtures" / "dsn" / "postfix-bounce.eml").read_bytes()
+    return re.sub(rb"bounces\+[a-z2-7]+@gemeente\.example", to.encode(), raw)
