@@ -1,12 +1,15 @@
 """The way back to the resident, every service a process: a resident's e-mail reaches a case;
 staff answer through caseview; the router records it and asks outbound; the mail arrives in a
 real Mailpit, threaded and with a token Reply-To; the resident's answer to that address lands
-on the same case; a bounce marks the reply ``bounced`` (issue #17)."""
+on the same case; a bounce marks the reply ``bounced``. An SMS through MessageBird's API and an
+app message through the app backend's webhook (local servers implementing those contracts)
+become ``delivered`` by their signed delivery reports (issue #17)."""
 
 from __future__ import annotations
 
 import re
 import smtplib
+import time
 import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -14,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
-from scenarios.stack import ingest_env
+from scenarios.stack import api_key, ingest_env
 from services.caseview.auth import mint_token
+from services.ingest.webhook_signatures import sign_app
 from shared.devstack import free_port, run_services
+from tests.fakes.messagebird import MessageBird
+from tests.fakes.webhooks import AppBackend, serving
 from tests.mailpit import Mailpit
 from tests.support import eventually
 
@@ -28,8 +35,26 @@ DOMAIN = "gemeente.example"
 STAFF = {"Authorization": f"Bearer {mint_token('e2e-kcc', teams=['kcc'], roles=['kcc'])}"}
 
 
+MESSAGEBIRD_KEY, MESSAGEBIRD_SIGNING_KEY = "test-access-key", "test-signing-key"
+APP_SECRET = b"test-app-webhook-secret"
+
+
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap, pg_urls, mailpit, tmp_path_factory):
+async def providers():
+    """MessageBird and the municipality's app backend, as local servers of their contracts."""
+    messagebird = MessageBird(MESSAGEBIRD_KEY, MESSAGEBIRD_SIGNING_KEY)
+    backend = AppBackend(APP_SECRET)
+    async with serving(messagebird.app) as mb_url, serving(backend.app) as app_url:
+        yield {
+            "messagebird": messagebird,
+            "messagebird_url": mb_url,
+            "app": backend,
+            "app_url": app_url,
+        }
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap, pg_urls, mailpit, providers, tmp_path_factory):
     suffix = uuid.uuid4().hex[:8]
     common = {
         "EENLOKET_ENVIRONMENT": "test",
@@ -56,8 +81,14 @@ def stack(kafka_bootstrap, pg_urls, mailpit, tmp_path_factory):
         }
         for name in ("ingest", "router", "caseview", "outbound")
     }
-    smtp_port = free_port()
+    smtp_port, ingest_port = free_port(), free_port()
     env["ingest"].update(ingest_env(smtp_port=smtp_port, mail_domains=[DOMAIN]))
+    env["ingest"].update(
+        {
+            "EENLOKET_MESSAGEBIRD_SIGNING_KEY": MESSAGEBIRD_SIGNING_KEY,
+            "EENLOKET_APP_WEBHOOK_SECRET": APP_SECRET.decode(),
+        }
+    )
     env["outbound"].update(
         {
             "EENLOKET_RELAY_HOST": mailpit.smtp_host,
@@ -66,9 +97,17 @@ def stack(kafka_bootstrap, pg_urls, mailpit, tmp_path_factory):
             "EENLOKET_RELAY_FROM_ADDRESS": f"noreply@{DOMAIN}",
             "EENLOKET_RELAY_MAIL_DOMAIN": DOMAIN,
             "EENLOKET_WORKER_POLL_SECONDS": "0.1",
+            "EENLOKET_MESSAGEBIRD_ACCESS_KEY": MESSAGEBIRD_KEY,
+            "EENLOKET_MESSAGEBIRD_BASE_URL": providers["messagebird_url"],
+            "EENLOKET_MESSAGEBIRD_REPORT_URL": (
+                f"http://127.0.0.1:{ingest_port}/v1/delivery-reports/messagebird"
+            ),
+            "EENLOKET_APP_WEBHOOK_URL": f"{providers['app_url']}/events",
+            "EENLOKET_APP_WEBHOOK_SECRET": APP_SECRET.decode(),
         }
     )
-    with run_services(env, tmp_path_factory.mktemp("logs")) as services:
+    logs = tmp_path_factory.mktemp("logs")
+    with run_services(env, logs, ports={"ingest": ingest_port}) as services:
         yield {name: s.url for name, s in services.items()} | {"smtp_port": smtp_port}
 
 
@@ -179,3 +218,112 @@ def dsn(to: str) -> bytes:
     """A Postfix bounce (RFC 3464: 5.1.1 user unknown), addressed to the reply's VERP address."""
     raw = (Path(__file__).parents[1] / "fixtures" / "dsn" / "postfix-bounce.eml").read_bytes()
     return re.sub(rb"bounces\+[a-z2-7]+@gemeente\.example", to.encode(), raw)
+
+
+async def test_an_sms_and_an_app_message_become_delivered_by_their_signed_reports(stack, providers):
+    cv, ingest = stack["caseview"], stack["ingest"]
+    number = f"+3161{uuid.uuid4().int % 10**7:07d}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        # A call whose number the telephony platform vouches for: the party holds the number.
+        call = await http.post(
+            f"{ingest}/v1/channels/phone",
+            headers={"X-Api-Key": api_key("phone")},
+            json={
+                "call_id": f"call-{uuid.uuid4().hex[:8]}",
+                "caller_number": number,
+                "caller_id_verified": True,
+                "called_line": "14 013",
+                "started_at": "2026-12-05T09:00:00+01:00",
+                "ended_at": "2026-12-05T09:04:00+01:00",
+                "subject": "Parkeervergunning",
+                "agent_notes": "Inwoner vraagt of de bewonersvergunning al verlengd is.",
+            },
+        )
+        assert call.status_code == 202, call.text
+        where = await eventually(lambda: located(http, cv, call.json()["message_id"]), timeout=60)
+        party = (await http.get(f"{cv}/v1/parties/{where['party_id']}", headers=STAFF)).json()
+        (phone,) = [i for i in party["identifiers"] if i["kind"] == "phone"]
+        sms = await http.post(
+            f"{cv}/v1/cases/{where['case_id']}/replies",
+            json={
+                "identifier_id": phone["identifier_id"],
+                "channel": "sms",
+                "text": "Uw vergunning is verlengd tot 1 januari 2028.",
+                "confirm_claimed": True,
+            },
+            headers=STAFF,
+        )
+        assert sms.status_code == 202, sms.text
+        sms_id = sms.json()["reply_id"]
+        await eventually(lambda: _status_is(http, cv, where["case_id"], sms_id, "sent"), timeout=60)
+        mb: MessageBird = providers["messagebird"]
+        (message,) = [m for m in mb.messages if m.recipient == number.lstrip("+")]
+        assert "verlengd" in message.request["body"]
+        assert number not in message.request["reference"]  # the token, not the number
+        report = await mb.send_status_report(mb.status_report_url(message, "delivered"))
+        assert report.status_code == 202, report.text
+        await eventually(
+            lambda: _status_is(http, cv, where["case_id"], sms_id, "delivered"), timeout=60
+        )
+        forged = await mb.send_status_report(
+            mb.status_report_url(message, "delivery_failed"), signing_key="not-messagebirds"
+        )
+        assert forged.status_code == 401
+
+        # A resident logged in with DigiD in the app: the answer goes to the app backend.
+        bsn = random_bsn()
+        app = await http.post(
+            f"{ingest}/v1/channels/app",
+            headers={"X-Api-Key": api_key("app")},
+            json={
+                "message_id": f"app-{uuid.uuid4().hex[:8]}",
+                "conversation_id": f"conv-{uuid.uuid4().hex[:8]}",
+                "party": {"authentication": "digid", "bsn": bsn},
+                "subject": "Container",
+                "text": "Mijn container is niet geleegd.",
+            },
+        )
+        assert app.status_code == 202, app.text
+        at = await eventually(lambda: located(http, cv, app.json()["message_id"]), timeout=60)
+        party = (await http.get(f"{cv}/v1/parties/{at['party_id']}", headers=STAFF)).json()
+        (login,) = [i for i in party["identifiers"] if i["kind"] == "bsn"]
+        reply = await http.post(
+            f"{cv}/v1/cases/{at['case_id']}/replies",
+            json={
+                "identifier_id": login["identifier_id"],
+                "channel": "app",
+                "text": "Wij legen hem morgen alsnog.",
+            },
+            headers=STAFF,
+        )
+        assert reply.status_code == 202, reply.text
+        app_reply = reply.json()["reply_id"]
+        backend: AppBackend = providers["app"]
+        await eventually(lambda: _true(app_reply in backend.events), timeout=60)
+        body = orjson.dumps({"reference": app_reply, "status": "delivered"})
+        report = await http.post(
+            f"{ingest}/v1/delivery-reports/app",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Eenloket-Signature": sign_app(APP_SECRET, body),
+                "X-Eenloket-Timestamp": str(int(time.time())),
+            },
+        )
+        assert report.status_code == 202, report.text
+        await eventually(
+            lambda: _status_is(http, cv, at["case_id"], app_reply, "delivered"), timeout=60
+        )
+
+
+def random_bsn() -> str:
+    """A BSN that passes the 11-proef, new for every run."""
+    while True:
+        digits = [int(d) for d in f"{uuid.uuid4().int % 10**8:08d}"]
+        check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
+        if check < 10 and digits[0]:
+            return "".join(map(str, digits)) + str(check)
+
+
+async def _true(value: bool) -> bool | None:
+    return value or None
