@@ -2,3 +2,4 @@
 CREATE DATABASE ingest;
 CREATE DATABASE router;
 CREATE DATABASE caseview;
+CREATE DATABASE outbound;

@@ -375,7 +375,7 @@ DASHBOARDS: dict[str, Dashboard] = {
                 "(rate(eenloket_http_request_seconds_bucket[5m])))",
                 "s",
                 "timeseries",
-                "Request duration p99 per route template of all three services (buckets summed"
+                "Request duration p99 per route template of every service (buckets summed"
                 " over replicas). Bad: an ingest channel route above ~100 ms — see the ack"
                 " latency on the intake dashboard; a caseview route above ~1 s — the read"
                 " database is slow.",
@@ -398,6 +398,77 @@ DASHBOARDS: dict[str, Dashboard] = {
                 " restart), skipped by event id (summed over replicas). Bad: a steady stream —"
                 " Kafka offset commits fail; the database keeps effects exact, but look for"
                 " 'kafka offset commit skipped' in the log.",
+            ),
+        ],
+    ),
+    "replies": Dashboard(
+        "Eenloket — Antwoorden: replies to residents",
+        "en",
+        [
+            Panel(
+                "Replies per channel and status (per hour)",
+                "sum by (channel, status) (increase(eenloket_outbound_deliveries_total[1h]))",
+                "none",
+                "timeseries",
+                "Replies that reached each status (requested, sent, delivered, bounced, failed,"
+                " handed-to-print) per channel, summed over the outbound replicas (each counts"
+                " the deliveries it moved on). Bad: sent falling behind requested — the workers"
+                " do not keep up (the oldest-due panel); bounced or failed rising — see the"
+                " failed panel.",
+            ),
+            Panel(
+                "Failed replies per channel (per hour)",
+                "sum by (channel) "
+                '(increase(eenloket_outbound_deliveries_total{status="failed"}[1h]))',
+                "none",
+                "timeseries",
+                "Replies the resident did not get: refused for good by the relay or provider,"
+                " the channel not set up, or out of retries (summed over replicas). Bad:"
+                " anything steady on one channel — see RepliesFailing in docs/operations.md"
+                " for the reasons per channel.",
+            ),
+            Panel(
+                "Share of replies failed per channel (last day)",
+                "sum by (channel) "
+                '(increase(eenloket_outbound_deliveries_total{status="failed"}[1d])) / '
+                "sum by (channel) "
+                '(increase(eenloket_outbound_deliveries_total{status="requested"}[1d]))',
+                "percentunit",
+                "bargauge",
+                "Failed replies against those requested in the last day, per channel (both"
+                " summed over replicas). Bad: more than a few in a hundred — a channel's"
+                " settings or provider, or addresses that no longer work (bounces are"
+                " counted apart).",
+            ),
+            Panel(
+                "Oldest reply due to be sent",
+                "max(eenloket_outbound_oldest_due_seconds)",
+                "s",
+                "timeseries",
+                "How long the oldest delivery that is due has waited; retries waiting for"
+                " their back-off are not due yet. Every replica's worker reads the same table,"
+                " so the panel takes the max. Bad: above a few minutes — see RepliesWaiting in"
+                " docs/operations.md.",
+            ),
+            Panel(
+                "Send attempts per channel and outcome (/s)",
+                "sum by (channel, outcome) (rate(eenloket_outbound_attempts_total[5m]))",
+                "ops",
+                "timeseries",
+                "Calls of the channel's adapter (relay, MessageBird, webhooks, the letter"
+                " folder) and how each ended: sent, temporary (retried with back-off) or"
+                " permanent (summed over replicas). Bad: temporary rising on one channel — its"
+                " relay or provider is away or slow; replies fail once their retries run out.",
+            ),
+            Panel(
+                "Delivery reports matching no reply (per hour)",
+                "sum by (channel) (increase(eenloket_outbound_unmatched_reports_total[1h]))",
+                "none",
+                "timeseries",
+                "Bounces and SMS reports whose token or reference names no delivery here"
+                " (summed over replicas). Bad: a steady stream — reports for messages this"
+                " installation did not send: another system shares the bounce domain or the"
+                " MessageBird account and its reports URL.",
             ),
         ],
     ),

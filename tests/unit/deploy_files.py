@@ -7,6 +7,7 @@ load it into the service's settings class as the process would.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ COMPOSE = DEPLOY / "compose" / "compose.yaml"
 K8S = DEPLOY / "k8s"
 SECRETS_EXAMPLE = K8S / "secrets.env.example"
 SECRET_NAME = "eenloket-secrets"
+# The services the image runs; every deployment file starts each (``serve``) and its ``migrate``.
+SERVICES = ("ingest", "router", "caseview", "outbound")
 
 
 def yaml_documents(path: Path) -> list[dict[str, Any]]:
@@ -108,7 +111,8 @@ def compose_containers() -> list[Container]:
 
 def k8s_containers(secrets: dict[str, str]) -> list[Container]:
     """Containers of every Deployment and Job, ``envFrom``/``valueFrom`` resolved: ConfigMaps
-    from the manifests, Secret keys from ``secrets`` (a KeyError names a key it lacks)."""
+    from the manifests, Secret keys from ``secrets`` (a KeyError names a key it lacks, unless
+    the reference is ``optional``: then, as on Kubernetes, the variable is not set)."""
     resources = k8s_resources()
     config_maps = {
         d["metadata"]["name"]: d.get("data", {}) for d in resources if d["kind"] == "ConfigMap"
@@ -135,6 +139,8 @@ def k8s_containers(secrets: dict[str, str]) -> list[Container]:
                 elif "secretKeyRef" in e["valueFrom"]:
                     ref = e["valueFrom"]["secretKeyRef"]
                     assert ref["name"] == SECRET_NAME, f"{e['name']}: unknown Secret {ref['name']}"
+                    if ref.get("optional") and ref["key"] not in secrets:
+                        continue
                     env[e["name"]] = secrets[ref["key"]]
                     secret_keys[e["name"]] = ref["key"]
                 else:
@@ -164,3 +170,10 @@ def secrets_example() -> dict[str, str]:
     lines = SECRETS_EXAMPLE.read_text().splitlines()
     pairs = (ln.split("=", 1) for ln in lines if ln.strip() and not ln.startswith("#"))
     return {key: value for key, value in pairs}
+
+
+def optional_secrets_example() -> dict[str, str]:
+    """The example's optional keys: commented out as ``#KEY=value`` (no space), to uncomment
+    when the channel is used (a key present with an empty value would set it to "")."""
+    found = re.findall(r"^#([A-Z][A-Z0-9_]*)=(.*)$", SECRETS_EXAMPLE.read_text(), re.MULTILINE)
+    return dict(found)

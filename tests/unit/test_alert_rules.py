@@ -22,11 +22,13 @@ from prometheus_client import Counter, Histogram
 from services.caseview.config import CaseviewSettings
 from services.ingest.rejections import Reason
 from services.ingest.service import REJECTED
+from services.outbound.metrics import DELIVERIES, OLDEST_DUE
 from services.router.commands.cases import HANDOVERS_AT_CLOSE
 from services.router.config import RouterSettings
 from services.router.gauges import FAMILIES
 from shared import metrics
 from shared.contracts import Channel
+from shared.contracts.outbound import ReplyChannel, ReplyStatus
 from shared.settings import ServiceSettings
 from tests import support
 
@@ -251,6 +253,57 @@ def rule_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
             [],
             interval="1h",
         ),
+    )
+    tests.update(reply_tests())
+    return tests
+
+
+def reply_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The outbound service's alerts: replies failing on any channel, and replies waiting."""
+    failed = ReplyStatus.FAILED.value
+    tests: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def fails(channel: ReplyChannel, values: str) -> dict[str, Any]:
+        return case(
+            "RepliesFailing",
+            "10m",
+            [series(DELIVERIES, values, channel=channel.value, status=failed)],
+            [{"severity": _severity("RepliesFailing"), "channel": channel.value}],
+            summary=f"Replies by {channel.value} failed: the residents did not get them",
+        )
+
+    tests["RepliesFailing"] = (
+        fails(ReplyChannel.EMAIL, "0 0 0 1x10"),
+        # Replies sent, delivered, bounced ... and failures from before the window.
+        case(
+            "RepliesFailing",
+            "20m",
+            [
+                series(DELIVERIES, "0+3x20", channel=ReplyChannel.EMAIL.value, status=s.value)
+                for s in ReplyStatus
+                if s is not ReplyStatus.FAILED
+            ]
+            + [series(DELIVERIES, "2x20", channel=ReplyChannel.EMAIL.value, status=failed)],
+            [],
+        ),
+    )
+    for channel in ReplyChannel:
+        # The first failure after a start: the series appears at 1 (never 0 first).
+        tests[f"RepliesFailing/first/{channel.value}"] = (
+            fails(channel, "_x3 1x10"),
+            case("RepliesFailing", "10m", [], []),
+        )
+    oldest = OLDEST_DUE
+    tests["RepliesWaiting"] = (
+        case(
+            "RepliesWaiting",
+            "10m",
+            [series(oldest, "0 600x15")],
+            [{"severity": _severity("RepliesWaiting")}],
+            summary="The oldest reply due to be sent has waited 600s",
+        ),
+        # The workers keep up: what is due is sent within seconds, now and then a minute.
+        case("RepliesWaiting", "10m", [series(oldest, "2 0 45 0 3 60 0x10")], []),
     )
     return tests
 

@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from tests import support
+from tests.unit.deploy_files import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -60,7 +61,7 @@ def _build() -> ModuleType:
 
 def exposed() -> dict[str, Series]:
     """Every series name the services expose, with its label names."""
-    for service in ("ingest", "router", "caseview"):  # their composition roots import the rest
+    for service in SERVICES:  # their composition roots import the rest
         importlib.import_module(f"services.{service}.bootstrap")
     series: dict[str, Series] = {}
     # prometheus_client has no public way to list label names: a metric's _labelnames, or, for a
@@ -279,3 +280,15 @@ def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
         [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_replies_dashboard_shows_deliveries_by_channel_and_status_and_the_oldest_due():
+    exprs = [
+        target["expr"]
+        for panel in rendered_dashboards()["replies.json"]["panels"]
+        for target in panel["targets"]
+    ]
+    assert any(
+        "eenloket_outbound_deliveries_total" in e and "by (channel, status)" in e for e in exprs
+    )
+    assert any("eenloket_outbound_oldest_due_seconds" in e for e in exprs)

@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from tests.support import eventually_sync
-from tests.unit.deploy_files import COMPOSE, ROOT
+from tests.unit.deploy_files import COMPOSE, ROOT, SERVICES
 
-SERVICE_PORTS = {"ingest": 8001, "router": 8002, "caseview": 8003}  # compose.yaml's ports
+# compose.yaml's ports: 8001 for the first service, and so on.
+SERVICE_PORTS = {name: 8001 + n for n, name in enumerate(SERVICES)}
 
 
 def docker_engine_problem() -> str | None:

@@ -20,15 +20,18 @@ from sqlalchemy.engine import make_url
 from services.caseview.config import CaseviewSettings
 from services.ingest.bootstrap import integrations
 from services.ingest.config import IngestSettings
+from services.outbound.config import OutboundSettings
 from services.router.config import RouterSettings
 from shared.settings import ServiceSettings
 from tests.unit.deploy_files import (
     ROOT,
     SECRET_NAME,
+    SERVICES,
     Container,
     compose_containers,
     k8s_containers,
     k8s_resources,
+    optional_secrets_example,
     secrets_example,
 )
 
@@ -46,6 +49,15 @@ SECRETS = {
     "INGEST_DATABASE_URL": "postgresql+asyncpg://ingest:pw@postgres-primary/ingest",
     "ROUTER_DATABASE_URL": "postgresql+asyncpg://router:pw@postgres-primary/router",
     "CASEVIEW_DATABASE_URL": "postgresql+asyncpg://caseview:pw@postgres-primary/caseview",
+    "OUTBOUND_DATABASE_URL": "postgresql+asyncpg://outbound:pw@postgres-primary/outbound",
+}
+# Keys the pods reference as ``optional: true``: a municipality sets those of the channels it
+# uses. The containers below get them all; test_optional_secrets_may_be_absent none of them.
+OPTIONAL_SECRETS = {
+    "EENLOKET_RELAY_PASSWORD": "relay-password",
+    "EENLOKET_MESSAGEBIRD_ACCESS_KEY": "live_a-messagebird-access-key",
+    "EENLOKET_APP_WEBHOOK_SECRET": "a-long-random-secret-for-the-app-webhook",
+    "EENLOKET_CHAT_WEBHOOK_SECRET": "a-long-random-secret-for-the-chat-webhook",
 }
 # Settings that are secrets: on Kubernetes they come from the Secret, never a ConfigMap or a
 # literal in a manifest.
@@ -58,15 +70,19 @@ SECRET_SETTINGS = {
     "EENLOKET_OIDC_JWKS_URL",
     "EENLOKET_DATABASE_URL",
     "EENLOKET_ATTACHMENT_S3_SECRET_ACCESS_KEY",
+    *OPTIONAL_SECRETS,
 }
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "ingest": IngestSettings,
     "router": RouterSettings,
     "caseview": CaseviewSettings,
+    "outbound": OutboundSettings,
 }
 ALL_INTERFACES = {"0.0.0.0", "::"}  # a container answers on its pod address
 
-CONTAINERS = {c.where: c for c in [*compose_containers(), *k8s_containers(SECRETS)]}
+CONTAINERS = {
+    c.where: c for c in [*compose_containers(), *k8s_containers({**SECRETS, **OPTIONAL_SECRETS})]
+}
 
 
 def load(container: Container, monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
@@ -80,14 +96,17 @@ def load(container: Container, monkeypatch: pytest.MonkeyPatch) -> ServiceSettin
 
 
 def database_url(settings: ServiceSettings) -> str:
-    assert isinstance(settings, IngestSettings | RouterSettings | CaseviewSettings)
+    assert isinstance(
+        settings, IngestSettings | RouterSettings | CaseviewSettings | OutboundSettings
+    )
     return settings.database_url
 
 
 def test_the_files_start_every_service_and_its_migration():
+    assert tuple(SETTINGS) == SERVICES
     started = {(c.where.split()[0], *c.args) for c in CONTAINERS.values()}
     for where in ("compose", "k8s"):
-        for service in SETTINGS:
+        for service in SERVICES:
             assert (where, service, "serve") in started
             assert (where, service, "migrate") in started
 
@@ -139,6 +158,10 @@ def test_the_root_file_system_is_read_only_and_what_is_written_goes_to_volumes(
         folder = settings.attachment_dir
         assert folder.is_absolute(), f"attachment store {folder} is relative to the image's /app"
         assert _on_writable_mount(container, str(folder)), f"attachment store {folder}: no volume"
+    if serves and isinstance(settings, OutboundSettings) and settings.letter_dir is not None:
+        folder = settings.letter_dir
+        assert folder.is_absolute(), f"letter folder {folder} is relative to the image's /app"
+        assert _on_writable_mount(container, str(folder)), f"letter folder {folder}: no volume"
 
 
 @pytest.mark.parametrize(
@@ -164,11 +187,21 @@ def test_kubernetes_secrets_come_from_the_documented_secret_only():
         if resource["kind"] == "ConfigMap":
             assert not SECRET_SETTINGS & set(resource["data"])
     used = {k for c in CONTAINERS.values() for k in c.secret_keys.values()}
-    assert used == set(SECRETS)
+    assert used == set(SECRETS) | set(OPTIONAL_SECRETS)
     assert list(secrets_example()) == list(SECRETS)
+    assert list(optional_secrets_example()) == list(OPTIONAL_SECRETS)
+    optional = {
+        e["valueFrom"]["secretKeyRef"]["key"]
+        for d in k8s_resources()
+        if d["kind"] in ("Deployment", "Job")
+        for c in d["spec"]["template"]["spec"]["containers"]
+        for e in c.get("env", [])
+        if e.get("valueFrom", {}).get("secretKeyRef", {}).get("optional")
+    }
+    assert optional == set(OPTIONAL_SECRETS), "optional keys are optional: true references"
     operations = (ROOT / "docs" / "operations.md").read_text()
     assert f"`{SECRET_NAME}`" in operations
-    for key in SECRETS:
+    for key in [*SECRETS, *OPTIONAL_SECRETS]:
         assert f"`{key}`" in operations, f"docs/operations.md does not name the Secret key {key}"
 
 
@@ -186,3 +219,39 @@ def test_the_example_secrets_are_refused_by_production(monkeypatch: pytest.Monke
     )
     with pytest.raises(ValidationError):
         load(refused, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "container",
+    [c for c in k8s_containers(SECRETS) if c.service == "outbound"],
+    ids=lambda c: c.where,
+)
+def test_optional_secrets_may_be_absent(container: Container, monkeypatch: pytest.MonkeyPatch):
+    """A municipality without SMS, app or chat replies creates none of their keys."""
+    assert not set(OPTIONAL_SECRETS) & set(container.env)
+    settings = load(container, monkeypatch)
+    assert isinstance(settings, OutboundSettings)
+    assert settings.messagebird_access_key is None
+    assert settings.relay.password is None
+
+
+def test_production_refuses_a_webhook_url_with_the_example_secret(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The example's webhook secrets are the placeholder: set with a URL, outbound refuses."""
+    example = optional_secrets_example()
+    outbound = CONTAINERS["k8s Deployment/outbound"]
+    for channel in ("APP", "CHAT"):
+        refused = Container(
+            where="example",
+            args=outbound.args,
+            env={
+                **outbound.env,
+                f"EENLOKET_{channel}_WEBHOOK_URL": "https://app.gemeente.example.nl/eenloket",
+                f"EENLOKET_{channel}_WEBHOOK_SECRET": example[f"EENLOKET_{channel}_WEBHOOK_SECRET"],
+            },
+            mounts=outbound.mounts,
+            read_only_root=True,
+        )
+        with pytest.raises(ValidationError, match=f"EENLOKET_{channel}_WEBHOOK_SECRET"):
+            load(refused, monkeypatch)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.deploy_files import DEPLOY, DOCKERFILE, ROOT, dockerfile_instructions
+from tests.unit.deploy_files import DEPLOY, DOCKERFILE, ROOT, SERVICES, dockerfile_instructions
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"
@@ -40,6 +40,8 @@ def copied_into_the_build_stage() -> set[str]:
 
 def test_every_package_and_the_project_files_are_copied_into_the_build():
     assert packages() >= {"services", "shared", "ops"}
+    for service in SERVICES:  # each runs as `python -m services.<name>`
+        assert (ROOT / "services" / service / "__main__.py").exists(), service
     for package in packages():
         assert (ROOT / package / "__init__.py").exists(), package
     missing = packages() | {"pyproject.toml", PYPROJECT["project"]["readme"]}
@@ -79,6 +81,7 @@ def test_the_console_pages_and_the_routing_file_are_installed_with_the_code(fold
         (["ingest", "serve"], "python -m services.ingest serve"),
         (["router", "migrate"], "python -m services.router migrate"),
         (["caseview", "openapi"], "python -m services.caseview openapi"),
+        (["outbound", "serve"], "python -m services.outbound serve"),
         (["eenloket", "keys", "new", "portal"], "eenloket keys new portal"),
     ],
 )
@@ -94,6 +97,13 @@ def test_the_entrypoint_runs_each_service_and_the_command(
         ["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == runs
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_entrypoint_runs_every_service(service: str, tmp_path: Path):
+    test_the_entrypoint_runs_each_service_and_the_command(
+        [service, "migrate"], f"python -m services.{service} migrate", tmp_path
+    )
 
 
 def test_the_entrypoint_refuses_an_unknown_service():

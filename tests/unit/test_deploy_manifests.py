@@ -12,9 +12,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from shared.settings import ServiceSettings
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
+from tests.unit.deploy_files import DEPLOY, ROOT, SERVICES
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
@@ -37,7 +35,7 @@ def test_every_manifest_names_its_kind_and_is_listed_in_the_kustomization():
     assert listed == set(K8S) - {"kustomization.yaml"}
 
 
-@pytest.mark.parametrize("name", ["ingest", "router", "caseview"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_services_are_probed_sized_and_unprivileged(name):
     deployment = by_kind("Deployment")[name]
     pod = deployment["spec"]["template"]["spec"]
@@ -56,8 +54,9 @@ def test_services_are_probed_sized_and_unprivileged(name):
 
 def test_consumers_never_outnumber_partitions_and_ingest_autoscales():
     partitions = int(by_kind("ConfigMap")["eenloket-config"]["data"]["EENLOKET_TOPIC_PARTITIONS"])
-    for name in ("router", "caseview"):
-        assert by_kind("Deployment")[name]["spec"]["replicas"] <= partitions
+    for name in SERVICES:
+        if name != "ingest":  # the consumers; ingest is scaled by its autoscaler
+            assert by_kind("Deployment")[name]["spec"]["replicas"] <= partitions
     hpa = by_kind("HorizontalPodAutoscaler")["ingest"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "ingest"
 
@@ -82,13 +81,36 @@ def test_kafka_has_three_brokers_and_durable_topics():
 def test_compose_starts_everything_with_health_checks_and_migrations_first():
     compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
     services = compose["services"]
-    for name in ("kafka", "postgres", "prometheus", "grafana", "otel-collector"):
+    for name in ("kafka", "postgres", "mailpit", "prometheus", "grafana", "otel-collector"):
         assert name in services
-    for name in ("ingest", "router", "caseview"):
+    for name in SERVICES:
         assert services[name]["command"] == [name, "serve"]
         assert "healthcheck" in services[name]
         depends = services[name]["depends_on"]
         assert depends[f"migrate-{name}"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_sends_replies_to_mailpit_and_has_a_database_for_each_service():
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    mailpit = compose["services"]["mailpit"]
+    assert mailpit["image"].startswith("axllent/mailpit:")
+    outbound = compose["services"]["outbound"]
+    assert outbound["environment"]["EENLOKET_RELAY_HOST"] == "mailpit"
+    assert outbound["environment"]["EENLOKET_RELAY_PORT"] == "1025"  # Mailpit's SMTP port
+    assert outbound["depends_on"]["mailpit"]["condition"] == "service_healthy"
+    init = (DEPLOY / "compose" / "postgres-init.sql").read_text()
+    for name in SERVICES:
+        assert f"CREATE DATABASE {name};" in init
+        url = compose["services"][f"migrate-{name}"]["environment"]["EENLOKET_DATABASE_URL"]
+        assert url.endswith(f"@postgres/{name}")
+
+
+def test_prometheus_scrapes_every_service():
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    }
+    assert targets >= {f"{name}:8000" for name in SERVICES}
 
 
 def _metric_names() -> set[str]:
@@ -96,6 +118,7 @@ def _metric_names() -> set[str]:
         "services.ingest.bootstrap",
         "services.router.bootstrap",
         "services.caseview.bootstrap",
+        "services.outbound.bootstrap",
         "shared.outbox",
         "shared.kafka.consumer",
     ):
