@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.inbound import AttachmentRef
 from shared.files import write_atomically
+from shared.settings import empty_is_unset
 
 if TYPE_CHECKING:  # boto3 is the optional extra ``s3``
     from botocore.exceptions import ClientError
@@ -362,17 +363,14 @@ class AttachmentStoreSettings(BaseSettings):
     # Threads (and connections) for the blocking boto3 calls.
     attachment_s3_max_concurrency: int = Field(default=8, ge=1, le=64)
 
-    @field_validator(
+    _empty_s3_is_unset = field_validator(
         "attachment_s3_bucket",
         "attachment_s3_endpoint_url",
         "attachment_s3_region",
         "attachment_s3_access_key_id",
         "attachment_s3_secret_access_key",
         mode="before",
-    )
-    @classmethod
-    def _empty_s3_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+    )(staticmethod(empty_is_unset))
 
     @field_validator("attachment_s3_bucket")
     @classmethod

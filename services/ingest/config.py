@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.ingest.auth import AuthservId, Integration
 from shared.attachments import AttachmentStoreSettings
-from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
+from shared.settings import PLACEHOLDER_SECRET, ServiceSettings, empty_is_unset
 
 MIB = 1024 * 1024
 
@@ -83,15 +83,9 @@ class IngestSettings(ServiceSettings, AttachmentStoreSettings):
     # a proxy in front of ingest changes scheme, host or path: the signature covers it.
     messagebird_report_url: str | None = None
 
-    @field_validator(
-        "messagebird_signing_key",
-        "app_webhook_secret",
-        "messagebird_report_url",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+    _empty_is_unset = field_validator(
+        "messagebird_signing_key", "app_webhook_secret", "messagebird_report_url", mode="before"
+    )(staticmethod(empty_is_unset))
 
     @field_validator("smtp_domains")
     @classmethod
