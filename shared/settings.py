@@ -15,6 +15,11 @@ PLACEHOLDER_OIN = "00000000000000000000"
 PLACEHOLDER_SECRET = "dev-only-change-me"  # noqa: S105 - a placeholder that production refuses
 
 
+def empty_is_unset(value: object) -> object:
+    """A ``before`` validator: a variable set to "" (as compose's ``${X:-}`` does) is unset."""
+    return None if value == "" else value
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EENLOKET_", extra="ignore", frozen=True)
 

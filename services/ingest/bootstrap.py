@@ -11,12 +11,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from services.ingest import api, report_routes
-from services.ingest.attachments import (
-    AttachmentLimits,
-    AttachmentStore,
-    LocalAttachmentStore,
-    S3AttachmentStore,
-)
+from services.ingest.attachments import AttachmentLimits
 from services.ingest.auth import Authenticator, Integration, hash_key
 from services.ingest.config import IngestSettings
 from services.ingest.delivery_reports import ReportPublisher
@@ -24,6 +19,7 @@ from services.ingest.fastlane import FastLane
 from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
+from shared.attachments import S3AttachmentStore, open_attachment_store
 from shared.contracts import Channel
 from shared.db.engine import create_engine
 from shared.http import (
@@ -54,18 +50,12 @@ def integrations(settings: IngestSettings) -> dict[str, Integration]:
     return configured
 
 
-def attachment_store(settings: IngestSettings) -> AttachmentStore:
-    if settings.attachment_store == "s3":
-        return S3AttachmentStore.connect(settings.attachment_s3_config())
-    return LocalAttachmentStore(settings.attachment_dir)
-
-
 def create_app(settings: IngestSettings) -> FastAPI:
     setup_tracing("eenloket-ingest", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = attachment_store(settings)  # refuses to start on an unusable store
+        store = open_attachment_store(settings)  # refuses to start on an unusable store
         await store.check()
         # No ping per checkout (a round trip per message, 9 % of ingest's CPU under load):
         # a connection PostgreSQL dropped fails its statement, the pool is invalidated and

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from services.ingest.attachments import S3Config, s3_bucket, s3_prefix
 from services.ingest.auth import AuthservId, Integration
-from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
+from shared.attachments import AttachmentStoreSettings
+from shared.settings import PLACEHOLDER_SECRET, ServiceSettings, empty_is_unset
 
 MIB = 1024 * 1024
 
 
-class IngestSettings(ServiceSettings):
+class IngestSettings(ServiceSettings, AttachmentStoreSettings):
     database_url: str = "sqlite+aiosqlite:///.local/data/ingest.db"
     http_port: int = 8001
     # JSON channels without attachments (web, phone, counter).
@@ -50,23 +48,7 @@ class IngestSettings(ServiceSettings):
     portal_api_key: SecretStr = SecretStr("")
 
     # --- attachments (claim check) ----------------------------------------------------
-    attachment_store: Literal["local", "s3"] = "local"
-    attachment_dir: Path = Path(".local/data/attachments")
-    # The S3-compatible store (needs the extra ``eenloket[s3]``). No endpoint = AWS;
-    # no access key = boto3's own chain (AWS_* variables, web identity, instance role).
-    attachment_s3_bucket: str | None = None
-    attachment_s3_endpoint_url: str | None = None
-    attachment_s3_region: str | None = None
-    attachment_s3_access_key_id: str | None = None
-    attachment_s3_secret_access_key: SecretStr | None = None
-    # MinIO and Ceph usually want path-style URLs (http://host/bucket/key).
-    attachment_s3_path_style: bool = False
-    attachment_s3_prefix: str = "attachments/"
-    # Per connect and per read; boto3 retries up to max_attempts in all.
-    attachment_s3_timeout_seconds: float = Field(default=5.0, gt=0)
-    attachment_s3_max_attempts: int = Field(default=3, ge=1, le=10)
-    # Threads (and connections) for the blocking boto3 calls.
-    attachment_s3_max_concurrency: int = Field(default=8, ge=1, le=64)
+    # The store (EENLOKET_ATTACHMENT_*) is AttachmentStoreSettings'; the limits are ingest's.
     max_attachments: int = Field(default=20, ge=0)
     max_attachment_bytes: int = Field(default=15 * MIB, ge=1)
     max_attachments_total_bytes: int = Field(default=25 * MIB, ge=1)
@@ -101,37 +83,9 @@ class IngestSettings(ServiceSettings):
     # a proxy in front of ingest changes scheme, host or path: the signature covers it.
     messagebird_report_url: str | None = None
 
-    @field_validator(
-        "attachment_s3_bucket",
-        "attachment_s3_endpoint_url",
-        "attachment_s3_region",
-        "attachment_s3_access_key_id",
-        "attachment_s3_secret_access_key",
-        "messagebird_signing_key",
-        "app_webhook_secret",
-        "messagebird_report_url",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("attachment_s3_bucket")
-    @classmethod
-    def _valid_bucket(cls, bucket: str | None) -> str | None:
-        return None if bucket is None else s3_bucket(bucket)
-
-    @field_validator("attachment_s3_prefix")
-    @classmethod
-    def _valid_prefix(cls, prefix: str) -> str:
-        return s3_prefix(prefix)
-
-    @field_validator("attachment_s3_endpoint_url")
-    @classmethod
-    def _valid_endpoint(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
-            raise ValueError(f"S3 endpoint {url!r} is not an http(s) URL")
-        return url
+    _empty_is_unset = field_validator(
+        "messagebird_signing_key", "app_webhook_secret", "messagebird_report_url", mode="before"
+    )(staticmethod(empty_is_unset))
 
     @field_validator("smtp_domains")
     @classmethod
@@ -155,36 +109,11 @@ class IngestSettings(ServiceSettings):
                     "production needs at least one integration key (EENLOKET_API_KEYS; "
                     "make one with `eenloket keys new`)"
                 )
-        if self.attachment_store == "s3" and self.attachment_s3_bucket is None:
-            raise ValueError("EENLOKET_ATTACHMENT_STORE=s3 needs EENLOKET_ATTACHMENT_S3_BUCKET")
-        if (self.attachment_s3_access_key_id is None) != (
-            self.attachment_s3_secret_access_key is None
-        ):
-            raise ValueError(
-                "EENLOKET_ATTACHMENT_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY go together"
-            )
         if self.smtp_port is not None and not self.smtp_domains:
             raise ValueError(
                 "EENLOKET_SMTP_DOMAINS must list the mail domains the SMTP receiver owns"
             )
         return self
-
-    def attachment_s3_config(self) -> S3Config:
-        if self.attachment_s3_bucket is None:
-            raise ValueError("EENLOKET_ATTACHMENT_S3_BUCKET is not set")
-        secret = self.attachment_s3_secret_access_key
-        return S3Config(
-            bucket=self.attachment_s3_bucket,
-            prefix=self.attachment_s3_prefix,
-            endpoint_url=self.attachment_s3_endpoint_url,
-            region=self.attachment_s3_region,
-            access_key_id=self.attachment_s3_access_key_id,
-            secret_access_key=None if secret is None else secret.get_secret_value(),
-            path_style=self.attachment_s3_path_style,
-            timeout_seconds=self.attachment_s3_timeout_seconds,
-            max_attempts=self.attachment_s3_max_attempts,
-            max_concurrency=self.attachment_s3_max_concurrency,
-        )
 
     def webhook_key(self, name: Literal["messagebird", "app"]) -> bytes | None:
         """The key a delivery-report webhook is verified with; ``None``: none configured

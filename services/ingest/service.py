@@ -35,8 +35,9 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import and_, bindparam, case, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.attachments import AttachmentLimits, AttachmentStore, Blob, check_limits
+from services.ingest.attachments import AttachmentLimits, check_limits
 from services.ingest.orm import idempotency_keys
+from shared.attachments import AttachmentStore, Blob
 from shared.contracts import InboundMessage, MessageReceived, Trust
 from shared.contracts.inbound import AttachmentRef
 from shared.db.dialect import dialect_insert

@@ -15,12 +15,12 @@ from typing import Any
 from orjson import OPT_SORT_KEYS, dumps
 from pydantic import BaseModel, TypeAdapter
 
-from services.ingest.attachments import Blob
 from services.ingest.auth import Caller
 from services.ingest.channels import app as app_channel
 from services.ingest.channels import chat, counter, letter, phone, webform
 from services.ingest.channels import email as email_channel
 from services.ingest.service import MessageBuilder
+from shared.attachments import Blob
 from shared.contracts import Channel
 from shared.http import ProblemError
 

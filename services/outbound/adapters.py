@@ -16,6 +16,8 @@ from services.outbound.channels.email import EmailAdapter
 from services.outbound.channels.letter import LetterAdapter, LetterSettings
 from services.outbound.channels.sms import MessageBirdSettings, SmsAdapter
 from services.outbound.config import OutboundSettings
+from shared.attachments import open_attachment_store
+from shared.contracts.inbound import AttachmentRef
 from shared.contracts.outbound import DeliverReply, ReplyChannel
 
 NOT_SET_UP = "kanaal niet ingericht"
@@ -25,7 +27,13 @@ AdapterFactory = Callable[[OutboundSettings], Adapter | None]
 
 
 def _email(s: OutboundSettings) -> Adapter:
-    return EmailAdapter(s.relay)  # attachments: not yet fetched from the store (docs/outbound.md)
+    store = open_attachment_store(s)
+
+    async def fetch(ref: AttachmentRef) -> bytes:
+        # KeyError (no such blob) fails the reply; OSError (store unreachable) is retried.
+        return await store.get(ref.sha256)
+
+    return EmailAdapter(s.relay, fetch)
 
 
 def _sms(s: OutboundSettings) -> Adapter | None:

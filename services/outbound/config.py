@@ -7,10 +7,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 
 from services.outbound.channels.email import EmailSettings
+from shared.attachments import AttachmentStoreSettings
 from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 
-class OutboundSettings(ServiceSettings):
+class OutboundSettings(ServiceSettings, AttachmentStoreSettings):
+    """The attachment store (``EENLOKET_ATTACHMENT_*``) is the one ingest writes: e-mail
+    replies attach from it (read only)."""
+
     database_url: str = "sqlite+aiosqlite:///.local/data/outbound.db"
     http_port: int = 8004
     consumer_group: str = "eenloket-outbound"

@@ -25,12 +25,13 @@ import pytest
 from alembic import command
 from sqlalchemy import insert, select, text, update
 
-from services.ingest.attachments import AttachmentLimits, LocalAttachmentStore
+from services.ingest.attachments import AttachmentLimits
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
 from services.ingest.orm import idempotency_keys
 from services.ingest.service import IdempotencyConflictError, Intake
+from shared.attachments import LocalAttachmentStore
 from shared.db.engine import create_engine
 from shared.db.migrations import alembic_config, upgrade
 from shared.envelope import CloudEvent

@@ -27,9 +27,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from botocore.config import Config
 
-from services.ingest.attachments import AttachmentStoreUnavailableError
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
+from shared.attachments import AttachmentStoreUnavailableError
 from shared.contracts import InboundMessage
 from shared.devstack import free_port
 from shared.envelope import CloudEvent

@@ -1,6 +1,7 @@
 """The outbound service on a real broker and database: send requests from the topic through a
 fake adapter to statuses on the status topic; retries, permanent failures, bounces by token,
-a request delivered twice sent once."""
+a request delivered twice sent once; and its own e-mail adapter sending a reply with an
+attachment from the attachment store to Mailpit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
 from services.outbound.bootstrap import create_app
+from services.outbound.channels.email import EmailSettings
 from services.outbound.orm import consumer_offsets, deliveries
+from shared.attachments import Blob, LocalAttachmentStore
 from shared.contracts.base import Event, to_cloudevent
 from shared.contracts.outbound import (
     DeliveryReportReceived,
@@ -27,7 +31,10 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
 from tests.apps import serve
+from tests.infra import MailpitAddress
+from tests.mailpit import Mailpit
 from tests.support import FakeAdapter, deliver_reply, eventually, outbound_settings, read_topic
+from tests.unit.test_outbound_email import attachment, reply
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -187,3 +194,46 @@ async def test_a_request_delivered_twice_is_sent_once(
     assert sent.status == ReplyStatus.SENT
     assert (row.status, row.attempts) == ("sent", 1)
     assert adapter.sent(request.reply_id) == 1
+
+
+async def test_an_attachment_from_the_store_arrives_in_the_mail(
+    kafka_bootstrap: str,
+    db_urls: dict[str, str],
+    topics: Any,
+    producer: AIOKafkaProducer,
+    mailpit: MailpitAddress,
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "attachments"
+    # Put as ingest puts what a resident sent; the outbound service opens the same folder.
+    pdf = b"%PDF-1.7 besluit " + uuid.uuid4().bytes
+    ref = await LocalAttachmentStore(folder).put(
+        Blob(data=pdf, filename="besluit.pdf", media_type="application/pdf")
+    )
+    request = reply(attachments=[ref])
+    gone = reply(attachments=[attachment(b"nooit opgeslagen")])
+    relay = EmailSettings(
+        host=mailpit.smtp_host,
+        port=mailpit.smtp_port,
+        starttls="off",
+        from_address="info@gemeente-test.nl",
+        mail_domain="mail.gemeente-test.nl",
+    )
+    settings = outbound_settings(
+        kafka_bootstrap, db_urls["outbound"], topics, relay=relay, attachment_dir=folder
+    )
+    async with serve(create_app(settings)), Mailpit(mailpit) as inbox:
+        for r in (request, gone):
+            await publish(producer, topics.outbound, envelope(r, r.reply_id), r.reply_id)
+        reports = await statuses(kafka_bootstrap, topics.outbound_status, expect=2)
+        [mail] = await inbox.wait_for(f"{request.reply_id}@mail.gemeente-test.nl")
+    by_reply = {r.reply_id: r for r in reports}
+    assert by_reply[request.reply_id].status == ReplyStatus.SENT
+    [part] = list(mail.parsed().iter_attachments())
+    assert (part.get_filename(), part.get_content_type()) == ("besluit.pdf", "application/pdf")
+    assert part.get_content() == pdf
+    # A blob the store does not have fails the reply at once, with a reason staff can read.
+    assert (by_reply[gone.reply_id].status, by_reply[gone.reply_id].reason) == (
+        ReplyStatus.FAILED,
+        "een bijlage staat niet (meer) in de opslag",
+    )

@@ -11,20 +11,18 @@ import pytest
 from moto import mock_aws
 from pydantic import ValidationError
 
-from services.ingest.attachments import (
-    AttachmentLimitError,
-    AttachmentLimits,
+from services.ingest.attachments import AttachmentLimitError, AttachmentLimits, check_limits
+from services.ingest.config import IngestSettings
+from services.ingest.service import storable_key
+from shared.attachments import (
     AttachmentStoreUnavailableError,
     Blob,
     LocalAttachmentStore,
     S3AttachmentStore,
     S3Config,
     blob_key,
-    check_limits,
     s3_prefix,
 )
-from services.ingest.config import IngestSettings
-from services.ingest.service import storable_key
 from shared.devstack import free_port
 from tests.support import eventually
 

@@ -19,13 +19,13 @@ from pydantic import (
 )
 
 from services.ingest import identifiers
-from services.ingest.attachments import Blob
 from services.ingest.identifiers import (
     MULTI_LINE,
     SINGLE_LINE,
     login_proves,
     sender_identifiers,
 )
+from shared.attachments import Blob
 from shared.contracts import IdentifierKind, SenderIdentifier
 
 CASE_NUMBER = r"^ZAAK-\d{4}-\d{10}$"

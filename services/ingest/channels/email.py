@@ -33,13 +33,12 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy
 from typing import Any
 
-from services.ingest.attachments import Blob
-
 # Re-exported: the channel is read as one module (``email.from_evidence``).
 from services.ingest.channels.email_evidence import from_evidence as from_evidence
 from services.ingest.channels.html_text import html_to_text
 from services.ingest.identifiers import sender_identifiers
 from services.ingest.rejections import Reason
+from shared.attachments import Blob
 from shared.contracts import (
     Channel,
     Evidence,
