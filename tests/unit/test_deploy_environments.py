@@ -133,11 +133,12 @@ def test_a_served_port_is_bound_to_the_containers_address_not_loopback(
         assert settings.smtp_host in ALL_INTERFACES, "the SMTP receiver would bind to loopback"
 
 
-def _on_writable_mount(container: Container, path: str) -> bool:
+def _on_writable_mount(container: Container, path: str, *, writable: bool = True) -> bool:
+    """``path`` lies on a volume (a writable one unless ``writable=False``)."""
     p = PurePosixPath(path)
     return any(
-        writable and (p == PurePosixPath(m) or PurePosixPath(m) in p.parents)
-        for m, writable in container.mounts.items()
+        (w or not writable) and (p == PurePosixPath(m) or PurePosixPath(m) in p.parents)
+        for m, w in container.mounts.items()
     )
 
 
@@ -158,6 +159,10 @@ def test_the_root_file_system_is_read_only_and_what_is_written_goes_to_volumes(
         folder = settings.attachment_dir
         assert folder.is_absolute(), f"attachment store {folder} is relative to the image's /app"
         assert _on_writable_mount(container, str(folder)), f"attachment store {folder}: no volume"
+    if serves and isinstance(settings, OutboundSettings) and settings.attachment_store == "local":
+        # Replies attach what residents sent: the outbound service reads ingest's store.
+        folder = settings.attachment_dir
+        assert _on_writable_mount(container, str(folder), writable=False), f"{folder}: no volume"
     if serves and isinstance(settings, OutboundSettings) and settings.letter_dir is not None:
         folder = settings.letter_dir
         assert folder.is_absolute(), f"letter folder {folder} is relative to the image's /app"
