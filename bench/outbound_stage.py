@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -39,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench import procstat
 from bench.e2e_stage import percentile
 from bench.infra import BENCH, migrated_database, plain
+from bench.router_stage import profiler
 from services.outbound.bootstrap import MIGRATIONS
 from shared.contracts import to_cloudevent
 from shared.contracts.outbound import DeliverReply, ReplyChannel, reply_token
@@ -204,7 +206,10 @@ async def run(
     seconds: float,
     logs: Path,
     workdir: Path,
+    profile: Path | None = None,
 ) -> OutboundResult:
+    """One run; ``profile``: py-spy's raw samples of the outbound process over the throughput
+    part (for a flame graph)."""
     suffix = uuid.uuid4().hex[:6]
     topics = {
         "EENLOKET_TOPIC_OUTBOUND": f"bench.outbound.{suffix}",
@@ -241,6 +246,7 @@ async def run(
             pid = services["outbound"].process.pid
             began = time.perf_counter()
             cpu0, mp0 = procstat.cpu_seconds(pid), procstat.cpu_seconds(mailpit_pid)
+            spy = profiler(pid, profile) if profile else None
             while await conn.fetchval("SELECT count(*) FROM deliveries WHERE status = 'sent'") < (
                 count
             ):
@@ -248,6 +254,9 @@ async def run(
                     raise RuntimeError(f"outbound died:\n{services['outbound'].tail()}")
                 await asyncio.sleep(POLL_SECONDS)
             elapsed = time.perf_counter() - began
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy.wait(timeout=60)
             cpu = procstat.cpu_seconds(pid) - cpu0
             mailpit_cpu = procstat.cpu_seconds(mailpit_pid) - mp0
             load = os.getloadavg()[0]
@@ -297,6 +306,7 @@ async def _main() -> None:
     parser.add_argument("--mails", type=int, default=5000)
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--profile", type=Path, help="py-spy raw output (throughput part)")
     args = parser.parse_args()
     url = await migrated_database(args.dsn, f"eenloket_bench_outbound_{os.getpid()}", MIGRATIONS)
     r = await run(
@@ -307,6 +317,7 @@ async def _main() -> None:
         seconds=args.seconds,
         logs=BENCH / "logs",
         workdir=BENCH / "outbound",
+        profile=args.profile,
     )
     print(summary(r), flush=True)
 

@@ -116,7 +116,7 @@ async def run(
             pid = ctx.__enter__()["router"].process.pid
             pids.append(pid)
             cpu_at_start += cpu_seconds(pid)
-        spy = _profiler(pids[0], profile) if profile else None
+        spy = profiler(pids[0], profile) if profile else None
         try:
             consumed_at = published_at = None
             while published_at is None:
@@ -161,7 +161,7 @@ async def run(
     )
 
 
-def _profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling the (first) router process until the run ends (raw, for flame graphs)."""
     return subprocess.Popen(  # noqa: S603 - the venv's own py-spy
         [
