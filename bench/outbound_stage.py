@@ -29,6 +29,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench import procstat
 from bench.e2e_stage import percentile
 from bench.infra import BENCH, migrated_database, plain
-from bench.router_stage import profiler
+from bench.router_stage import produce_all, profiler
 from services.outbound.bootstrap import MIGRATIONS
 from shared.contracts import to_cloudevent
 from shared.contracts.outbound import DeliverReply, ReplyChannel, reply_token
@@ -184,17 +185,10 @@ async def _open_loop(
     return late, at, count
 
 
-async def prefill(bootstrap: str, topic: str, count: int) -> None:
-    producer = make_producer(bootstrap, "bench-outbound-prefill", linger_ms=20)
-    await producer.start()
-    try:
-        futures = []
-        for n in range(count):
-            r = request(n)
-            futures.append(await producer.send(topic, _value(r), key=str(r.reply_id).encode()))
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+def _records(count: int) -> Iterator[tuple[bytes, bytes]]:
+    for n in range(count):
+        r = request(n)
+        yield str(r.reply_id).encode(), _value(r)
 
 
 async def run(
@@ -204,8 +198,8 @@ async def run(
     count: int,
     rate: int,
     seconds: float,
-    logs: Path,
-    workdir: Path,
+    logs: Path = BENCH / "logs",
+    workdir: Path = BENCH / "outbound",
     profile: Path | None = None,
 ) -> OutboundResult:
     """One run; ``profile``: py-spy's raw samples of the outbound process over the throughput
@@ -221,7 +215,7 @@ async def run(
         bootstrap,
         [TopicSpec(t, 1 if "deadletter" in t else PARTITIONS) for t in topics.values()],
     )
-    await prefill(bootstrap, topics["EENLOKET_TOPIC_OUTBOUND"], count)
+    await produce_all(bootstrap, topics["EENLOKET_TOPIC_OUTBOUND"], _records(count))
     folder = workdir / "mailpit"
     _mailpit("stop", folder)  # a leftover of an interrupted run: its mails would count
     for stale in folder.glob("mailpit.db*"):
@@ -315,8 +309,6 @@ async def _main() -> None:
         count=args.mails,
         rate=args.rate,
         seconds=args.seconds,
-        logs=BENCH / "logs",
-        workdir=BENCH / "outbound",
         profile=args.profile,
     )
     print(summary(r), flush=True)

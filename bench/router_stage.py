@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +57,8 @@ class RouterResult:
 
 async def prefill(bootstrap: str, topic: str, count: int, sender_count: int) -> None:
     await ensure_topics(bootstrap, [TopicSpec(topic, 12)])
-    producer = make_producer(bootstrap, "bench-prefill", linger_ms=20)
-    await producer.start()
-    try:
-        futures = []
+
+    def records() -> Iterator[tuple[bytes, bytes]]:
         for m in messages(count, sender_count):
             event = to_cloudevent(
                 MessageReceived(message=m),
@@ -67,8 +66,17 @@ async def prefill(bootstrap: str, topic: str, count: int, sender_count: int) -> 
                 subject=m.message_id,
                 event_id=m.message_id,
             )
-            key = (m.sender[0].kind + m.sender[0].value).encode()
-            futures.append(await producer.send(topic, event.to_json(), key=key))
+            yield (m.sender[0].kind + m.sender[0].value).encode(), event.to_json()
+
+    await produce_all(bootstrap, topic, records())
+
+
+async def produce_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> None:
+    """(key, value) records onto ``topic``, batched (linger 20 ms), all acknowledged."""
+    producer = make_producer(bootstrap, "bench-prefill", linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
