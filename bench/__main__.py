@@ -6,6 +6,8 @@ Stages, in order, on one Kafka broker and one PostgreSQL cluster started for the
   ingest    web forms per second (wrk), open-loop latency (vegeta), SMTP (#3)
   router    routed per second from a pre-filled topic, 1 and 2 processes (#4)
   caseview  projected per second, 1 and 2 processes; timeline page at 1,000,000 rows (#5)
+  outbound  e-mails sent per second by one process into Mailpit, open-loop latency from
+            a send request to its `sent` status at 50 /s (#17)
   e2e       the three services as processes under open-loop mixed-channel load at rising
             rates: latency from 202 to visible in caseview, peak memory (#8)
   import    bulk import into Kafka (bench/import_stage.py), then routed and projected (#8)
@@ -35,6 +37,7 @@ from bench import (
     e2e_stage,
     import_e2e,
     ingest_stage,
+    outbound_stage,
     plots,
     router_stage,
     routing_accuracy,
@@ -42,10 +45,11 @@ from bench import (
 from bench.infra import BENCH, infrastructure, migrated_database, plain
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
+from services.outbound.bootstrap import MIGRATIONS as OUTBOUND_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.devstack import ROOT
 
-STAGES = ("ceiling", "ingest", "router", "caseview", "e2e", "import", "routing")
+STAGES = ("ceiling", "ingest", "router", "caseview", "outbound", "e2e", "import", "routing")
 DOC = ROOT / "docs" / "benchmarks.md"
 TABLE_START, TABLE_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
@@ -61,6 +65,9 @@ class Sizes:
     caseview_parties: int
     table_rows: int
     reads: int
+    outbound_mails: int
+    outbound_rate: int
+    outbound_seconds: float
     e2e_seconds: float
     e2e_rates: tuple[int, ...]
     e2e_drain_seconds: float
@@ -80,6 +87,9 @@ FULL = Sizes(
     caseview_parties=2000,
     table_rows=1_000_000,
     reads=1000,
+    outbound_mails=5000,
+    outbound_rate=50,
+    outbound_seconds=30,
     e2e_seconds=60,
     e2e_rates=(250, 500, 750, 1000, 1250),
     e2e_drain_seconds=30,
@@ -98,6 +108,9 @@ QUICK = Sizes(
     caseview_parties=300,
     table_rows=200_000,
     reads=100,
+    outbound_mails=1000,
+    outbound_rate=50,
+    outbound_seconds=10,
     e2e_seconds=8,
     e2e_rates=(250, 500, 1000),
     e2e_drain_seconds=10,
@@ -214,6 +227,25 @@ async def run_caseview(bootstrap: str, dsn: str, size: Sizes, _: float) -> list[
     return runs
 
 
+async def run_outbound(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
+    url = await migrated_database(dsn, "eenloket_bench_outbound", OUTBOUND_MIGRATIONS)
+    o = await outbound_stage.run(
+        bootstrap,
+        url,
+        count=size.outbound_mails,
+        rate=size.outbound_rate,
+        seconds=size.outbound_seconds,
+        logs=BENCH / "logs",
+        workdir=BENCH / "outbound",
+    )
+    print(outbound_stage.summary(o), flush=True)
+    return {
+        **_round(o.__dict__),
+        "mails_per_second": round(o.mails_per_second),
+        "cpu_us_per_mail": round(o.cpu_us_per_mail),
+    }
+
+
 async def run_e2e(bootstrap: str, dsn: str, size: Sizes, deadline: float) -> dict[str, Any]:
     return await e2e_stage.run(
         bootstrap,
@@ -260,6 +292,7 @@ RUNNERS = {
     "ingest": run_ingest,
     "router": run_router,
     "caseview": run_caseview,
+    "outbound": run_outbound,
     "e2e": run_e2e,
     "import": run_import,
     "routing": run_routing,
@@ -396,6 +429,16 @@ def table(r: dict[str, Any]) -> str:
                 f"Timeline page with {cv['table_rows']:,} rows: p50 {cv['p50_ms']} ms, "
                 f"p99 {cv['p99_ms']} ms ({cv['reads']:,} reads over HTTP)."
             )
+    o = r.get("outbound")
+    if o:
+        lines.append(
+            f"Outbound: {o['mails']:,} e-mails by one process into Mailpit at "
+            f"{_n(o['mails_per_second'])} /s ({o['in_mailpit']:,} arrived; "
+            f"{o['cpu_us_per_mail']:,} µs outbound CPU per mail; target 300 /s); at "
+            f"{o['rate']} /s open loop: {o['latency_sent']:,}/{o['offered']:,} sent, from "
+            f"request to `sent` on the status topic p50 {_n(o['p50_ms'], ' ms')}, p99 "
+            f"{_n(o['p99_ms'], ' ms')} (target < 1 s); load average {o['load_average']}."
+        )
     imp = r.get("import")
     if imp and "per_second" in imp:
         text = f"Import: {imp['contacts']:,} contacts into Kafka at {_n(imp['per_second'])} /s"

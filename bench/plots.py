@@ -126,6 +126,15 @@ def ratio_rows(results: dict[str, Any]) -> list[tuple[str, float, float | None, 
                 "min(Kafka consume timeline size, PostgreSQL executemany)",
             )
         )
+    if "outbound" in results:
+        rows.append(
+            (
+                "outbound (e-mails into Mailpit)",
+                results["outbound"]["mails_per_second"],
+                None,  # SMTP to a local relay bounds it; nothing comparable is measured
+                "none measured",
+            )
+        )
     if "e2e" in results:
         rows.append(
             (

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +57,8 @@ class RouterResult:
 
 async def prefill(bootstrap: str, topic: str, count: int, sender_count: int) -> None:
     await ensure_topics(bootstrap, [TopicSpec(topic, 12)])
-    producer = make_producer(bootstrap, "bench-prefill", linger_ms=20)
-    await producer.start()
-    try:
-        futures = []
+
+    def records() -> Iterator[tuple[bytes, bytes]]:
         for m in messages(count, sender_count):
             event = to_cloudevent(
                 MessageReceived(message=m),
@@ -67,8 +66,17 @@ async def prefill(bootstrap: str, topic: str, count: int, sender_count: int) -> 
                 subject=m.message_id,
                 event_id=m.message_id,
             )
-            key = (m.sender[0].kind + m.sender[0].value).encode()
-            futures.append(await producer.send(topic, event.to_json(), key=key))
+            yield (m.sender[0].kind + m.sender[0].value).encode(), event.to_json()
+
+    await produce_all(bootstrap, topic, records())
+
+
+async def produce_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> None:
+    """(key, value) records onto ``topic``, batched (linger 20 ms), all acknowledged."""
+    producer = make_producer(bootstrap, "bench-prefill", linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -116,7 +124,7 @@ async def run(
             pid = ctx.__enter__()["router"].process.pid
             pids.append(pid)
             cpu_at_start += cpu_seconds(pid)
-        spy = _profiler(pids[0], profile) if profile else None
+        spy = profiler(pids[0], profile) if profile else None
         try:
             consumed_at = published_at = None
             while published_at is None:
@@ -161,7 +169,7 @@ async def run(
     )
 
 
-def _profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling the (first) router process until the run ends (raw, for flame graphs)."""
     return subprocess.Popen(  # noqa: S603 - the venv's own py-spy
         [

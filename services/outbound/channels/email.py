@@ -7,6 +7,9 @@ envelope sender ``bounces+{token}@…`` (VERP: a bounce names its reply), thread
 resident's own Message-IDs. No ``Auto-Submitted``: a person wrote the reply, and mail
 clients and auto-responders should treat it as such.
 
+Mail goes over a small pool of kept SMTP sessions (``SmtpPool``): connecting, EHLO and QUIT
+for every mail cost more than the mail itself.
+
 SMTP's own classes decide the error: a 5xx answer fails the reply with the server's text;
 4xx, timeouts and broken connections are retried. A header value with a line break (or
 any control character) is refused before anything is sent: never a broken mail.
@@ -14,16 +17,19 @@ any control character) is refused before anything is sent: never a broken mail.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from email import policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import aiosmtplib
 from pydantic import Field, SecretStr, model_validator
@@ -68,6 +74,12 @@ class EmailSettings(BaseSettings):
     username: str | None = None
     password: SecretStr | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # Kept sessions: at most this many at once (relays limit connections per client), each
+    # used for this many mails and dropped after this long idle (relays close idle sessions,
+    # Postfix after 300 s).
+    pool_size: int = Field(default=10, ge=1)
+    pool_mails_per_connection: int = Field(default=100, ge=1)
+    pool_idle_seconds: float = Field(default=30.0, gt=0)
     from_address: str = "noreply@gemeente.example"
     from_name: str = "Gemeente"
     # Message-IDs, Reply-To (antwoord+token@) and bounce (bounces+token@) addresses live here;
@@ -179,6 +191,106 @@ def _scrubbed(text: str, address: str) -> str:
     return re.sub(re.escape(address), "<ontvanger>", text, flags=re.IGNORECASE) if address else text
 
 
+class SmtpSession(Protocol):
+    """What the pool needs of ``aiosmtplib.SMTP`` (tests give fakes)."""
+
+    @property
+    def is_connected(self) -> bool: ...
+    async def connect(self) -> Any: ...
+    async def sendmail(self, sender: str, recipients: list[str], message: bytes) -> Any: ...
+    async def quit(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Kept:
+    session: SmtpSession
+    mails: int
+    idle_since: float
+
+
+class SmtpPool:
+    """At most ``size`` sessions to the relay, each reused for up to ``mails_per_connection``
+    mails while idle for less than ``idle_seconds``. A session that saw any error is closed,
+    never reused: its protocol state is unknown. A kept session the relay dropped meanwhile
+    is replaced once by a new one; if the relay had taken the mail before it dropped, the
+    resent copy has the same Message-ID (the duplicate window of services/outbound/worker.py)."""
+
+    def __init__(
+        self,
+        factory: Callable[[], SmtpSession],
+        *,
+        size: int,
+        mails_per_connection: int,
+        idle_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = factory
+        self._slots = asyncio.Semaphore(size)
+        self._kept: list[_Kept] = []
+        self._mails_per_connection = mails_per_connection
+        self._idle_seconds = idle_seconds
+        self._clock = clock
+
+    @property
+    def kept(self) -> int:
+        return len(self._kept)
+
+    def _take(self) -> _Kept | None:
+        while self._kept:
+            kept = self._kept.pop()  # the most recently used: the least likely to be dropped
+            if kept.session.is_connected and self._clock() - kept.idle_since < self._idle_seconds:
+                return kept
+            kept.session.close()
+        return None
+
+    async def _connect(self) -> SmtpSession:
+        session = self._factory()
+        try:
+            await session.connect()
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    async def sendmail(self, sender: str, recipients: list[str], message: bytes) -> None:
+        async with self._slots:
+            kept = self._take()
+            while True:
+                session = kept.session if kept else await self._connect()
+                mails = kept.mails if kept else 0
+                try:
+                    await session.sendmail(sender, recipients, message)
+                except aiosmtplib.SMTPServerDisconnected:
+                    session.close()
+                    if kept is None:
+                        raise
+                    kept = None  # dropped while kept: once more on a new session
+                    continue
+                except BaseException:
+                    session.close()
+                    raise
+                break
+            if mails + 1 < self._mails_per_connection:
+                self._kept.append(_Kept(session, mails + 1, self._clock()))
+            else:
+                await self._quit(session)
+
+    @staticmethod
+    async def _quit(session: SmtpSession) -> None:
+        try:
+            await session.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            pass  # the mail went; a session that will not say goodbye is closed all the same
+        finally:
+            session.close()
+
+    async def aclose(self) -> None:
+        kept, self._kept = self._kept, []
+        for k in kept:
+            await self._quit(k.session)
+
+
 class EmailAdapter:
     """Sends a ``DeliverReply`` by SMTP; ``fetch`` gives an attachment's bytes (the store's get)."""
 
@@ -186,6 +298,12 @@ class EmailAdapter:
         self.settings = settings
         self._fetch = fetch
         self._dkim_key: bytes | None = None
+        self.pool = SmtpPool(
+            self._session,
+            size=settings.pool_size,
+            mails_per_connection=settings.pool_mails_per_connection,
+            idle_seconds=settings.pool_idle_seconds,
+        )
         if settings.dkim_private_key_path is not None:
             self._dkim_key = settings.dkim_private_key_path.read_bytes()
             # A key dkimpy cannot use fails the service's start, not every reply.
@@ -209,6 +327,22 @@ class EmailAdapter:
             include_headers=_DKIM_HEADERS,
         )
         return signature + message
+
+    def _session(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        return aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            username=s.username,
+            password=s.password.get_secret_value() if s.password else None,
+            timeout=s.timeout_seconds,
+            start_tls={"off": False, "on": None, "required": True}[s.starttls],
+            validate_certs=s.validate_certs,
+        )
+
+    async def aclose(self) -> None:
+        """Say goodbye on the kept sessions (at shutdown)."""
+        await self.pool.aclose()
 
     async def _attachment(self, ref: AttachmentRef) -> bytes:
         if self._fetch is None:
@@ -237,18 +371,8 @@ class EmailAdapter:
         data = await self.render(request)
         recipient = _recipient(request).addr_spec
         s = self.settings
-        client = aiosmtplib.SMTP(
-            hostname=s.host,
-            port=s.port,
-            username=s.username,
-            password=s.password.get_secret_value() if s.password else None,
-            timeout=s.timeout_seconds,
-            start_tls={"off": False, "on": None, "required": True}[s.starttls],
-            validate_certs=s.validate_certs,
-        )
         try:
-            async with client:
-                await client.sendmail(envelope_sender(s, request), [recipient], data)
+            await self.pool.sendmail(envelope_sender(s, request), [recipient], data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
             raise _refused(first.code, first.message, request.address) from exc
