@@ -20,6 +20,7 @@ from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.db.migrations import upgrade
 from shared.kafka.topics import TopicSpec, ensure_topics
 from tests import infra
+from tests.support import session_database_name
 
 MIGRATIONS = {
     "ingest": INGEST_MIGRATIONS,
@@ -62,7 +63,7 @@ async def pg_urls(pg_dsn: str) -> dict[str, str]:
     """One migrated PostgreSQL database per service, shared by the session."""
     urls = {}
     for service, migrations in MIGRATIONS.items():
-        name = f"eenloket_test_{service}"
+        name = session_database_name(service)
         await _create_database(pg_dsn, name)
         url = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
         await asyncio.to_thread(upgrade, migrations, url)

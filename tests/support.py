@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import subprocess
 import time
@@ -179,3 +180,10 @@ def promtool() -> str:
         timeout=1800,
     )
     return out.stdout.strip().splitlines()[-1]
+
+
+def session_database_name(service: str) -> str:
+    """The session's database of ``service``, one per checkout: two worktrees sharing a server
+    (each with its own migrations) do not migrate each other's databases."""
+    checkout = hashlib.sha1(str(Path(__file__).resolve().parent).encode()).hexdigest()[:8]
+    return f"eenloket_test_{service}_{checkout}"

@@ -103,6 +103,13 @@ class Adapters:
     def channels(self) -> frozenset[ReplyChannel]:
         return frozenset(self._adapters)
 
+    async def aclose(self) -> None:
+        """Close what the adapters hold open (HTTP clients, kept SMTP connections)."""
+        for adapter in self._adapters.values():
+            close = getattr(adapter, "aclose", None)
+            if close is not None:
+                await close()
+
 
 def build_adapters(
     settings: OutboundSettings, factories: Mapping[ReplyChannel, AdapterFactory] = FACTORIES

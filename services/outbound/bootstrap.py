@@ -87,6 +87,7 @@ def create_app(
             await loops.stop()
             await consumer.stop()
             await producer.stop()
+            await registry.aclose()
             await engine.dispose()
 
     app = FastAPI(

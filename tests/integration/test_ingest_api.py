@@ -16,7 +16,7 @@ from shared.contracts import Channel
 from shared.envelope import CloudEvent
 from tests.apps import serve
 from tests.reliability.inproc import end_offsets
-from tests.support import read_topic
+from tests.support import read_topic, session_database_name
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -270,7 +270,8 @@ async def test_database_connections_dropped_under_it_cost_at_most_a_retry(
         try:
             dropped = await admin.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = 'eenloket_test_ingest' AND pid <> pg_backend_pid()"
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                session_database_name("ingest"),
             )
         finally:
             await admin.close()
