@@ -205,6 +205,11 @@ def build(play: Play, step: Step, actor: Sender) -> dict[str, Any]:
 # --- e-mail: an RFC 5322 message --------------------------------------------------------
 
 
+def gateway_verdict(dmarc: str, domain: str) -> str | None:
+    """The mail gateway's Authentication-Results on the sender's domain (none: no header)."""
+    return None if dmarc == "none" else f"{MAIL_GATEWAY}; dmarc={dmarc} header.from={domain}"
+
+
 def email_message(play: Play, step: Step, actor: Sender) -> EmailMessage:
     """The e-mail as the municipality's mail gateway hands it on (with its verdict on the
     sender's domain in Authentication-Results, unless ``dmarc: none``)."""
@@ -214,8 +219,9 @@ def email_message(play: Play, step: Step, actor: Sender) -> EmailMessage:
     sender = play.ids.get("email", actor.email)
     domain = sender.rpartition("@")[2]
     msg = EmailMessage()
-    if mail.dmarc != "none":
-        msg["Authentication-Results"] = f"{MAIL_GATEWAY}; dmarc={mail.dmarc} header.from={domain}"
+    verdict = gateway_verdict(mail.dmarc, domain)
+    if verdict:
+        msg["Authentication-Results"] = verdict
     msg["From"] = formataddr((actor.name, sender))
     msg["To"] = mail.to or play.scenario.mailbox
     msg["Subject"] = play.fill(mail.subject) or ""
@@ -273,7 +279,7 @@ class Ingest:
             headers = {"Content-Type": "message/rfc822"}
             return self._post("email", content=raw, headers=headers), TRANSPORT["http"]
         sender = play.ids.get("email", actor.email or "")
-        return self._smtp(raw, sender=sender, to=str(msg["To"])), TRANSPORT["smtp"]
+        return self.deliver_smtp(raw, sender=sender, to=str(msg["To"])), TRANSPORT["smtp"]
 
     def _post(
         self,
@@ -293,7 +299,8 @@ class Ingest:
             raise ScenarioError(f"POST /v1/channels/{channel}: {r.status_code} {r.text[:300]}")
         return uuid.UUID(r.json()["message_id"])
 
-    def _smtp(self, raw: bytes, *, sender: str, to: str) -> uuid.UUID:
+    def deliver_smtp(self, raw: bytes, *, sender: str, to: str) -> uuid.UUID:
+        """Hand a mail to the SMTP receiver as the mail gateway does; the id it accepted."""
         host, port = self.smtp
         with smtplib.SMTP(host, port, timeout=30) as smtp:
             smtp.ehlo("mailgateway.scenario.example")

@@ -1,0 +1,129 @@
+"""Replies of a scenario (issue #17). A staff ``reply`` goes through caseview
+(``POST /v1/cases/{id}/replies``) to the actor's e-mail address on the case's party; the runner
+waits until the outbound service reports it ``sent`` (its status in the party's history, which
+also names the mail's Message-ID). The resident's ``answer`` is made from that mail as it
+arrived in Mailpit — to its Reply-To, with In-Reply-To and References — and sent through
+ingest's SMTP receiver, as a mail program would."""
+
+from __future__ import annotations
+
+import uuid
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
+
+from scenarios.caseview import Caseview
+from scenarios.mailbox import ArrivedMail, Mailbox
+from scenarios.model import Business, Person, Reply, Step
+from scenarios.play import Play
+from scenarios.results import ScenarioError, StepResult
+from scenarios.send import Ingest, gateway_verdict
+
+STATUS_CHANGED = "nl.eenloket.reply.status-changed"
+# Strongest first: the reply goes to the best-known record of the address.
+TRUST = ("authenticated", "verified", "claimed")
+DONE = ("sent", "delivered")
+FAILED = ("bounced", "failed")
+
+
+def request_body(play: Play, cv: Caseview, reply: Reply) -> dict[str, Any]:
+    """The reply request: the recipient is the identifier of the actor's address on the
+    case's party (its id, never the address itself)."""
+    case = cv.case(play.case_of(reply.case))
+    actor = play.scenario.actors[reply.recipient]
+    assert isinstance(actor, Person | Business)
+    assert actor.email is not None
+    address = play.ids.get("email", actor.email)
+    found = [
+        i
+        for i in cv.party(uuid.UUID(case["party_id"]))["identifiers"]
+        if i["kind"] == "email" and i["value"].lower() == address
+    ]
+    if not found:
+        raise ScenarioError(f"the case's party has no e-mail address of '{reply.recipient}'")
+    best = min(found, key=lambda i: TRUST.index(i["trust"]) if i["trust"] in TRUST else 9)
+    body: dict[str, Any] = {
+        "identifier_id": best["identifier_id"],
+        "channel": reply.channel,
+        "confirm_claimed": reply.confirm_claimed,
+    }
+    for name in ("template", "subject", "text"):
+        value = getattr(reply, name)
+        if value is not None:
+            body[name] = play.fill(value) if name != "template" else value
+    return body
+
+
+def wait_sent(play: Play, cv: Caseview, step: Step, result: StepResult) -> None:
+    """Until the outbound service has sent the reply; its Message-ID is left for an answer."""
+    assert result.case_id is not None
+    party_id = uuid.UUID(cv.case(result.case_id)["party_id"])
+
+    def sent() -> dict[str, Any] | None:
+        for e in cv.timeline(party_id, STATUS_CHANGED):
+            d = e["data"]
+            if d.get("reply_id") != str(result.reply_id):
+                continue
+            if d["status"] in FAILED:
+                raise ScenarioError(f"reply '{step.name}' {d['status']}: {d.get('reason')}")
+            if d["status"] in DONE:
+                return dict(d)
+        return None
+
+    status = cv.eventually(sent, f"reply '{step.name}' sent")
+    result.reply_status = status["status"]
+    play.done[step.name].mail_id = status.get("reference")
+
+
+def answer(
+    play: Play,
+    cv: Caseview,
+    step: Step,
+    actor: Person | Business,
+    ingest: Ingest,
+    mailbox: Mailbox | None,
+) -> tuple[uuid.UUID, str]:
+    """Read the reply's mail in Mailpit and answer it through the SMTP receiver; the message
+    id ingest accepted it as, and how it went."""
+    assert step.answer is not None
+    if mailbox is None:
+        raise ScenarioError("an answer needs the residents' inbox: the stack gives no Mailpit")
+    wanted = play.done[step.answer.reply].mail_id
+    if wanted is None:
+        raise ScenarioError(f"reply '{step.answer.reply}' has no sent mail to answer")
+    mail = cv.eventually(lambda: mailbox.find(wanted), f"the mail of '{step.answer.reply}'")
+    msg = answer_message(play, step, actor, mail)
+    sender = play.ids.get("email", actor.email or "")
+    message_id = ingest.deliver_smtp(msg.as_bytes(), sender=sender, to=str(msg["To"]))
+    return message_id, "SMTP receiver, to the Reply-To"
+
+
+def answer_message(
+    play: Play, step: Step, actor: Person | Business, mail: ArrivedMail
+) -> EmailMessage:
+    """The resident's answer as a mail program writes it: to the Reply-To (the reply token's
+    address), ``Re:`` the subject, In-Reply-To the mail's Message-ID, References the thread."""
+    a = step.answer
+    assert a is not None
+    assert actor.email is not None
+    reply_to = parseaddr(mail.reply_to or "")[1]
+    if not reply_to:
+        raise ScenarioError(f"the mail of '{a.reply}' has no Reply-To")
+    sender = play.ids.get("email", actor.email)
+    domain = sender.rpartition("@")[2]
+    msg = EmailMessage()
+    verdict = gateway_verdict(a.dmarc, domain)
+    if verdict:
+        msg["Authentication-Results"] = verdict
+    msg["From"] = formataddr((actor.name, sender))
+    msg["To"] = reply_to
+    subject = mail.subject if mail.subject.lower().startswith("re:") else f"Re: {mail.subject}"
+    msg["Subject"] = play.fill(a.subject) or subject
+    msg["Date"] = format_datetime(play.now())
+    own = f"{step.name}.{play.run}@{domain}"
+    msg["Message-ID"] = f"<{own}>"
+    play.done[step.name].mail_id = own
+    msg["In-Reply-To"] = f"<{mail.message_id}>"
+    msg["References"] = " ".join(filter(None, [mail.references, f"<{mail.message_id}>"]))
+    msg.set_content(play.fill(a.text) or "")
+    return msg
