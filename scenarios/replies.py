@@ -95,7 +95,7 @@ def answer(
     msg = answer_message(play, step, actor, mail)
     sender = play.ids.get("email", actor.email or "")
     message_id = ingest.deliver_smtp(msg.as_bytes(), sender=sender, to=str(msg["To"]))
-    return message_id, "SMTP receiver, to the Reply-To"
+    return message_id, "SMTP receiver (Reply-To)"
 
 
 def answer_message(
