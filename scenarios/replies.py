@@ -16,7 +16,7 @@ from scenarios.caseview import Caseview
 from scenarios.mailbox import ArrivedMail, Mailbox
 from scenarios.model import Business, Person, Reply, Step
 from scenarios.play import Play
-from scenarios.results import ScenarioError, StepResult
+from scenarios.results import Outcome, ScenarioError, StepResult, Verdict, outcome
 from scenarios.send import Ingest, gateway_verdict
 
 STATUS_CHANGED = "nl.eenloket.reply.status-changed"
@@ -92,10 +92,25 @@ def answer(
     if wanted is None:
         raise ScenarioError(f"reply '{step.answer.reply}' has no sent mail to answer")
     mail = cv.eventually(lambda: mailbox.find(wanted), f"the mail of '{step.answer.reply}'")
+    play.report.outcomes.append(threading(step.name, step.answer.reply, mail))
     msg = answer_message(play, step, actor, mail)
     sender = play.ids.get("email", actor.email or "")
     message_id = ingest.deliver_smtp(msg.as_bytes(), sender=sender, to=str(msg["To"]))
     return message_id, "SMTP receiver (Reply-To)"
+
+
+def threading(name: str, reply: str, mail: ArrivedMail) -> Outcome:
+    """The mail as it arrived: a token Reply-To (``antwoord+<token>@``, no case id or number
+    in it), and threaded onto the resident's earlier mail. Shown without the addresses."""
+    reply_to = parseaddr(mail.reply_to or "")[1]
+    local = reply_to.rpartition("@")[0]
+    token = local.startswith("antwoord+") and "ZAAK" not in local.upper()
+    in_reply_to = bool(mail.headers.get("in-reply-to"))
+    checks: list[Verdict] = [
+        (f"the mail of '{reply}' has a token Reply-To", token, "Reply-To " + (local[:9] or "none")),
+        (f"the mail of '{reply}' is threaded (In-Reply-To)", in_reply_to, "no In-Reply-To"),
+    ]
+    return outcome(name, None, checks)
 
 
 def answer_message(
