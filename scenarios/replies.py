@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import parseaddr
 from typing import Any
 
 from scenarios.caseview import Caseview
@@ -17,7 +17,7 @@ from scenarios.mailbox import ArrivedMail, Mailbox
 from scenarios.model import Business, Person, Reply, Step
 from scenarios.play import Play
 from scenarios.results import Outcome, ScenarioError, StepResult, Verdict, outcome
-from scenarios.send import Ingest, gateway_verdict
+from scenarios.send import Ingest, mail_from
 
 STATUS_CHANGED = "nl.eenloket.reply.status-changed"
 # Strongest first: the reply goes to the best-known record of the address.
@@ -120,24 +120,12 @@ def answer_message(
     address), ``Re:`` the subject, In-Reply-To the mail's Message-ID, References the thread."""
     a = step.answer
     assert a is not None
-    assert actor.email is not None
     reply_to = parseaddr(mail.reply_to or "")[1]
     if not reply_to:
         raise ScenarioError(f"the mail of '{a.reply}' has no Reply-To")
-    sender = play.ids.get("email", actor.email)
-    domain = sender.rpartition("@")[2]
-    msg = EmailMessage()
-    verdict = gateway_verdict(a.dmarc, domain)
-    if verdict:
-        msg["Authentication-Results"] = verdict
-    msg["From"] = formataddr((actor.name, sender))
-    msg["To"] = reply_to
     subject = mail.subject if mail.subject.lower().startswith("re:") else f"Re: {mail.subject}"
-    msg["Subject"] = play.fill(a.subject) or subject
-    msg["Date"] = format_datetime(play.now())
-    own = f"{step.name}.{play.run}@{domain}"
-    msg["Message-ID"] = f"<{own}>"
-    play.done[step.name].mail_id = own
+    subject = play.fill(a.subject) or subject
+    msg = mail_from(play, step, actor, dmarc=a.dmarc, to=reply_to, subject=subject)
     msg["In-Reply-To"] = f"<{mail.message_id}>"
     msg["References"] = " ".join(filter(None, [mail.references, f"<{mail.message_id}>"]))
     msg.set_content(play.fill(a.text) or "")

@@ -205,30 +205,35 @@ def build(play: Play, step: Step, actor: Sender) -> dict[str, Any]:
 # --- e-mail: an RFC 5322 message --------------------------------------------------------
 
 
-def gateway_verdict(dmarc: str, domain: str) -> str | None:
-    """The mail gateway's Authentication-Results on the sender's domain (none: no header)."""
-    return None if dmarc == "none" else f"{MAIL_GATEWAY}; dmarc={dmarc} header.from={domain}"
-
-
-def email_message(play: Play, step: Step, actor: Sender) -> EmailMessage:
-    """The e-mail as the municipality's mail gateway hands it on (with its verdict on the
-    sender's domain in Authentication-Results, unless ``dmarc: none``)."""
-    mail = step.email
-    assert mail is not None
+def mail_from(
+    play: Play, step: Step, actor: Sender, *, dmarc: str, to: str, subject: str
+) -> EmailMessage:
+    """A mail of ``actor`` as the municipality's mail gateway hands it on: with its verdict on
+    the sender's domain in Authentication-Results (unless ``dmarc`` is ``none``) and a
+    Message-ID of its own, kept for a later step's In-Reply-To."""
     assert actor.email is not None
     sender = play.ids.get("email", actor.email)
     domain = sender.rpartition("@")[2]
     msg = EmailMessage()
-    verdict = gateway_verdict(mail.dmarc, domain)
-    if verdict:
-        msg["Authentication-Results"] = verdict
+    if dmarc != "none":
+        msg["Authentication-Results"] = f"{MAIL_GATEWAY}; dmarc={dmarc} header.from={domain}"
     msg["From"] = formataddr((actor.name, sender))
-    msg["To"] = mail.to or play.scenario.mailbox
-    msg["Subject"] = play.fill(mail.subject) or ""
+    msg["To"] = to
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(play.now())
     own = f"{step.name}.{play.run}@{domain}"
     msg["Message-ID"] = f"<{own}>"
     play.done[step.name].mail_id = own
+    return msg
+
+
+def email_message(play: Play, step: Step, actor: Sender) -> EmailMessage:
+    """An e-mail step's message, as the mail gateway hands it on (``mail_from``)."""
+    mail = step.email
+    assert mail is not None
+    to = mail.to or play.scenario.mailbox
+    subject = play.fill(mail.subject) or ""
+    msg = mail_from(play, step, actor, dmarc=mail.dmarc, to=to, subject=subject)
     if mail.in_reply_to:
         earlier = play.done[mail.in_reply_to].mail_id
         msg["In-Reply-To"] = f"<{earlier}>"

@@ -26,6 +26,7 @@ from scenarios.report import print_report
 from scenarios.runner import Runner
 from scenarios.stack import ingest_env, outbound_env, reply_domain
 from shared.devstack import SERVICES, free_port, run_services
+from shared.settings import ServiceSettings
 from tests.infra import MailpitAddress
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -54,19 +55,16 @@ def stack(
     database: str = request.param
     suffix = uuid.uuid4().hex[:8]
     urls = _database_urls(request, tmp_path_factory.mktemp(f"scenario-{database}"))
-    topics = (
-        "inbound",
-        "timeline",
-        "commands",
-        "deadletter",
-        "outbound",
-        "outbound_status",
-        "delivery_reports",
-    )
+    # Every topic of the settings (inbound, …, outbound-status, delivery-reports) a random one.
+    topics = [
+        f
+        for f in ServiceSettings.model_fields
+        if f.startswith("topic_") and f != "topic_partitions"
+    ]
     common = {
         "EENLOKET_ENVIRONMENT": "test",
         "EENLOKET_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        **{f"EENLOKET_TOPIC_{t.upper()}": f"e2e.{t}.{suffix}" for t in topics},
+        **{f"EENLOKET_{t.upper()}": f"e2e.{t}.{suffix}" for t in topics},
         "EENLOKET_TOPIC_PARTITIONS": "3",
     }
     env = {
