@@ -7,8 +7,10 @@ A scenario has *actors* (residents, businesses, staff of named teams) and a scri
   ``letter``), sent by a resident or business through the real ingest route (e-mail: over
   HTTP or through the SMTP receiver), with expectations about where it lands;
 - a staff action through caseview's API (``handover``, ``add_participant``,
-  ``remove_participant``, ``note``, ``status``, ``close``, ``outbound``, ``decide_link``),
-  done by a staff actor with a token for that actor's team and role;
+  ``remove_participant``, ``note``, ``status``, ``close``, ``outbound``, ``decide_link``,
+  ``reply``: an e-mail to the resident, sent by the outbound service), done by a staff actor
+  with a token for that actor's team and role;
+- an ``answer``: the resident answers a reply's e-mail (read from Mailpit) to its Reply-To;
 - a ``check``: expectations about a case, a party or what a team may see, at that moment.
 
 Steps are named; later steps refer to earlier ones by name (``case: aanvraag`` is the
@@ -34,6 +36,7 @@ from scenarios.steps import (
     TEMPLATE,
     ActionExpect,
     Actor,
+    Answer,
     AttachmentSpec,
     Business,
     Check,
@@ -43,6 +46,7 @@ from scenarios.steps import (
     MessageExpect,
     Name,
     Person,
+    Reply,
     Staff,
     Step,
     Team,
@@ -53,12 +57,14 @@ __all__ = [
     "DATA_DIR",
     "TEMPLATE",
     "ActionExpect",
+    "Answer",
     "AttachmentSpec",
     "Business",
     "Check",
     "DecideLink",
     "MessageExpect",
     "Person",
+    "Reply",
     "Scenario",
     "Staff",
     "Step",

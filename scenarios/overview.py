@@ -23,7 +23,7 @@ def overview(play: Play, cv: Caseview) -> None:
     viewers = {t: token(f"{t}-viewer-{report.run}", [t], "member") for t in teams}
     roots: dict[uuid.UUID, list[str]] = {}
     for done in play.done.values():
-        if done.step.is_message and done.result.party_id is not None:
+        if done.step.brings_message and done.result.party_id is not None:
             root = cv.root(done.result.party_id)
             label = done.step.actor or "?"
             if label not in roots.setdefault(root, []):

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 from scenarios.steps import (
     ACTOR_FIELDS,
-    CHANNELS,
+    MESSAGES,
     STEP_FIELDS,
     TEMPLATE,
     Business,
     DecideLink,
     Person,
+    Reply,
     Staff,
     Step,
 )
@@ -48,11 +49,13 @@ def problems(sc: Scenario) -> Iterator[str]:
             elif kinds and target.kind not in kinds:
                 yield f"{where}: {what} '{ref}' must be a {' or '.join(kinds)} step"
 
-        if step.is_message:
+        if step.brings_message:
             if actor is not None and isinstance(actor, Staff):
                 yield f"{where}: a message comes from a resident or business, not staff"
             if actor is not None and not isinstance(actor, Staff):
                 yield from _channel_problems(where, step, actor)
+            if step.answer:
+                yield from earlier(step.answer.reply, "answer to", kinds=("reply",))
             if step.email:
                 yield from earlier(step.email.in_reply_to, "in_reply_to", kinds=("email",))
             if step.phone:
@@ -65,10 +68,14 @@ def problems(sc: Scenario) -> Iterator[str]:
                 yield f"{where}: a staff action needs a staff actor"
             action = step.action
             if isinstance(action, DecideLink):
-                yield from earlier(action.sender, "sender", kinds=CHANNELS)
+                yield from earlier(action.sender, "sender", kinds=MESSAGES)
                 yield from earlier(action.known, "known")
             else:
                 yield from earlier(action.case, "case")
+            if isinstance(action, Reply):
+                recipient = sc.actors.get(action.recipient)
+                if not isinstance(recipient, Person | Business) or recipient.email is None:
+                    yield f"{where}: the recipient '{action.recipient}' needs an e-mail address"
         for c in step.check or []:
             for ref in (c.case, c.party):
                 yield from earlier(ref, "check of")
@@ -81,7 +88,7 @@ def problems(sc: Scenario) -> Iterator[str]:
                 c.does_not_see,
             ):
                 for ref in refs or []:
-                    yield from earlier(ref, "check names message", kinds=CHANNELS)
+                    yield from earlier(ref, "check names message", kinds=MESSAGES)
             for ref in (c.queue_includes or []) + (c.queue_excludes or []):
                 yield from earlier(ref, "queue names")
             for chain in c.handovers or []:
@@ -112,7 +119,7 @@ def _channel_problems(where: str, step: Step, actor: Person | Business) -> Itera
     for ident in getattr(step.action, "send", None) or []:
         if getattr(actor, ident, None) is None:
             yield f"{where}: sends '{ident}' but actor '{step.actor}' has none"
-    if step.email and not actor.email:
+    if (step.email or step.answer) and not actor.email:
         yield f"{where}: an e-mail needs an actor with an e-mail address"
     if step.phone and not step.phone.anonymous and not actor.phone:
         yield f"{where}: a call needs an actor with a phone number (or anonymous: true)"

@@ -14,6 +14,14 @@ from rich.text import Text
 from scenarios.results import PartyOverview, ScenarioReport
 
 SHORT = 70
+REPLY_STATUS = {
+    "requested": "gevraagd",
+    "sent": "verzonden",
+    "delivered": "afgeleverd",
+    "bounced": "onbestelbaar",
+    "failed": "mislukt",
+    "handed-to-print": "naar de drukker",
+}
 
 
 def _short(value: Any, n: int = SHORT) -> str:
@@ -74,6 +82,16 @@ def describe(item: dict[str, Any]) -> str:
             return f"afgehandeld: {_short(d.get('result'), 55)}"
         case "contact.outbound-registered":
             return f"gemeente → inwoner ({d.get('channel')}): {_short(d.get('summary'), 45)}"
+        case "reply.requested":
+            notice = " (alleen kennisgeving)" if d.get("notice_only") else ""
+            return (
+                f"antwoord aan inwoner ({d.get('channel')}){notice}: "
+                f"{_short(d.get('subject') or d.get('text'), 40)}"
+            )
+        case "reply.status-changed":
+            status = REPLY_STATUS.get(d.get("status", ""), d.get("status"))
+            reason = f": {_short(d.get('reason'), 40)}" if d.get("reason") else ""
+            return f"antwoord {status}{reason}"
         case "command.rejected":
             return f"opdracht geweigerd: {_short(d.get('reason'), 55)}"
     return ""
@@ -96,6 +114,8 @@ def _steps(report: ScenarioReport) -> Table:
             outcome = f"geweigerd ({s.refused})"
         elif s.rejected:
             outcome = f"afgewezen: {_short(s.rejected, 30)}"
+        elif s.reply_id:
+            outcome = f"antwoord {REPLY_STATUS.get(s.reply_status or '', s.reply_status)}"
         elif s.message_id:
             outcome = (s.case_rule or "") + (f" {s.flags}" if s.flags else "")
         else:

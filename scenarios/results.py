@@ -48,6 +48,8 @@ class StepResult:
     flags: list[str] = field(default_factory=list)
     refused: int | None = None
     rejected: str | None = None
+    reply_id: uuid.UUID | None = None  # a reply step's reply
+    reply_status: str | None = None
     seconds: float = 0.0
 
 

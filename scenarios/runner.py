@@ -3,10 +3,12 @@ also through the SMTP receiver), staff actions through caseview's API with a tok
 team and role, expectations checked against caseview. Everything waits by polling with a
 deadline; nothing sleeps a fixed time.
 
-The runner needs only URLs (and the SMTP address): the demo passes its local stack, the
-end-to-end tests theirs. It returns a ``ScenarioReport``; ``report.py`` prints it. The
-parts: ``send.py`` (messages, on ingest's request models), ``staff.py`` (staff actions),
-``check.py`` (expectations), ``overview.py`` (the parties and cases afterwards).
+The runner needs only URLs (and the SMTP address; Mailpit's for scenarios that answer a
+reply): the demo passes its local stack, the end-to-end tests theirs. It returns a
+``ScenarioReport``; ``report.py`` prints it. The parts: ``send.py`` (messages, on ingest's
+request models), ``staff.py`` (staff actions), ``replies.py`` (a reply and the resident's
+answer to its mail), ``check.py`` (expectations), ``overview.py`` (the parties and cases
+afterwards).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from scenarios import check, staff
+from scenarios import check, replies, staff
 from scenarios.caseview import Caseview
+from scenarios.mailbox import Mailbox
 from scenarios.model import Business, Person, Scenario, Step
 from scenarios.overview import overview
 from scenarios.play import Play
@@ -37,12 +40,15 @@ class Runner:
         ingest: str,
         caseview: str,
         smtp: tuple[str, int],
+        mailpit: str | None = None,
         teams: list[str] | None = None,
         timeout: float = 60.0,
         http: httpx.Client | None = None,
     ) -> None:
         self.http = http or httpx.Client(timeout=15)
         self.ingest = Ingest(ingest, self.http, smtp)
+        # Where the outbound service's e-mail arrives (Mailpit's HTTP address): answers read it.
+        self.mailbox = Mailbox(mailpit, self.http) if mailpit else None
         self.caseview = Caseview(
             caseview, self.http, teams=teams or routing_teams(), timeout=timeout
         )
@@ -57,10 +63,12 @@ class Runner:
             for step in scenario.steps:
                 t0 = time.monotonic()
                 result = play.start(step)
-                if step.is_message:
+                if step.brings_message:
                     self._message(play, step, result)
                 elif step.is_action:
                     staff.act(play, cv, step, result)
+                    if step.reply is not None and result.reply_id is not None:
+                        replies.wait_sent(play, cv, step, result)
                     for group in step.action_expectations:
                         report.outcomes.append(check.expect_action(step.name, result, group))
                 else:
@@ -82,7 +90,11 @@ class Runner:
         actor = play.scenario.actors[step.actor]
         assert isinstance(actor, Person | Business)
         cv = self.caseview
-        message_id, result.transport = self.ingest.send(play, step, actor)
+        if step.answer is not None:
+            sent = replies.answer(play, cv, step, actor, self.ingest, self.mailbox)
+        else:
+            sent = self.ingest.send(play, step, actor)
+        message_id, result.transport = sent
         result.message_id = message_id
         where = cv.eventually(
             lambda: cv.locate(message_id), f"message '{step.name}' in the history"

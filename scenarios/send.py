@@ -205,24 +205,35 @@ def build(play: Play, step: Step, actor: Sender) -> dict[str, Any]:
 # --- e-mail: an RFC 5322 message --------------------------------------------------------
 
 
-def email_message(play: Play, step: Step, actor: Sender) -> EmailMessage:
-    """The e-mail as the municipality's mail gateway hands it on (with its verdict on the
-    sender's domain in Authentication-Results, unless ``dmarc: none``)."""
-    mail = step.email
-    assert mail is not None
+def mail_from(
+    play: Play, step: Step, actor: Sender, *, dmarc: str, to: str, subject: str
+) -> EmailMessage:
+    """A mail of ``actor`` as the municipality's mail gateway hands it on: with its verdict on
+    the sender's domain in Authentication-Results (unless ``dmarc`` is ``none``) and a
+    Message-ID of its own, kept for a later step's In-Reply-To."""
     assert actor.email is not None
     sender = play.ids.get("email", actor.email)
     domain = sender.rpartition("@")[2]
     msg = EmailMessage()
-    if mail.dmarc != "none":
-        msg["Authentication-Results"] = f"{MAIL_GATEWAY}; dmarc={mail.dmarc} header.from={domain}"
+    if dmarc != "none":
+        msg["Authentication-Results"] = f"{MAIL_GATEWAY}; dmarc={dmarc} header.from={domain}"
     msg["From"] = formataddr((actor.name, sender))
-    msg["To"] = mail.to or play.scenario.mailbox
-    msg["Subject"] = play.fill(mail.subject) or ""
+    msg["To"] = to
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(play.now())
     own = f"{step.name}.{play.run}@{domain}"
     msg["Message-ID"] = f"<{own}>"
     play.done[step.name].mail_id = own
+    return msg
+
+
+def email_message(play: Play, step: Step, actor: Sender) -> EmailMessage:
+    """An e-mail step's message, as the mail gateway hands it on (``mail_from``)."""
+    mail = step.email
+    assert mail is not None
+    to = mail.to or play.scenario.mailbox
+    subject = play.fill(mail.subject) or ""
+    msg = mail_from(play, step, actor, dmarc=mail.dmarc, to=to, subject=subject)
     if mail.in_reply_to:
         earlier = play.done[mail.in_reply_to].mail_id
         msg["In-Reply-To"] = f"<{earlier}>"
@@ -273,7 +284,7 @@ class Ingest:
             headers = {"Content-Type": "message/rfc822"}
             return self._post("email", content=raw, headers=headers), TRANSPORT["http"]
         sender = play.ids.get("email", actor.email or "")
-        return self._smtp(raw, sender=sender, to=str(msg["To"])), TRANSPORT["smtp"]
+        return self.deliver_smtp(raw, sender=sender, to=str(msg["To"])), TRANSPORT["smtp"]
 
     def _post(
         self,
@@ -293,7 +304,8 @@ class Ingest:
             raise ScenarioError(f"POST /v1/channels/{channel}: {r.status_code} {r.text[:300]}")
         return uuid.UUID(r.json()["message_id"])
 
-    def _smtp(self, raw: bytes, *, sender: str, to: str) -> uuid.UUID:
+    def deliver_smtp(self, raw: bytes, *, sender: str, to: str) -> uuid.UUID:
+        """Hand a mail to the SMTP receiver as the mail gateway does; the id it accepted."""
         host, port = self.smtp
         with smtplib.SMTP(host, port, timeout=30) as smtp:
             smtp.ehlo("mailgateway.scenario.example")

@@ -1,15 +1,20 @@
 """What a stack needs to play scenarios: one integration key per channel, the SMTP receiver
-and the mail gateway it trusts, and the teams of the routing file. The demo and the
-end-to-end tests start ingest with ``ingest_env``; the runner sends with ``api_key``."""
+and the mail gateway it trusts, the mail relay replies go out through (Mailpit), and the
+teams of the routing file. The demo and the end-to-end tests start ingest with
+``ingest_env`` and outbound with ``outbound_env``; the runner sends with ``api_key``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from scenarios.model import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTING_FILE = ROOT / "services" / "router" / "routing" / "default.yaml"
@@ -72,6 +77,28 @@ def ingest_env(*, smtp_port: int, mail_domains: list[str]) -> dict[str, str]:
         "EENLOKET_SMTP_DOMAINS": json.dumps(sorted(set(mail_domains))),
         "EENLOKET_SMTP_TRUSTED_AUTHSERV_IDS": json.dumps([MAIL_GATEWAY]),
     }
+
+
+def outbound_env(relay_smtp: str, mail_domain: str, letters: Path) -> dict[str, str]:
+    """Replies by e-mail to the relay ``host:port`` (Mailpit), their Message-ID, Reply-To and
+    bounce address on ``mail_domain`` (one ingest receives), letters as PDF files in
+    ``letters`` (the print street's folder)."""
+    host, port = relay_smtp.rsplit(":", 1)
+    return {
+        "EENLOKET_RELAY_HOST": host,
+        "EENLOKET_RELAY_PORT": port,
+        "EENLOKET_RELAY_STARTTLS": "off",
+        "EENLOKET_RELAY_FROM_ADDRESS": f"noreply@{mail_domain}",
+        "EENLOKET_RELAY_MAIL_DOMAIN": mail_domain,
+        "EENLOKET_LETTER_DIR": str(letters),
+    }
+
+
+def reply_domain(scenarios: Sequence[Scenario]) -> str:
+    """The one mail domain the outbound service sends from: that of the first scenario with a
+    reply, so the resident's answer goes to an address of that municipality."""
+    with_reply = [s for s in scenarios if any(step.reply for step in s.steps)]
+    return (with_reply or list(scenarios))[0].mail_domain
 
 
 def routing_teams(path: Path = ROUTING_FILE) -> list[str]:

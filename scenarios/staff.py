@@ -1,5 +1,5 @@
 """Staff actions of a scenario through caseview's API (handover, participants, note,
-status, close, outbound contact, a link decision), each with a token for the acting staff
+status, close, outbound contact, a link decision, a reply), each with a token for the acting staff
 member's team and role; then waiting for the router's outcome on the party's history."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from scenarios import replies
 from scenarios.caseview import Caseview, token
-from scenarios.model import DecideLink, Staff, Step
+from scenarios.model import DecideLink, Reply, Staff, Step
 from scenarios.play import Play
 from scenarios.results import ScenarioError, StepResult
 
@@ -22,6 +23,7 @@ OUTCOME_EVENT = {
     "close": "nl.eenloket.case.closed",
     "outbound": "nl.eenloket.contact.outbound-registered",
     "decide_link": "nl.eenloket.party.link-decided",
+    "reply": "nl.eenloket.reply.requested",
 }
 ROUTE = {
     "handover": "handovers",
@@ -31,6 +33,7 @@ ROUTE = {
     "status": "status",
     "close": "close",
     "outbound": "outbound-contacts",
+    "reply": "replies",
 }
 
 
@@ -49,7 +52,10 @@ def act(play: Play, cv: Caseview, step: Step, result: StepResult) -> None:
         case_id = play.case_of(action.case)
         party_id = uuid.UUID(cv.case(case_id)["party_id"])
         path = f"/v1/cases/{case_id}/{ROUTE[step.kind]}"
-        body = action_body(play, step)
+        if isinstance(action, Reply):
+            body = replies.request_body(play, cv, action)
+        else:
+            body = action_body(play, step)
     result.case_id = case_id
     if case_id is not None:
         result.case_number = cv.case(case_id)["number"]
@@ -63,6 +69,8 @@ def act(play: Play, cv: Caseview, step: Step, result: StepResult) -> None:
             raise ScenarioError(f"POST {path}: {r.status_code} {r.text[:300]}")
     else:
         command_id = r.json()["command_id"]
+        if isinstance(action, Reply):
+            result.reply_id = uuid.UUID(r.json()["reply_id"])
 
         def outcome() -> dict[str, Any] | None:
             for e in cv.timeline(party_id, wanted, REJECTED):

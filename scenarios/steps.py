@@ -326,6 +326,27 @@ class DecideLink(FormatModel):
     reason: Text | None = None
 
 
+class Reply(FormatModel):
+    """Answer the resident through caseview (``POST /v1/cases/{id}/replies``): the outbound
+    service sends it; the step waits until the reply is ``sent``."""
+
+    case: Name
+    recipient: Name = Field(description="the actor whose e-mail address (on the case) it goes to")
+    channel: Literal["email"] = "email"
+    template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)
+    subject: Line | None = Field(default=None, description="replaces the template's subject")
+    text: Text | None = Field(default=None, description="the staff member's own words")
+    confirm_claimed: bool = Field(
+        default=False, description="the address is only claimed: staff confirm sending to it"
+    )
+
+    @model_validator(mode="after")
+    def _words(self) -> Reply:
+        if self.template is None and self.text is None:
+            raise ValueError("a reply needs a 'template', a 'text' or both")
+        return self
+
+
 ACTIONS = (
     "handover",
     "add_participant",
@@ -335,7 +356,23 @@ ACTIONS = (
     "close",
     "outbound",
     "decide_link",
+    "reply",
 )
+
+
+class Answer(FormatModel):
+    """The resident answers a reply's e-mail as a mail program does: to its Reply-To, with
+    In-Reply-To and References its Message-ID, through the SMTP receiver (the runner reads
+    the mail from Mailpit)."""
+
+    reply: Name = Field(description="an earlier reply step")
+    dmarc: Literal["pass", "fail", "none"] = "pass"
+    subject: Line | None = Field(default=None, description="default: 'Re: ' + the mail's")
+    text: Text
+
+
+# Steps that bring a message in (a channel's, or an answer to a reply's e-mail).
+MESSAGES = (*CHANNELS, "answer")
 
 
 class Step(FormatModel):
@@ -350,6 +387,7 @@ class Step(FormatModel):
     phone: Phone | None = None
     counter: Counter | None = None
     letter: Letter | None = None
+    answer: Answer | None = None
     # ... or one staff action ...
     handover: Handover | None = None
     add_participant: Participant | None = None
@@ -359,6 +397,7 @@ class Step(FormatModel):
     close: Close | None = None
     outbound: Outbound | None = None
     decide_link: DecideLink | None = None
+    reply: Reply | None = None
     # ... or checks
     check: list[Check] | None = None
     expect: list[MessageExpect] | list[ActionExpect] = Field(default_factory=list)
@@ -375,14 +414,14 @@ class Step(FormatModel):
             return data
         data = dict(data)
         groups = _groups(data.get("expect"))
-        is_message = any(data.get(c) is not None for c in CHANNELS)
+        is_message = any(data.get(c) is not None for c in MESSAGES)
         model = MessageExpect if is_message else ActionExpect
         data["expect"] = [model.model_validate(g) for g in groups]
         return data
 
     @property
     def kind(self) -> str:
-        for name in (*CHANNELS, *ACTIONS, "check"):
+        for name in (*MESSAGES, *ACTIONS, "check"):
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated step without a kind")
@@ -390,6 +429,15 @@ class Step(FormatModel):
     @property
     def is_message(self) -> bool:
         return self.kind in CHANNELS
+
+    @property
+    def is_answer(self) -> bool:
+        return self.kind == "answer"
+
+    @property
+    def brings_message(self) -> bool:
+        """A channel's message or an answer: it lands somewhere (``expect``)."""
+        return self.kind in MESSAGES
 
     @property
     def is_action(self) -> bool:
@@ -409,10 +457,10 @@ class Step(FormatModel):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Step:
-        kinds = [k for k in (*CHANNELS, *ACTIONS, "check") if getattr(self, k) is not None]
+        kinds = [k for k in (*MESSAGES, *ACTIONS, "check") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                f"step '{self.name}' must have exactly one of: {', '.join(CHANNELS + ACTIONS)}, "
+                f"step '{self.name}' must have exactly one of: {', '.join(MESSAGES + ACTIONS)}, "
                 f"check (has: {', '.join(kinds) or 'none'})"
             )
         if kinds[0] == "check":

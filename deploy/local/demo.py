@@ -21,7 +21,7 @@ from rich.console import Console
 from scenarios.model import Scenario, load_all
 from scenarios.report import print_report, print_summary
 from scenarios.runner import Runner
-from scenarios.stack import ingest_env, key_exports
+from scenarios.stack import ingest_env, key_exports, outbound_env, reply_domain
 from services.caseview.auth import mint_token
 from shared.demolock import DemoLock, DemoRefused, stop_on_signals
 from shared.devstack import ROOT, SERVICES, run_services
@@ -48,20 +48,6 @@ def start_kafka(local: Path, *, fresh: bool) -> str:
     return local_script("kafka.sh", "start", local / "kafka", *(["--fresh"] if fresh else []))[
         "KAFKA_BOOTSTRAP"
     ]
-
-
-def outbound_env(mailpit_smtp: str, mail_domain: str, letters: Path) -> dict[str, str]:
-    """Replies by e-mail to Mailpit (Reply-To and bounces on a domain ingest receives), letters
-    as PDF files in ``letters`` (the print street's folder)."""
-    host, port = mailpit_smtp.rsplit(":", 1)
-    return {
-        "EENLOKET_RELAY_HOST": host,
-        "EENLOKET_RELAY_PORT": port,
-        "EENLOKET_RELAY_STARTTLS": "off",
-        "EENLOKET_RELAY_FROM_ADDRESS": f"noreply@{mail_domain}",
-        "EENLOKET_RELAY_MAIL_DOMAIN": mail_domain,
-        "EENLOKET_LETTER_DIR": str(letters),
-    }
 
 
 def choose(all_scenarios: list[Scenario], wanted: list[str]) -> list[Scenario]:
@@ -172,7 +158,7 @@ def play(
             ingest_env(smtp_port=args.smtp_port, mail_domains=[s.mail_domain for s in scenarios])
         )
         env["outbound"].update(
-            outbound_env(mailpit["MAILPIT_SMTP"], scenarios[0].mail_domain, local / "print")
+            outbound_env(mailpit["MAILPIT_SMTP"], reply_domain(scenarios), local / "print")
         )
         logs = local / "logs"
         with run_services(env, logs, ports=ports, on_start=lock.record_services) as services:
@@ -186,6 +172,7 @@ def play(
                 ingest=urls["ingest"],
                 caseview=urls["caseview"],
                 smtp=("127.0.0.1", args.smtp_port),
+                mailpit=mailpit["MAILPIT_HTTP"],
             )
             reports = []
             with runner.http:

@@ -1,8 +1,10 @@
-"""Every scenario file, played end to end on both databases: the three services as
+"""Every scenario file, played end to end on both databases: the four services as
 processes on a real Kafka broker (random topics) and on PostgreSQL or on SQLite (the
 embedded default ``make demo`` runs on), messages through ingest's routes and its SMTP
-receiver, staff actions and checks through caseview. One test per file in
-``scenarios/data`` and database; the stack is started once per database for the module.
+receiver, staff actions and checks through caseview, replies by e-mail through the outbound
+service to a real Mailpit, where the runner reads them to answer (as ``make demo`` has it).
+One test per file in ``scenarios/data`` and database; the stack is started once per
+database for the module.
 
 A scenario passes when every expectation holds. Expectations marked ``gap:`` state the
 correct behaviour the system does not show yet: they must still fail — when one starts to
@@ -22,8 +24,10 @@ from rich.console import Console
 from scenarios.model import load_all, load_scenario, scenario_files
 from scenarios.report import print_report
 from scenarios.runner import Runner
-from scenarios.stack import ingest_env
+from scenarios.stack import ingest_env, outbound_env, reply_domain
 from shared.devstack import SERVICES, free_port, run_services
+from shared.settings import ServiceSettings
+from tests.infra import MailpitAddress
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -45,32 +49,46 @@ def _database_urls(request: pytest.FixtureRequest, folder: Path) -> dict[str, st
 def stack(
     request: pytest.FixtureRequest,
     kafka_bootstrap: str,
+    mailpit: MailpitAddress,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, Runner]]:
     database: str = request.param
     suffix = uuid.uuid4().hex[:8]
     urls = _database_urls(request, tmp_path_factory.mktemp(f"scenario-{database}"))
+    # Every topic of the settings (inbound, …, outbound-status, delivery-reports) a random one.
+    topics = [
+        f
+        for f in ServiceSettings.model_fields
+        if f.startswith("topic_") and f != "topic_partitions"
+    ]
     common = {
         "EENLOKET_ENVIRONMENT": "test",
         "EENLOKET_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "EENLOKET_TOPIC_INBOUND": f"e2e.inbound.{suffix}",
-        "EENLOKET_TOPIC_TIMELINE": f"e2e.timeline.{suffix}",
-        "EENLOKET_TOPIC_COMMANDS": f"e2e.commands.{suffix}",
-        "EENLOKET_TOPIC_DEADLETTER": f"e2e.deadletter.{suffix}",
+        **{f"EENLOKET_{t.upper()}": f"e2e.{t}.{suffix}" for t in topics},
         "EENLOKET_TOPIC_PARTITIONS": "3",
     }
-    env = {name: {**common, "EENLOKET_DATABASE_URL": urls[name]} for name in SERVICES}
-    env["router"]["EENLOKET_CONSUMER_GROUP"] = f"e2e-scen-router-{suffix}"
-    env["caseview"]["EENLOKET_CONSUMER_GROUP"] = f"e2e-scen-caseview-{suffix}"
+    env = {
+        name: {
+            **common,
+            "EENLOKET_DATABASE_URL": urls[name],
+            "EENLOKET_CONSUMER_GROUP": f"e2e-scen-{name}-{suffix}",
+        }
+        for name in SERVICES
+    }
     smtp_port = free_port()
-    domains = [s.mail_domain for s in load_all()]
+    scenarios = load_all()
+    domains = [s.mail_domain for s in scenarios]
     env["ingest"].update(ingest_env(smtp_port=smtp_port, mail_domains=domains))
+    letters = tmp_path_factory.mktemp(f"scenario-print-{database}")
+    env["outbound"].update(outbound_env(mailpit.smtp, reply_domain(scenarios), letters))
+    env["outbound"]["EENLOKET_WORKER_POLL_SECONDS"] = "0.1"
     logs = tmp_path_factory.mktemp(f"scenario-logs-{database}")
     with run_services(env, logs) as services:
         runner = Runner(
             ingest=services["ingest"].url,
             caseview=services["caseview"].url,
             smtp=("127.0.0.1", smtp_port),
+            mailpit=mailpit.http,
             timeout=60,
         )
         try:
