@@ -35,7 +35,10 @@ DOMAIN = "gemeente.example"
 STAFF = {"Authorization": f"Bearer {mint_token('e2e-kcc', teams=['kcc'], roles=['kcc'])}"}
 
 
-MESSAGEBIRD_KEY, MESSAGEBIRD_SIGNING_KEY = "test-access-key", "test-signing-key"
+MESSAGEBIRD_KEY, MESSAGEBIRD_SIGNING_KEY = (
+    "test-access-key",
+    "test-signing-key-of-32-characters-or-more",
+)
 APP_SECRET = b"test-app-webhook-secret"
 
 
