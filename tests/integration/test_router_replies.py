@@ -132,3 +132,66 @@ async def test_a_reply_its_status_and_the_answer_on_the_same_case(
         events = await until(kafka_bootstrap, t.timeline, has("message.routed", 2))
         joined = of_type(events, "message.routed")[1].data
         assert (joined["party_id"], joined["case_id"]) == (str(party_id), str(case_id))
+
+
+async def test_a_bounced_email_falls_back_to_a_letter(
+    kafka_bootstrap: str,
+    db_urls: dict[str, str],
+    topics: Topics,
+    producer: AIOKafkaProducer,  # noqa: F811 - the fixture imported above
+) -> None:
+    """docs/outbound-fallback.md: the bounce recorded, a letter asked for in the same
+    transaction (its own id, ``fallback_of`` the e-mail) to the verified postal address."""
+    t = topics
+    address = f"{uuid.uuid4().hex[:10]}@example.nl"
+    postal = f"Stationsstraat {uuid.uuid4().int % 900 + 1}, 5038 EA Tilburg"
+    # Imported from the old CRM: the addresses it verified stay verified.
+    mail = message(
+        (IdentifierKind.EMAIL, address, Trust.VERIFIED, Evidence.CRM_IMPORT),
+        (IdentifierKind.POSTAL_ADDRESS, postal, Trust.VERIFIED, Evidence.CRM_IMPORT),
+        channel=Channel.EMAIL,
+        text="Wanneer is mijn paspoort klaar?",
+        refs=(f"import:{uuid.uuid4()}",),
+    )
+    async with router(kafka_bootstrap, db_urls["router"], t):
+        await send(producer, t.inbound, mail)
+        events = await until(kafka_bootstrap, t.timeline, has("message.routed"))
+        routed = of_type(events, "message.routed")[0].data
+        party_id, case_id = uuid.UUID(routed["party_id"]), uuid.UUID(routed["case_id"])
+        reply = SendReply(
+            reply_id=uuid.uuid4(),
+            case_id=case_id,
+            identifier_id=identifier_id(party_id, IdentifierKind.EMAIL, address),
+            channel=ReplyChannel.EMAIL,
+            subject="Uw paspoort",
+            text="Beste inwoner, uw paspoort ligt klaar.",
+            by=CLERK,
+        )
+        await command(producer, t.commands, reply, case_id)
+        await until(kafka_bootstrap, t.outbound, lambda e: len(e) >= 1)
+        bounced = ReplyStatusReported(
+            reply_id=reply.reply_id,
+            case_id=case_id,
+            party_id=party_id,
+            channel=ReplyChannel.EMAIL,
+            status=ReplyStatus.BOUNCED,
+            reason="550 5.1.1 user unknown",
+            at=datetime.now(UTC),
+        )
+        status = to_cloudevent(bounced, source=OUTBOUND, subject=reply.reply_id)
+        await producer.send_and_wait(
+            t.outbound_status, status.to_json(), key=str(reply.reply_id).encode()
+        )
+        sent = await until(kafka_bootstrap, t.outbound, lambda e: len(e) >= 2)
+        # Keyed by reply id: the two may be on different partitions, in any order.
+        (letter,) = [e for e in sent if e.data["reply_id"] != str(reply.reply_id)]
+        assert letter.data["fallback_of"] == str(reply.reply_id)
+        assert (letter.data["channel"], letter.data["address"]) == ("letter", postal)
+        assert letter.subject == letter.data["reply_id"] != str(reply.reply_id)
+        events = await until(kafka_bootstrap, t.timeline, has("reply.requested", 2))
+        (changed,) = of_type(events, "reply.status-changed")
+        fallback = of_type(events, "reply.requested")[1]
+        assert changed.data["status"] == "bounced"
+        assert (fallback.sequence or 0) == (changed.sequence or 0) + 1
+        assert fallback.data["fallback_of"] == str(reply.reply_id)
+        assert fallback.data["recipient_trust"] == "verified"
