@@ -14,8 +14,8 @@ import pytest
 
 from services.caseview.replies.routes import REPLY_NAMESPACE
 from shared.contracts import Channel
-from shared.contracts.inbound import AttachmentRef
 from shared.contracts.commands import SetContactPreferences
+from shared.contracts.inbound import AttachmentRef
 from shared.contracts.outbound import (
     ContactPreferencesChanged,
     ReplyChannel,
