@@ -136,9 +136,14 @@ class SetContactPreferences(Event):
 
     @model_validator(mode="after")
     def _preferred_not_opted_out(self) -> SetContactPreferences:
-        if self.preferred_channel is not None and self.preferred_channel in self.opted_out:
-            raise ValueError("the preferred channel cannot also be opted out")
+        preferred_not_opted_out(self.preferred_channel, self.opted_out)
         return self
+
+
+def preferred_not_opted_out(preferred: ReplyChannel | None, opted_out: list[ReplyChannel]) -> None:
+    """A preference for a channel the resident opted out of contradicts itself."""
+    if preferred is not None and preferred in opted_out:
+        raise ValueError("the preferred channel cannot also be opted out")
 
 
 COMMAND_TYPES: tuple[type[Event], ...] = (

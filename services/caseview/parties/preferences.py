@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.caseview.orm import contact_preferences
 from services.caseview.paging import Out
 from services.caseview.sinks import ProjectionSink
+from shared.contracts.commands import preferred_not_opted_out
 from shared.contracts.outbound import ContactPreferencesChanged, ReplyChannel
 from shared.contracts.text import Reason
 from shared.db.dialect import upsert_insert
@@ -39,9 +40,8 @@ class ContactPreferencesRequest(BaseModel):
     reason: Reason
 
     @model_validator(mode="after")
-    def _preferred_not_opted_out(self) -> ContactPreferencesRequest:
-        if self.preferred_channel is not None and self.preferred_channel in self.opted_out:
-            raise ValueError("the preferred channel cannot also be opted out")
+    def _consistent(self) -> ContactPreferencesRequest:
+        preferred_not_opted_out(self.preferred_channel, self.opted_out)
         return self
 
 

@@ -66,15 +66,7 @@ async def carry_out(
     history = History(source=ctx.source, topic=ctx.timeline_topic, cause=event.id, now=now)
     try:
         async with store.savepoint():
-            x = CommandContext(
-                store,
-                ctx.routing,
-                history,
-                now,
-                outbound_topic=ctx.outbound_topic,
-                reply_token_key=ctx.reply_token_key,
-            )
-            await HANDLERS[model](command, x)
+            await HANDLERS[model](command, CommandContext.of(store, ctx, history, now))
             await history.save(store)
     except Rejected as rejected:
         await _reject(store, ctx, event, rejected.reason, command, now)

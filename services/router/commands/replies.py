@@ -202,13 +202,6 @@ async def record_status(
         at=report.at,
     )
     history.record(await store.lock_party(party_id), changed, aggregate="case")
-    x = CommandContext(
-        store,
-        ctx.routing,
-        history,
-        now,
-        outbound_topic=ctx.outbound_topic,
-        reply_token_key=ctx.reply_token_key,
-    )
-    await fallback.after(changed, x, carry_out_reply)
+    # A bounce or an ended chat may ask for one more reply on another channel (fallback.py).
+    await fallback.after(changed, CommandContext.of(store, ctx, history, now), carry_out_reply)
     await history.save(store)
