@@ -200,7 +200,24 @@ replies = Table(
     Column("requested_at", UtcDateTime, nullable=False),
     Column("status", String(32), nullable=False),
     Column("status_at", UtcDateTime, nullable=False),
+    # A fallback (docs/outbound-fallback.md): the reply that could not reach the resident.
+    Column("fallback_of", Uuid),
     Index("ix_cv_replies_case", "case_id", "requested_at"),
+    Index("ix_cv_replies_fallback_of", "fallback_of"),
+)
+
+# A party's contact preferences (issue #17): the reply channel when staff name none, the
+# channels the resident opted out of; one row for the party that survives merges.
+contact_preferences = Table(
+    "contact_preferences",
+    metadata,
+    Column("party_id", Uuid, primary_key=True),
+    Column("preferred_channel", String(16)),
+    Column("opted_out", JsonDoc, nullable=False),  # reply channel names
+    Column("reason", Text, nullable=False),
+    Column("changed_by", String(200), nullable=False),
+    Column("changed_team", String(64)),
+    Column("changed_at", UtcDateTime, nullable=False),
 )
 
 reply_statuses = Table(
@@ -283,4 +300,5 @@ PROJECTION_TABLES: tuple[Table, ...] = (
     command_outcomes,
     replies,
     reply_statuses,
+    contact_preferences,
 )

@@ -36,6 +36,7 @@ KEYS = {
     "command_outcomes": ("command_id",),
     "replies": ("reply_id",),
     "reply_statuses": ("event_id",),
+    "contact_preferences": ("party_id",),
 }
 FIRST_KEYS = 5  # how many differing keys a report names per table
 # Keys that hold personal data (an identifier's value, a normalised name) are named in a

@@ -30,6 +30,7 @@ from services.caseview.orm import (
     party_merges,
     timeline_entries,
 )
+from services.caseview.parties.preferences import preferences_changed
 from services.caseview.replies.projection import reply_requested, reply_status_changed
 from services.caseview.sinks import (
     FEED_LOCK_INFO,
@@ -65,7 +66,7 @@ from shared.contracts import (
     PartyUnmerged,
     PossibleDuplicateFlagged,
 )
-from shared.contracts.outbound import ReplyRequested, ReplyStatusChanged
+from shared.contracts.outbound import ContactPreferencesChanged, ReplyRequested, ReplyStatusChanged
 from shared.db.dialect import upsert_insert
 from shared.envelope import CloudEvent
 
@@ -448,6 +449,7 @@ PROJECTIONS: dict[str, tuple[type[Event], Projection]] = {
     CommandRejected.TYPE: (CommandRejected, command_rejected),
     ReplyRequested.TYPE: (ReplyRequested, reply_requested),  # replies/projection.py
     ReplyStatusChanged.TYPE: (ReplyStatusChanged, reply_status_changed),
+    ContactPreferencesChanged.TYPE: (ContactPreferencesChanged, preferences_changed),
 }
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from shared.db.tables import consumer_offsets_table, outbox_table, processed_events_table
-from shared.db.types import BigId, UtcDateTime
+from shared.db.types import BigId, JsonDoc, UtcDateTime
 
 metadata = MetaData()
 
@@ -158,6 +158,18 @@ replies = Table(
     Column("case_id", Uuid, ForeignKey("cases.id"), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("requested_at", UtcDateTime, nullable=False),
+    # The SendReply and the recipient's trust: a fallback repeats it on another channel.
+    Column("request", JsonDoc),
+)
+
+# A party's contact preferences (issue #17): the default reply channel and the opt-outs.
+contact_preferences = Table(
+    "contact_preferences",
+    metadata,
+    Column("party_id", Uuid, ForeignKey("parties.id"), primary_key=True),
+    Column("preferred_channel", String(16)),
+    Column("opted_out", JsonDoc, nullable=False),  # reply channel names
+    Column("changed_at", UtcDateTime, nullable=False),
 )
 
 case_participants = Table(

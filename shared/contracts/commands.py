@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.contracts.base import Event
 from shared.contracts.inbound import Channel
+from shared.contracts.outbound import ReplyChannel
 from shared.contracts.outbound import SendReply as SendReply
 from shared.contracts.text import LongText, OptionalReason, Reason, TeamId
 from shared.contracts.timeline import Actor
@@ -121,6 +122,30 @@ class UnmergeParties(Event):
     by: Actor
 
 
+class SetContactPreferences(Event):
+    """A party's preferred reply channel and the channels it opted out of (key: party id).
+    The whole set each time: what is not in ``opted_out`` is allowed again."""
+
+    TYPE = "nl.eenloket.party.set-contact-preferences"
+
+    party_id: uuid.UUID
+    preferred_channel: ReplyChannel | None = None
+    opted_out: list[ReplyChannel] = Field(default_factory=list, max_length=len(ReplyChannel))
+    reason: Reason
+    by: Actor
+
+    @model_validator(mode="after")
+    def _preferred_not_opted_out(self) -> SetContactPreferences:
+        preferred_not_opted_out(self.preferred_channel, self.opted_out)
+        return self
+
+
+def preferred_not_opted_out(preferred: ReplyChannel | None, opted_out: list[ReplyChannel]) -> None:
+    """A preference for a channel the resident opted out of contradicts itself."""
+    if preferred is not None and preferred in opted_out:
+        raise ValueError("the preferred channel cannot also be opted out")
+
+
 COMMAND_TYPES: tuple[type[Event], ...] = (
     HandOverCase,
     AddParticipant,
@@ -133,4 +158,5 @@ COMMAND_TYPES: tuple[type[Event], ...] = (
     MergeParties,
     UnmergeParties,
     SendReply,  # shared/contracts/outbound.py: replies have a module of their own
+    SetContactPreferences,
 )

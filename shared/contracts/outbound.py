@@ -71,6 +71,10 @@ class ReplyStatus(StrEnum):
 # Statuses after which nothing changes any more (a delivered e-mail may still bounce).
 FINAL_STATUSES = frozenset({ReplyStatus.BOUNCED, ReplyStatus.FAILED, ReplyStatus.HANDED_TO_PRINT})
 
+# The words of a ``failed`` chat reply's reason when the session has ended (the chat
+# adapter's 410): the router then falls back to another channel (docs/outbound-fallback.md).
+SESSION_ENDED = "het chatgesprek is beëindigd"
+
 # The identifier kind each channel sends to.
 RECIPIENT_KIND: dict[ReplyChannel, IdentifierKind] = {
     ReplyChannel.EMAIL: IdentifierKind.EMAIL,
@@ -112,6 +116,8 @@ class SendReply(Event):
     # A confidential case to an address below verified: a notice without contents.
     notice_only: bool = False
     by: Actor
+    # A fallback (docs/outbound-fallback.md): the reply whose delivery failed; at most one.
+    fallback_of: uuid.UUID | None = None
 
 
 class ReplyRequested(Event):
@@ -132,6 +138,7 @@ class ReplyRequested(Event):
     notice_only: bool
     by: Actor
     at: datetime
+    fallback_of: uuid.UUID | None = None
 
 
 class DeliverReply(Event):
@@ -154,6 +161,7 @@ class DeliverReply(Event):
     references: list[str] = Field(default_factory=list)
     token: str = Field(description="reply_token(reply_id): Reply-To and bounce addresses")
     requested_at: datetime
+    fallback_of: uuid.UUID | None = None
 
 
 class ReplyStatusReported(Event):
@@ -199,4 +207,20 @@ class DeliveryReportReceived(Event):
     reference: str | None = None
     status: ReplyStatus
     reason: str | None = Field(default=None, max_length=2000)
+    at: datetime
+
+
+class ContactPreferencesChanged(Event):
+    """A party's contact preferences (``omni.timeline.v1``), recorded by the router: the
+    channel a reply takes when staff name none, and the channels nothing may be sent on.
+    Here rather than in timeline.py: it names ``ReplyChannel``, and timeline.py is imported
+    by this module."""
+
+    TYPE = "nl.eenloket.party.contact-preferences-changed"
+
+    party_id: uuid.UUID
+    preferred_channel: ReplyChannel | None
+    opted_out: list[ReplyChannel]
+    reason: str
+    by: Actor
     at: datetime

@@ -12,7 +12,13 @@ import pytest
 
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party, case_number
-from services.router.store.protocol import Merge, MergeEffect, RouterStore, Suggestion
+from services.router.store.protocol import (
+    ContactPreferences,
+    Merge,
+    MergeEffect,
+    RouterStore,
+    Suggestion,
+)
 from shared.contracts import CaseStatus, IdentifierKind, SenderIdentifier, Trust
 from tests.contract.conftest import Harness
 
@@ -388,6 +394,24 @@ async def test_replies_are_known_by_id(harness: Harness) -> None:
     await store.insert_reply(reply_id, case_id=case.id, channel="email", requested_at=NOW)
     assert await store.reply_case(reply_id) == case.id
     assert await store.reply_case(uuid.uuid4()) is None
+    assert await store.reply_request(reply_id) is None
+    asked = {"command": {"channel": "email", "text": "Beste"}, "recipient_trust": "verified"}
+    other = uuid.uuid4()
+    await store.insert_reply(
+        other, case_id=case.id, channel="email", requested_at=NOW, request=asked
+    )
+    assert await store.reply_request(other) == asked
+
+
+async def test_contact_preferences_are_set_whole(harness: Harness) -> None:
+    store = harness.store
+    party = await _party(store)
+    assert await store.contact_preferences(party) == ContactPreferences()
+    first = ContactPreferences("letter", frozenset({"email", "sms"}))
+    await store.set_contact_preferences(party, first, NOW)
+    assert await store.contact_preferences(party) == first
+    await store.set_contact_preferences(party, ContactPreferences(None, frozenset()), NOW)
+    assert await store.contact_preferences(party) == ContactPreferences()
 
 
 async def _merge(store: RouterStore, survivor: uuid.UUID, merged: uuid.UUID) -> uuid.UUID:

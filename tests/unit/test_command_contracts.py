@@ -57,6 +57,13 @@ VALID: dict[type[Event], dict[str, Any]] = {
         "template": "paspoort-ontvangen",
         "by": BY,
     },
+    c.SetContactPreferences: {
+        "party_id": uuid.uuid4(),
+        "preferred_channel": "email",
+        "opted_out": ["sms"],
+        "reason": "Inwoner belde: liever geen sms",
+        "by": BY,
+    },
 }
 
 # What each free-text field must hold at most: the router's columns (String(n)) where it

@@ -70,7 +70,7 @@ for _route in COMMANDS:
     router.add_api_route(
         _route.path,
         _endpoint(_route),
-        methods=["POST"],
+        methods=[_route.method],
         tags=["commands"],
         operation_id=_route.operation_id,
         status_code=202,

@@ -33,7 +33,7 @@ from services.caseview.commands.models import (
     StatusRequest,
     UnmergeRequest,
 )
-from services.caseview.parties import merges
+from services.caseview.parties import merges, preferences
 from services.caseview.viewer import CaseAccess, case_access
 from shared.contracts import Actor, Event
 from shared.contracts import commands as cmd
@@ -241,6 +241,18 @@ async def _mergeable(sender: Sender, body: MergeRequest) -> None:
         )
 
 
+async def _existing_party(session: AsyncSession, party_id: uuid.UUID) -> uuid.UUID | None:
+    if not await merges.party_exists(session, party_id):
+        return None
+    return await merges.resolve(session, party_id)
+
+
+async def _preferences_change(sender: Sender, body: preferences.ContactPreferencesRequest) -> None:
+    now = await preferences.of(sender.session, sender.key)
+    if now == preferences.Preferences(body.preferred_channel, frozenset(body.opted_out)):
+        raise conflict("De contactvoorkeuren zijn al zo ingesteld.", "Unchanged")
+
+
 async def _not_undone(sender: Sender, body: UnmergeRequest) -> None:
     if await preconditions.merge_undone(sender.session, sender.target):
         raise conflict("Deze samenvoeging is al ongedaan gemaakt.", "Already undone")
@@ -268,6 +280,7 @@ class CommandRoute:
     authorize: Authorize
     checks: tuple[Check, ...]
     build: Callable[[Sender, Any], Event]
+    method: str = "POST"  # PUT: the command sets the whole of something (preferences)
 
 
 COMMANDS: tuple[CommandRoute, ...] = (
@@ -394,5 +407,22 @@ COMMANDS: tuple[CommandRoute, ...] = (
         identity(merges.merge_party, ("Merge not found", "Samenvoeging niet gevonden.")),
         (_not_undone,),
         lambda s, b: command(cmd.UnmergeParties, merge_id=s.target, reason=b.reason, by=s.by()),
+    ),
+    CommandRoute(
+        "/parties/{party_id}/contact-preferences",
+        "setContactPreferences",
+        "Set the party's preferred reply channel and the channels it opted out of (the whole set)",
+        preferences.ContactPreferencesRequest,
+        identity(_existing_party, ("Party not found", "Inwoner of ondernemer niet gevonden.")),
+        (_preferences_change,),
+        lambda s, b: command(
+            cmd.SetContactPreferences,
+            party_id=s.key,
+            preferred_channel=b.preferred_channel,
+            opted_out=b.opted_out,
+            reason=b.reason,
+            by=s.by(),
+        ),
+        method="PUT",
     ),
 )

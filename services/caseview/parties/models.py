@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.caseview.cases.models import CaseSummary
 from services.caseview.paging import Out
+from services.caseview.parties.preferences import ContactPreferencesOut
 from services.caseview.web import NO_NUL
 
 SearchKind = Literal["bsn", "kvk", "email", "phone", "case_number", "name"]
@@ -84,6 +85,11 @@ class PartyView(Out):
     merges: list[MergeOut]
     open_cases: list[CaseSummary]
     closed_cases: list[CaseSummary]
+    contact_preferences: ContactPreferencesOut | None = Field(
+        default=None,
+        description="Preferred reply channel and opt-outs (PUT …/contact-preferences); "
+        "null: none set",
+    )
 
 
 class PartyHit(Out):

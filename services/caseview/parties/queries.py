@@ -19,6 +19,7 @@ from services.caseview.orm import (
     party_merges,
     party_name_keys,
 )
+from services.caseview.parties import preferences
 from services.caseview.parties.merges import members, resolve
 from services.caseview.parties.models import (
     IdentifierOut,
@@ -120,6 +121,7 @@ async def party_view(
         merges=merges,
         open_cases=[c for c in summaries if c.closed_at is None],
         closed_cases=[c for c in summaries if c.closed_at is not None],
+        contact_preferences=await preferences.read(session, root),
     )
 
 

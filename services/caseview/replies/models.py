@@ -12,6 +12,7 @@ from services.caseview.paging import Out
 from shared.contracts.outbound import ReplyChannel, ReplyStatus
 from shared.contracts.text import LongText
 
+ChosenBecause = Literal["requested", "last-message", "preferred-channel"]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -20,10 +21,17 @@ class ReplyRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    identifier_id: uuid.UUID = Field(
-        description="The recipient: the 'identifier_id' of one of the case's party identifiers"
+    identifier_id: uuid.UUID | None = Field(
+        default=None,
+        description="The recipient: the 'identifier_id' of one of the case's party identifiers. "
+        "Left out with 'channel': the channel and address of the resident's last message on "
+        "the case, else the party's preferred channel ('chosen_because' says which)",
     )
-    channel: ReplyChannel = Field(description="Must fit the identifier: email, sms (phone), ...")
+    channel: ReplyChannel | None = Field(
+        default=None,
+        description="Must fit the identifier: email, sms (phone), ...; left out with an "
+        "identifier: the identifier's channel; alone: the party's address for it",
+    )
     template: str | None = Field(
         default=None,
         max_length=100,
@@ -47,8 +55,16 @@ class ReplyRequest(BaseModel):
     )
 
 
+CHOSEN_BECAUSE = (
+    "Why this recipient: 'requested' (named in the request), 'last-message' (the channel "
+    "of the resident's last message on the case), 'preferred-channel' (the party's preference)"
+)
+
+
 class ReplyPreview(Out):
     channel: ReplyChannel
+    identifier_id: uuid.UUID
+    chosen_because: ChosenBecause = Field(description=CHOSEN_BECAUSE)
     template: str | None
     subject: str | None
     text: str
@@ -65,6 +81,9 @@ class ReplyAccepted(BaseModel):
     command_id: uuid.UUID = Field(description="The command's status: /v1/commands/{command_id}")
     status: Literal["requested"] = "requested"
     notice_only: bool
+    channel: ReplyChannel
+    identifier_id: uuid.UUID
+    chosen_because: ChosenBecause = Field(description=CHOSEN_BECAUSE)
 
 
 class ReplyStatusOut(Out):
@@ -91,3 +110,10 @@ class ReplyView(Out):
     status: ReplyStatus
     status_at: datetime
     history: list[ReplyStatusOut] = Field(description="Every status, oldest first")
+    fallback_of: uuid.UUID | None = Field(
+        default=None, description="This reply is the fallback of that one (it did not arrive)"
+    )
+    fallbacks: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="The reply sent again on another channel after this one did not arrive",
+    )

@@ -2,9 +2,9 @@
 
 Every refusal is a problem document with a Dutch ``detail`` that names the field; the
 router checks the command again (the read model may be behind) and a refusal there
-reaches the sender as the command's status. Order: recipient, channel, subject, the words
-(template, text), attachments, the claimed address; then the confidential notice, which
-replaces the words and drops the attachments.
+reaches the sender as the command's status. Order: recipient and channel (named, or chosen:
+choice.py), subject, the words (template, text), attachments, the claimed address; then the
+confidential notice, which replaces the words and drops the attachments.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview import messages
-from services.caseview.commands.table import Sender, command, invalid
+from services.caseview.commands.table import Sender, command
 from services.caseview.normalize import is_confidential_product
-from services.caseview.orm import cases, parties, party_identifiers, timeline_entries
-from services.caseview.parties.merges import members, resolve
+from services.caseview.orm import cases, parties, timeline_entries
+from services.caseview.parties.merges import resolve
+from services.caseview.replies.choice import Recipient, choose, refuse
 from services.caseview.replies.models import ReplyRequest
 from services.caseview.replies.templates import (
     NOTICE,
@@ -32,8 +31,7 @@ from services.caseview.replies.templates import (
 from services.caseview.web import settings
 from shared.contracts import MessageRouted, Trust
 from shared.contracts.inbound import AttachmentRef
-from shared.contracts.outbound import RECIPIENT_KIND, ReplyChannel, SendReply, identifier_id
-from shared.http import ProblemError
+from shared.contracts.outbound import ReplyChannel, SendReply
 
 # Channels that carry files; an SMS or a chat line does not.
 WITH_ATTACHMENTS = frozenset({ReplyChannel.EMAIL, ReplyChannel.LETTER, ReplyChannel.APP})
@@ -42,6 +40,7 @@ ANONYMOUS = "heer/mevrouw"
 
 @dataclass(frozen=True)
 class Prepared:
+    recipient: Recipient
     rendered: Rendered | None  # None: free text without a template
     subject: str | None
     text: str
@@ -49,38 +48,17 @@ class Prepared:
     notice_only: bool
 
 
-@dataclass(frozen=True)
-class Recipient:
-    party_id: uuid.UUID
-    kind: str
-    trust: str
-
-
-def refuse(name: str, kind: str, detail: str) -> ProblemError:
-    """A 422 about one body field, in Dutch, that names the field."""
-    if f"'{name}'" not in detail:
-        detail = f"Het veld {messages.field(name)}: {detail[0].lower()}{detail[1:]}"
-    return invalid([{"loc": ("body", name), "msg": kind, "type": kind}], (), detail)
-
-
 async def prepare(sender: Sender, body: ReplyRequest) -> Prepared:
     session, case_id = sender.session, sender.key
     case = (await session.execute(select(cases).where(cases.c.id == case_id))).one()
-    recipient = await _recipient(session, case.party_id, body.identifier_id)
-    if RECIPIENT_KIND[body.channel].value != recipient.kind:
-        raise refuse(
-            "channel",
-            "channel_mismatch",
-            f"Het kanaal '{body.channel.value}' past niet bij dit adres "
-            f"({messages.KINDS.get(recipient.kind, recipient.kind)}). Kies het kanaal "
-            f"'{_channel_for(recipient.kind)}' of een ander adres.",
-        )
+    recipient = await choose(session, case.party_id, case_id, body)
+    channel = recipient.channel
     if body.subject is not None and ("\r" in body.subject or "\n" in body.subject):
         raise refuse("subject", "line_break", "Het veld 'subject' (onderwerp) moet één regel zijn.")
     templates: Templates = sender.request.app.state.templates
     variables = await _variables(sender, case, body.text)
-    rendered = _render(templates, body.template, case.product, body.channel, variables, body)
-    attachments = await _attachments(sender, body)
+    rendered = _render(templates, body.template, case.product, channel, variables, body)
+    attachments = await _attachments(sender, body, channel)
     if recipient.trust == Trust.CLAIMED and not body.confirm_claimed:
         raise refuse(
             "confirm_claimed",
@@ -93,14 +71,14 @@ async def prepare(sender: Sender, body: ReplyRequest) -> Prepared:
         case.product, settings(sender.request).confidential_products
     )
     if confidential and recipient.trust not in (Trust.AUTHENTICATED, Trust.VERIFIED):
-        notice = _render(templates, NOTICE, None, body.channel, variables, body)
+        notice = _render(templates, NOTICE, None, channel, variables, body)
         assert notice is not None
-        return Prepared(notice, notice.subject, notice.text, [], notice_only=True)
+        return Prepared(recipient, notice, notice.subject, notice.text, [], notice_only=True)
     subject = body.subject
     if subject is None and rendered is not None:
         subject = rendered.subject
     text = rendered.text if rendered is not None else (body.text or "")
-    return Prepared(rendered, subject, text, attachments, notice_only=False)
+    return Prepared(recipient, rendered, subject, text, attachments, notice_only=False)
 
 
 def send_reply(sender: Sender, body: ReplyRequest, reply_id: uuid.UUID, p: Prepared) -> SendReply:
@@ -108,8 +86,8 @@ def send_reply(sender: Sender, body: ReplyRequest, reply_id: uuid.UUID, p: Prepa
         SendReply,
         reply_id=reply_id,
         case_id=sender.key,
-        identifier_id=body.identifier_id,
-        channel=body.channel,
+        identifier_id=p.recipient.identifier_id,
+        channel=p.recipient.channel,
         subject=p.subject,
         text=p.text,
         template=None if p.rendered is None else p.rendered.template,
@@ -118,26 +96,6 @@ def send_reply(sender: Sender, body: ReplyRequest, reply_id: uuid.UUID, p: Prepa
         notice_only=p.notice_only,
         by=sender.by(),
     )
-
-
-async def _recipient(session: AsyncSession, party_id: uuid.UUID, wanted: uuid.UUID) -> Recipient:
-    pi = party_identifiers
-    ids = await members(session, await resolve(session, party_id))
-    for row in await session.execute(
-        select(pi.c.party_id, pi.c.kind, pi.c.value, pi.c.trust).where(pi.c.party_id.in_(ids))
-    ):
-        if identifier_id(row.party_id, row.kind, row.value) == wanted:
-            return Recipient(row.party_id, row.kind, row.trust)
-    raise refuse(
-        "identifier_id",
-        "unknown_identifier",
-        "Het veld 'identifier_id' (ontvanger) is geen adres van de inwoner van deze zaak. "
-        "Kies een adres uit de gegevens van de inwoner.",
-    )
-
-
-def _channel_for(kind: str) -> str:
-    return next((c.value for c, k in RECIPIENT_KIND.items() if k.value == kind), "—")
 
 
 async def _variables(sender: Sender, case: Any, text: str | None) -> dict[str, Any]:
@@ -189,14 +147,16 @@ def _render(
         ) from exc
 
 
-async def _attachments(sender: Sender, body: ReplyRequest) -> list[AttachmentRef]:
+async def _attachments(
+    sender: Sender, body: ReplyRequest, channel: ReplyChannel
+) -> list[AttachmentRef]:
     if not body.attachments:
         return []
-    if body.channel not in WITH_ATTACHMENTS:
+    if channel not in WITH_ATTACHMENTS:
         raise refuse(
             "attachments",
             "no_attachments",
-            f"Via '{body.channel.value}' kunnen geen bijlagen worden verstuurd.",
+            f"Via '{channel.value}' kunnen geen bijlagen worden verstuurd.",
         )
     t = timeline_entries
     on_case: dict[str, AttachmentRef] = {}

@@ -44,6 +44,7 @@ async def reply_requested(sink: ProjectionSink, event: CloudEvent, e: ReplyReque
         "requested_at": e.at,
         "status": ReplyStatus.REQUESTED.value,
         "status_at": e.at,
+        "fallback_of": e.fallback_of,
     }
     stmt = upsert_insert(sink.session, replies).values(reply_id=e.reply_id, **row)
     # A redelivered request changes nothing a status already said.

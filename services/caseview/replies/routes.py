@@ -82,7 +82,15 @@ async def send(
     reply_id = uuid.uuid5(REPLY_NAMESPACE, str(command_id))
     await send_command(sender, response, send_reply(sender, body, reply_id, prepared), command_id)
     response.headers["Location"] = f"/v1/cases/{case_id}/replies/{reply_id}"
-    return ReplyAccepted(reply_id=reply_id, command_id=command_id, notice_only=prepared.notice_only)
+    r = prepared.recipient
+    return ReplyAccepted(
+        reply_id=reply_id,
+        command_id=command_id,
+        notice_only=prepared.notice_only,
+        channel=r.channel,
+        identifier_id=r.identifier_id,
+        chosen_because=r.chosen_because,
+    )
 
 
 @router.post(
@@ -102,7 +110,9 @@ async def preview(
 ) -> ReplyPreview:
     _, p = await _prepared(request, case_id, body, principal, session)
     return ReplyPreview(
-        channel=body.channel,
+        channel=p.recipient.channel,
+        identifier_id=p.recipient.identifier_id,
+        chosen_because=p.recipient.chosen_because,
         template=None if p.rendered is None else p.rendered.template,
         subject=p.subject,
         text=p.text,
@@ -158,6 +168,14 @@ async def get_reply(
             status=row.status,
             status_at=row.status_at,
             history=history,
+            fallback_of=row.fallback_of,
+            fallbacks=list(
+                await session.scalars(
+                    select(replies.c.reply_id)
+                    .where(replies.c.fallback_of == reply_id)
+                    .order_by(replies.c.requested_at)
+                )
+            ),
         )
 
     return await read(

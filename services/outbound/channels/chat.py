@@ -23,7 +23,7 @@ import orjson
 from services.outbound.channels import webhook
 from services.outbound.channels.app import problem_reason
 from services.outbound.channels.base import PermanentDeliveryError, Sent
-from shared.contracts.outbound import DeliverReply
+from shared.contracts.outbound import SESSION_ENDED, DeliverReply
 
 PROVIDER = "chatplatform"
 
@@ -61,7 +61,7 @@ class ChatAdapter:
             self._client, self._settings.url, provider=PROVIDER, content=body, headers=headers
         )
         if response.status_code == httpx.codes.GONE:
-            raise SessionEndedError(f"{PROVIDER}: het chatgesprek is beëindigd")
+            raise SessionEndedError(f"{PROVIDER}: {SESSION_ENDED}")  # the router falls back on it
         webhook.raise_for_status(response, provider=PROVIDER, reason=problem_reason(response))
         return Sent(reference=str(request.reply_id))
 

@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.commands import cases, merges, replies
+from services.router.commands import cases, merges, preferences, replies
 from services.router.commands.context import CommandContext, Rejected
 from services.router.context import RouterContext
 from services.router.history import History
@@ -41,6 +41,7 @@ HANDLERS: dict[type[Event], Handler] = {
     c.MergeParties: merges.merge,
     c.UnmergeParties: merges.unmerge,
     c.SendReply: replies.send_reply,
+    c.SetContactPreferences: preferences.set_contact_preferences,
 }
 BY_TYPE: dict[str, type[Event]] = {model.TYPE: model for model in HANDLERS}
 
@@ -65,15 +66,7 @@ async def carry_out(
     history = History(source=ctx.source, topic=ctx.timeline_topic, cause=event.id, now=now)
     try:
         async with store.savepoint():
-            x = CommandContext(
-                store,
-                ctx.routing,
-                history,
-                now,
-                outbound_topic=ctx.outbound_topic,
-                reply_token_key=ctx.reply_token_key,
-            )
-            await HANDLERS[model](command, x)
+            await HANDLERS[model](command, CommandContext.of(store, ctx, history, now))
             await history.save(store)
     except Rejected as rejected:
         await _reject(store, ctx, event, rejected.reason, command, now)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.router.context import RouterContext
 from services.router.domain.model import Case
 from services.router.history import History
 from services.router.routing.rules import Routing
@@ -29,6 +30,19 @@ class CommandContext:
     # Replies (issue #17): where send requests go, and the key of their tokens.
     outbound_topic: str = "omni.outbound.v1"
     reply_token_key: bytes = PLACEHOLDER_SECRET.encode()
+
+    @classmethod
+    def of(
+        cls, store: RouterStore, ctx: RouterContext, history: History, now: datetime
+    ) -> CommandContext:
+        return cls(
+            store,
+            ctx.routing,
+            history,
+            now,
+            outbound_topic=ctx.outbound_topic,
+            reply_token_key=ctx.reply_token_key,
+        )
 
     def team(self, team: str) -> str:
         if team not in self.routing.teams:

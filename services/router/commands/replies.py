@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router.commands import fallback
 from services.router.commands.context import CommandContext, Rejected
 from services.router.context import RouterContext
 from services.router.domain.identity import Holding
@@ -44,6 +45,9 @@ _VERIFIED = frozenset({Trust.VERIFIED, Trust.AUTHENTICATED})
 
 
 async def send_reply(cmd: SendReply, x: CommandContext) -> None:
+    if cmd.fallback_of is not None:
+        # A fallback is the router's own decision on a status (fallback.py), never staff's.
+        raise Rejected("een terugvalantwoord maakt de router zelf, niet een medewerker")
     if await x.store.reply_case(cmd.reply_id) is not None:
         raise Rejected("dit antwoord is al aangevraagd")
     if cmd.subject is not None and ("\r" in cmd.subject or "\n" in cmd.subject):
@@ -52,9 +56,27 @@ async def send_reply(cmd: SendReply, x: CommandContext) -> None:
     case = await _current_case(x, cmd.case_id)
     party_id = await x.store.survivor(case.party_id)
     recipient = await _recipient(x, case, party_id, cmd)
+    await carry_out_reply(cmd, x, case, party_id, recipient)
+
+
+async def opted_out(x: CommandContext, party_id: uuid.UUID, channel: ReplyChannel) -> bool:
+    return channel.value in (await x.store.contact_preferences(party_id)).opted_out
+
+
+async def carry_out_reply(
+    cmd: SendReply, x: CommandContext, case: Case, party_id: uuid.UUID, recipient: Holding
+) -> None:
+    """Record the checked reply, tie its token to the case and ask the outbound service."""
+    if await opted_out(x, party_id, cmd.channel):
+        raise Rejected(f"de inwoner heeft zich afgemeld voor berichten via '{cmd.channel.value}'")
     token = reply_token(x.reply_token_key, cmd.reply_id)
+    request = {"command": cmd.model_dump(mode="json"), "recipient_trust": recipient.trust.value}
     await x.store.insert_reply(
-        cmd.reply_id, case_id=case.id, channel=cmd.channel.value, requested_at=x.now
+        cmd.reply_id,
+        case_id=case.id,
+        channel=cmd.channel.value,
+        requested_at=x.now,
+        request=request,
     )
     await x.store.insert_thread_refs({f"{REPLY_REF_PREFIX}{token}": case.id})
     await x.store.update_case(case.id, last_activity_at=x.now)
@@ -74,6 +96,7 @@ async def send_reply(cmd: SendReply, x: CommandContext) -> None:
             notice_only=cmd.notice_only,
             by=cmd.by,
             at=x.now,
+            fallback_of=cmd.fallback_of,
         ),
         aggregate="case",
     )
@@ -96,6 +119,7 @@ async def send_reply(cmd: SendReply, x: CommandContext) -> None:
             references=threading,
             token=token,
             requested_at=x.now,
+            fallback_of=cmd.fallback_of,
         ),
         aggregate="reply",
         topic=x.outbound_topic,
@@ -165,19 +189,19 @@ async def record_status(
         )
         return
     party_id = await store.survivor(case.party_id)
-    history = History(source=ctx.source, topic=ctx.timeline_topic, now=now or datetime.now(UTC))
-    history.record(
-        await store.lock_party(party_id),
-        ReplyStatusChanged(
-            reply_id=report.reply_id,
-            case_id=case.id,
-            party_id=party_id,
-            channel=report.channel,
-            status=report.status,
-            reason=report.reason,
-            reference=report.reference,
-            at=report.at,
-        ),
-        aggregate="case",
+    now = now or datetime.now(UTC)
+    history = History(source=ctx.source, topic=ctx.timeline_topic, now=now)
+    changed = ReplyStatusChanged(
+        reply_id=report.reply_id,
+        case_id=case.id,
+        party_id=party_id,
+        channel=report.channel,
+        status=report.status,
+        reason=report.reason,
+        reference=report.reference,
+        at=report.at,
     )
+    history.record(await store.lock_party(party_id), changed, aggregate="case")
+    # A bounce or an ended chat may ask for one more reply on another channel (fallback.py).
+    await fallback.after(changed, CommandContext.of(store, ctx, history, now), carry_out_reply)
     await history.save(store)

@@ -17,6 +17,7 @@ from typing import Any
 from services.router.domain.identity import Holding
 from services.router.domain.model import Case, Party, case_number
 from services.router.store.protocol import (
+    ContactPreferences,
     Merge,
     MergeEffect,
     NewIdentifier,
@@ -44,6 +45,7 @@ class Tables:
     thread_refs: dict[str, uuid.UUID] = field(default_factory=dict)
     counters: dict[int, int] = field(default_factory=dict)
     replies: dict[uuid.UUID, Row] = field(default_factory=dict)
+    contact_preferences: dict[uuid.UUID, ContactPreferences] = field(default_factory=dict)
     outbox: list[Row] = field(default_factory=list)
 
 
@@ -372,12 +374,35 @@ class FakeRouterStore:
         return [r["channel_message_id"] for r in rows[:limit]]
 
     async def insert_reply(
-        self, reply_id: uuid.UUID, *, case_id: uuid.UUID, channel: str, requested_at: datetime
+        self,
+        reply_id: uuid.UUID,
+        *,
+        case_id: uuid.UUID,
+        channel: str,
+        requested_at: datetime,
+        request: dict[str, Any] | None = None,
     ) -> None:
         if reply_id in self.t.replies:
             raise ValueError(f"reply {reply_id} exists")
-        row = {"id": reply_id, "case_id": case_id, "channel": channel, "requested_at": requested_at}
-        self.t.replies[reply_id] = row
+        self.t.replies[reply_id] = {
+            "id": reply_id,
+            "case_id": case_id,
+            "channel": channel,
+            "requested_at": requested_at,
+            "request": copy.deepcopy(request),
+        }
+
+    async def reply_request(self, reply_id: uuid.UUID) -> dict[str, Any] | None:
+        row = self.t.replies.get(reply_id)
+        return None if row is None else copy.deepcopy(row["request"])
+
+    async def contact_preferences(self, party_id: uuid.UUID) -> ContactPreferences:
+        return self.t.contact_preferences.get(party_id, ContactPreferences())
+
+    async def set_contact_preferences(
+        self, party_id: uuid.UUID, prefs: ContactPreferences, now: datetime
+    ) -> None:
+        self.t.contact_preferences[party_id] = prefs
 
     async def reply_case(self, reply_id: uuid.UUID) -> uuid.UUID | None:
         row = self.t.replies.get(reply_id)

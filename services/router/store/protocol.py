@@ -114,6 +114,14 @@ def contact_row(
 NewIdentifier = tuple[uuid.UUID, SenderIdentifier, uuid.UUID | None]
 
 
+@dataclass(frozen=True)
+class ContactPreferences:
+    """A party's reply channel when staff name none, and the channels it opted out of."""
+
+    preferred_channel: str | None = None
+    opted_out: frozenset[str] = frozenset()
+
+
 class RouterStore(Protocol):
     """The router's state: parties and their identifiers, suggested links, merges, cases,
     contacts, thread references, case numbers, and the outbox. Every call runs in the
@@ -256,11 +264,28 @@ class RouterStore(Protocol):
 
     # --- replies --------------------------------------------------------------------
     async def insert_reply(
-        self, reply_id: uuid.UUID, *, case_id: uuid.UUID, channel: str, requested_at: datetime
+        self,
+        reply_id: uuid.UUID,
+        *,
+        case_id: uuid.UUID,
+        channel: str,
+        requested_at: datetime,
+        request: dict[str, Any] | None = None,
     ) -> None: ...
 
     async def reply_case(self, reply_id: uuid.UUID) -> uuid.UUID | None:
         """The case a reply was asked on (None: not a reply of this router)."""
+
+    async def reply_request(self, reply_id: uuid.UUID) -> dict[str, Any] | None:
+        """What the reply was carried out from (its ``SendReply`` as JSON and the recipient's
+        trust), for a fallback; None: unknown, or asked before revision 0006."""
+
+    async def contact_preferences(self, party_id: uuid.UUID) -> ContactPreferences:
+        """The party's own preferences (none set: no preference, nothing opted out)."""
+
+    async def set_contact_preferences(
+        self, party_id: uuid.UUID, prefs: ContactPreferences, now: datetime
+    ) -> None: ...
 
     async def fold_case(
         self,

@@ -17,6 +17,7 @@ from services.router.orm import (
     case_participants,
     case_thread_refs,
     cases,
+    contact_preferences,
     contacts,
     link_suggestions,
     merge_effects,
@@ -26,6 +27,7 @@ from services.router.orm import (
     replies,
 )
 from services.router.store.protocol import (
+    ContactPreferences,
     Merge,
     MergeEffect,
     Suggestion,
@@ -226,13 +228,50 @@ class SqlCommandStatements:
         return [r.channel_message_id for r in rows]
 
     async def insert_reply(
-        self, reply_id: uuid.UUID, *, case_id: uuid.UUID, channel: str, requested_at: datetime
+        self,
+        reply_id: uuid.UUID,
+        *,
+        case_id: uuid.UUID,
+        channel: str,
+        requested_at: datetime,
+        request: dict[str, Any] | None = None,
     ) -> None:
         await self.session.execute(
             insert(replies).values(
-                id=reply_id, case_id=case_id, channel=channel, requested_at=requested_at
+                id=reply_id,
+                case_id=case_id,
+                channel=channel,
+                requested_at=requested_at,
+                request=request,
             )
         )
+
+    async def reply_request(self, reply_id: uuid.UUID) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self.session.scalar(
+            select(replies.c.request).where(replies.c.id == reply_id)
+        )
+        return found
+
+    async def contact_preferences(self, party_id: uuid.UUID) -> ContactPreferences:
+        t = contact_preferences
+        row = (await self.session.execute(select(t).where(t.c.party_id == party_id))).first()
+        if row is None:
+            return ContactPreferences()
+        return ContactPreferences(row.preferred_channel, frozenset(row.opted_out))
+
+    async def set_contact_preferences(
+        self, party_id: uuid.UUID, prefs: ContactPreferences, now: datetime
+    ) -> None:
+        t = contact_preferences
+        values = {
+            "preferred_channel": prefs.preferred_channel,
+            "opted_out": sorted(prefs.opted_out),
+            "changed_at": now,
+        }
+        # The party row is locked by the caller: no concurrent writer of this row.
+        done = await self.session.execute(update(t).where(t.c.party_id == party_id).values(values))
+        if not getattr(done, "rowcount", 0):
+            await self.session.execute(insert(t).values(party_id=party_id, **values))
 
     async def reply_case(self, reply_id: uuid.UUID) -> uuid.UUID | None:
         found: uuid.UUID | None = await self.session.scalar(

@@ -14,8 +14,10 @@ import pytest
 
 from services.caseview.replies.routes import REPLY_NAMESPACE
 from shared.contracts import Channel
+from shared.contracts.commands import SetContactPreferences
 from shared.contracts.inbound import AttachmentRef
 from shared.contracts.outbound import (
+    ContactPreferencesChanged,
     ReplyChannel,
     ReplyRequested,
     ReplyStatus,
@@ -247,3 +249,114 @@ async def test_replies_are_projected_with_their_statuses(
 
         missing = f"/v1/cases/{case_id}/replies/{uuid.uuid4()}"
         assert (await cv.client.get(missing, headers=member)).status_code == 404
+
+
+async def test_channel_choice_preferences_and_fallbacks(
+    kafka_bootstrap, fresh_db, topics, producer, tmp_path: Path
+):
+    """The recipient chosen when staff name none (and why), an opted-out channel refused,
+    the preferences command keyed by the party and projected into the party view, and a
+    fallback shown on both replies (docs/outbound-fallback.md)."""
+    owner = team_name()
+    p = Party()
+    address = f"{uuid.uuid4().hex}@example.org"
+    postal = "Stationsstraat 1, 5038 EA Tilburg"
+    events = [
+        p.created(
+            "Carla",
+            ("email", address, "verified"),
+            ("phone", "+31687654321", "verified"),
+            ("postal_address", postal, "verified"),
+        )
+    ]
+    case_id, number, opened = p.case("afval", owner)
+    events += [opened, p.message(case_id, number, Channel.EMAIL, "Mijn kliko is stuk")]
+    events.append(
+        p.event(
+            ContactPreferencesChanged(
+                party_id=p.id,
+                preferred_channel=ReplyChannel.LETTER,
+                opted_out=[ReplyChannel.SMS],
+                reason="Inwoner belde: geen sms",
+                by=STAFF,
+                at=p.at(),
+            )
+        )
+    )
+    original, fallback = uuid.uuid4(), uuid.uuid4()
+    for reply_id, channel, kind, value, of in (
+        (original, ReplyChannel.EMAIL, "email", address, None),
+        (fallback, ReplyChannel.LETTER, "postal_address", postal, original),
+    ):
+        events.append(
+            p.event(
+                ReplyRequested(
+                    reply_id=reply_id,
+                    case_id=case_id,
+                    party_id=p.id,
+                    identifier_id=identifier_id(p.id, kind, value),
+                    channel=channel,
+                    recipient_trust="verified",
+                    subject=None,
+                    text="Uw kliko komt morgen.",
+                    template=None,
+                    attachments=[],
+                    notice_only=False,
+                    by=STAFF,
+                    at=p.at(),
+                    fallback_of=of,
+                )
+            )
+        )
+    await send(producer, topics.timeline, *events)
+    member = token("u-owner", teams=[owner], roles=["member"])
+    kcc = token("u-kcc", teams=["kcc"], roles=["kcc"])
+    settings = settings_for(
+        fresh_db, kafka_bootstrap, topics, routing_file=routing_file(tmp_path, "kcc", owner)
+    )
+    async with running(settings) as cv:
+        await cv.projected(*events)
+        http = cv.client
+        url = f"/v1/cases/{case_id}/replies"
+        r = await http.post(url, json={"text": "Uw kliko komt morgen."}, headers=member)
+        assert r.status_code == 202, r.text
+        chosen = r.json()
+        assert (chosen["channel"], chosen["chosen_because"]) == ("email", "last-message")
+        assert chosen["identifier_id"] == str(identifier_id(p.id, "email", address))
+        preview = await http.post(f"{url}/preview", json={"text": "x"}, headers=member)
+        assert preview.json()["chosen_because"] == "last-message"
+        r = await http.post(url, json={"text": "x", "channel": "sms"}, headers=member)
+        _refused(r, "channel")
+        assert "afgemeld" in r.json()["detail"]
+
+        party = (await http.get(f"/v1/parties/{p.id}", headers=member)).json()
+        prefs = party["contact_preferences"]
+        assert (prefs["preferred_channel"], prefs["opted_out"]) == ("letter", ["sms"])
+
+        put = f"/v1/parties/{p.id}/contact-preferences"
+        body = {"preferred_channel": "email", "opted_out": ["letter"], "reason": "Belde"}
+        assert (await http.put(put, json=body, headers=member)).status_code == 403
+        bad = {**body, "opted_out": ["email"]}
+        assert (await http.put(put, json=bad, headers=kcc)).status_code == 422
+        same = {"preferred_channel": "letter", "opted_out": ["sms"], "reason": "Belde"}
+        assert (await http.put(put, json=same, headers=kcc)).status_code == 409
+        unknown = f"/v1/parties/{uuid.uuid4()}/contact-preferences"
+        assert (await http.put(unknown, json=body, headers=kcc)).status_code == 404
+        r = await http.put(put, json=body, headers=kcc)
+        assert r.status_code == 202, r.text
+
+        view = (await http.get(f"{url}/{original}", headers=member)).json()
+        assert (view["fallbacks"], view["fallback_of"]) == ([str(fallback)], None)
+        view = (await http.get(f"{url}/{fallback}", headers=member)).json()
+        assert (view["fallbacks"], view["fallback_of"]) == ([], str(original))
+
+    records = await read_topic(kafka_bootstrap, topics.commands, expect=2)
+    by_type = {CloudEvent.from_json(r.value).type: r for r in records}
+    record = by_type["nl.eenloket.party.set-contact-preferences"]
+    assert record.key == str(p.id).encode()
+    command = SetContactPreferences.model_validate(CloudEvent.from_json(record.value).data)
+    assert (command.preferred_channel, command.opted_out) == (
+        ReplyChannel.EMAIL,
+        [ReplyChannel.LETTER],
+    )
+    assert command.by.user == "u-kcc"
