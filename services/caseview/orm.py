@@ -200,7 +200,7 @@ replies = Table(
     Column("requested_at", UtcDateTime, nullable=False),
     Column("status", String(32), nullable=False),
     Column("status_at", UtcDateTime, nullable=False),
-    # A fallback (docs/outbound-fallback.md): the reply that could not reach the resident.
+    # A fallback (docs/outbound.md#fallback): the reply that could not reach the resident.
     Column("fallback_of", Uuid),
     Index("ix_cv_replies_case", "case_id", "requested_at"),
     Index("ix_cv_replies_fallback_of", "fallback_of"),

@@ -4,7 +4,8 @@ One function per event type, routed by ``PROJECTIONS``. Every function is a
 pure function of the event and the rows the same party's earlier events wrote
 (one party = one partition = one order), so a replay from offset 0 writes the
 same rows: that is what makes ``rebuild`` equal to the incremental projection.
-Nothing here reads the clock.
+Nothing here reads the clock. Just over 500 lines: one short function per event type reads
+best side by side (replies and contact preferences project from their own packages).
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ async def test_a_bounced_email_falls_back_to_a_letter(
     topics: Topics,
     producer: AIOKafkaProducer,  # noqa: F811 - the fixture imported above
 ) -> None:
-    """docs/outbound-fallback.md: the bounce recorded, a letter asked for in the same
+    """docs/outbound.md#fallback: the bounce recorded, a letter asked for in the same
     transaction (its own id, ``fallback_of`` the e-mail) to the verified postal address."""
     t = topics
     address = f"{uuid.uuid4().hex[:10]}@example.nl"

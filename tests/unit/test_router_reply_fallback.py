@@ -1,5 +1,5 @@
 """Contact preferences and the fallback rules on the in-memory store (issue #17,
-docs/outbound-fallback.md): an opted-out channel is refused; a bounced e-mail goes again
+docs/outbound.md#fallback): an opted-out channel is refused; a bounced e-mail goes again
 as a letter, an ended chat by e-mail or SMS; never below the original's trust, never to a
 claimed address, never on an opted-out channel, at most once."""
 

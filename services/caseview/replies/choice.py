@@ -1,4 +1,4 @@
-"""Which channel and address a reply goes to (issue #17, docs/outbound-fallback.md).
+"""Which channel and address a reply goes to (issue #17, docs/outbound.md#channel-choice).
 
 Staff may name the recipient (``identifier_id``; the channel follows from its kind when not
 named) or only a channel (the party's address for it). When they name neither, caseview

@@ -1,4 +1,4 @@
-"""Fallback of a reply that could not reach the resident (issue #17, docs/outbound-fallback.md).
+"""Fallback of a reply that could not reach the resident (issue #17, docs/outbound.md#fallback).
 
 When the router records a reply's status, the rules here may ask for one new reply on
 another channel: an e-mail that bounced goes again as a letter; a chat reply whose session

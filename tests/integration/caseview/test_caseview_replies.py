@@ -256,7 +256,7 @@ async def test_channel_choice_preferences_and_fallbacks(
 ):
     """The recipient chosen when staff name none (and why), an opted-out channel refused,
     the preferences command keyed by the party and projected into the party view, and a
-    fallback shown on both replies (docs/outbound-fallback.md)."""
+    fallback shown on both replies (docs/outbound.md#fallback)."""
     owner = team_name()
     p = Party()
     address = f"{uuid.uuid4().hex}@example.org"
