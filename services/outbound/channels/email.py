@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from email import policy
 from email.errors import HeaderParseError
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -109,6 +109,26 @@ class EmailSettings(BaseSettings):
         return self.dkim_private_key_path is not None
 
 
+class _Registry(HeaderRegistry):
+    """The standard header classes, each made once: ``HeaderRegistry`` builds a new class with
+    ``type()`` for every header it is asked for (a fifth of a mail's rendering time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# SMTP's policy (CRLF, RFC 5322 folding) with the registry above: the same bytes, faster.
+MAIL_POLICY = policy.SMTP.clone(header_factory=_Registry())
+
+
 def message_id(settings: EmailSettings, request: DeliverReply) -> str:
     """The reply's Message-ID without angle brackets (as ingest records Message-IDs)."""
     return f"{request.reply_id}@{settings.mail_domain}"
@@ -161,7 +181,7 @@ def build_message(
     if not _TOKEN.match(token):
         raise PermanentDeliveryError("het antwoordtoken is ongeldig; niet verzonden")
     subject = request.subject or f"Antwoord op uw bericht (zaak {request.case_number})"
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = _header_value(subject, "het onderwerp")
     msg["From"] = Address(display_name=settings.from_name, addr_spec=settings.from_address)
     msg["To"] = _recipient(request)
@@ -362,7 +382,7 @@ class EmailAdapter:
         attachments = [(ref, await self._attachment(ref)) for ref in request.attachments]
         message = build_message(self.settings, request, attachments)
         try:
-            data = message.as_bytes(policy=policy.SMTP)
+            data = message.as_bytes(policy=MAIL_POLICY)
         except (ValueError, UnicodeError) as exc:
             raise PermanentDeliveryError("de mail kon niet worden opgebouwd") from exc
         return self._sign(data) if self._dkim_key is not None else data
