@@ -3,10 +3,14 @@ staff answer through caseview; the router records it and asks outbound; the mail
 real Mailpit, threaded and with a token Reply-To; the resident's answer to that address lands
 on the same case; a bounce marks the reply ``bounced``. An SMS through MessageBird's API and an
 app message through the app backend's webhook (local servers implementing those contracts)
-become ``delivered`` by their signed delivery reports (issue #17)."""
+become ``delivered`` by their signed delivery reports. A scanned letter is answered by a PDF
+letter with the address in the envelope window; a confidential case sends only a notice to an
+address nobody verified (issue #17)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import smtplib
 import time
@@ -18,7 +22,9 @@ from typing import Any
 
 import httpx
 import orjson
+import pypdfium2 as pdfium
 import pytest
+from PIL import Image
 
 from scenarios.stack import api_key, ingest_env
 from services.caseview.auth import mint_token
@@ -85,6 +91,7 @@ def stack(kafka_bootstrap, pg_urls, mailpit, providers, tmp_path_factory):
         for name in ("ingest", "router", "caseview", "outbound")
     }
     smtp_port, ingest_port = free_port(), free_port()
+    letters = tmp_path_factory.mktemp("print-street")
     env["ingest"].update(ingest_env(smtp_port=smtp_port, mail_domains=[DOMAIN]))
     env["ingest"].update(
         {
@@ -107,11 +114,16 @@ def stack(kafka_bootstrap, pg_urls, mailpit, providers, tmp_path_factory):
             ),
             "EENLOKET_APP_WEBHOOK_URL": f"{providers['app_url']}/events",
             "EENLOKET_APP_WEBHOOK_SECRET": APP_SECRET.decode(),
+            "EENLOKET_LETTER_DIR": str(letters),
+            "EENLOKET_LETTER_MUNICIPALITY": "Gemeente Voorbeeld",
         }
     )
     logs = tmp_path_factory.mktemp("logs")
     with run_services(env, logs, ports={"ingest": ingest_port}) as services:
-        yield {name: s.url for name, s in services.items()} | {"smtp_port": smtp_port}
+        yield {name: s.url for name, s in services.items()} | {
+            "smtp_port": smtp_port,
+            "letters": letters,
+        }
 
 
 def send_mail(port: int, message: EmailMessage | bytes, *, to: str, sender: str) -> str:
@@ -269,7 +281,8 @@ async def test_an_sms_and_an_app_message_become_delivered_by_their_signed_report
             lambda: _status_is(http, cv, where["case_id"], sms_id, "delivered"), timeout=60
         )
         forged = await mb.send_status_report(
-            mb.status_report_url(message, "delivery_failed"), signing_key="not-messagebirds"
+            mb.status_report_url(message, "delivery_failed"),
+            signing_key="not-messagebirds-key-but-long-enough-for-hs256",
         )
         assert forged.status_code == 401
 
@@ -330,3 +343,104 @@ def random_bsn() -> str:
 
 async def _true(value: bool) -> bool | None:
     return value or None
+
+
+def scan_png() -> str:
+    """A scanned page (a small white PNG), base64."""
+    image = Image.new("L", (40, 60), 255)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+async def test_a_letter_answers_a_letter_with_the_address_in_the_window(stack):
+    cv, ingest = stack["caseview"], stack["ingest"]
+    street = f"Kerkstraat {uuid.uuid4().int % 900 + 10}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        letter = await http.post(
+            f"{ingest}/v1/channels/letter",
+            headers={"X-Api-Key": api_key("letter")},
+            json={
+                "letter_id": f"post-{uuid.uuid4().hex[:8]}",
+                "received_at": "2026-12-04T09:00:00+01:00",
+                "sender": {"name": "J. de Vries", "address_lines": [street, "5038 AB Tilburg"]},
+                "subject": "Bezwaar WOZ-waarde",
+                "ocr_text": "Ik ben het niet eens met de WOZ-waarde op mijn aanslag.",
+                "scan": {
+                    "filename": "scan.png",
+                    "media_type": "image/png",
+                    "content_base64": scan_png(),
+                },
+            },
+        )
+        assert letter.status_code == 202, letter.text
+        where = await eventually(lambda: located(http, cv, letter.json()["message_id"]), timeout=60)
+        # No recipient named: the resident's last message on the case decides (a letter).
+        reply = await http.post(
+            f"{cv}/v1/cases/{where['case_id']}/replies",
+            json={"text": "Wij hebben uw bezwaar ontvangen.", "confirm_claimed": True},
+            headers=STAFF,
+        )
+        assert reply.status_code == 202, reply.text
+        assert (reply.json()["channel"], reply.json()["chosen_because"]) == (
+            "letter",
+            "last-message",
+        )
+        reply_id = reply.json()["reply_id"]
+        await eventually(
+            lambda: _status_is(http, cv, where["case_id"], reply_id, "handed-to-print"), timeout=60
+        )
+        case = (await http.get(f"{cv}/v1/cases/{where['case_id']}", headers=STAFF)).json()
+    pdf = stack["letters"] / f"{reply_id}.pdf"
+    document = pdfium.PdfDocument(pdf)
+    page = document[0]
+    text = page.get_textpage().get_text_range()
+    assert street in text and "5038 AB Tilburg" in text
+    assert case["number"] in text and "Wij hebben uw bezwaar ontvangen." in text
+    # The address block in the envelope window (DIN 5008 form B: 20 mm from the left, 45 mm
+    # from the top, 85 x 45 mm) has ink; the page renders to an image as a printer would.
+    scale = 72 / 25.4 * 2
+    image = page.render(scale=2).to_pil().convert("L")
+    document.close()
+    window = image.crop(
+        (round(20 * scale), round(50 * scale), round(105 * scale), round(90 * scale))
+    )
+    assert window.getextrema()[0] < 100, "the address block is blank"
+
+
+async def test_a_confidential_case_sends_only_a_notice_to_an_address_nobody_verified(
+    stack, mailpit
+):
+    cv = stack["caseview"]
+    address = f"inwoner-{uuid.uuid4().hex[:8]}@example.nl"
+    first = resident_mail(
+        address, "Bijstand aanvragen", "Ik ben mijn baan verloren en wil bijstand aanvragen."
+    )
+    team = {
+        "Authorization": "Bearer "
+        + mint_token("e2e-wi", teams=["werk-en-inkomen"], roles=["member"])
+    }
+    async with httpx.AsyncClient(timeout=10) as http, Mailpit(mailpit) as inbox:
+        message_id = send_mail(stack["smtp_port"], first, to=f"info@{DOMAIN}", sender=address)
+        where = await eventually(lambda: located(http, cv, message_id), timeout=60)
+        party = (await http.get(f"{cv}/v1/parties/{where['party_id']}", headers=team)).json()
+        (recipient,) = [i for i in party["identifiers"] if i["value"] == address]
+        secret = "Uw uitkering gaat in op 1 januari; het bedrag is 1.234 euro."
+        reply = await http.post(
+            f"{cv}/v1/cases/{where['case_id']}/replies",
+            json={
+                "identifier_id": recipient["identifier_id"],
+                "channel": "email",
+                "text": secret,
+                "confirm_claimed": True,
+            },
+            headers=team,
+        )
+        assert reply.status_code == 202, reply.text
+        assert reply.json()["notice_only"] is True
+        (mail,) = await inbox.wait_for(f"{reply.json()['reply_id']}@{DOMAIN}", timeout=60)
+    body = mail.parsed().get_body(preferencelist=("plain",))
+    assert body is not None
+    content = body.get_content()
+    assert "Er staat een bericht voor u klaar" in content
+    assert "uitkering" not in content and "1.234" not in content
