@@ -247,6 +247,20 @@ class DeliveryWorker:
                     )
                     .values(updated_at=now, **values)
                 )
+                if changed.rowcount == 0 and outcome.sent is not None:  # type: ignore[attr-defined]
+                    # A provider's report overtook this attempt (it moved the delivery on while
+                    # the adapter was still returning): keep its status, but record the
+                    # reference and report that it was sent, so the history has both.
+                    changed = await session.execute(
+                        update(d)
+                        .where(
+                            d.c.reply_id == request.reply_id,
+                            d.c.attempts == attempt,
+                            d.c.reference.is_(None),
+                            d.c.status != SENDING,
+                        )
+                        .values(reference=outcome.sent.reference)
+                    )
                 if changed.rowcount == 1 and report is not None:  # type: ignore[attr-defined]
                     reports.append(self._report(request, now=now, **report))
             await add_to_outbox(session, outbox, reports)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.outbound.adapters import Adapters
+from services.outbound.channels.base import Sent
 from services.outbound.config import OutboundSettings
 from services.outbound.consume import Consume, accept
 from services.outbound.orm import deliveries, metadata, outbox
@@ -230,3 +231,33 @@ async def test_reports_move_a_sent_delivery_on(sessions: Any) -> None:
         ("delivered", None),
         ("bounced", "550"),
     ]
+
+
+async def test_a_report_that_overtakes_the_send_keeps_its_status_and_sent_is_reported_too(
+    sessions: Any,
+) -> None:
+    """MessageBird may report "delivered" before our call returned: the delivery stays
+    delivered, keeps the provider's reference, and the history gets "sent" as well."""
+    clock = Clock()
+    request = deliver_reply()
+    await add(sessions, request, clock)
+    consume = Consume(source=SOURCE, status_topic="status")
+
+    class Overtaken(FakeAdapter):
+        async def send(self, r: DeliverReply) -> Sent:
+            sent = await super().send(r)
+            report = DeliveryReportReceived(
+                channel=ReplyChannel.EMAIL,
+                at=clock.now,
+                token=r.token,
+                status=ReplyStatus.DELIVERED,
+            )
+            async with sessions() as session, session.begin():
+                await consume.apply_report(session, report, report_event(report))
+            return sent
+
+    await worker(sessions, Overtaken(), clock).run_once()
+    row = await delivery(sessions, request.reply_id)
+    reference = f"<{request.reply_id}@test.example>"
+    assert (row.status, row.reference) == ("delivered", reference)
+    assert await reported(sessions, request.reply_id) == [("delivered", None), ("sent", reference)]

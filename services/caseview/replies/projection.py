@@ -61,13 +61,14 @@ async def reply_status_changed(
     )
     await _status(sink, event, e.reply_id, e.status, e.reason, e.reference, e.at)
     # After bounced, failed or handed-to-print nothing changes any more (a late "sent" of a
-    # retry does not undo a bounce); a delivered e-mail may still bounce.
+    # retry does not undo a bounce); a delivered e-mail may still bounce; a "sent" that a
+    # provider's report overtook does not undo "delivered".
+    stays = {s.value for s in FINAL_STATUSES}
+    if e.status in (ReplyStatus.REQUESTED, ReplyStatus.SENT):
+        stays.add(ReplyStatus.DELIVERED.value)
     await sink.session.execute(
         update(replies)
-        .where(
-            replies.c.reply_id == e.reply_id,
-            replies.c.status.not_in([s.value for s in FINAL_STATUSES]),
-        )
+        .where(replies.c.reply_id == e.reply_id, replies.c.status.not_in(sorted(stays)))
         .values(status=e.status.value, status_at=e.at)
     )
 
