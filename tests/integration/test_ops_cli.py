@@ -36,6 +36,9 @@ def env(kafka_bootstrap, suffix):
         "EENLOKET_TOPIC_TIMELINE": f"ops.timeline.{suffix}",
         "EENLOKET_TOPIC_COMMANDS": f"ops.commands.{suffix}",
         "EENLOKET_TOPIC_DEADLETTER": f"ops.deadletter.{suffix}",
+        "EENLOKET_TOPIC_OUTBOUND": f"ops.outbound.{suffix}",
+        "EENLOKET_TOPIC_OUTBOUND_STATUS": f"ops.outbound-status.{suffix}",
+        "EENLOKET_TOPIC_DELIVERY_REPORTS": f"ops.delivery-reports.{suffix}",
         "EENLOKET_TOPIC_PARTITIONS": "2",
     }
 
@@ -44,10 +47,10 @@ def test_topics_ensure_is_idempotent(kafka_bootstrap):
     e = env(kafka_bootstrap, uuid.uuid4().hex[:8])
     first = runner.invoke(app, ["topics", "ensure"], env=e)
     assert first.exit_code == 0, first.output
-    assert first.output.count("created") == 4
+    assert first.output.count("created") == 7
     second = runner.invoke(app, ["topics", "ensure"], env=e)
     assert second.exit_code == 0
-    assert second.output.count("exists") == 4
+    assert second.output.count("exists") == 7
 
 
 def test_dead_letters_list_show_and_replay(kafka_bootstrap):

@@ -17,6 +17,7 @@ from shared.contracts import (
     OutboundContactRegistered,
     ParticipantAdded,
 )
+from shared.contracts.outbound import identifier_id
 from tests.integration.caseview.conftest import (
     STAFF,
     Party,
@@ -173,6 +174,8 @@ async def test_full_history_of_a_party_across_channels_and_cases(
                 "trust": "authenticated",
                 "evidence": None,  # an event from before evidence existed
                 "party_id": str(p.id),
+                # A reply's recipient names it by this id (docs/outbound.md).
+                "identifier_id": str(identifier_id(p.id, "bsn", bsn)),
             }
         ]
         assert [c["id"] for c in party["open_cases"]] == [str(permit)]
