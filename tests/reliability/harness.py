@@ -310,6 +310,9 @@ class Stack:
             "timeline": f"rel.timeline.{self.suffix}",
             "commands": f"rel.commands.{self.suffix}",
             "deadletter": f"rel.deadletter.{self.suffix}",
+            "outbound": f"rel.outbound.{self.suffix}",
+            "outbound_status": f"rel.outbound-status.{self.suffix}",
+            "delivery_reports": f"rel.delivery-reports.{self.suffix}",
         }
 
     def database(self, service: str) -> str:
@@ -337,6 +340,9 @@ class Stack:
                 TopicSpec(t["timeline"], self.partitions),
                 TopicSpec(t["commands"], self.partitions),
                 TopicSpec(t["deadletter"], 1),
+                TopicSpec(t["outbound"], self.partitions),
+                TopicSpec(t["outbound_status"], self.partitions),
+                TopicSpec(t["delivery_reports"], self.partitions),
             ],
         )
         conn = await asyncpg.connect(f"{self.pg_dsn}/postgres")
@@ -358,6 +364,9 @@ class Stack:
             "EENLOKET_TOPIC_TIMELINE": t["timeline"],
             "EENLOKET_TOPIC_COMMANDS": t["commands"],
             "EENLOKET_TOPIC_DEADLETTER": t["deadletter"],
+            "EENLOKET_TOPIC_OUTBOUND": t["outbound"],
+            "EENLOKET_TOPIC_OUTBOUND_STATUS": t["outbound_status"],
+            "EENLOKET_TOPIC_DELIVERY_REPORTS": t["delivery_reports"],
             "EENLOKET_TOPIC_PARTITIONS": str(self.partitions),
             "EENLOKET_DATABASE_URL": self.url(service),
         }

@@ -111,7 +111,8 @@ async def test_a_dead_loop_takes_its_process_down_and_its_partitions_move(
         kafka_bootstrap, pg_dsn, tmp_path, own_env={victim: {FAIL_LOOP: f"{loop}:{ROUNDS}"}}
     )
     topics = (
-        {stack.topics["inbound"], stack.topics["commands"]}
+        # The router consumes the inbound messages, staff commands and reply statuses.
+        {stack.topics["inbound"], stack.topics["commands"], stack.topics["outbound_status"]}
         if service == "router"
         else {stack.topics["timeline"]}
     )
