@@ -6,9 +6,11 @@ status it reports and the consumed offsets are committed together."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +20,7 @@ from services.outbound.orm import deliveries, outbox
 from services.outbound.rules import after_report
 from services.outbound.statuses import status_row
 from shared.contracts.outbound import DeliverReply, DeliveryReportReceived, ReplyStatus
-from shared.db.dialect import is_postgres, upsert_insert
+from shared.db.dialect import dialect_insert, dialect_name, is_postgres
 from shared.envelope import CloudEvent
 from shared.kafka.records import Record
 from shared.outbox import add_to_outbox
@@ -101,28 +103,35 @@ class Consume:
         )
 
 
+@functools.cache
+def _accept_statement(dialect: str) -> Any:
+    """Built once per dialect: the values go in as parameters, so SQLAlchemy compiles it once
+    (building it per record was a tenth of the consumer's time)."""
+    d = deliveries
+    return (
+        dialect_insert(dialect, d)
+        .on_conflict_do_nothing(index_elements=[d.c.reply_id])
+        .returning(d.c.reply_id)
+    )
+
+
 async def accept(session: AsyncSession, request: DeliverReply, now: datetime | None = None) -> bool:
     """A ``deliveries`` row for the request, due now; once per reply id (a request delivered
     again, or made again by the router, changes nothing). Whether it was new."""
     now = now or datetime.now(UTC)
-    d = deliveries
-    stmt = (
-        upsert_insert(session, d)
-        .values(
-            reply_id=request.reply_id,
-            channel=request.channel.value,
-            request=request.model_dump(mode="json"),
-            token=request.token,
-            status=ReplyStatus.REQUESTED.value,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[d.c.reply_id])
-        .returning(d.c.reply_id)
-    )
-    new = (await session.execute(stmt)).first() is not None
+    stmt = _accept_statement(dialect_name(session))
+    row = {
+        "reply_id": request.reply_id,
+        "channel": request.channel.value,
+        "request": request.model_dump(mode="json"),
+        "token": request.token,
+        "status": ReplyStatus.REQUESTED.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    new = (await session.execute(stmt, row)).first() is not None
     if new:
         DELIVERIES.labels(request.channel.value, ReplyStatus.REQUESTED.value).inc()
     return new
