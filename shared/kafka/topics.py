@@ -51,6 +51,24 @@ async def ensure_topics(
             if time.monotonic() > deadline:
                 raise TimeoutError("created topics did not appear in the broker's metadata")
             await asyncio.sleep(0.1)
+        # ... and until every partition has a leader: a producer's first send to a partition
+        # without one fails with NotLeaderForPartition and waits for a metadata refresh.
+        while not await _led(admin, missing):
+            if time.monotonic() > deadline:
+                raise TimeoutError("created topics have partitions without a leader")
+            await asyncio.sleep(0.1)
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+async def _led(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> bool:
+    """Whether every partition of these topics has a leader (the broker's metadata)."""
+    described = await admin.describe_topics([s.name for s in specs])
+    wanted = {s.name: s.partitions for s in specs}
+    led = {
+        t["topic"]: sum(1 for p in t["partitions"] if p.get("leader", -1) >= 0)
+        for t in described
+        if not t.get("error_code")
+    }
+    return all(led.get(name, 0) >= count for name, count in wanted.items())
