@@ -5,10 +5,12 @@ Crash safety. A claimed delivery is marked "sending" with a lease (``lease_secon
 its own transaction *before* the adapter is called; the outcome is recorded afterwards. A
 worker that dies in between leaves the row "sending" until the lease runs out, and then it
 is sent again. That is the one window in which a reply can go out twice: after the
-provider took it and before our record of it. Adapters derive every identifier from the
-reply id (the e-mail's Message-ID, the SMS reference), so the duplicate carries the same
-one and the resident's mail client or the provider can tell. A delivery whose lease ran out
-at the attempts ceiling fails instead of being sent once more.
+provider took it and before our record of it. Each outcome is recorded as soon as its
+provider answered (with the others that answered meanwhile), so the window is one database
+commit long, for each send in flight. Adapters derive every identifier from the reply id
+(the e-mail's Message-ID, the SMS reference), so the duplicate carries the same one and the
+resident's mail client or the provider can tell. A delivery whose lease ran out at the
+attempts ceiling fails instead of being sent once more.
 
 Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers (replicas) share
 the due rows; on SQLite (one process, ``BEGIN IMMEDIATE``) the claim transaction is alone.
@@ -112,9 +114,17 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Claim, send and record one batch; returns how many deliveries it claimed."""
         claimed = await self._claim()
-        if claimed:
-            outcomes = await asyncio.gather(*(self._send(c) for c in claimed))
-            await self._record(outcomes)
+        sending = {asyncio.ensure_future(self._send(c)) for c in claimed}
+        try:
+            while sending:
+                # Each outcome is recorded as soon as its provider answered, with those that
+                # answered meanwhile: a kill then doubles only sends the provider had taken
+                # and we had not yet written down, not the rest of the batch.
+                done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                await self._record([task.result() for task in done])
+        finally:
+            for task in sending:
+                task.cancel()
         return len(claimed)
 
     async def _claim(self) -> list[Claimed]:

@@ -3,6 +3,8 @@ adapter and a clock the test moves: the state transitions of one delivery."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -188,6 +190,44 @@ async def test_a_crash_while_sending_sends_again_after_the_lease(sessions: Any) 
     assert await w.run_once() == 1
     row = await delivery(sessions, request.reply_id)
     assert (row.status, row.attempts) == ("sent", 2)
+
+
+class HeldAdapter(FakeAdapter):
+    """Sends at once, except the replies it holds until ``release`` is set."""
+
+    def __init__(self, held: set[uuid.UUID]) -> None:
+        super().__init__()
+        self.held = held
+        self.release = asyncio.Event()
+
+    async def send(self, request: DeliverReply) -> Sent:
+        if request.reply_id in self.held:
+            await self.release.wait()
+        return await super().send(request)
+
+
+async def test_each_outcome_is_recorded_when_its_provider_answered(sessions: Any) -> None:
+    # A kill while one send of a batch hangs must not double the others: they were recorded.
+    clock = Clock()
+    fast, slow = deliver_reply(), deliver_reply()
+    for request in (fast, slow):
+        await add(sessions, request, clock)
+    adapter = HeldAdapter({slow.reply_id})
+    round_ = asyncio.ensure_future(worker(sessions, adapter, clock).run_once())
+    try:
+        deadline = time.monotonic() + 5
+        while (await delivery(sessions, fast.reply_id)).status != "sent":
+            assert not round_.done() and time.monotonic() < deadline, "not recorded meanwhile"
+            await asyncio.sleep(0)  # lets the worker's round go on
+        assert (await delivery(sessions, slow.reply_id)).status == "sending"
+        assert await reported(sessions, fast.reply_id) == [
+            ("sent", f"<{fast.reply_id}@test.example>")
+        ]
+        adapter.release.set()
+        assert await asyncio.wait_for(round_, 5) == 2
+    finally:
+        round_.cancel()
+    assert (await delivery(sessions, slow.reply_id)).status == "sent"
 
 
 async def test_a_lease_that_runs_out_at_the_ceiling_fails(sessions: Any) -> None:
