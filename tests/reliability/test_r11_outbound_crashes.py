@@ -3,12 +3,17 @@ e-mail replies to a real Mailpit (issue #17, docs/reliability.md).
 
 The outbound service runs as a process (``python -m services.outbound serve``) on its own
 PostgreSQL database and per-run topics; ``DeliverReply`` records go straight onto its
-outbound topic, fed at a steady rate so that the burst outlasts the kills. Each kill comes at
-a random moment of the burst and then waits until a send is in flight: the process is frozen
-(``SIGSTOP``) and killed only if it holds an SMTP connection to Mailpit (else resumed and
-tried again), so every kill lands in the window between the provider's acceptance and our
-record of it. The process is restarted each time. A short lease (``EENLOKET_LEASE_SECONDS``)
-lets the replies a dead worker held be sent again within the test's patience.
+outbound topic, fed at a steady rate so that the burst outlasts the kills. The service
+reaches Mailpit through the test's SMTP gate (tests/reliability/smtp_gate.py). Each kill
+comes at a random moment of the burst, arms the gate and waits until a send reaches the
+armed point, where the gate holds it: kills alternate between *after acceptance* (Mailpit
+stored the mail, its ``250`` is held: the window between the provider's acceptance and our
+record of it) and *before acceptance* (the ``MAIL FROM`` is held: a reply recorded "sent"
+before it went would be lost). The process is restarted each time. A short lease
+(``EENLOKET_LEASE_SECONDS``) lets the replies a dead worker held be sent again within the
+test's patience. It runs twice: with the worker sending a batch of 20 concurrently, and
+one reply at a time (``EENLOKET_WORKER_BATCH=1``), where the issue's "duplicates ≤ N kills"
+holds exactly.
 
 Proves, from the test's own list of replies (never the service's tables):
 
@@ -16,7 +21,8 @@ Proves, from the test's own list of replies (never the service's tables):
   id: the outbox relay may publish a report twice, with the same id) and nothing else (no
   ``failed``), and its Message-ID ``<reply_id@run-domain>`` is in Mailpit at least once;
 - duplicates bounded: the copies beyond the first are at most kills x the worker's batch
-  (the replies one dead worker can have had in flight);
+  (the replies one dead worker can have had in flight), so at most one per kill one at a
+  time;
 - every copy of a reply (found by the reply's number in its subject, not by its Message-ID)
   carries that reply's Message-ID, and no mail of this run has a Message-ID we did not ask
   for; the dead-letter topic stays empty and the service is ready at the end.
@@ -58,7 +64,8 @@ from shared.kafka.config import make_producer
 from shared.kafka.topics import TopicSpec, ensure_topics
 from tests.infra import MailpitAddress
 from tests.reliability.conftest import HISTORY_DIR, SCALE, sized
-from tests.reliability.harness import KEEP, drop_topics, log, read_records, tcp_ports, until
+from tests.reliability.harness import KEEP, drop_topics, log, read_records, until
+from tests.reliability.smtp_gate import Point, SmtpGate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
@@ -67,7 +74,10 @@ KILLS = sized(ci=3, full=10)
 # The burst: replies fed at a steady rate for this long, longer than the kills and restarts
 # (about 10 s each on the shared 2-core box) take.
 FEED_SECONDS = sized(ci=40, full=200)
-BATCH = 20  # EENLOKET_WORKER_BATCH: the replies one worker round sends concurrently
+# EENLOKET_WORKER_BATCH, the replies one worker round sends concurrently: one run each
+BATCHES = {"batch-of-20": 20, "one-at-a-time": 1}
+# The kills' points, in turn: the provider has taken the mail (a duplicate may follow) / not.
+POINTS = (Point.AFTER_ACCEPT, Point.BEFORE_ACCEPT)
 LEASE = 5.0  # EENLOKET_LEASE_SECONDS: a dead worker's replies are due again after this
 KILL_WAIT = 30.0  # seconds a kill waits for a send in flight
 DRAIN_SECONDS = 120.0
@@ -80,11 +90,13 @@ ROUTER = source_urn("00000000000000000000", "eenloket-router")
 class Outbound:
     """One outbound process on this run's topics and database, started and killed by pid."""
 
-    def __init__(self, kafka: str, pg_dsn: str, mailpit: MailpitAddress) -> None:
+    def __init__(self, kafka: str, pg_dsn: str, gate: SmtpGate, batch: int) -> None:
         self.suffix = uuid.uuid4().hex[:8]
         self.kafka = kafka
         self.pg_dsn = pg_dsn
-        self.mailpit = mailpit
+        self.gate = gate
+        self.batch = batch
+        self.relay_port = 0  # the gate's, once started
         self.domain = f"r11-{self.suffix}.gemeente.example"
         self.topics = {
             name: f"rel.{name.replace('_', '-')}.{self.suffix}"
@@ -133,13 +145,13 @@ class Outbound:
             "EENLOKET_HTTP_PORT": str(self.port),
             **{f"EENLOKET_TOPIC_{name.upper()}": t for name, t in self.topics.items()},
             "EENLOKET_TOPIC_PARTITIONS": str(PARTITIONS),
-            "EENLOKET_RELAY_HOST": self.mailpit.smtp_host,
-            "EENLOKET_RELAY_PORT": str(self.mailpit.smtp_port),
+            "EENLOKET_RELAY_HOST": "127.0.0.1",
+            "EENLOKET_RELAY_PORT": str(self.relay_port),
             "EENLOKET_RELAY_STARTTLS": "off",
             "EENLOKET_RELAY_TIMEOUT_SECONDS": "4",
             "EENLOKET_RELAY_FROM_ADDRESS": f"noreply@{self.domain}",
             "EENLOKET_RELAY_MAIL_DOMAIN": self.domain,
-            "EENLOKET_WORKER_BATCH": str(BATCH),
+            "EENLOKET_WORKER_BATCH": str(self.batch),
             "EENLOKET_WORKER_POLL_SECONDS": "0.1",
             "EENLOKET_LEASE_SECONDS": str(LEASE),
             "EENLOKET_SEND_TIMEOUT_SECONDS": str(LEASE - 1),
@@ -165,26 +177,23 @@ class Outbound:
         service = Service("outbound-1", self.url, self.spawn(), self.log)
         await asyncio.to_thread(wait_ready, service, 120.0)
 
-    async def kill_mid_send(self, timeout: float) -> dict[str, Any]:
-        """``kill -9`` while the process has an SMTP connection to Mailpit open (frozen first,
-        so the evidence is the state it dies in); after ``timeout`` s it is killed anyway."""
+    async def kill_at(self, point: Point, timeout: float) -> dict[str, Any]:
+        """``kill -9`` once a send is held at ``point`` by the gate; after ``timeout`` s it is
+        killed anyway (and the fault says it did not land mid-send)."""
         assert self.process is not None
         pid = self.process.pid
         started = time.monotonic()
-        fault: dict[str, Any] = {"pid": pid, "mid_send": False, "missed": 0}
-        while time.monotonic() - started < timeout:
-            os.kill(pid, signal.SIGSTOP)
-            connections = tcp_ports(pid, self.mailpit.smtp_port)
-            if connections:
-                fault |= {"mid_send": True, "smtp_connections": len(connections)}
-                break
-            os.kill(pid, signal.SIGCONT)
-            fault["missed"] += 1
-            await asyncio.sleep(0.01)
+        self.gate.arm(point)
+        try:
+            await asyncio.wait_for(self.gate.caught.wait(), timeout)
+            mid_send = True
+        except TimeoutError:
+            mid_send = False
+        self.gate.armed = None
         os.kill(pid, signal.SIGKILL)
         await asyncio.to_thread(self.process.wait)
-        fault["waited"] = round(time.monotonic() - started, 2)
-        return fault
+        waited = round(time.monotonic() - started, 2)
+        return {"pid": pid, "point": point.value, "mid_send": mid_send, "waited": waited}
 
     async def ready(self) -> bool:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -361,10 +370,12 @@ async def resent(run: Outbound) -> int:
         await conn.close()
 
 
+@pytest.mark.parametrize("batch", BATCHES.values(), ids=BATCHES.keys())
 async def test_r11_outbound_killed_mid_send_loses_no_reply(
-    kafka_bootstrap: str, pg_dsn: str, mailpit: MailpitAddress
+    kafka_bootstrap: str, pg_dsn: str, mailpit: MailpitAddress, batch: int
 ) -> None:
-    run = Outbound(kafka_bootstrap, pg_dsn, mailpit)
+    gate = SmtpGate(mailpit.smtp_host, mailpit.smtp_port)
+    run = Outbound(kafka_bootstrap, pg_dsn, gate, batch)
     rng = random.Random(SEED)
     replies = requests_for(run)
     faults: list[dict[str, Any]] = []
@@ -373,6 +384,7 @@ async def test_r11_outbound_killed_mid_send_loses_no_reply(
     producer = make_producer(kafka_bootstrap, "r11-feed")
     await producer.start()
     try:
+        run.relay_port = await gate.start()
         await run.prepare()
         await run.start()
         began = time.monotonic()
@@ -382,7 +394,7 @@ async def test_r11_outbound_killed_mid_send_loses_no_reply(
         for n, moment in enumerate(moments):
             await asyncio.sleep(max(0.0, began + moment - time.monotonic()))  # fault pacing
             fault = {"n": n + 1, "at": round(time.monotonic() - began, 2)}
-            fault |= await run.kill_mid_send(KILL_WAIT)
+            fault |= await run.kill_at(POINTS[n % len(POINTS)], KILL_WAIT)
             await run.start()
             fault["ready_after"] = round(time.monotonic() - began - fault["at"], 2)
             faults.append(fault)
@@ -401,6 +413,7 @@ async def test_r11_outbound_killed_mid_send_loses_no_reply(
     finally:
         await producer.stop()
         await run.stop()
+        await gate.stop()
         cleanup = await run.drop()
         HISTORY_DIR.mkdir(parents=True, exist_ok=True)
         history = HISTORY_DIR / f"r11-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{run.suffix}.json"
@@ -409,6 +422,7 @@ async def test_r11_outbound_killed_mid_send_loses_no_reply(
                 {
                     "test": "r11",
                     "scale": SCALE,
+                    "batch": batch,
                     "seed": SEED,
                     "suffix": run.suffix,
                     "topics": run.topics,
@@ -425,10 +439,10 @@ async def test_r11_outbound_killed_mid_send_loses_no_reply(
             )
         )
 
-    bound = len(faults) * BATCH
+    bound = len(faults) * batch
     print(
-        f"R11 ledger (seed {SEED}): replies {report['replies']}, kills {len(faults)} "
-        f"(mid-send {sum(f['mid_send'] for f in faults)}), lost "
+        f"R11 ledger (seed {SEED}, batch {batch}): replies {report['replies']}, "
+        f"kills {len(faults)} (mid-send {sum(f['mid_send'] for f in faults)}), lost "
         f"{len(report['lost_in_mailpit'])}, not sent once {len(report['not_sent_once'])}, "
         f"duplicates {report['duplicates']} (bound {bound}) over "
         f"{report['replies_duplicated']} replies, max copies {report['max_copies']}, re-sent "
