@@ -12,6 +12,7 @@ command -v kcat >/dev/null || missing+=(kcat)
 command -v wrk >/dev/null || missing+=(wrk)  # HTTP load for make bench
 command -v chromium >/dev/null || missing+=(chromium)  # the console's browser test
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v npm >/dev/null || missing+=(npm)  # axe-core for the console's accessibility checks
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v python3.11 >/dev/null || { echo "system-deps: python3.11 is required" >&2; exit 1; }
@@ -22,6 +23,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 bash "$here/postgres.sh" install
+bash "$here/web-assets.sh" install
 # Prometheus' promtool for the alert-rule and dashboard tests, and Mailpit (the SMTP server
 # with an inbox the outbound e-mail tests and the demo send to), built once from the Go module
 # proxy into .local/bin (a few minutes the first time on a machine; cached after).

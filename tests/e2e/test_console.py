@@ -30,6 +30,7 @@ from services.caseview.auth import TokenValidator, mint_token
 from services.caseview.bootstrap import create_app
 from services.caseview.config import CaseviewSettings
 from services.caseview.console import devlogin
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import (
     Stack,
     chromium,
@@ -124,6 +125,7 @@ def log_in(
     for box in form.find_elements(By.CSS_SELECTOR, "#teams input[type=checkbox]"):
         if box.is_selected() != (box.get_attribute("value") in teams):
             box.click()
+    assert_accessible(driver, "aanmelden")
     if shot:
         shoot(driver, shot)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
@@ -191,6 +193,7 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         text_in(driver, "#resultaten-lijst", "Geauthenticeerd: eHerkenning-inlog")
         assert kvk not in driver.current_url  # the search is a POST
         shoot(driver, "console-search.png")
+        assert_accessible(driver, "search")
 
         # 2. The party: identifiers, cases, the unified timeline.
         driver.find_element(By.LINK_TEXT, organiser).click()
@@ -204,6 +207,7 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         number = driver.find_element(By.CSS_SELECTOR, "#zaken a").text
         assert number.startswith("ZAAK-")
         shoot(driver, "console-party.png")
+        assert_accessible(driver, "party")
 
         # 3. The case: owner KCC, why, and the handover through the console.
         driver.find_element(By.LINK_TEXT, number).click()
@@ -239,6 +243,7 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         text_in(driver, "#geschiedenis-aantal", "4 items")
         assert driver.execute_script("return window.__sameDocument === true"), "page reloaded"
         shoot(driver, "console-case.png")
+        assert_accessible(driver, "case")
 
         # 5. The events team's queue, live, for a member of that team.
         driver.find_element(By.XPATH, "//button[normalize-space()='Afmelden']").click()
@@ -267,6 +272,7 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         text_in(driver, "#live-melding", number)
         text_in(driver, "#wachtrij tr.row-fresh", number)
         shoot(driver, "console-queue.png")
+        assert_accessible(driver, "queue")
     assert where["party_id"]
     assert console_errors(driver) == []
 
