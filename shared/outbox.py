@@ -101,7 +101,7 @@ async def add_to_outbox(session: AsyncSession, table: Table, rows: list[dict[str
         return
     dumps = orjson.dumps
     # Binary COPY: the rows in list order (``position`` is assigned in that order), the
-    # JSON as text for the jsonb columns.
+    # JSON as text for the json columns (stored as written: shared.db.types.JsonText).
     await driver.copy_records_to_table(
         table.name,
         columns=_OUTBOX_COLUMNS,
@@ -215,8 +215,8 @@ class OutboxRelay:
     async def _unpublished(self, session: AsyncSession) -> list[_Unpublished]:
         """The next unpublished rows in commit order, locked (PostgreSQL: rows another relay
         holds are skipped). The payload as the database writes it, not decoded and encoded
-        again here: the same JSON document, as compact text on SQLite, as jsonb's text on
-        PostgreSQL (read through asyncpg directly, no per-row result processing)."""
+        again here: the compact text it was written as, on SQLite and on PostgreSQL (``json``
+        keeps it as written; read through asyncpg directly, no per-row result processing)."""
         t = self._table
         driver = await postgres_driver(session)
         if driver is not None:

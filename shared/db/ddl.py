@@ -88,3 +88,16 @@ def create_outbox_v1(op: Any) -> None:
         postgresql_where=sa.text("published_at IS NULL"),
         sqlite_where=sa.text("published_at IS NULL"),
     )
+
+
+def outbox_json_as_written_v2(op: Any, to: str = "json") -> None:
+    """The outbox's ``payload`` and ``trace`` as ``json`` (the text as written) instead of
+    ``jsonb`` (``to="jsonb"`` for a downgrade). PostgreSQL only: SQLite stores both as text.
+    Rewrites the table once; the relay keeps few unpublished rows, but a long-kept outbox
+    takes as long as its size (docs/operations.md)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        f"ALTER TABLE outbox ALTER COLUMN payload TYPE {to} USING payload::{to}, "
+        f"ALTER COLUMN trace TYPE {to} USING trace::{to}"
+    )

@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 
-from shared.db.types import BigId, JsonDoc, UtcDateTime
+from shared.db.types import BigId, JsonText, UtcDateTime
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -33,9 +33,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("aggregatetype", String(64), nullable=False),
         Column("aggregateid", String(64), nullable=False),
         Column("type", String(128), nullable=False),
-        Column("payload", JsonDoc, nullable=False),
+        Column("payload", JsonText, nullable=False),
         Column("topic", String(249), nullable=False),
-        Column("trace", JsonDoc, nullable=True),
+        Column("trace", JsonText, nullable=True),
         Column("created_at", UtcDateTime, nullable=False),
         Column("published_at", UtcDateTime, nullable=True),
         Index(

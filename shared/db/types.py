@@ -6,10 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+# A JSON document kept as written (PostgreSQL ``json``): for rows written once and read back
+# whole, never queried inside (the outbox). ``jsonb`` parses on the way in and prints on the
+# way out; for the outbox that was half of its COPY and most of its read (docs/benchmarks.md).
+JsonText = JSON().with_variant(PG_JSON(), "postgresql")
 
 # BIGINT on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -234,6 +234,10 @@ async def test_outbox_crash_between_publish_and_mark_publishes_again_in_order(
     sequences = [orjson.loads(r.value)["sequence"] for r in ours]
     # Published twice (crash before marking), each time complete and in order.
     assert sequences == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
+    # Each payload travels byte for byte as written (PostgreSQL keeps it as ``json``: no
+    # parsing into ``jsonb`` on the way in and printing on the way out).
+    written = {orjson.dumps(e.model_dump(mode="json", exclude_none=True)) for e in events}
+    assert {r.value for r in ours} == written
     assert {r.partition for r in ours} == {ours[0].partition}  # keyed by party id
 
 
