@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,13 +26,13 @@ from selenium.webdriver.support.ui import Select
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import (
     Stack,
-    chromium,
-    chromium_missing,
     console_errors,
     console_stack,
     poll,
 )
-from tests.e2e.test_console import WAIT, live, log_in, shoot, text_in, wait
+
+# The browser fixture is test_console's (its evidence on failure: last.png, last.html).
+from tests.e2e.test_console import WAIT, browser, live, log_in, shoot, text_in, wait  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -42,18 +41,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 async def stack(kafka_bootstrap, pg_dsn, tmp_path_factory):
     async with console_stack(kafka_bootstrap, pg_dsn, tmp_path_factory.mktemp("case")) as s:
         yield s
-
-
-@pytest.fixture
-def browser(tmp_path) -> Iterator[webdriver.Chrome]:
-    if why := chromium_missing():
-        pytest.fail(f"the console test needs Chromium: {why}", pytrace=False)
-    with chromium() as driver:
-        try:
-            yield driver
-        finally:
-            driver.save_screenshot(str(tmp_path / "last.png"))
-            (tmp_path / "last.html").write_text(driver.page_source)
 
 
 def active_id(driver: WebDriver) -> str:
@@ -71,7 +58,8 @@ def expected_refusal(driver: webdriver.Chrome, path: str) -> None:
 
 
 def test_reply_note_status_participants_and_close_from_the_case_page(
-    stack: Stack, browser: webdriver.Chrome
+    stack: Stack,
+    browser: webdriver.Chrome,  # noqa: F811 (the imported fixture)
 ):
     driver = browser
     email = f"f.elamrani-{random.randint(100_000, 999_999)}@example.nl"
