@@ -117,3 +117,13 @@ class ReplyView(Out):
         default_factory=list,
         description="The reply sent again on another channel after this one did not arrive",
     )
+
+
+class ReplyTemplateOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="What to send as 'template'")
+    product: str = Field(description="The product it is for ('*': every product)")
+    channel: ReplyChannel
+    subject: str | None = Field(description="The subject as written (Jinja2, unrendered)")
+    needs_text: bool = Field(description="The template needs the staff member's own 'text'")

@@ -27,9 +27,11 @@ from services.caseview.replies.models import (
     ReplyPreview,
     ReplyRequest,
     ReplyStatusOut,
+    ReplyTemplateOut,
     ReplyView,
 )
 from services.caseview.replies.prepare import Prepared, prepare, send_reply
+from services.caseview.replies.templates import Templates
 from services.caseview.viewer import case_access
 from services.caseview.web import PrincipalDep, SessionDep, responses, viewer
 from shared.http import ProblemError
@@ -185,3 +187,29 @@ async def get_reply(
         not_found=NotFound("Reply not found", "Antwoord niet gevonden (of nog niet verwerkt)."),
         logged=lambda view: [Target(party_id=view.party_id, case_id=case_id, detail="reply")],
     )
+
+
+@router.get(
+    "/reply-templates",
+    tags=["replies"],
+    operation_id="listReplyTemplates",
+    response_model=list[ReplyTemplateOut],
+    responses=responses(403),
+    summary="The reply templates 'template' accepts, per product and channel (the composer's list)",
+)
+async def list_templates(request: Request, principal: PrincipalDep) -> list[ReplyTemplateOut]:
+    """No personal data (the templates file), so no access-log entry; only for those who
+    may reply."""
+    if not principal.has_any(ACT_ON_CASES):
+        raise ProblemError(403, "Not allowed", "Uw rol staat geen antwoorden aan inwoners toe.")
+    templates: Templates = request.app.state.templates
+    return [
+        ReplyTemplateOut(
+            name=t.name,
+            product=t.product,
+            channel=t.channel,
+            subject=t.subject,
+            needs_text=t.needs_text,
+        )
+        for t in templates.spec.templates
+    ]

@@ -97,6 +97,13 @@ async def test_replies_are_checked_rendered_and_published(
         await cv.projected(*events)
         http = cv.client
         url = f"/v1/cases/{case_id}/replies"
+        # The composer's list of templates: the file's, for those who may reply.
+        r = await http.get("/v1/reply-templates", headers=member)
+        assert r.status_code == 200, r.text
+        listed = {(t["name"], t["channel"]) for t in r.json()}
+        assert {("algemeen-antwoord", "email"), ("kennisgeving", "letter")} <= listed
+        auditor = token(teams=[], roles=["auditor"])
+        assert (await http.get("/v1/reply-templates", headers=auditor)).status_code == 403
         base = {"identifier_id": to_verified, "channel": "email", "text": "Uw kliko komt morgen."}
         base["template"] = "algemeen-antwoord"
 

@@ -1,5 +1,6 @@
 // A case: owner, participants, handovers with reasons, why it was routed here, its
-// history (live), and — for the owning team — handing it over with a reason.
+// history (live), and — for the owning team — handing it over with a reason. Replying
+// (compose.js) and the other actions (actions.js) have their own modules.
 
 import { api, explain } from './api.js';
 import { $, badge, day, el, fieldError, notice, partyLink, replace, time, uuidParam } from './dom.js';
@@ -8,6 +9,8 @@ import { watchCommand } from './commands.js';
 import { announce, liveStatus, setTitle, start } from './layout.js';
 import { openStream } from './stream.js';
 import { entryItem, title } from './timeline.js';
+import { rejectedOnStream, renderActions, wireActions } from './actions.js';
+import { renderComposer, replyEntry, replyStatusChanged, wireComposer } from './compose.js';
 
 const user = start();
 const messages = $('#melding');
@@ -57,6 +60,25 @@ function renderCase(c) {
   renderHandovers(c);
   renderRouting(c);
   renderHandoverForm(c);
+  renderActions(c, user);
+  renderComposer(c, user).catch((error) => notice($('#antwoord-status'), explain(error), 'error'));
+}
+
+// Reply entries are described by the composer's module; the rest by the shared timeline.
+function item(entry, options) {
+  const reply = !entry.redacted && replyEntry(entry);
+  if (!reply) return entryItem(entry, options);
+  const node = entryItem(entry, options);
+  const [heading, body] = reply;
+  const article = node.querySelector('article');
+  article.querySelector('h3').textContent = heading;
+  article.querySelectorAll(':scope > :not(h3):not(.entry-meta)').forEach((n) => n.remove());
+  article.append(...body.filter(Boolean));
+  return node;
+}
+
+function itemTitle(entry) {
+  return (!entry.redacted && replyEntry(entry)?.[0]) || title(entry);
 }
 
 function renderHandovers(c) {
@@ -142,7 +164,7 @@ async function loadHistory({ reset }) {
   for (const entry of page.items) {
     if (seen.has(entry.event_id)) continue;
     seen.add(entry.event_id);
-    list.append(entryItem(entry, { showCase: false }));
+    list.append(item(entry, { showCase: false }));
   }
   cursor = page.next_cursor;
   more.hidden = !cursor;
@@ -159,7 +181,9 @@ function onEvent({ data: entry }) {
   if (!entry || seen.has(entry.event_id)) return;
   seen.add(entry.event_id);
   list.querySelectorAll('.entry-fresh').forEach((node) => node.classList.remove('entry-fresh'));
-  list.prepend(entryItem(entry, { showCase: false, fresh: true }));
+  list.prepend(item(entry, { showCase: false, fresh: true }));
+  replyStatusChanged(entry);
+  if (entry.type.endsWith('command.rejected')) rejectedOnStream(entry);
   total.value += total.capped ? 0 : 1;
   showCount();
   if (pending && entry.type.endsWith('command.rejected') && entry.data?.command_id === pending.commandId) {
@@ -167,7 +191,7 @@ function onEvent({ data: entry }) {
   } else if (pending && entry.type.endsWith('case.handed-over') && entry.data?.to_team === pending.toTeam) {
     handedOver(pending);
   }
-  announce(`Nieuw in deze zaak: ${title(entry)}`);
+  announce(`Nieuw in deze zaak: ${itemTitle(entry)}`);
   if (CHANGES.test(entry.type)) {
     clearTimeout(refresh);
     refresh = setTimeout(() => loadCase().catch((error) => notice(messages, explain(error), 'error')), 200);
@@ -254,6 +278,8 @@ async function main() {
     return;
   }
   $('#overdrachtformulier').addEventListener('submit', handOver);
+  wireActions(caseId);
+  wireComposer();
   for (const field of ['#naar-team', '#reden']) {
     $(field).addEventListener('input', () => { idempotencyKey = null; });
   }
