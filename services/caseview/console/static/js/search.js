@@ -36,7 +36,7 @@ function resultRow(hit) {
         : null),
     el('td', {},
       hit.provisional ? badge('voorlopig', 'warning') : badge(TRUST[rung] || 'onbekend', rung === 'authenticated' ? 'ok' : 'neutral'),
-      hit.trust ? el('span', { class: 'muted block' }, `Gezocht gegeven ${(TRUST[hit.trust] || hit.trust).toLowerCase()}: ${evidenceText(hit.evidence)}`) : null),
+      hit.trust ? el('span', { class: 'muted block' }, `Gezocht gegeven – ${TRUST[hit.trust] || hit.trust}: ${evidenceText(hit.evidence)}`) : null),
     el('td', { class: 'value' }, hit.bsn_masked ? bsnCell(hit, name) : '—'),
     el('td', {}, time(hit.last_contact_at, day)),
     el('td', { class: 'number' }, String(hit.open_cases)),
