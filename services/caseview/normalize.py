@@ -65,3 +65,30 @@ def _confidential(product: str, terms: tuple[str, ...]) -> bool:
     # Cached: the need-to-know check runs for every entry of every page read.
     folded = fold(product)
     return any(fold(term) in folded for term in terms if term.strip())
+
+
+_POSTCODE = re.compile(r"(?<!\d)(\d{4})\s?([A-Za-z]{2})(?![A-Za-z])")
+_HOUSE = re.compile(r"\b(\d{1,5})(?:\s?-?\s?([A-Za-z]{1,2}\b|\d{1,4}\b))?")
+
+
+def postcode_house(value: str) -> tuple[str, str] | None:
+    """A search for postcode + house number ('1234 ab 12', '1234AB12') -> ('1234AB', '12');
+    the house number's letter or addition is ignored: the same house, as a KCC employee means
+    it. None if there is no postcode and number."""
+    found = _POSTCODE.search(value)
+    if found is None:
+        return None
+    number = re.search(r"\d{1,5}", value[found.end() :])
+    if number is None:
+        return None
+    return f"{found[1]}{found[2].upper()}", str(int(number[0]))
+
+
+def address_key(address: str) -> tuple[str, str | None] | None:
+    """Postcode and house number of a postal address as written ('Kerkstraat 1a, 1234 AB
+    Dorp' -> ('1234AB', '1')): the house number is the last number before the postcode."""
+    found = _POSTCODE.search(address)
+    if found is None:
+        return None
+    numbers = _HOUSE.findall(address[: found.start()])
+    return f"{found[1]}{found[2].upper()}", str(int(numbers[-1][0])) if numbers else None

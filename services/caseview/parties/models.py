@@ -13,7 +13,7 @@ from services.caseview.paging import Out
 from services.caseview.parties.preferences import ContactPreferencesOut
 from services.caseview.web import NO_NUL
 
-SearchKind = Literal["bsn", "kvk", "email", "phone", "case_number", "name"]
+SearchKind = Literal["bsn", "kvk", "email", "phone", "case_number", "postcode", "name"]
 
 
 class PartySearch(BaseModel):
@@ -22,8 +22,10 @@ class PartySearch(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     by: SearchKind = Field(
-        description="bsn, kvk, email, phone (any notation; NL by default), case_number, or "
-        "name (prefix of any word, case- and accent-insensitive)"
+        description="bsn, kvk, email, phone (any notation; NL by default), case_number "
+        "(ZAAK-2026-0000000123), postcode (postcode + house number: '1234 AB 12'; a letter "
+        "or addition of the number is ignored), or name (prefix of any word, case- and "
+        "accent-insensitive)"
     )
     value: str = Field(min_length=1, max_length=320, pattern=NO_NUL)
     limit: int = Field(default=20, ge=1, le=100)
@@ -57,6 +59,28 @@ class SuggestionOut(Out):
     identifier_trust: str | None
     message_id: uuid.UUID | None
     suggested_at: datetime | None
+    identifier_value: str | None = Field(
+        default=None, description="The identifier the sender claimed (as stored)."
+    )
+    party_name: str | None = None
+    suggested_party_name: str | None = None
+    held_trust: str | None = Field(
+        default=None,
+        description="The rung at which the suggested party holds that identifier (its side of "
+        "the evidence); null: it no longer holds it.",
+    )
+    held_evidence: str | None = None
+    message_channel: str | None = Field(
+        default=None, description="The channel of the message that led to the suggestion."
+    )
+    message_at: datetime | None = Field(default=None, description="When that message was sent.")
+    case_id: uuid.UUID | None = None
+    case_number: str | None = None
+
+
+class SuggestionPage(Out):
+    items: list[SuggestionOut]
+    next_cursor: str | None
 
 
 class MergeOut(Out):
@@ -103,6 +127,26 @@ class PartyHit(Out):
         "('authenticated' first, then 'verified', then 'claimed': merely stated by a sender).",
     )
     evidence: str | None = None
+    identity_trust: str | None = Field(
+        default=None,
+        description="The strongest rung of any identifier the party holds (telling people apart).",
+    )
+    bsn_masked: str | None = Field(
+        default=None,
+        description="The BSN with all but its last three digits hidden ('******789'); the "
+        "whole number only through GET /v1/parties/{id}/bsn, which is access-logged.",
+    )
+    last_contact_at: datetime | None = None
+    open_cases: int = 0
+    postcode: str | None = Field(default=None, description="'1234AB', from a postal address")
+    house_number: str | None = None
+
+
+class BsnOut(Out):
+    party_id: uuid.UUID
+    bsn: str
+    trust: str
+    evidence: str | None
 
 
 class PartyHits(Out):

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.cases.queries import case_summaries
-from services.caseview.normalize import fold, identifier, like_prefix
+from services.caseview.normalize import fold, identifier, like_prefix, postcode_house
 from services.caseview.orm import (
     cases,
     link_suggestions,
@@ -19,7 +19,7 @@ from services.caseview.orm import (
     party_merges,
     party_name_keys,
 )
-from services.caseview.parties import preferences
+from services.caseview.parties import details, preferences, suggestions
 from services.caseview.parties.merges import members, resolve
 from services.caseview.parties.models import (
     IdentifierOut,
@@ -28,7 +28,6 @@ from services.caseview.parties.models import (
     PartyHits,
     PartyView,
     SearchKind,
-    SuggestionOut,
 )
 from services.caseview.viewer import Viewer
 from shared.contracts import IdentifierKind
@@ -67,19 +66,7 @@ async def party_view(
         )
         .order_by(s.c.suggested_at, s.c.suggestion_id)
     )
-    suggestions = [
-        SuggestionOut(
-            suggestion_id=r.suggestion_id,
-            direction="outgoing" if r.party_id in ids else "incoming",
-            party_id=r.party_id,
-            suggested_party_id=r.suggested_party_id,
-            identifier_kind=r.identifier_kind,
-            identifier_trust=r.identifier_trust,
-            message_id=r.message_id,
-            suggested_at=r.suggested_at,
-        )
-        for r in pending
-    ]
+    suggested = await suggestions.with_evidence(session, pending.all(), outgoing=set(ids))
     m = party_merges
     merges = [
         MergeOut(
@@ -117,7 +104,7 @@ async def party_view(
         display_name=row.display_name,
         created_at=row.created_at,
         identifiers=identifiers,
-        suggested_links=suggestions,
+        suggested_links=suggested,
         merges=merges,
         open_cases=[c for c in summaries if c.closed_at is None],
         closed_cases=[c for c in summaries if c.closed_at is not None],
@@ -139,6 +126,11 @@ async def find_parties(
                 )
             ).all()
         )
+    elif kind == "postcode":
+        wanted = postcode_house(value)
+        if wanted is None:
+            return PartyHits(items=[], truncated=False)
+        matched = await details.holders_of_address(session, *wanted, limit=limit)
     elif kind == "name":
         prefix = fold(value)
         if not prefix:
@@ -182,6 +174,7 @@ async def find_parties(
         if row is None:
             continue
         trust, evidence = rungs.get(party_id, (None, None))
+        about = await details.details(session, root)
         hits[root] = PartyHit(
             party_id=root,
             matched_party_id=party_id,
@@ -189,6 +182,12 @@ async def find_parties(
             provisional=row.provisional,
             trust=trust,
             evidence=evidence,
+            identity_trust=about.identity_trust,
+            bsn_masked=about.bsn_masked,
+            last_contact_at=about.last_contact_at,
+            open_cases=about.open_cases,
+            postcode=about.postcode,
+            house_number=about.house_number,
         )
     # Who holds the identifier by evidence comes first; who merely claimed it never ahead.
     order = {"authenticated": 0, "verified": 1}

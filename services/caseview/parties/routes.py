@@ -1,4 +1,5 @@
-"""Party routes: search, the party view, its history and the history's live stream."""
+"""Party routes: search, the party view, its BSN (revealed), its history and the history's
+live stream; a team's pending link suggestions."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log.audited import Audited, Need, NotFound, Target
-from services.caseview.auth import READ_HISTORY
-from services.caseview.parties import merges
-from services.caseview.parties.models import PartyHits, PartySearch, PartyView
+from services.caseview.auth import ACT_ON_CASES, READ_HISTORY
+from services.caseview.parties import details, merges, suggestions
+from services.caseview.parties.models import (
+    BsnOut,
+    PartyHits,
+    PartySearch,
+    PartyView,
+    SuggestionPage,
+)
 from services.caseview.parties.queries import find_parties as search_parties
 from services.caseview.parties.queries import party_view
 from services.caseview.timeline import live
@@ -22,6 +29,8 @@ from services.caseview.timeline.queries import feed, timeline
 from services.caseview.web import (
     Cursor,
     Limit,
+    Team,
+    invalid_cursor,
     now,
     responses,
     settings,
@@ -33,6 +42,9 @@ router = APIRouter(prefix="/v1")
 
 READ = Need(READ_HISTORY)
 PARTY_NOT_FOUND = NotFound("Party not found")
+TEAM_MEMBER = Need(
+    ACT_ON_CASES, "Not your team", "Only members of a team see its suggestions.", own_team=True
+)
 
 
 @router.post(
@@ -69,6 +81,62 @@ async def get_party(request: Request, party_id: uuid.UUID, read: Audited) -> Par
         return await party_view(read.session, viewer(request, read.principal), party_id, now=now())
 
     return await read(READ, Target(party_id=party_id), find, not_found=PARTY_NOT_FOUND)
+
+
+@router.get(
+    "/parties/{party_id}/bsn",
+    tags=["parties"],
+    operation_id="revealPartyBsn",
+    response_model=BsnOut,
+    responses=responses(404),
+    summary="The party's BSN in full (search shows it masked); the reveal is access-logged",
+)
+async def reveal_bsn(party_id: uuid.UUID, read: Audited) -> BsnOut:
+    async def find() -> BsnOut | None:
+        if not await merges.party_exists(read.session, party_id):
+            return None
+        return await details.bsn(read.session, await merges.resolve(read.session, party_id))
+
+    return await read(
+        READ,
+        Target(party_id=party_id, detail="bsn revealed"),
+        find,
+        not_found=NotFound("Party not found", "Geen BSN bekend bij dit dossier."),
+    )
+
+
+@router.get(
+    "/teams/{team}/link-suggestions",
+    tags=["teams"],
+    operation_id="getTeamLinkSuggestions",
+    response_model=SuggestionPage,
+    responses=responses(400),
+    summary="Suggested identity links awaiting a decision, from messages on the team's cases",
+)
+async def team_link_suggestions(
+    team: Team, read: Audited, limit: Limit = 50, cursor: Cursor = None
+) -> SuggestionPage:
+    async def find() -> SuggestionPage:
+        after = None
+        if cursor is not None:
+            try:
+                after = suggestions.decode_cursor(cursor)
+            except ValueError as exc:
+                raise invalid_cursor() from exc
+        return await suggestions.team_suggestions(read.session, team, limit=limit, after=after)
+
+    # One entry per party shown, like a search: the list names residents.
+    return await read(
+        TEAM_MEMBER,
+        Target(team=team),
+        find,
+        logged=lambda page: [
+            Target(party_id=p, team=team, detail="link suggestions")
+            for p in dict.fromkeys(
+                x for s in page.items for x in (s.party_id, s.suggested_party_id)
+            )
+        ],
+    )
 
 
 @router.get(

@@ -74,6 +74,7 @@ export const SEARCH_KINDS = {
   email: 'E-mailadres',
   phone: 'Telefoonnummer',
   case_number: 'Zaaknummer',
+  postcode: 'Postcode en huisnummer',
   name: 'Naam',
 };
 

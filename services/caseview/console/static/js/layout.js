@@ -26,6 +26,12 @@ export function start() {
   const queues = queueTeams(user);
   const queueLink = document.querySelector('#menu-wachtrij');
   if (queueLink && queues.length === 0) queueLink.closest('li').hidden = true;
+  // The team's link suggestions: a page of its own, offered to whoever has a queue.
+  const menu = document.querySelector('nav.menu ul');
+  if (menu && queues.length) {
+    const here = window.location.pathname.endsWith('/suggesties.html');
+    menu.append(el('li', {}, el('a', { href: 'suggesties.html', 'aria-current': here ? 'page' : null }, 'Koppelingen')));
+  }
   const why = document.querySelector('#doel');
   if (why) {
     replace(why, purpose()

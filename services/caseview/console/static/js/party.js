@@ -3,6 +3,7 @@
 import { api, explain } from './api.js';
 import { $, badge, caseLink, day, el, notice, replace, time, uuidParam } from './dom.js';
 import { CHANNELS, IDENTIFIERS, TRUST, evidenceText, status, team } from './labels.js';
+import { installMerge, renderIdentity } from './identity.js';
 import { announce, liveStatus, setTitle, start } from './layout.js';
 import { openStream } from './stream.js';
 import { entryItem, title } from './timeline.js';
@@ -68,6 +69,7 @@ async function loadParty() {
   )));
   const cases = [...party.open_cases, ...party.closed_cases];
   numbers = new Map(cases.map((c) => [c.id, c.number]));
+  renderIdentity(party, { onChanged: () => loadParty().catch(() => {}) });
   replace(
     $('#zaken'),
     cases.length ? cases.map(caseRow) : el('tr', {}, el('td', { colspan: 5 }, 'Geen zaken.')),
@@ -125,6 +127,7 @@ async function main() {
     notice(messages, explain(error), 'error');
     return;
   }
+  installMerge();
   $('#filter').addEventListener('submit', async (event) => {
     event.preventDefault();
     channel = $('#kanaal').value;
