@@ -107,6 +107,7 @@ class Stack:
     ingest: str
     caseview: str
     portal_key: str  # the portal's integration key: web channel, may assert logins
+    router_pid: int = 0  # to pause the router (SIGSTOP) so that two commands meet in its queue
 
     @property
     def console(self) -> str:
@@ -171,7 +172,12 @@ async def console_stack(kafka_bootstrap: str, pg_dsn: str, log_dir: Path) -> Asy
     env["ingest"]["EENLOKET_ATTACHMENT_DIR"] = str(log_dir / "attachments")
     try:
         with run_services(env, log_dir) as services:
-            yield Stack(services["ingest"].url, services["caseview"].url, portal_key)
+            yield Stack(
+                services["ingest"].url,
+                services["caseview"].url,
+                portal_key,
+                services["router"].process.pid,
+            )
     finally:
         drop = [f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in databases.values()]
         await _admin(pg_dsn, drop)

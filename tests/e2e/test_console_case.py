@@ -5,13 +5,17 @@ confirmation box first, then keyboard only: preview, confirm, send), adds a note
 the status, lets a team join and leave, is refused a close without a result at that
 field, and closes the case. Every step is confirmed live on the page.
 
-The outbound service is not part of ``console_stack``: the reply stays "aangevraagd".
+The outbound service is not part of ``console_stack``: the reply stays "aangevraagd". A
+second test pauses the router so that a colleague's command and the console's meet in its
+queue: the router rejects the second, and the console says so at the form and the page top.
 Set EENLOKET_CONSOLE_SCREENSHOTS=docs/img to (re)write the screenshots of docs/console.md.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import uuid
 
 import httpx
@@ -23,6 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select
 
+from services.caseview.auth import mint_token
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import (
     Stack,
@@ -179,4 +184,54 @@ def test_reply_note_status_participants_and_close_from_the_case_page(
     text_in(driver, "#geschiedenis", f"Resultaat: {result}")
     wait(driver, ec.invisibility_of_element_located((By.ID, "antwoordformulier")), "no reply")
     assert_accessible(driver, "case, closed")
+    assert console_errors(driver) == []
+
+
+def test_a_command_the_router_rejects_later_is_shown_to_its_sender(
+    stack: Stack,
+    browser: webdriver.Chrome,  # noqa: F811 (the imported fixture)
+):
+    """Two colleagues set the same status at once: caseview accepts both (neither is on its
+    read model yet), the router carries out the first and rejects the second. The router
+    is paused (SIGSTOP) while both are sent, so they meet in its queue in this order."""
+    driver = browser
+    with httpx.Client(timeout=10) as http:
+        sent = stack.submit(
+            http,
+            {
+                "submission_id": f"case-{uuid.uuid4()}",
+                "name": "Johan de Vries",
+                "email": f"j.devries-{random.randint(100_000, 999_999)}@example.nl",
+                "subject": "Vraag over mijn brief",
+                "text": "Ik kreeg een brief van u en begrijp niet wat ik moet doen.",
+            },
+        )
+        where = poll(lambda: stack.located(http, sent), timeout=WAIT)
+        log_in(driver, stack, "kcc-medewerker-3", "kcc", ["kcc"])
+        driver.get(f"{stack.console}zaak.html?id={where['case_id']}")
+        live(driver)
+        text_in(driver, "#eigenaar", "Klantcontactcentrum")
+        status = wait(
+            driver, ec.visibility_of_element_located((By.ID, "nieuwe-status")), "status form"
+        )
+        Select(status).select_by_value("in behandeling")
+
+        os.kill(stack.router_pid, signal.SIGSTOP)
+        try:
+            colleague = mint_token("kcc-medewerker-4", teams=["kcc"], roles=["kcc"])
+            first = http.post(
+                f"{stack.caseview}/v1/cases/{where['case_id']}/status",
+                json={"status": "in behandeling"},
+                headers={"Authorization": f"Bearer {colleague}", "X-Purpose": "test"},
+            )
+            assert first.status_code == 202, first.text
+            driver.find_element(By.ID, "status-knop").click()
+            text_in(driver, "#status-status", "wacht op bevestiging")
+        finally:
+            os.kill(stack.router_pid, signal.SIGCONT)
+
+    # At the form and at the top of the page, in Dutch: why it was not carried out.
+    text_in(driver, "#status-status", "is geweigerd")
+    text_in(driver, "#melding", "Uw opdracht is niet uitgevoerd")
+    assert_accessible(driver, "case, command rejected by the router")
     assert console_errors(driver) == []
