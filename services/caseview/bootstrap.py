@@ -17,6 +17,7 @@ from services.caseview.projector import project, project_batch
 from services.caseview.replies.templates import load_templates
 from services.caseview.teams import load_team_names
 from services.caseview.timeline.live import Pulse
+from shared.attachments import open_attachment_store
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after
@@ -102,6 +103,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         app.state.teams = teams
         app.state.team_names = team_names
         app.state.templates = templates
+        app.state.attachments = open_attachment_store(settings)  # cases/attachments.py
         app.state.producer = producer
         app.state.pulse = pulse
         app.state.readiness = {
