@@ -4,14 +4,22 @@ caseview, with need-to-know and an access-log entry."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from shared.attachments import Blob, LocalAttachmentStore
-from shared.contracts import Channel, MessageRouted
-from tests.integration.caseview.conftest import Party, running, send, settings_for, token
+from shared.contracts import CaseHandedOver, CaseStatusChanged, Channel, MessageRouted
+from tests.integration.caseview.conftest import (
+    STAFF,
+    Party,
+    running,
+    send,
+    settings_for,
+    team_name,
+    token,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -84,3 +92,69 @@ async def test_history_is_ordered_by_when_it_happened_and_attachments_are_read_t
         member = token(teams=["werk-inkomen"], roles=["member"])
         r = await http.get(f"/v1/cases/{secret_case}/attachments/{photo.sha256}", headers=member)
         assert r.status_code == 200
+
+
+async def test_queue_rows_say_what_and_who_and_the_lead_sees_the_team_at_a_glance(
+    kafka_bootstrap, db_urls, topics, producer
+):
+    team = team_name()
+    p = Party()
+    created = p.created("Sanne de Vries")
+    late, late_no, late_opened = p.case(
+        "paspoort", team, due_at=datetime.now(UTC) - timedelta(days=1)
+    )
+    msg = p.message(late, late_no, Channel.APP, "Foto van de stoep", subject="Kapotte stoep")
+    busy, busy_no, busy_opened = p.case("rijbewijs", team)
+    handovers = [
+        p.event(
+            CaseHandedOver(
+                case_id=busy,
+                case_number=busy_no,
+                party_id=p.id,
+                from_team=team,
+                to_team=team,
+                by=STAFF,
+                reason="terug",
+                handover_count=n,
+                at=p.at(),
+            )
+        )
+        for n in (1, 2, 3)
+    ]
+    status = p.event(
+        CaseStatusChanged(
+            case_id=busy, party_id=p.id, from_status="open", to_status="in behandeling",
+            by=STAFF, at=p.at(),
+        )
+    )  # fmt: skip
+    events = [created, late_opened, msg, busy_opened, *handovers, status]
+    await send(producer, topics.timeline, *events)
+    settings = settings_for(db_urls["caseview"], kafka_bootstrap, topics)
+    member = token(teams=[team], roles=["member"])
+    async with running(settings) as cv:
+        await cv.projected(*events)
+        http = cv.client
+        r = await http.get(f"/v1/teams/{team}/queue", headers=member)
+        assert r.status_code == 200, r.text
+        rows = {i["id"]: i for i in r.json()["items"]}
+        assert rows[str(late)]["subject"] == "Kapotte stoep"
+        assert rows[str(late)]["channel"] == "app"
+        assert rows[str(late)]["resident"] == "Sanne de Vries"
+        assert rows[str(late)]["overdue"] is True
+        assert rows[str(busy)]["handover_count"] == 3
+        r = await http.get(
+            f"/v1/teams/{team}/queue", params={"status": "in behandeling"}, headers=member
+        )
+        assert [i["id"] for i in r.json()["items"]] == [str(busy)]
+        assert r.json()["total"]["value"] == 1
+
+        r = await http.get(f"/v1/teams/{team}/overview", headers=member)
+        assert r.status_code == 200, r.text
+        o = r.json()
+        assert (o["backlog"], o["overdue"], o["handed_over"], o["handovers"]) == (2, 1, 1, 3)
+        assert o["passed_around"] == 1
+        assert {a["bucket"]: a["count"] for a in o["ages"]}["under-1-day"] == 2
+        assert sum(a["count"] for a in o["ages"]) == 2
+        other = token(teams=["kcc"], roles=["member"])
+        r = await http.get(f"/v1/teams/{team}/overview", headers=other)
+        assert r.status_code == 403
