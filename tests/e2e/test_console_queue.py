@@ -62,7 +62,12 @@ def _post(http: httpx.Client, stack: Stack, channel: str, body: dict[str, object
 
 def _reflows(driver: webdriver.Chrome, what: str) -> None:
     wide = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-    assert wide[0] <= wide[1], f"{what} scrolls sideways at 320 px: {wide}"
+    wider = driver.execute_script(
+        "return [...document.querySelectorAll('body *')]"
+        ".filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)"
+        ".slice(0, 5).map((e) => e.tagName + '#' + e.id + '.' + e.className)"
+    )
+    assert wide[0] <= wide[1], f"{what} scrolls sideways at 320 px: {wide} {wider}"
 
 
 def test_queue_overview_history_order_attachments_focus_and_reflow(
@@ -138,7 +143,8 @@ def test_queue_overview_history_order_attachments_focus_and_reflow(
     shoot(driver, "console-queue-queue.png")
     assert_accessible(driver, "queue filled")
     Select(driver.find_element(By.ID, "sortering")).select_by_value("due")
-    driver.find_element(By.ID, "statusfilter").send_keys(Keys.ENTER)  # keyboard submit
+    submit = driver.find_element(By.CSS_SELECTOR, "#wachtrijformulier button[type=submit]")
+    submit.send_keys(Keys.ENTER)  # keyboard
     text_in(driver, "#wachtrij-aantal", "eerste termijn eerst")
     assert "volgorde=due" in driver.current_url
     Select(driver.find_element(By.ID, "statusfilter")).select_by_value("wacht op inwoner")
@@ -151,21 +157,21 @@ def test_queue_overview_history_order_attachments_focus_and_reflow(
     # with the time it was recorded; the photo opened through caseview.
     driver.get(f"{stack.console}zaak.html?id={case_id}")
     live(driver)
-    text_in(driver, "#tijdlijn", "Oude brief over het terras")
-    entries = driver.find_elements(By.CSS_SELECTOR, "#tijdlijn li.entry")
+    text_in(driver, "#geschiedenis", "Oude brief over het terras")
+    entries = driver.find_elements(By.CSS_SELECTOR, "#geschiedenis li.entry")
     titles = [e.find_element(By.TAG_NAME, "h3").text for e in entries]
     newer = next(i for i, t in enumerate(titles) if "Terras aan de Korvelseweg" in t)
     older = next(i for i, t in enumerate(titles) if "Oude brief" in t)
     assert newer < older, titles
     assert "geïmporteerd" in entries[older].text and "vastgelegd" in entries[older].text
     assert "geïmporteerd" not in entries[newer].text
-    opener = driver.find_element(By.CSS_SELECTOR, "#tijdlijn button.attachment-open")
+    opener = driver.find_element(By.CSS_SELECTOR, "#geschiedenis button.attachment-open")
     assert opener.text == "terras.png openen"
     driver.execute_script("arguments[0].focus()", opener)
     opener.send_keys(Keys.ENTER)
     image = wait(
         driver,
-        ec.visibility_of_element_located((By.CSS_SELECTOR, "#tijdlijn img.attachment-preview")),
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "#geschiedenis img.attachment-preview")),
         "the photo's preview",
     )
     assert (image.get_attribute("src") or "").startswith("blob:")
@@ -208,9 +214,12 @@ def test_queue_overview_history_order_attachments_focus_and_reflow(
         wait(driver, ec.presence_of_element_located((By.ID, "gebruiker")), page)
         text_in(driver, "#gebruiker", "teamleider-kcc")
         _reflows(driver, page)
-    for page in (f"zaak.html?id={case_id}", f"partij.html?id={where['party_id']}"):
+    for page, history in (
+        (f"zaak.html?id={case_id}", "#geschiedenis"),
+        (f"partij.html?id={where['party_id']}", "#tijdlijn"),
+    ):
         driver.get(f"{stack.console}{page}")
-        text_in(driver, "#tijdlijn", "Terras")
+        text_in(driver, history, "Terras")
         _reflows(driver, page)
     assert_accessible(driver, "party at 320 px")
     driver.get(f"{stack.console}aanmelden.html")
