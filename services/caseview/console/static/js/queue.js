@@ -47,7 +47,12 @@ function row(item) {
     'tr',
     { class: fresh ? 'row-fresh' : null, dataset: { caseId: item.id } },
     el('th', { scope: 'row' }, caseLink(item.id, item.number), fresh ? [' ', badge('bijgewerkt', 'new')] : null),
-    el('td', {}, item.redacted ? 'Afgeschermd' : item.subject || item.product || 'Geen onderwerp'),
+    el(
+      'td',
+      {},
+      item.redacted ? 'Afgeschermd' : item.subject || 'Geen onderwerp',
+      item.redacted ? null : [el('br'), el('span', { class: 'muted' }, item.product || 'Product nog niet bepaald')],
+    ),
     el('td', {}, item.resident || 'Onbekend'),
     el('td', {}, item.channel ? channel(item.channel) : '—'),
     el('td', {}, item.redacted ? '—' : status(item.status)),
