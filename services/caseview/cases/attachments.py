@@ -23,6 +23,7 @@ from services.caseview.viewer import case_access
 from services.caseview.web import responses, viewer
 from shared.attachments import AttachmentStore
 from shared.contracts import MessageRouted
+from shared.http import ProblemError
 
 router = APIRouter(prefix="/v1")
 
@@ -82,7 +83,10 @@ async def case_attachment(
     )
     store: AttachmentStore = request.app.state.attachments
     # The store hands over whole blobs (at most ingest's per-message limit), so one body.
-    data = await store.get(sha256)
+    try:
+        data = await store.get(sha256)
+    except KeyError as exc:  # referenced but gone from the store (an operator's clean-up)
+        raise ProblemError(404, "Attachment not in the store", "The bytes are gone.") from exc
     media_type = str(ref.get("media_type") or "application/octet-stream")
     return Response(
         data,
