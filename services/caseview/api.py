@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.caseview.access_log.routes import router as access_log
+from services.caseview.cases.attachments import router as attachments
 from services.caseview.cases.routes import router as cases
 from services.caseview.commands.routes import router as commands
 from services.caseview.parties.routes import router as parties
@@ -19,5 +20,5 @@ from services.caseview.replies.routes import router as replies
 from services.caseview.timeline.routes import router as timeline
 
 router = APIRouter()
-for part in (parties, cases, timeline, access_log, commands, replies):
+for part in (parties, cases, attachments, timeline, access_log, commands, replies):
     router.include_router(part)

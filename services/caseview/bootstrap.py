@@ -17,6 +17,8 @@ from services.caseview.projector import project, project_batch
 from services.caseview.replies.templates import load_templates
 from services.caseview.teams import load_team_names
 from services.caseview.timeline.live import Pulse
+from shared.api_docs import install_api_docs
+from shared.attachments import open_attachment_store
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after
@@ -102,6 +104,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         app.state.teams = teams
         app.state.team_names = team_names
         app.state.templates = templates
+        app.state.attachments = open_attachment_store(settings)  # cases/attachments.py
         app.state.producer = producer
         app.state.pulse = pulse
         app.state.readiness = {
@@ -118,6 +121,8 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
+        redoc_url=None,
         telemetry=FASTAPI_TELEMETRY,
         title="Eenloket caseview",
         version="1",
@@ -128,6 +133,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_api_docs(app)
     messages.install_validation_handler(app)  # a Dutch detail naming the fields
     install_http_metrics(app)
     app.include_router(api.router)

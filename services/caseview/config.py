@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from shared.attachments import AttachmentStoreSettings
 from shared.settings import ServiceSettings
 
 DEVKEYS = Path(__file__).parent / "devkeys"
@@ -24,7 +25,8 @@ def dev_public_key() -> str:
     return (DEVKEYS / "dev-public.pem").read_text()
 
 
-class CaseviewSettings(ServiceSettings):
+# The attachment store (EENLOKET_ATTACHMENT_*): read-only here, for the attachments route.
+class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     database_url: str = "sqlite+aiosqlite:///.local/data/caseview.db"
     http_port: int = 8003
     consumer_group: str = "eenloket-caseview"

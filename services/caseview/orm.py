@@ -158,9 +158,9 @@ case_handovers = Table(
 
 # One row per history event. ``position`` is the live-update cursor (SSE event id):
 # assigned in commit order, see projector.py. The history order is
-# (sort_at, party_id, sequence): sort_at is the event time, kept non-decreasing
-# within a party, so one party's history is exactly its sequence order and a
-# merged history interleaves its parties by time, independent of arrival order.
+# (sort_at, party_id, sequence): sort_at is when it happened (``occurred_at``: a contact's
+# own moment), so imported history sits where it belongs and a merged history
+# interleaves its parties by time; ``recorded_at`` is when Eenloket recorded it.
 timeline_entries = Table(
     "timeline_entries",
     metadata,
@@ -174,6 +174,7 @@ timeline_entries = Table(
     Column("type", String(128), nullable=False),
     Column("channel", String(16)),
     Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime),  # null on rows projected before migration 0007
     Column("prev_team", String(64)),  # the team a handover or removal took the case from
     Column("body", JsonDoc, nullable=False),
     Index("ix_cv_timeline_party_order", "party_id", "sort_at", "sequence"),

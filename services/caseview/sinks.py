@@ -75,34 +75,25 @@ class ProjectionSink(Protocol):
 
 def entry_row(
     event: CloudEvent,
-    last: datetime | None,
     *,
     party_id: uuid.UUID,
     occurred_at: datetime,
     **columns: Any,
 ) -> dict[str, Any]:
-    # The history order: the event's time, but never before the party's previous entry,
-    # so one party's history is exactly its sequence order even if clocks disagreed.
-    sort_at = event.time if last is None or event.time > last else last
+    # The history order is when it happened (an imported October letter sits below a
+    # December e-mail), not when Eenloket recorded it; ``recorded_at`` keeps the latter.
     return {
         **ENTRY_DEFAULTS,
         "event_id": event.id,
         "party_id": party_id,
         "sequence": event.sequence or 0,
-        "sort_at": sort_at,
+        "sort_at": occurred_at,
+        "recorded_at": event.time,
         "type": event.type,
         "occurred_at": occurred_at,
         "body": event.data,
         **columns,
     }
-
-
-async def last_sort(session: AsyncSession, party_id: uuid.UUID) -> datetime | None:
-    t = timeline_entries
-    last: datetime | None = await session.scalar(
-        select(func.max(t.c.sort_at)).where(t.c.party_id == party_id)
-    )
-    return last
 
 
 def later(at: datetime) -> Any:
@@ -124,8 +115,7 @@ class ImmediateSink:
         self, event: CloudEvent, *, party_id: uuid.UUID, occurred_at: datetime, **columns: Any
     ) -> None:
         await feed_lock(self.session)
-        last = await last_sort(self.session, party_id)
-        row = entry_row(event, last, party_id=party_id, occurred_at=occurred_at, **columns)
+        row = entry_row(event, party_id=party_id, occurred_at=occurred_at, **columns)
         await self.session.execute(timeline_entries.insert().values(**row))
 
     async def party(self, row: dict[str, Any], name_keys: list[dict[str, Any]]) -> None:
@@ -163,10 +153,9 @@ class ImmediateSink:
 @dataclass
 class BufferedSink:
     """A batch's new rows and case touches, written in bulk (one statement per table); the
-    feed lock and each party's last history time are taken once for the batch (``open``)."""
+    feed lock is taken once for the batch (``open``)."""
 
     session: AsyncSession
-    last_sort: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     touches: dict[uuid.UUID, datetime] = field(default_factory=dict)
     parties: list[dict[str, Any]] = field(default_factory=list)
@@ -177,33 +166,12 @@ class BufferedSink:
     @classmethod
     async def open(cls, session: AsyncSession, events: list[CloudEvent]) -> BufferedSink:
         await feed_lock(session)
-        subjects = set()
-        for event in events:
-            try:
-                subjects.add(uuid.UUID(event.subject or ""))
-            except ValueError:
-                continue
-        sink = cls(session, last_sort=dict.fromkeys(subjects))
-        if subjects:
-            t = timeline_entries
-            rows = await session.execute(
-                select(t.c.party_id, func.max(t.c.sort_at))
-                .where(t.c.party_id.in_(subjects))
-                .group_by(t.c.party_id)
-            )
-            sink.last_sort.update({party: last for party, last in rows})
-        return sink
+        return cls(session)
 
     async def entry(
         self, event: CloudEvent, *, party_id: uuid.UUID, occurred_at: datetime, **columns: Any
     ) -> None:
-        if party_id in self.last_sort:
-            last = self.last_sort[party_id]
-        else:
-            last = await last_sort(self.session, party_id)
-        row = entry_row(event, last, party_id=party_id, occurred_at=occurred_at, **columns)
-        self.last_sort[party_id] = row["sort_at"]
-        self.rows.append(row)
+        self.rows.append(entry_row(event, party_id=party_id, occurred_at=occurred_at, **columns))
 
     async def party(self, row: dict[str, Any], name_keys: list[dict[str, Any]]) -> None:
         self.parties.append(row)

@@ -19,6 +19,7 @@ from services.ingest.fastlane import FastLane
 from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
+from shared.api_docs import install_api_docs
 from shared.attachments import S3AttachmentStore, open_attachment_store
 from shared.contracts import Channel
 from shared.db.engine import create_engine
@@ -129,6 +130,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
                 store.close()  # its threads and connections
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
+        redoc_url=None,
         telemetry=FASTAPI_TELEMETRY,
         title="Eenloket ingest",
         version="1",
@@ -143,6 +146,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.state.readiness = {}
     install_problem_handlers(app)
+    install_api_docs(app)
     if settings.fast_lane:
         app.add_middleware(FastLane)  # innermost: inside the limits and the metrics below
     install_http_metrics(app)

@@ -15,6 +15,7 @@ from services.outbound.config import OutboundSettings
 from services.outbound.consume import Consume
 from services.outbound.orm import consumer_offsets, outbox, processed_events
 from services.outbound.worker import DeliveryWorker
+from shared.api_docs import install_api_docs
 from shared.contracts.outbound import ReplyChannel
 from shared.db.engine import create_engine, session_factory
 from shared.http import health_router, install_http_metrics, install_problem_handlers
@@ -91,12 +92,15 @@ def create_app(
             await engine.dispose()
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
+        redoc_url=None,
         title="Eenloket outbound",
         version="1",
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY,
     )
     install_problem_handlers(app)
+    install_api_docs(app)
     install_http_metrics(app)
     app.include_router(health_router(lambda: app.state.readiness))
     return app

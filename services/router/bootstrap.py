@@ -19,6 +19,7 @@ from services.router.context import RouterContext
 from services.router.handlers import route_records
 from services.router.orm import consumer_offsets, outbox, processed_events
 from services.router.routing.rules import load_routing
+from shared.api_docs import install_api_docs
 from shared.contracts import MessageReceived
 from shared.contracts.outbound import ReplyStatusReported
 from shared.db.engine import create_engine, session_factory
@@ -144,12 +145,15 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
+        redoc_url=None,
         title="Eenloket router",
         version="1",
         lifespan=lifespan,
         telemetry=FASTAPI_TELEMETRY,
     )
     install_problem_handlers(app)
+    install_api_docs(app)
     install_http_metrics(app)
     app.include_router(health_router(lambda: app.state.readiness))
     return app

@@ -167,9 +167,16 @@ async def console_stack(kafka_bootstrap: str, pg_dsn: str, log_dir: Path) -> Asy
         for name, db in databases.items()
     }
     env["ingest"]["EENLOKET_API_KEYS"] = json.dumps(
-        {"portal": {"sha256": hash_key(portal_key), "channels": ["web"], "may_assert_login": True}}
+        {
+            "portal": {
+                "sha256": hash_key(portal_key),
+                "channels": ["web", "app"],
+                "may_assert_login": True,
+            }
+        }
     )
     env["ingest"]["EENLOKET_ATTACHMENT_DIR"] = str(log_dir / "attachments")
+    env["caseview"]["EENLOKET_ATTACHMENT_DIR"] = str(log_dir / "attachments")  # its case route
     try:
         with run_services(env, log_dir) as services:
             yield Stack(

@@ -67,6 +67,11 @@ class CaseView(CaseSummary):
 
 class QueueItem(CaseSummary):
     role: Literal["owner", "participant"]
+    subject: str | None = Field(
+        default=None, description="The first contact's subject; null when redacted."
+    )
+    channel: str | None = Field(default=None, description="The first contact's channel.")
+    resident: str | None = Field(default=None, description="The party's name, when known.")
 
 
 class QueueSort(StrEnum):
@@ -80,3 +85,24 @@ class QueuePage(Out):
     items: list[QueueItem]
     next_cursor: str | None
     total: Count
+
+
+class AgeBucket(Out):
+    bucket: Literal["under-1-day", "1-7-days", "1-4-weeks", "over-4-weeks"]
+    count: int
+
+
+class TeamOverview(Out):
+    """The team lead's view: the open cases the team owns."""
+
+    team: str
+    backlog: int = Field(description="Open cases the team owns.")
+    ages: list[AgeBucket] = Field(description="The backlog by age (since the case opened).")
+    overdue: int = Field(description="Open cases past their due date (norm breaches).")
+    handed_over: int = Field(description="Open cases handed over at least once.")
+    handovers: int = Field(description="Handovers of the open cases, together.")
+    passed_around: int = Field(
+        description="Open cases handed over passed_around_from times or more."
+    )
+    passed_around_from: int
+    oldest_opened_at: datetime | None

@@ -20,6 +20,7 @@ from services.caseview.cases.models import (
     QueueSort,
     RoutingExplanationOut,
 )
+from services.caseview.cases.team import first_contacts
 from services.caseview.orm import (
     NO_DUE_DATE,
     case_handovers,
@@ -156,9 +157,11 @@ async def team_queue(
     after: QueueKey | None,
     now: datetime,
     count_cap: int,
+    statuses: tuple[str, ...] = (),
 ) -> QueuePage:
     """Open cases the team owns or takes part in; each half is an index range scan."""
     c = cases
+    status_ok = c.c.status.in_(statuses) if statuses else true()
     sort_col = c.c.opened_at if sort is QueueSort.AGE else c.c.queue_due
     order = (sort_col, c.c.id)
 
@@ -172,7 +175,7 @@ async def team_queue(
 
     owned = (
         await session.execute(
-            keyset(select(c).where(c.c.owner_team == team, c.c.is_open == true()))
+            keyset(select(c).where(c.c.owner_team == team, c.c.is_open == true(), status_ok))
         )
     ).all()
     p = case_participants
@@ -181,25 +184,22 @@ async def team_queue(
             keyset(
                 select(c)
                 .join(p, p.c.case_id == c.c.id)
-                .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team)
+                .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team, status_ok)
             )
         )
     ).all()
     rows = sorted([*owned, *joined], key=lambda r: (_sort_value(r, sort), r.id))[: limit + 1]
     page = rows[:limit]
     teams = await participants(session, [r.id for r in page])
+    contacts = await first_contacts(session, [r.id for r in page])
     items = [
-        QueueItem(
-            **_summary(viewer, r, teams.get(r.id, []), now),
-            role="owner" if r.owner_team == team else "participant",
-        )
-        for r in page
+        _queue_item(viewer, r, teams.get(r.id, []), contacts.get(r.id, {}), team, now) for r in page
     ]
-    owned_count = select(c.c.id).where(c.c.owner_team == team, c.c.is_open == true())
+    owned_count = select(c.c.id).where(c.c.owner_team == team, c.c.is_open == true(), status_ok)
     joined_count = (
         select(c.c.id)
         .join(p, p.c.case_id == c.c.id)
-        .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team)
+        .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team, status_ok)
     )
     total = await capped_count(
         session, owned_count.union_all(joined_count).subquery().select(), count_cap
@@ -209,6 +209,24 @@ async def team_queue(
         last = page[-1]
         next_cursor = QueueKey(_sort_value(last, sort), last.id).encode(sort.value)
     return QueuePage(team=team, sort=sort, items=items, next_cursor=next_cursor, total=total)
+
+
+def _queue_item(
+    viewer: Viewer,
+    r: Row[Any],
+    teams: list[str],
+    contact: dict[str, Any],
+    team: str,
+    now: datetime,
+) -> QueueItem:
+    summary = _summary(viewer, r, teams, now)
+    return QueueItem(
+        **summary,
+        role="owner" if r.owner_team == team else "participant",
+        subject=None if summary["redacted"] else contact.get("subject"),
+        channel=contact.get("channel"),
+        resident=contact.get("resident"),
+    )
 
 
 def _sort_value(r: Row[Any], sort: QueueSort) -> datetime:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.caseview.access_log.audited import Audited, AuditedRead, Need, NotFound, Target
 from services.caseview.auth import ACT_ON_CASES, READ_HISTORY
 from services.caseview.cases import queries
-from services.caseview.cases.models import CaseView, QueuePage, QueueSort
+from services.caseview.cases.models import CaseView, QueuePage, QueueSort, TeamOverview
+from services.caseview.cases.team import team_overview as overview
 from services.caseview.paging import QueueKey
 from services.caseview.timeline import live
 from services.caseview.timeline.models import FeedItem, TimelinePage
@@ -21,6 +22,7 @@ from services.caseview.timeline.params import Channels, Since, Types, Until, tim
 from services.caseview.timeline.queries import case_timeline as read_timeline
 from services.caseview.timeline.queries import feed
 from services.caseview.web import (
+    NO_NUL,
     Cursor,
     Limit,
     Team,
@@ -161,6 +163,10 @@ async def team_queue(
     ] = QueueSort.AGE,
     limit: Limit = 50,
     cursor: Cursor = None,
+    status: Annotated[
+        list[Annotated[str, Query(max_length=32, pattern=NO_NUL)]] | None,
+        Query(max_length=20, description="Only cases with one of these statuses"),
+    ] = None,
 ) -> QueuePage:
     async def find() -> QueuePage:
         after = None
@@ -178,9 +184,26 @@ async def team_queue(
             after=after,
             now=now(),
             count_cap=settings(request).count_cap,
+            statuses=tuple(status or ()),
         )
 
     return await read(TEAM_MEMBER, Target(team=team), find)
+
+
+@router.get(
+    "/teams/{team}/overview",
+    tags=["teams"],
+    operation_id="getTeamOverview",
+    response_model=TeamOverview,
+    responses=responses(400),
+    summary="The team lead's view: backlog, ages, handovers and norm breaches of the team",
+)
+async def team_overview(team: Team, read: Audited) -> TeamOverview:
+    # Counts only, no party data: the same members who see the queue see its numbers.
+    async def find() -> TeamOverview:
+        return await overview(read.session, team, now=now())
+
+    return await read(TEAM_MEMBER, Target(team=team, detail="overview"), find)
 
 
 @router.get(

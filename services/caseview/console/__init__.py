@@ -24,7 +24,8 @@ STATIC = Path(__file__).parent / "static"
 # Scripts and styles only from the console itself: no inline script, no third party,
 # so an injected string can never run (the pages also only ever set textContent).
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "frame-src blob:; "  # an attachment's preview: bytes the page fetched with its token
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = [

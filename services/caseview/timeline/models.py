@@ -17,7 +17,17 @@ class TimelineEntry(Out):
     type: str
     party_id: uuid.UUID
     sequence: int
-    occurred_at: datetime
+    occurred_at: datetime = Field(
+        description="When it happened (a contact: its own moment); the history's order."
+    )
+    recorded_at: datetime | None = Field(
+        default=None, description="When Eenloket recorded it (null for old rows)."
+    )
+    imported: bool = Field(
+        default=False,
+        description="Recorded more than an hour after it happened: history brought in "
+        "from an old system (or a channel that delivered very late).",
+    )
     case_id: uuid.UUID | None
     message_id: uuid.UUID | None
     channel: str | None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, func, literal, or_, select, tuple_
@@ -18,6 +18,10 @@ from services.caseview.orm import case_participants, cases, timeline_entries
 from services.caseview.paging import TimelineKey, capped_count
 from services.caseview.timeline.models import ContactLocation, FeedItem, TimelineEntry, TimelinePage
 from services.caseview.viewer import CaseAccess, Viewer, access_columns, case_access
+
+# A live contact is recorded within seconds (minutes when Kafka lagged); an hour apart is
+# history brought in later: marked, with its recording time shown.
+IMPORTED_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ def _entry(viewer: Viewer, r: Row[Any], case: CaseAccess | None) -> TimelineEntr
         party_id=r.party_id,
         sequence=int(r.sequence),
         occurred_at=r.occurred_at,
+        recorded_at=r.recorded_at,
+        imported=r.recorded_at is not None and r.recorded_at - r.occurred_at > IMPORTED_AFTER,
         case_id=r.case_id,
         message_id=r.message_id,
         channel=r.channel,

@@ -1,5 +1,7 @@
-// One history entry as a list item: what happened, when, on which channel, in which case.
+// One history entry as a list item: what happened, when (and, for imported history, when it
+// was recorded), on which channel, in which case, with its attachments.
 
+import { attachmentList } from './attachments.js';
 import { badge, caseLink, el, time } from './dom.js';
 import { IDENTIFIERS, TRUST, channel, evidenceText, status, team } from './labels.js';
 
@@ -105,6 +107,9 @@ export function entryItem(entry, { showCase = true, fresh = false, numbers = new
     'p',
     { class: 'entry-meta' },
     time(entry.occurred_at),
+    entry.imported
+      ? [' · ', badge('geïmporteerd', 'imported'), ' ', el('span', { class: 'entry-recorded' }, 'vastgelegd ', time(entry.recorded_at))]
+      : null,
     entry.channel ? [' · ', badge(channel(entry.channel), 'channel')] : null,
     showCase && entry.case_id
       ? [' · ', caseLink(entry.case_id, d.case_number || numbers.get(entry.case_id) || 'zaak')]
@@ -117,6 +122,6 @@ export function entryItem(entry, { showCase = true, fresh = false, numbers = new
       class: `entry${entry.redacted ? ' entry-redacted' : ''}${fresh ? ' entry-fresh' : ''}`,
       dataset: { eventId: entry.event_id, type: entry.type.replace(P, '') },
     },
-    el('article', {}, el('h3', { tabindex: '-1' }, heading), meta, body),
+    el('article', {}, el('h3', { tabindex: '-1' }, heading), meta, body, attachmentList(entry)),
   );
 }
