@@ -8,7 +8,7 @@ command (the API writes it); neither is ever rebuilt.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     Boolean,
@@ -156,11 +156,17 @@ case_handovers = Table(
     Index("ix_cv_handovers_case", "case_id", "at"),
 )
 
+# A live contact is recorded within seconds (minutes when Kafka lagged); an hour apart is
+# history brought in later (an import, a late scan): it is marked, with its recording time
+# shown, and sorts at its own moment.
+IMPORTED_AFTER = timedelta(hours=1)
+
 # One row per history event. ``position`` is the live-update cursor (SSE event id):
-# assigned in commit order, see projector.py. The history order is
-# (sort_at, party_id, sequence): sort_at is when it happened (``occurred_at``: a contact's
-# own moment), so imported history sits where it belongs and a merged history
-# interleaves its parties by time; ``recorded_at`` is when Eenloket recorded it.
+# assigned in commit order, see projector.py. The history order is (sort_at, party_id,
+# sequence): sort_at is when Eenloket recorded the entry, never before the party's previous
+# one (a party's live history is its sequence order), except for history brought in later,
+# which sits at its own moment (``occurred_at``; services/caseview/sinks.py: entry_row).
+# ``recorded_at`` is when Eenloket recorded it.
 timeline_entries = Table(
     "timeline_entries",
     metadata,

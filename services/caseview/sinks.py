@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from services.caseview.orm import (
+    IMPORTED_AFTER,
     cases,
     parties,
     party_identifiers,
@@ -75,25 +76,41 @@ class ProjectionSink(Protocol):
 
 def entry_row(
     event: CloudEvent,
+    last: datetime | None,
     *,
     party_id: uuid.UUID,
     occurred_at: datetime,
     **columns: Any,
 ) -> dict[str, Any]:
-    # The history order is when it happened (an imported October letter sits below a
-    # December e-mail), not when Eenloket recorded it; ``recorded_at`` keeps the latter.
+    # The history order. What happened long before Eenloket recorded it (an import, a letter
+    # scanned a week late) sits at its own moment: an October letter below a December
+    # e-mail. Everything else keeps the order Eenloket recorded it in — the event's time,
+    # never before the party's previous entry — so a party's live history is its sequence
+    # order (the message, then the party and case it made) even if clocks disagreed.
+    if event.time - occurred_at > IMPORTED_AFTER:
+        sort_at = occurred_at
+    else:
+        sort_at = event.time if last is None or event.time > last else last
     return {
         **ENTRY_DEFAULTS,
         "event_id": event.id,
         "party_id": party_id,
         "sequence": event.sequence or 0,
-        "sort_at": occurred_at,
+        "sort_at": sort_at,
         "recorded_at": event.time,
         "type": event.type,
         "occurred_at": occurred_at,
         "body": event.data,
         **columns,
     }
+
+
+async def last_sort(session: AsyncSession, party_id: uuid.UUID) -> datetime | None:
+    t = timeline_entries
+    last: datetime | None = await session.scalar(
+        select(func.max(t.c.sort_at)).where(t.c.party_id == party_id)
+    )
+    return last
 
 
 def later(at: datetime) -> Any:
@@ -115,7 +132,8 @@ class ImmediateSink:
         self, event: CloudEvent, *, party_id: uuid.UUID, occurred_at: datetime, **columns: Any
     ) -> None:
         await feed_lock(self.session)
-        row = entry_row(event, party_id=party_id, occurred_at=occurred_at, **columns)
+        last = await last_sort(self.session, party_id)
+        row = entry_row(event, last, party_id=party_id, occurred_at=occurred_at, **columns)
         await self.session.execute(timeline_entries.insert().values(**row))
 
     async def party(self, row: dict[str, Any], name_keys: list[dict[str, Any]]) -> None:
@@ -153,9 +171,10 @@ class ImmediateSink:
 @dataclass
 class BufferedSink:
     """A batch's new rows and case touches, written in bulk (one statement per table); the
-    feed lock is taken once for the batch (``open``)."""
+    feed lock and each party's last history time are taken once for the batch (``open``)."""
 
     session: AsyncSession
+    last_sort: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     touches: dict[uuid.UUID, datetime] = field(default_factory=dict)
     parties: list[dict[str, Any]] = field(default_factory=list)
@@ -166,12 +185,33 @@ class BufferedSink:
     @classmethod
     async def open(cls, session: AsyncSession, events: list[CloudEvent]) -> BufferedSink:
         await feed_lock(session)
-        return cls(session)
+        subjects = set()
+        for event in events:
+            try:
+                subjects.add(uuid.UUID(event.subject or ""))
+            except ValueError:
+                continue
+        sink = cls(session, last_sort=dict.fromkeys(subjects))
+        if subjects:
+            t = timeline_entries
+            rows = await session.execute(
+                select(t.c.party_id, func.max(t.c.sort_at))
+                .where(t.c.party_id.in_(subjects))
+                .group_by(t.c.party_id)
+            )
+            sink.last_sort.update({party: last for party, last in rows})
+        return sink
 
     async def entry(
         self, event: CloudEvent, *, party_id: uuid.UUID, occurred_at: datetime, **columns: Any
     ) -> None:
-        self.rows.append(entry_row(event, party_id=party_id, occurred_at=occurred_at, **columns))
+        if party_id in self.last_sort:
+            last = self.last_sort[party_id]
+        else:
+            last = await last_sort(self.session, party_id)
+        row = entry_row(event, last, party_id=party_id, occurred_at=occurred_at, **columns)
+        self.last_sort[party_id] = row["sort_at"]
+        self.rows.append(row)
 
     async def party(self, row: dict[str, Any], name_keys: list[dict[str, Any]]) -> None:
         self.parties.append(row)

@@ -7,21 +7,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
-from services.caseview.orm import case_participants, cases, timeline_entries
+from services.caseview.orm import IMPORTED_AFTER, case_participants, cases, timeline_entries
 from services.caseview.paging import TimelineKey, capped_count
 from services.caseview.timeline.models import ContactLocation, FeedItem, TimelineEntry, TimelinePage
 from services.caseview.viewer import CaseAccess, Viewer, access_columns, case_access
-
-# A live contact is recorded within seconds (minutes when Kafka lagged); an hour apart is
-# history brought in later: marked, with its recording time shown.
-IMPORTED_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
