@@ -25,6 +25,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from stdnum.nl import bsn as bsn_number
 
 from services.caseview.auth import TokenValidator, mint_token
 from services.caseview.bootstrap import create_app
@@ -274,6 +275,48 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         shoot(driver, "console-queue.png")
         assert_accessible(driver, "queue")
     assert where["party_id"]
+    assert console_errors(driver) == []
+
+
+def a_bsn() -> str:
+    while True:
+        value = f"{random.randint(100_000_000, 999_999_999)}"
+        if bsn_number.is_valid(value):
+            return value
+
+
+def test_another_team_sees_a_confidential_case_redacted(stack: Stack, browser: webdriver.Chrome):
+    """A resident (DigiD) asks about social assistance (bijstand: Werk en inkomen, a
+    confidential team) and about a braderie (Evenementen). A member of Evenementen opening
+    her dossier sees that the other contact happened, when and on which channel, not what
+    it said."""
+    driver = browser
+    digid = {"authentication": "digid", "bsn": a_bsn(), "name": "Sanne de Boer"}
+    secret = f"Ik heb mijn baan verloren en vraag bijstand aan ({uuid.uuid4().hex[:6]})"
+    with httpx.Client(timeout=10) as http:
+        social = stack.submit(
+            http, {**digid, "subject": "Bijstandsuitkering aanvragen", "text": secret}
+        )
+        fair = stack.submit(
+            http,
+            {
+                **digid,
+                "subject": "Braderie in onze straat",
+                "text": "Wij vragen een evenementenvergunning aan voor een braderie.",
+            },
+        )
+        poll(lambda: stack.located(http, social), timeout=WAIT)
+        party = poll(lambda: stack.located(http, fair), timeout=WAIT)["party_id"]
+    log_in(driver, stack, "medewerker-evenementen-2", "member", ["evenementen"])
+    driver.get(f"{stack.console}partij.html?id={party}")
+    live(driver)
+    text_in(driver, "#tijdlijn", "Braderie in onze straat")
+    text_in(driver, "#tijdlijn", "Afgeschermd: vertrouwelijke zaak")
+    text_in(driver, "#tijdlijn", "Alleen zichtbaar voor Werk en Inkomen en deelnemende teams")
+    assert "Bijstandsuitkering" not in driver.page_source
+    assert secret not in driver.page_source
+    shoot(driver, "console-party-redacted.png")
+    assert_accessible(driver, "party, a confidential case redacted")
     assert console_errors(driver) == []
 
 

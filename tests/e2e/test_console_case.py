@@ -235,3 +235,42 @@ def test_a_command_the_router_rejects_later_is_shown_to_its_sender(
     text_in(driver, "#melding", "Uw opdracht is niet uitgevoerd")
     assert_accessible(driver, "case, command rejected by the router")
     assert console_errors(driver) == []
+
+
+def test_a_handover_by_keyboard_only(
+    stack: Stack,
+    browser: webdriver.Chrome,  # noqa: F811 (the imported fixture)
+):
+    """The handover form by keyboard: the team typed into the list, Tab to the reason, Tab
+    to the button, Enter."""
+    driver = browser
+    with httpx.Client(timeout=10) as http:
+        sent = stack.submit(
+            http,
+            {
+                "name": "Kees Bakker",
+                "subject": "Vraag over een brief",
+                "text": "Ik kreeg een brief van u en weet niet wat ik ermee moet.",
+            },
+        )
+        where = poll(lambda: stack.located(http, sent), timeout=WAIT)
+    log_in(driver, stack, "kcc-medewerker-5", "kcc", ["kcc"])
+    driver.get(f"{stack.console}zaak.html?id={where['case_id']}")
+    live(driver)
+    text_in(driver, "#eigenaar", "Klantcontactcentrum")
+    team = wait(driver, ec.visibility_of_element_located((By.ID, "naar-team")), "handover")
+    team.send_keys("Evenementen")  # typing into a focused list picks the option
+    assert team.get_attribute("value") == "evenementen"
+    press(driver, Keys.TAB)
+    assert active_id(driver) == "reden"
+    press(driver, "De brief ging over een vergunning voor een buurtfeest: evenementen.")
+    for _ in range(5):
+        if active_id(driver) == "overdragen-knop":
+            break
+        press(driver, Keys.TAB)
+    assert active_id(driver) == "overdragen-knop"
+    press(driver, Keys.ENTER)
+    text_in(driver, "#overdracht-status", "Overgedragen aan Evenementen")
+    text_in(driver, "#eigenaar", "Evenementen")
+    assert_accessible(driver, "case, handed over by keyboard")
+    assert console_errors(driver) == []
