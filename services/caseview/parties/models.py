@@ -96,6 +96,16 @@ class MergeOut(Out):
     unmerge_reason: str | None
 
 
+class FoldedCase(Out):
+    """A case a merge folded into another one (``case.merged``): not listed with the open
+    and closed cases, but an undo of the merge brings it back to its own party."""
+
+    id: uuid.UUID
+    number: str
+    party_id: uuid.UUID
+    merged_into: uuid.UUID = Field(description="The case its contacts moved to.")
+
+
 class PartyView(Out):
     id: uuid.UUID = Field(description="The party asked for.")
     party_id: uuid.UUID = Field(description="The party whose history this is (after merges).")
@@ -109,6 +119,9 @@ class PartyView(Out):
     merges: list[MergeOut]
     open_cases: list[CaseSummary]
     closed_cases: list[CaseSummary]
+    folded_cases: list[FoldedCase] = Field(
+        default_factory=list, description="Cases folded into another by a merge (see FoldedCase)"
+    )
     contact_preferences: ContactPreferencesOut | None = Field(
         default=None,
         description="Preferred reply channel and opt-outs (PUT …/contact-preferences); "

@@ -22,6 +22,7 @@ from services.caseview.orm import (
 from services.caseview.parties import details, preferences, suggestions
 from services.caseview.parties.merges import members, resolve
 from services.caseview.parties.models import (
+    FoldedCase,
     IdentifierOut,
     MergeOut,
     PartyHit,
@@ -95,6 +96,14 @@ async def party_view(
         .order_by(cases.c.opened_at.desc()),
         now=now,
     )
+    folded = [
+        FoldedCase(id=r.id, number=r.number, party_id=r.party_id, merged_into=r.merged_into)
+        for r in await session.execute(
+            select(cases.c.id, cases.c.number, cases.c.party_id, cases.c.merged_into)
+            .where(cases.c.party_id.in_(ids), cases.c.merged_into.is_not(None))
+            .order_by(cases.c.opened_at)
+        )
+    ]
     return PartyView(
         id=requested,
         party_id=root,
@@ -108,6 +117,7 @@ async def party_view(
         merges=merges,
         open_cases=[c for c in summaries if c.closed_at is None],
         closed_cases=[c for c in summaries if c.closed_at is not None],
+        folded_cases=folded,
         contact_preferences=await preferences.read(session, root),
     )
 

@@ -14,7 +14,7 @@ from services.caseview.parties.queries import party_view
 from services.caseview.projector import project
 from services.caseview.timeline.queries import TimelineFilter, timeline
 from services.caseview.viewer import Viewer
-from shared.contracts import Actor, Channel, PartyMerged, PartyUnmerged
+from shared.contracts import Actor, CaseMerged, Channel, PartyMerged, PartyUnmerged
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from tests.integration.caseview.conftest import Party, running, send, settings_for, token
@@ -134,6 +134,53 @@ async def test_merge_and_undo_do_not_depend_on_arrival_order(db_urls, order):
         ]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_case_folded_by_a_merge_is_named_for_the_undo(db_urls):
+    """The undo's preview in the console names what goes back: also a case the merge folded
+    into the survivor's (not listed with the open and closed cases any more)."""
+    a, b = Party(), Party()
+    events = [a.created("Anna de Boer", ("bsn", "999990019", "authenticated"))]
+    events.append(b.created("A. de Boer", ("email", "a.deboer@example.nl", "claimed")))
+    case_a, no_a, opened_a = a.case("paspoort", "kcc")
+    case_b, no_b, opened_b = b.case("paspoort", "kcc")
+    events += [opened_a, opened_b]
+    merge = PartyMerged(
+        merge_id=uuid.uuid4(),
+        party_id=a.id,
+        merged_party_id=b.id,
+        by=LEAD,
+        reason="zelfde",
+        at=a.at(),
+    )
+    events.append(a.event(merge))
+    fold = CaseMerged(
+        case_id=case_b,
+        into_case_id=case_a,
+        into_case_number=no_a,
+        party_id=a.id,
+        message_ids=[],
+        by=LEAD,
+        reason="zelfde vraag",
+        at=a.at(),
+    )
+    events.append(a.event(fold))
+    engine = create_engine(db_urls["caseview"])
+    sessions = session_factory(engine)
+    try:
+        for event in events:
+            async with sessions() as s, s.begin():
+                await project(s, event)
+        async with sessions() as s:
+            view = await party_view(s, VIEWER, a.id, now=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    assert view is not None
+    assert [c.id for c in view.open_cases] == [case_a]
+    assert [(c.id, c.number, c.party_id, c.merged_into) for c in view.folded_cases] == [
+        (case_b, no_b, b.id, case_a)
+    ]
 
 
 @pytest.mark.kafka

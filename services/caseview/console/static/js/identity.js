@@ -127,6 +127,7 @@ function suggestionCard(s, n) {
 function undoCard(m, party, n) {
   const ids = party.identifiers.filter((i) => i.party_id === m.merged_party_id);
   const cases = [...party.open_cases, ...party.closed_cases].filter((c) => c.party_id === m.merged_party_id);
+  const folded = (party.folded_cases || []).filter((c) => c.party_id === m.merged_party_id);
   const name = `ongedaan-${n}`;
   const reason = el('textarea', { id: `${name}-reden`, maxlength: '2000', required: true, 'aria-describedby': `${name}-reden-fout` });
   const button = el('button', { type: 'submit' }, 'Samenvoeging ongedaan maken');
@@ -154,7 +155,8 @@ function undoCard(m, party, n) {
       el('ul', {},
         ids.map((i) => el('li', {}, `${IDENTIFIERS[i.kind] || i.kind}: ${i.value}`)),
         cases.map((c) => el('li', {}, 'Zaak ', caseLink(c.id, c.number))),
-        ids.length + cases.length ? null : el('li', {}, 'Geen gegevens of zaken (alleen de geschiedenis).')),
+        folded.map((c) => el('li', {}, `Zaak ${c.number} (nu samengevoegd met een zaak van dit dossier; de berichten gaan mee terug)`)),
+        ids.length + cases.length + folded.length ? null : el('li', {}, 'Geen gegevens of zaken (alleen de geschiedenis).')),
       form));
 }
 
