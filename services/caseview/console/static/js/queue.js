@@ -70,7 +70,8 @@ function row(item) {
 
 async function overview() {
   const o = await api(`/v1/teams/${encodeURIComponent(chosen)}/overview`);
-  const figure = (term, value) => [el('dt', {}, term), el('dd', {}, String(value))];
+  // Each figure its own group (a div in the dl), so the grid places label and value together.
+  const figure = (term, value) => el('div', { class: 'figure' }, el('dt', {}, term), el('dd', {}, String(value)));
   replace(
     $('#overzicht-cijfers'),
     figure('Open zaken (achterstand)', o.backlog),
