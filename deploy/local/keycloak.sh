@@ -31,13 +31,10 @@ STOP_TIMEOUT=30
 ADMIN_USER=${KEYCLOAK_ADMIN:-admin}
 ADMIN_PASSWORD=${KEYCLOAK_ADMIN_PASSWORD:-admin}
 
-log() { printf 'keycloak.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit "${1:-2}"
-}
+NAME=keycloak.sh
+DEFAULT_DIR=$KC_CACHE/run
+# shellcheck source=deploy/local/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 APT_UPDATED=
 apt_has() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'; }
@@ -153,51 +150,7 @@ realm_answers() { # the discovery document, not just an open port: the import ha
         "http://127.0.0.1:$1/realms/$REALM/.well-known/openid-configuration" 2>/dev/null
 }
 
-# --- argument parsing ------------------------------------------------------------------------
-
-DIR=
-PORT=
-FRESH=
-parse_args() {
-    while [ $# -gt 0 ]; do
-        case $1 in
-            --dir) [ $# -ge 2 ] || usage; DIR=$2; shift 2 ;;
-            --dir=*) DIR=${1#--dir=}; shift ;;
-            --port) [ $# -ge 2 ] || usage; PORT=$2; shift 2 ;;
-            --port=*) PORT=${1#--port=}; shift ;;
-            --fresh) FRESH=1; shift ;;
-            -h|--help) usage 0 ;;
-            *) log "unknown argument: $1"; usage ;;
-        esac
-    done
-    [ -n "$DIR" ] || DIR=$KC_CACHE/run
-    mkdir -p "$DIR"
-    DIR=$(cd "$DIR" && pwd)
-    if [ -n "$PORT" ] && ! [[ $PORT =~ ^[0-9]+$ ]]; then
-        die "--port must be a number, not '$PORT'"
-    fi
-}
-
 # --- subcommands -----------------------------------------------------------------------------
-
-cmd_status() {
-    if running_pid >/dev/null && [ -f "$DIR/env" ]; then
-        tail -n1 "$DIR/env"
-        return 0
-    fi
-    log "not running ($DIR)"
-    return 1
-}
-
-already_running() {
-    local pid
-    if pid=$(running_pid) && [ -f "$DIR/env" ]; then
-        log "already running (pid $pid, $DIR)${FRESH:+; --fresh ignored: stop it first}"
-        tail -n1 "$DIR/env"
-        return 0
-    fi
-    return 1
-}
 
 cmd_start() {
     local pid
@@ -305,14 +258,4 @@ cmd_stop() {
     log "stopped"
 }
 
-[ $# -ge 1 ] || usage
-sub=$1
-shift
-case $sub in
-    resolve) [ $# -eq 0 ] || usage; cmd_resolve ;;
-    start) parse_args "$@"; cmd_start ;;
-    stop) parse_args "$@"; cmd_stop ;;
-    status) parse_args "$@"; cmd_status ;;
-    -h|--help|help) usage 0 ;;
-    *) log "unknown subcommand: $sub"; usage ;;
-esac
+main "$@"
