@@ -1,5 +1,6 @@
 """A small client for the tests' Keycloak (deploy/local/keycloak.sh): tokens of the eenloket
-realm's clients and users, and the few admin REST calls the tests need (a client, a new key).
+realm's clients and users (also through the login form, with PKCE), and the few admin REST
+calls the tests need (a client, a new key).
 
 The realm is shared by the session: a test creates what it needs under random names and
 removes it again. Users' tokens come from the realm's `dev-password-grant` client (the
@@ -9,7 +10,11 @@ resource-owner password grant, enabled for that development client only).
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
 import json
+import re
+import secrets
 import uuid
 from typing import Any, cast
 
@@ -62,6 +67,49 @@ class Keycloak:
             "password": f"dev-{username}",
         }
         return await self._token(REALM, form)
+
+    async def login_with_pkce(
+        self, client_id: str, username: str, redirect_uri: str, *, verifier: str | None = None
+    ) -> httpx.Response:
+        """The authorization code flow with PKCE S256 through Keycloak's own login form, as a
+        browser does it; the token endpoint's response. `verifier` replaces the right one."""
+        right = secrets.token_urlsafe(48)
+        challenge = hashlib.sha256(right.encode()).digest()
+        query = {
+            "client_id": client_id,
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": redirect_uri,
+            "state": uuid.uuid4().hex,
+            "code_challenge": base64.urlsafe_b64encode(challenge).rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+        }
+        endpoint = f"/realms/{REALM}/protocol/openid-connect"
+        form = await self._http.get(f"{endpoint}/auth", params=query)
+        form.raise_for_status()
+        found = re.search(r'<form[^>]*action="([^"]+)"', form.text)
+        assert found, "no login form"
+        # Keycloak's cookies are Secure; browsers send those to a loopback http origin, httpx
+        # does not: hand them over explicitly.
+        cookies = "; ".join(f"{k}={v}" for k, v in form.cookies.items())
+        login = await self._http.post(
+            html.unescape(found.group(1)),
+            data={"username": username, "password": f"dev-{username}"},
+            headers={"Cookie": cookies},
+        )
+        assert login.status_code == 302, login.text[-500:]
+        location = httpx.URL(login.headers["location"])
+        assert str(location).startswith(redirect_uri), location
+        return await self._http.post(
+            f"{endpoint}/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": client_id,
+                "code": location.params["code"],
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier or right,
+            },
+        )
 
     async def admin_token(self) -> str:
         """The master realm's admin (another issuer than the eenloket realm)."""

@@ -167,9 +167,18 @@ cmd_start() {
 
     rm -f "$DIR/keycloak.pid" "$DIR/env"
     [ -n "$FRESH" ] && rm -rf "$DIR/h2" "$DIR/port"
+    # An existing realm is never imported again: when the realm file changed, start from a
+    # fresh database (development data only) so that DIR runs the realm the repository has.
+    local realm_sum
+    realm_sum=$(sha256sum "$REALM_FILE" | cut -d' ' -f1)
+    if [ -d "$DIR/h2" ] && [ "$(cat "$DIR/realm.sha256" 2>/dev/null)" != "$realm_sum" ]; then
+        log "the realm file changed since DIR's database was made: a fresh database"
+        rm -rf "$DIR/h2"
+    fi
+    echo "$realm_sum" >"$DIR/realm.sha256"
     mkdir -p "$DIR/logs"
     # --import-realm reads the distribution's data/import (not configurable): the realm file
-    # is the same for every DIR; an existing realm is left as it is (H2 in DIR keeps it).
+    # is the same for every DIR.
     mkdir -p "$KC_HOME/data/import"
     cp "$REALM_FILE" "$KC_HOME/data/import/$REALM-realm.json"
 

@@ -123,3 +123,35 @@ async def test_a_rotated_realm_key_is_accepted_without_a_restart(
             assert (await read_party(cv, party, before)).status_code == 200  # old key still valid
         finally:
             await kc.remove_key(component)
+
+
+async def test_the_console_and_resident_clients_log_in_with_pkce_through_the_login_form(
+    kc: Keycloak, kafka_bootstrap: str, pg_urls: dict[str, str], topics: Any, producer: Any
+) -> None:
+    party = Party()
+    created = party.created(None, ("email", "pkce@example.org", "claimed"))
+    settings = keycloak_settings(kc, pg_urls["caseview"], kafka_bootstrap, topics)
+    # Any loopback port (RFC 8252): the realm registers the URIs without one.
+    console = "http://127.0.0.1:18003/console/callback"
+    async with running(settings) as cv:
+        await send(producer, topics.timeline, created)
+        await cv.projected(created)
+        response = await kc.login_with_pkce("console", "evenementen-medewerker", console)
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        assert claims(token)["azp"] == "console"
+        assert claims(token)["teams"] == ["evenementen"]
+        assert (await read_party(cv, party, token)).status_code == 200
+
+        # A code exchanged with another verifier than the challenge's: no token.
+        wrong = await kc.login_with_pkce(
+            "console", "evenementen-medewerker", console, verifier="x" * 50
+        )
+        assert wrong.status_code == 400
+        assert wrong.json()["error"] == "invalid_grant"
+
+    resident = await kc.login_with_pkce(
+        "mijn-zaken", "ondernemer-bakkerij", "http://localhost:18004/mijn-zaken/"
+    )
+    assert resident.status_code == 200, resident.text
+    assert claims(resident.json()["access_token"])["kvk"] == "90001354"
