@@ -37,13 +37,15 @@ DEFAULT_DIR=$KC_CACHE/run
 . "$SCRIPT_DIR/lib.sh"
 
 APT_UPDATED=
+apt_update() {
+    command -v apt-get >/dev/null || die "cannot install packages: no apt-get"
+    [ -n "$APT_UPDATED" ] && return 0
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+}
 apt_has() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'; }
 apt_get() {
-    command -v apt-get >/dev/null || die "cannot install $*: no apt-get"
-    if [ -z "$APT_UPDATED" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        APT_UPDATED=1
-    fi
+    apt_update
     log "apt-get install -y $*"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
@@ -58,6 +60,7 @@ java_major() { # java_major JAVA -> 17, 21, 25 ... (empty if it does not run)
 java_ok() { [ -x "$1" ] && [ "$(java_major "$1" || true)" -ge 21 ] 2>/dev/null; }
 
 # Keycloak 26 needs Java >= 21; the system `java` here is 17. Exports JAVA_HOME (kc.sh uses it).
+# Installs one from Debian if none is found (`find_java --installed`: after that, do not).
 find_java() {
     local candidate
     for candidate in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} /usr/lib/jvm/*/bin/java \
@@ -68,16 +71,13 @@ find_java() {
             return 0
         fi
     done
-    [ -n "${KEYCLOAK_NO_INSTALL:-}" ] && die "no Java >= 21 found (JAVA_HOME, /usr/lib/jvm)"
-    command -v apt-get >/dev/null || die "no Java >= 21 found and no apt-get to install one"
-    APT_UPDATED=
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    APT_UPDATED=1
+    [ -z "${1:-}" ] || die "no Java >= 21 found (JAVA_HOME, /usr/lib/jvm, PATH)"
+    apt_update
     local pkg
     for pkg in openjdk-21-jre-headless openjdk-25-jre-headless; do
         if apt_has "$pkg"; then
             apt_get "$pkg"
-            KEYCLOAK_NO_INSTALL=1 find_java
+            find_java --installed
             return 0
         fi
     done
