@@ -2,10 +2,10 @@
 
 A request never waits for the network while its key is known: keys are fetched on the first
 token, again when a token names a key id the cache does not know (the issuer rotated its key),
-and when the cache is older than ``max_age``. Fetches are single-flight and at most one per
-``min_interval`` seconds, so a stream of tokens with made-up key ids cannot make caseview
-hammer the issuer. A failed fetch keeps the keys it had: while the issuer is down, tokens it
-already issued keep working until they expire.
+and in the background when the cache is older than ``max_age``. Fetches are single-flight and
+at most one per ``min_interval`` seconds, so a stream of tokens with made-up key ids cannot
+make caseview hammer the issuer. A failed fetch keeps the keys it had: while the issuer is
+down, tokens it already issued keep working until they expire.
 """
 
 from __future__ import annotations
@@ -81,16 +81,27 @@ class IssuerKeys:
         self._fetched_at = -math.inf  # last successful fetch
         self._tried_at = -math.inf  # last attempt, successful or not
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
         self.fetches = 0  # attempts, for tests and the curious
 
     async def key(self, kid: str) -> jwt.PyJWK:
-        stale = self._clock() - self._fetched_at > self._max_age
-        if kid not in self._keys or stale:
-            await self.refresh()
         key = self._keys.get(kid)
-        if key is None:
-            raise UnknownKeyError(f"no signing key {kid!r} at the issuer")
+        if key is None:  # a key not seen yet: this request waits for one fetch
+            await self.refresh()
+            key = self._keys.get(kid)
+            if key is None:
+                raise UnknownKeyError(f"no signing key {kid!r} at the issuer")
+        elif self._clock() - self._fetched_at > self._max_age and self._background is None:
+            # Known but old: refresh behind the request's back (a slow or absent issuer must
+            # not hold up requests whose key is known).
+            self._background = asyncio.create_task(self._refresh_in_background())
         return key
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self.refresh()
+        finally:
+            self._background = None
 
     async def refresh(self) -> None:
         async with self._lock:

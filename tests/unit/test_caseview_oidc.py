@@ -3,6 +3,7 @@ refetched once for an unknown key id (rotation), rate-limited, kept while the is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from services.caseview.auth import InvalidTokenError, Principal, TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.oidc import IssuerKeys, discovery_url, parse_jwks
+from tests.support import eventually
 
 ISSUER = "https://login.gemeente.example/realms/eenloket"
 
@@ -36,6 +38,7 @@ class FakeIssuer:
         self.current = self.rotate()
         self.requests: list[str] = []
         self.down = False
+        self.gate: asyncio.Event | None = None  # set: every fetch waits for it (a hanging issuer)
         self.discovered_issuer = ISSUER
 
     def rotate(self) -> str:
@@ -45,6 +48,8 @@ class FakeIssuer:
         return kid
 
     async def fetch(self, url: str) -> Any:
+        if self.gate is not None:
+            await self.gate.wait()
         self.requests.append(url)
         if self.down:
             raise httpx.ConnectError("issuer down")
@@ -72,6 +77,10 @@ class FakeIssuer:
         }
         key = self.keys.get(kid) or self.keys[self.current]
         return jwt.encode(payload, key, "RS256", headers={"kid": kid})
+
+
+async def _async(value: bool) -> bool:
+    return value
 
 
 def validator(issuer: FakeIssuer, clock: Clock) -> TokenValidator:
@@ -116,6 +125,8 @@ async def test_while_the_issuer_is_down_the_known_keys_keep_working() -> None:
     await tokens.validate(issuer.token())
     issuer.down = True
     clock.now += 2 * 3600  # the cache is stale: a refresh is tried, fails, the keys stay
+    assert (await tokens.validate(issuer.token())).user == "u-1"
+    await eventually(lambda: _async(len(issuer.requests) == 3))  # the background attempt
     assert (await tokens.validate(issuer.token())).user == "u-1"
     issuer.down = False
     clock.now += 11
@@ -192,3 +203,19 @@ def test_production_accepts_discovery_as_the_key_source() -> None:
         oidc_discovery=True,
     )
     assert settings.trusted_public_keys() == []  # never the dev key next to the issuer's
+
+
+async def test_an_old_cache_is_refreshed_behind_the_requests_back() -> None:
+    issuer, clock = FakeIssuer(), Clock()
+    tokens = validator(issuer, clock)
+    await tokens.validate(issuer.token())
+    issuer.gate = asyncio.Event()
+    issuer_keys = tokens.issuer_keys
+    assert issuer_keys is not None
+    clock.now += 2 * 3600
+    # Known key, old cache: answered at once, while the refresh waits for the issuer.
+    for _ in range(5):
+        assert (await asyncio.wait_for(tokens.validate(issuer.token()), 1)).user == "u-1"
+    assert issuer_keys.fetches == 2  # one background refresh, not one per request
+    issuer.gate.set()
+    await eventually(lambda: _async(len(issuer.requests) == 3))
