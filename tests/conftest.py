@@ -1,5 +1,5 @@
 """Session-wide real infrastructure: one Kafka broker, one PostgreSQL server, migrated databases,
-one Mailpit."""
+one Mailpit, one Keycloak."""
 
 from __future__ import annotations
 
@@ -46,6 +46,14 @@ def pg_dsn() -> Iterator[str]:
 def mailpit() -> Iterator[infra.MailpitAddress]:
     """A real SMTP server with an inbox (read it with tests.mailpit.Mailpit)."""
     with infra.mailpit() as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[infra.KeycloakAddress]:
+    """A real Keycloak with the eenloket realm (read it with tests.keycloak.Keycloak). Its first
+    start on a machine fetches and builds it (a minute or two): integration tests only."""
+    with infra.keycloak() as address:
         yield address
 
 

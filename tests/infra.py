@@ -1,10 +1,11 @@
-"""Where the tests' Kafka, PostgreSQL and Mailpit come from.
+"""Where the tests' Kafka, PostgreSQL, Mailpit and Keycloak come from.
 
 In this order: services named by environment
 variables (what `make test` and CI set), then testcontainers when a Docker
 engine answers a ping, then the project's own scripts under deploy/local/.
-Mailpit has no container here: its environment variables, else
-deploy/local/mailpit.sh. There is no silent skip: if none of them works, the tests fail loudly.
+Mailpit and Keycloak have no container here: their environment variables, else
+deploy/local/mailpit.sh and deploy/local/keycloak.sh. There is no silent skip: if none of them
+works, the tests fail loudly.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class MailpitAddress:
     @property
     def smtp_port(self) -> int:
         return int(self.smtp.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class KeycloakAddress:
+    url: str  # http://host:port, the realms under /realms/<name>
+    admin_user: str  # the master realm's bootstrap admin (development credentials)
+    admin_password: str
 
 
 def docker_answers() -> bool:
@@ -126,3 +134,18 @@ def mailpit() -> Iterator[MailpitAddress]:
         yield MailpitAddress(
             smtp=_last_line_value(out, "MAILPIT_SMTP"), http=_last_line_value(out, "MAILPIT_HTTP")
         )
+
+
+@contextlib.contextmanager
+def keycloak() -> Iterator[KeycloakAddress]:
+    """A Keycloak with the eenloket realm (deploy/keycloak/eenloket-realm.json) imported."""
+    # The same variables (and defaults) keycloak.sh gives its bootstrap admin.
+    admin = (
+        os.environ.get("KEYCLOAK_ADMIN", "admin"),
+        os.environ.get("KEYCLOAK_ADMIN_PASSWORD", "admin"),
+    )
+    if url := os.environ.get("EENLOKET_TEST_KEYCLOAK_URL"):
+        yield KeycloakAddress(url, *admin)
+        return
+    with _local("keycloak") as out:
+        yield KeycloakAddress(_last_line_value(out, "KEYCLOAK_URL"), *admin)

@@ -25,13 +25,10 @@ DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=30
 
-log() { printf 'kafka.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit "${1:-2}"
-}
+NAME=kafka.sh
+DEFAULT_DIR=$KAFKA_HOME/run
+# shellcheck source=deploy/local/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 # Java and Maven are on every machine of this project, but install them
 # from Debian if a fresh machine lacks them.
@@ -155,41 +152,7 @@ prop() { # prop FILE KEY -> value
     sed -n "s/^$2=//p" "$1" | tail -n1
 }
 
-# --- argument parsing ------------------------------------------------------
-
-DIR=
-PORT=
-FRESH=
-parse_args() {
-    while [ $# -gt 0 ]; do
-        case $1 in
-            --dir) [ $# -ge 2 ] || usage; DIR=$2; shift 2 ;;
-            --dir=*) DIR=${1#--dir=}; shift ;;
-            --port) [ $# -ge 2 ] || usage; PORT=$2; shift 2 ;;
-            --port=*) PORT=${1#--port=}; shift ;;
-            --fresh) FRESH=1; shift ;;
-            -h|--help) usage 0 ;;
-            *) log "unknown argument: $1"; usage ;;
-        esac
-    done
-    [ -n "$DIR" ] || DIR=$KAFKA_HOME/run
-    mkdir -p "$DIR"
-    DIR=$(cd "$DIR" && pwd)
-    if [ -n "$PORT" ] && ! [[ $PORT =~ ^[0-9]+$ ]]; then
-        die "--port must be a number, not '$PORT'"
-    fi
-}
-
 # --- subcommands -----------------------------------------------------------
-
-cmd_status() {
-    if running_pid "$DIR" >/dev/null && [ -f "$DIR/env" ]; then
-        tail -n1 "$DIR/env"
-        return 0
-    fi
-    log "not running ($DIR)"
-    return 1
-}
 
 write_server_properties() {
     local dir=$1 p=$2 c=$3
@@ -222,16 +185,6 @@ lock_dir() {
     # Children that outlive us must not inherit fd 8 (see the launch).
     exec 8>"$DIR/.start.lock"
     flock -w 300 8 || die "another start holds $DIR/.start.lock"
-}
-
-already_running() {
-    local pid
-    if pid=$(running_pid "$DIR") && [ -f "$DIR/env" ]; then
-        log "already running (pid $pid, $DIR)${FRESH:+; --fresh ignored: stop it first}"
-        tail -n1 "$DIR/env"
-        return 0
-    fi
-    return 1
 }
 
 cmd_start() {
@@ -371,14 +324,4 @@ cmd_stop() {
     log "stopped"
 }
 
-[ $# -ge 1 ] || usage
-sub=$1
-shift
-case $sub in
-    resolve) [ $# -eq 0 ] || usage; cmd_resolve ;;
-    start) parse_args "$@"; cmd_start ;;
-    stop) parse_args "$@"; cmd_stop ;;
-    status) parse_args "$@"; cmd_status ;;
-    -h|--help|help) usage 0 ;;
-    *) log "unknown subcommand: $sub"; usage ;;
-esac
+main "$@"

@@ -3,7 +3,8 @@
 # PostgreSQL (server binaries; see postgres.sh), kcat (an independent Kafka client for
 # the envelope test), wrk (HTTP load in make bench), Chromium and its driver (the
 # console's browser test), Java 17+ and Maven (for the Kafka broker; see kafka.sh);
-# then the tools built from source (promtool, Mailpit).
+# then Keycloak (a Java >= 21 found or installed, the distribution fetched with Maven and
+# built once; see keycloak.sh) and the tools built from source (promtool, Mailpit).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -24,6 +25,7 @@ if ((${#missing[@]})); then
 fi
 bash "$here/postgres.sh" install
 bash "$here/web-assets.sh" install
+bash "$here/keycloak.sh" resolve  # about a minute the first time on a machine; cached after
 # Prometheus' promtool for the alert-rule and dashboard tests, and Mailpit (the SMTP server
 # with an inbox the outbound e-mail tests and the demo send to), built once from the Go module
 # proxy into .local/bin (a few minutes the first time on a machine; cached after).

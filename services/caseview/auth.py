@@ -14,7 +14,6 @@ ids from the routing file) and ``roles``. Roles:
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict
 
 from services.caseview.config import DEV_AUDIENCE, DEV_ISSUER, DEVKEYS, CaseviewSettings
+from services.caseview.oidc import FetchJson, IssuerKeys, UnknownKeyError, fetch_json
 
 
 class Role(StrEnum):
@@ -59,12 +59,19 @@ class InvalidTokenError(Exception):
 
 
 class TokenValidator:
-    def __init__(self, settings: CaseviewSettings) -> None:
+    def __init__(self, settings: CaseviewSettings, *, fetch: FetchJson = fetch_json) -> None:
         self._settings = settings
         self._keys = [load_pem_public_key(pem.encode()) for pem in settings.trusted_public_keys()]
-        self._jwks = (
-            jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=300)
-            if settings.oidc_jwks_url
+        # The issuer's JWKS (named, or found through discovery): cached, see oidc.py.
+        self.issuer_keys = (
+            IssuerKeys(
+                settings.oidc_issuer,
+                jwks_url=settings.oidc_jwks_url,
+                max_age=settings.oidc_keys_max_age_seconds,
+                min_interval=settings.oidc_keys_min_refetch_seconds,
+                fetch=fetch,
+            )
+            if settings.oidc_jwks_url or settings.oidc_discovery
             else None
         )
 
@@ -73,15 +80,16 @@ class TokenValidator:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in self._settings.oidc_algorithms:
                 raise InvalidTokenError("algorithm not allowed")
-            if self._jwks is not None:
-                # PyJWKClient fetches over blocking HTTP (cached): keep it off the event loop.
-                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-                claims = self._decode(token, signing.key)
+            if self.issuer_keys is not None:
+                kid = header.get("kid")
+                if not isinstance(kid, str) or not kid:
+                    raise InvalidTokenError("no key id")
+                claims = self._decode(token, await self.issuer_keys.key(kid))
             else:
                 claims = self._try_keys(token)
         except InvalidTokenError:
             raise
-        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, UnknownKeyError, ValueError, TypeError) as exc:
             raise InvalidTokenError(type(exc).__name__) from exc
         return _principal(claims)
 

@@ -32,11 +32,16 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     consumer_group: str = "eenloket-caseview"
     max_batch: int = 1000
 
-    # OIDC: bearer tokens are JWTs signed by the issuer. Keys come from the JWKS URL
-    # or from PEM public keys given here; with neither (outside production) the dev key.
+    # OIDC: bearer tokens are JWTs signed by the issuer. Keys come from the issuer's JWKS
+    # (found through its discovery document, or a JWKS URL given here) or from PEM public keys
+    # given here; with none of these (outside production) the dev key.
     oidc_issuer: str = DEV_ISSUER
     oidc_audience: str = DEV_AUDIENCE
+    oidc_discovery: bool = False  # keys from <issuer>/.well-known/openid-configuration
     oidc_jwks_url: str | None = None
+    oidc_keys_max_age_seconds: float = Field(default=3600.0, gt=0)
+    # At most one key fetch per this many seconds (an unknown `kid` refetches once).
+    oidc_keys_min_refetch_seconds: float = Field(default=10.0, ge=0)
     oidc_public_keys: list[str] = Field(default_factory=list)
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
@@ -67,17 +72,21 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
             return self
         if self.oidc_issuer == DEV_ISSUER:
             raise ValueError("EENLOKET_OIDC_ISSUER must be the real issuer in production")
-        if not self.oidc_jwks_url and not self.oidc_public_keys:
-            raise ValueError("set EENLOKET_OIDC_JWKS_URL or EENLOKET_OIDC_PUBLIC_KEYS")
+        if not (self.oidc_discovery or self.oidc_jwks_url or self.oidc_public_keys):
+            raise ValueError(
+                "set EENLOKET_OIDC_DISCOVERY=true, EENLOKET_OIDC_JWKS_URL or"
+                " EENLOKET_OIDC_PUBLIC_KEYS"
+            )
         dev = "".join(dev_public_key().split())
         if any("".join(k.split()) == dev for k in self.oidc_public_keys):
             raise ValueError("the dev public key is refused in production")
         return self
 
     def trusted_public_keys(self) -> list[str]:
-        """PEM keys to verify with when no JWKS URL is set (the dev key only off production)."""
+        """PEM keys to verify with when no JWKS is used (the dev key only off production)."""
         if self.oidc_public_keys:
             return list(self.oidc_public_keys)
-        if self.oidc_jwks_url is None and self.environment != "production":
+        jwks = self.oidc_discovery or self.oidc_jwks_url is not None
+        if not jwks and self.environment != "production":
             return [dev_public_key()]
         return []
