@@ -195,7 +195,8 @@ cmd_start() {
     # becomes kc.sh. A small heap: a test and demo server with one realm. The C1 compiler
     # only: a warm start in ~13 s instead of ~23 s and less memory, at a peak speed a test
     # server does not need (docs/benchmarks.md). cache=local: one node, no JGroups cluster
-    # (it would listen on every interface, on fixed ports).
+    # (it would listen on every interface, on fixed ports). The management interface (health)
+    # gets a free port too: its default, 9000, would clash between two servers on one machine.
     # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
     KC_BOOTSTRAP_ADMIN_USERNAME=$ADMIN_USER KC_BOOTSTRAP_ADMIN_PASSWORD=$ADMIN_PASSWORD \
         JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
@@ -203,6 +204,7 @@ cmd_start() {
         setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$DIR/keycloak.pid" \
         "$KC_HOME/bin/kc.sh" start --optimized \
         --http-enabled=true --http-host=127.0.0.1 "--http-port=$p" \
+        "--http-management-port=$(free_port)" \
         --hostname-strict=false \
         --cache=local \
         "--db-url=jdbc:h2:file:$DIR/h2/keycloakdb;NON_KEYWORDS=VALUE" \
