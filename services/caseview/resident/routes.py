@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from services.caseview.auth import Resident
-from services.caseview.cases.attachments import Sha256, disposition
+from services.caseview.cases.attachments import Sha256, attachment_response
 from services.caseview.commands.models import CommandAccepted
 from services.caseview.resident import audit, preferences, queries
 from services.caseview.resident.identity import ResidentDep, my_parties
@@ -23,7 +23,6 @@ from services.caseview.resident.models import (
     MyPreferencesRequest,
 )
 from services.caseview.web import Cursor, SessionDep, invalid_cursor, responses, settings
-from shared.attachments import AttachmentStore
 from shared.http import ProblemError
 
 router = APIRouter(prefix="/v1/me", tags=["mijn zaken"])
@@ -92,20 +91,7 @@ async def get_my_attachment(
         raise NOT_FOUND
     party, doc = found
     await audit.log(request, session, who, [party], case_id=case_id, detail="attachment")
-    store: AttachmentStore = request.app.state.attachments
-    try:
-        data = await store.get(sha256)
-    except KeyError as exc:
-        raise NOT_FOUND from exc
-    return Response(
-        data,
-        media_type=doc.media_type,
-        headers={
-            "Content-Disposition": disposition(doc.filename, doc.media_type),
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return await attachment_response(request, sha256, doc.filename, doc.media_type)
 
 
 @router.get(

@@ -24,7 +24,6 @@ from shared.contracts.outbound import (
     identifier_id,
 )
 from shared.envelope import CloudEvent
-from tests.infra import KeycloakAddress
 from tests.integration.caseview.conftest import Caseview, Party, running, send, settings_for
 from tests.keycloak import Keycloak, claims
 from tests.support import eventually, read_topic
@@ -34,13 +33,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.keycloak]
 JANSEN, DE_VRIES, BASIS = "999993653", "999990019", "999991772"  # the realm's residents
 PORTAL = "http://localhost:18004/mijn-zaken/"
 SECRET_NOTE = "Intern: mevrouw belde boos, niet terugbellen voor vrijdag"
-
-
-@pytest.fixture
-async def kc(keycloak: KeycloakAddress) -> AsyncIterator[Keycloak]:
-    client = Keycloak(keycloak)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
