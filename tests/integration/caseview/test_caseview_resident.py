@@ -11,8 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import SecretStr
 from sqlalchemy import select
 
+from services.caseview.access_log.ldv import LdvEmitter
 from services.caseview.orm import access_log
 from shared.contracts import Actor, Channel, NoteAdded
 from shared.contracts.inbound import AttachmentRef
@@ -310,3 +315,27 @@ async def test_a_resident_sets_contact_preferences_through_the_staff_command(
         json={"preferred_channel": "sms", "opted_out": ["sms"]},
     )
     assert refused.status_code == 422
+
+
+async def test_resident_reads_become_ldv_processing_actions(
+    kc: Keycloak, kafka_bootstrap: str, pg_urls: dict[str, str], topics: Any
+) -> None:
+    settings = settings_for(
+        pg_urls["caseview"],
+        kafka_bootstrap,
+        topics,
+        oidc_issuer=kc.issuer,
+        oidc_discovery=True,
+        ldv_enabled=True,
+        ldv_subject_key=SecretStr(uuid.uuid4().hex),
+    )
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with running(settings) as served:
+        served.app.state.ldv = LdvEmitter(settings, provider)
+        token = await resident_token(kc, "inwoner-jansen")
+        assert (await served.client.get("/v1/me/cases", headers=bearer(token))).is_success
+    spans = [s for s in exporter.get_finished_spans() if s.name == "GET /v1/me/cases"]
+    assert spans and spans[0].attributes is not None
+    assert spans[0].attributes["dpl.core.processing_activity_id"] == "eenloket-inzage-betrokkene"
