@@ -10,10 +10,15 @@ ids from the routing file) and ``roles``. Roles:
 - ``lead``         team lead: as member, plus decide links, merge and unmerge;
 - ``integration``  front-office app: read histories and locate contacts;
 - ``auditor``      reads the access log, and nothing else.
+
+Residents (``Resident``) are not staff: their tokens come from the resident portal's client
+(``EENLOKET_RESIDENT_CLIENTS``, the token's ``azp``) and carry ``bsn`` or ``kvk`` and ``loa``;
+they read ``/v1/me`` only (services/caseview/resident/), and staff routes refuse them.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -49,6 +54,7 @@ class Principal(BaseModel):
     user: str
     teams: frozenset[str]
     roles: frozenset[str]
+    client: str | None = None  # the token's `azp`: a resident portal's token is no staff token
 
     def has_any(self, roles: frozenset[Role]) -> bool:
         return bool(self.roles & {r.value for r in roles})
@@ -76,6 +82,10 @@ class TokenValidator:
         )
 
     async def validate(self, token: str) -> Principal:
+        return _principal(await self.verified_claims(token))
+
+    async def verified_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token that passed every check (signature, issuer, audience, expiry)."""
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in self._settings.oidc_algorithms:
@@ -91,7 +101,7 @@ class TokenValidator:
             raise
         except (jwt.PyJWTError, UnknownKeyError, ValueError, TypeError) as exc:
             raise InvalidTokenError(type(exc).__name__) from exc
-        return _principal(claims)
+        return claims
 
     def _try_keys(self, token: str) -> dict[str, Any]:
         # Static keys (key rotation: old and new side by side): the first that verifies wins.
@@ -127,7 +137,57 @@ def _principal(claims: dict[str, Any]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 200:
         raise InvalidTokenError("claim 'sub' must be a non-empty string")
-    return Principal(user=sub, teams=frozenset(teams), roles=frozenset(roles))
+    azp = claims.get("azp")
+    client = azp if isinstance(azp, str) else None
+    return Principal(user=sub, teams=frozenset(teams), roles=frozenset(roles), client=client)
+
+
+# eIDAS levels of assurance, weakest first; a token may name them as the eIDAS URI
+# (http://eidas.europa.eu/LoA/substantial, as the realm's DigiD stand-in does) or bare.
+LOA_LEVELS = ("low", "substantial", "high")
+RESIDENT_ROLE = "resident"  # how a resident's reads are marked in the access log
+
+
+class NotAResidentError(Exception):
+    """A valid token that is no resident's: another client, or no bsn/kvk or loa."""
+
+
+class Resident(BaseModel):
+    """A resident (or company) logged in through the resident portal: who, and how surely."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str  # the token's `sub`
+    kind: str  # "bsn" or "kvk"
+    number: str
+    loa: str  # one of LOA_LEVELS
+
+    def at_least(self, level: str) -> bool:
+        return LOA_LEVELS.index(self.loa) >= LOA_LEVELS.index(level)
+
+    def as_principal(self) -> Principal:
+        """For the access log: the resident's `sub`, no teams, the role "resident"."""
+        return Principal(user=self.user, teams=frozenset(), roles=frozenset({RESIDENT_ROLE}))
+
+
+def resident(claims: dict[str, Any], clients: list[str]) -> Resident:
+    if claims.get("azp") not in clients:
+        raise NotAResidentError("not a token of the resident portal")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 200:
+        raise NotAResidentError("no subject")
+    bsn, kvk = claims.get("bsn"), claims.get("kvk")
+    if isinstance(bsn, str) and re.fullmatch(r"[0-9]{9}", bsn):
+        kind, number = "bsn", bsn
+    elif isinstance(kvk, str) and re.fullmatch(r"[0-9]{8}", kvk):
+        kind, number = "kvk", kvk
+    else:
+        raise NotAResidentError("no bsn or kvk")
+    loa = claims.get("loa")
+    level = loa.rstrip("/").rsplit("/", 1)[-1].lower() if isinstance(loa, str) else None
+    if level not in LOA_LEVELS:
+        raise NotAResidentError("no known level of assurance")
+    return Resident(user=sub, kind=kind, number=number, loa=level)
 
 
 def mint_token(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.attachments import AttachmentStoreSettings
 from shared.settings import ServiceSettings
@@ -52,6 +53,18 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
         default_factory=lambda: list(DEFAULT_CONFIDENTIAL_PRODUCTS)
     )
 
+    # Residents (/v1/me, docs/resident.md): the clients whose tokens are residents' (`azp`),
+    # and the level of assurance a confidential (social-domain) case's contents need.
+    resident_clients: list[str] = Field(default_factory=lambda: ["mijn-zaken"])
+    resident_confidential_loa: Literal["low", "substantial", "high"] = "substantial"
+
+    # Logboek Dataverwerkingen (access_log/ldv.py): every access-log entry also as an
+    # OpenTelemetry span; the data subject (party id) as HMAC-SHA256 under this key.
+    ldv_enabled: bool = False
+    ldv_subject_key: SecretStr | None = None
+    ldv_processing_activity_id: str = "eenloket-inzage-medewerker"
+    ldv_resident_processing_activity_id: str = "eenloket-inzage-betrokkene"
+
     routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
     templates_file: Path = DEFAULT_TEMPLATES_FILE  # reply templates (replies/templates.py)
     # Attachments of one reply together: what a mail server commonly takes, with room to spare.
@@ -68,6 +81,8 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
 
     @model_validator(mode="after")
     def _no_dev_keys_in_production(self) -> CaseviewSettings:
+        if self.ldv_enabled and not self.ldv_subject_key:
+            raise ValueError("EENLOKET_LDV_ENABLED needs EENLOKET_LDV_SUBJECT_KEY")
         if self.environment != "production":
             return self
         if self.oidc_issuer == DEV_ISSUER:

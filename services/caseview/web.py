@@ -42,6 +42,8 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: RESPONSES[c] for c in sorted({400, 401, 403, 422, *codes})}
 
 
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="caseview"'}
+INVALID_TOKEN = {"WWW-Authenticate": 'Bearer realm="caseview", error="invalid_token"'}
 bearer = HTTPBearer(auto_error=False, description="OIDC access token (JWT) of the user")
 
 
@@ -54,10 +56,9 @@ async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    challenge = {"WWW-Authenticate": 'Bearer realm="caseview"'}
     if credentials is None:
         raise ProblemError(
-            401, "Authentication required", "Send an OIDC bearer token.", headers=challenge
+            401, "Authentication required", "Send an OIDC bearer token.", headers=CHALLENGE
         )
     try:
         principal: Principal = await request.app.state.tokens.validate(credentials.credentials)
@@ -66,8 +67,11 @@ async def get_principal(
             401,
             "Invalid token",
             "The token is malformed, expired, or not issued for caseview.",
-            headers={"WWW-Authenticate": 'Bearer realm="caseview", error="invalid_token"'},
+            headers=INVALID_TOKEN,
         ) from exc
+    if principal.client in settings(request).resident_clients:
+        # A resident's token (even one that somehow carries roles) reads /v1/me only.
+        raise ProblemError(403, "Not a staff token", "Residents use /v1/me.")
     return principal
 
 

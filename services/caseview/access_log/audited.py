@@ -21,8 +21,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log import record
+from services.caseview.access_log.ldv import emitter
 from services.caseview.auth import Principal, Role
-from services.caseview.web import PrincipalDep, PurposeDep, SessionDep, endpoint
+from services.caseview.web import PrincipalDep, PurposeDep, SessionDep, endpoint, settings
 from shared.http import ProblemError
 
 T = TypeVar("T")
@@ -112,7 +113,8 @@ class AuditedRead:
         return found
 
     async def _log(self, accesses: Sequence[record.Access]) -> None:
-        await record.record(self.session, self.principal, accesses, purpose=self.purpose)
+        ldv = emitter(self.request.app.state, settings(self.request))
+        await record.record(self.session, self.principal, accesses, purpose=self.purpose, ldv=ldv)
 
 
 async def audited_read(

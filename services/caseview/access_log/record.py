@@ -14,6 +14,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.caseview.access_log.ldv import LdvEmitter
 from services.caseview.auth import Principal
 from services.caseview.orm import access_log
 
@@ -36,6 +37,7 @@ async def record(
     accesses: Sequence[Access],
     *,
     purpose: str | None,
+    ldv: LdvEmitter | None = None,
 ) -> None:
     if not accesses:
         return
@@ -60,3 +62,5 @@ async def record(
     # transaction holds the write lock, so a second session would wait for this one).
     await session.execute(access_log.insert(), rows)
     await session.commit()
+    if ldv is not None:  # after the commit: a processing action that was really logged
+        ldv.emit(accesses, purpose=purpose, at=now)

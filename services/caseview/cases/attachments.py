@@ -81,18 +81,25 @@ async def case_attachment(
         not_found=NotFound("Attachment not found", "Not an attachment of this case you may see."),
         logged=lambda found: [Target(party_id=found[0], case_id=case_id, detail="attachment")],
     )
+    media_type = str(ref.get("media_type") or "application/octet-stream")
+    return await attachment_response(request, sha256, ref.get("filename"), media_type)
+
+
+async def attachment_response(
+    request: Request, sha256: str, filename: str | None, media_type: str
+) -> Response:
+    """The bytes from the store (also for residents' own documents: resident/routes.py)."""
     store: AttachmentStore = request.app.state.attachments
     # The store hands over whole blobs (at most ingest's per-message limit), so one body.
     try:
         data = await store.get(sha256)
     except KeyError as exc:  # referenced but gone from the store (an operator's clean-up)
         raise ProblemError(404, "Attachment not in the store", "The bytes are gone.") from exc
-    media_type = str(ref.get("media_type") or "application/octet-stream")
     return Response(
         data,
         media_type=media_type,
         headers={
-            "Content-Disposition": disposition(ref.get("filename"), media_type),
+            "Content-Disposition": disposition(filename, media_type),
             "Cache-Control": "private, no-store",
             "X-Content-Type-Options": "nosniff",
         },

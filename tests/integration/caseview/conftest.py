@@ -43,6 +43,8 @@ from shared.db.migrations import upgrade
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
 from tests.apps import serve
+from tests.infra import KeycloakAddress
+from tests.keycloak import Keycloak
 from tests.support import eventually
 
 SOURCE = source_urn("00000000000000000000", "eenloket-router")
@@ -166,6 +168,14 @@ def routing_file(folder: Path, *teams: str) -> Path:
     path = folder / f"routing-{uuid.uuid4().hex[:8]}.yaml"
     path.write_text(json.dumps({"teams": {t: t for t in teams}}), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+async def kc(keycloak: KeycloakAddress) -> AsyncIterator[Keycloak]:
+    """A client of the session's Keycloak (tests.keycloak)."""
+    client = Keycloak(keycloak)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -10,19 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.infra import KeycloakAddress
 from tests.integration.caseview.conftest import Caseview, Party, running, send, settings_for
 from tests.keycloak import Keycloak, claims, header
 from tests.support import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.keycloak]
-
-
-@pytest.fixture
-async def kc(keycloak: KeycloakAddress) -> AsyncIterator[Keycloak]:
-    client = Keycloak(keycloak)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

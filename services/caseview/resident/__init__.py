@@ -1,0 +1,1 @@
+"""Mijn zaken: the resident's own API (``/v1/me``), docs/resident.md."""
