@@ -170,7 +170,7 @@ async def console_stack(kafka_bootstrap: str, pg_dsn: str, log_dir: Path) -> Asy
         {
             "portal": {
                 "sha256": hash_key(portal_key),
-                "channels": ["web", "app"],
+                "channels": ["web", "app", "letter"],
                 "may_assert_login": True,
             }
         }

@@ -8,6 +8,7 @@ Set EENLOKET_CONSOLE_SCREENSHOTS=docs/img to (re)write the screenshots of docs/c
 
 from __future__ import annotations
 
+import base64
 import random
 import uuid
 from collections.abc import Iterator
@@ -186,4 +187,43 @@ def test_tell_apart_reveal_decide_merge_and_undo(stack: Stack, driver: webdriver
     text_in(driver, "#identiteit-melding", "er zijn weer twee dossiers")
     text_in(driver, "#samenvoegingen", "Niets samengevoegd in dit dossier.")
     assert_accessible(driver, "party: merge undone")
+    assert console_errors(driver) == []
+
+
+def test_search_by_postcode_and_house_number(stack: Stack, driver: webdriver.Chrome):
+    """A scanned letter gives its sender's postal address (as written, so only stated); the
+    contact centre finds her by postcode and house number, written the way people say it."""
+    digits = random.randint(1000, 9999)
+    with httpx.Client(timeout=10) as http:
+        r = http.post(
+            f"{stack.ingest}/v1/channels/letter",
+            json={
+                "letter_id": f"post-{uuid.uuid4().hex[:8]}",
+                "received_at": "2026-12-01T09:00:00Z",
+                "sender": {
+                    "name": "Mevrouw L. Visser",
+                    "address_lines": ["Dorpsstraat 7b", f"{digits} KL Ergenshoven"],
+                },
+                "subject": "Vraag over de stoep",
+                "ocr_text": "Geachte heer, mevrouw, de stoep voor mijn huis is verzakt.",
+                "scan": {
+                    "filename": "brief.pdf",
+                    "media_type": "application/pdf",
+                    "content_base64": base64.b64encode(b"%PDF-1.4\n% brief\n%%EOF\n").decode(),
+                },
+            },
+            headers={"X-Api-Key": stack.portal_key},
+        )
+        assert r.status_code == 202, r.text
+        party_of(stack, http, r.json()["message_id"])
+    log_in(driver, stack, USER, "kcc", ["kcc"])
+    wait(driver, ec.title_contains("Zoeken"), "the search page")
+    Select(driver.find_element(By.ID, "zoek-op")).select_by_value("postcode")
+    driver.find_element(By.ID, "zoekterm").send_keys(f"{digits} kl 7")
+    driver.find_element(By.ID, "doel-invoer").send_keys("Brief over de stoep")
+    driver.find_element(By.CSS_SELECTOR, "#zoekformulier button[type=submit]").click()
+    text_in(driver, "#resultaten-aantal", "1 resultaat")
+    text_in(driver, "#resultaten-lijst", "Mevrouw L. Visser")
+    text_in(driver, "#resultaten-lijst", f"{digits} KL 7")
+    assert_accessible(driver, "search: by postcode and house number")
     assert console_errors(driver) == []
