@@ -15,6 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.api_docs import install_api_docs
+from shared.telemetry import FASTAPI_TELEMETRY
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -78,6 +81,24 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {  # for `responses=` in ro
         503: "Kafka unavailable; retry after the given delay",
     }.items()
 }
+
+
+def service_app(title: str, lifespan: Any, **about: str) -> FastAPI:
+    """A service's app with what every service has: RFC 9457 problems, ``/docs`` and
+    ``/redoc`` on the service's own assets, the trace settings. The caller adds its routes,
+    middleware, metrics and probes, in the order it needs."""
+    app = FastAPI(
+        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
+        redoc_url=None,
+        telemetry=FASTAPI_TELEMETRY,
+        title=title,
+        version="1",
+        lifespan=lifespan,
+        **about,  # type: ignore[arg-type]
+    )
+    install_problem_handlers(app)
+    install_api_docs(app)
+    return app
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -17,12 +17,11 @@ from services.caseview.projector import project, project_batch
 from services.caseview.replies.templates import load_templates
 from services.caseview.teams import load_team_names
 from services.caseview.timeline.live import Pulse
-from shared.api_docs import install_api_docs
 from shared.attachments import open_attachment_store
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after
-from shared.http import health_router, install_http_metrics, install_problem_handlers
+from shared.http import health_router, install_http_metrics, service_app
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import (
     BatchHandler,
@@ -35,7 +34,7 @@ from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops, on_loop_death
-from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
+from shared.telemetry import instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -120,20 +119,14 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             await producer.stop()
             await engine.dispose()
 
-    app = FastAPI(
-        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
-        redoc_url=None,
-        telemetry=FASTAPI_TELEMETRY,
-        title="Eenloket caseview",
-        version="1",
+    app = service_app(
+        "Eenloket caseview",
+        lifespan,
         summary="One unified history per resident and per case, for every department.",
         description="Every /v1 endpoint needs an OIDC bearer token (JWT) whose claims carry "
         "the user's `teams` and `roles`. Errors are RFC 9457 problem documents. Lists are "
         "keyset-paginated (`next_cursor`). Reads of party data are written to the access log.",
-        lifespan=lifespan,
     )
-    install_problem_handlers(app)
-    install_api_docs(app)
     messages.install_validation_handler(app)  # a Dutch detail naming the fields
     install_http_metrics(app)
     app.include_router(api.router)

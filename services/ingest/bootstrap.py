@@ -19,7 +19,6 @@ from services.ingest.fastlane import FastLane
 from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
 from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
-from shared.api_docs import install_api_docs
 from shared.attachments import S3AttachmentStore, open_attachment_store
 from shared.contracts import Channel
 from shared.db.engine import create_engine
@@ -27,13 +26,13 @@ from shared.http import (
     ReadinessCheck,
     health_router,
     install_http_metrics,
-    install_problem_handlers,
+    service_app,
 )
 from shared.kafka.config import make_producer
 from shared.kafka.producer import ResilientProducer
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops, on_loop_death
-from shared.telemetry import FASTAPI_TELEMETRY, instrument_http, setup_tracing
+from shared.telemetry import instrument_http, setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -129,24 +128,18 @@ def create_app(settings: IngestSettings) -> FastAPI:
             if isinstance(store, S3AttachmentStore):
                 store.close()  # its threads and connections
 
-    app = FastAPI(
-        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
-        redoc_url=None,
-        telemetry=FASTAPI_TELEMETRY,
-        title="Eenloket ingest",
-        version="1",
+    app = service_app(
+        "Eenloket ingest",
+        lifespan,
         summary="The one door in: every channel's messages, normalised onto Kafka.",
         description="Each route answers 202 only after Kafka acknowledged the message. "
         "Errors are RFC 9457 problem documents. See docs/channels.md.",
-        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.authenticator = Authenticator(
         integrations(settings), allow_anonymous=settings.anonymous_allowed
     )
     app.state.readiness = {}
-    install_problem_handlers(app)
-    install_api_docs(app)
     if settings.fast_lane:
         app.add_middleware(FastLane)  # innermost: inside the limits and the metrics below
     install_http_metrics(app)

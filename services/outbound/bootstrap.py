@@ -15,10 +15,9 @@ from services.outbound.config import OutboundSettings
 from services.outbound.consume import Consume
 from services.outbound.orm import consumer_offsets, outbox, processed_events
 from services.outbound.worker import DeliveryWorker
-from shared.api_docs import install_api_docs
 from shared.contracts.outbound import ReplyChannel
 from shared.db.engine import create_engine, session_factory
-from shared.http import health_router, install_http_metrics, install_problem_handlers
+from shared.http import health_router, install_http_metrics, service_app
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
 from shared.kafka.deadletter import DeadLetters
@@ -26,7 +25,7 @@ from shared.kafka.producer import ResilientProducer
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops, on_loop_death
-from shared.telemetry import FASTAPI_TELEMETRY, setup_tracing
+from shared.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 NAME = "eenloket-outbound"
@@ -91,16 +90,10 @@ def create_app(
             await registry.aclose()
             await engine.dispose()
 
-    app = FastAPI(
-        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
-        redoc_url=None,
-        title="Eenloket outbound",
-        version="1",
-        lifespan=lifespan,
-        telemetry=FASTAPI_TELEMETRY,
+    app = service_app(
+        "Eenloket outbound",
+        lifespan,
     )
-    install_problem_handlers(app)
-    install_api_docs(app)
     install_http_metrics(app)
     app.include_router(health_router(lambda: app.state.readiness))
     return app

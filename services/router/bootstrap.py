@@ -19,14 +19,13 @@ from services.router.context import RouterContext
 from services.router.handlers import route_records
 from services.router.orm import consumer_offsets, outbox, processed_events
 from services.router.routing.rules import load_routing
-from shared.api_docs import install_api_docs
 from shared.contracts import MessageReceived
 from shared.contracts.outbound import ReplyStatusReported
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after
 from shared.gctune import collect_after_batch
-from shared.http import health_router, install_http_metrics, install_problem_handlers
+from shared.http import health_router, install_http_metrics, service_app
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
 from shared.kafka.deadletter import DeadLetters
@@ -35,7 +34,7 @@ from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops, on_loop_death
-from shared.telemetry import FASTAPI_TELEMETRY, setup_tracing
+from shared.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Outbox rows per relay transaction: a consumed batch of 2000 messages writes about 4,000 to 5,000.
@@ -144,16 +143,10 @@ def create_app(settings: RouterSettings) -> FastAPI:
             await producer.stop()
             await engine.dispose()
 
-    app = FastAPI(
-        docs_url=None,  # /docs and /redoc on local assets: install_api_docs
-        redoc_url=None,
-        title="Eenloket router",
-        version="1",
-        lifespan=lifespan,
-        telemetry=FASTAPI_TELEMETRY,
+    app = service_app(
+        "Eenloket router",
+        lifespan,
     )
-    install_problem_handlers(app)
-    install_api_docs(app)
     install_http_metrics(app)
     app.include_router(health_router(lambda: app.state.readiness))
     return app
