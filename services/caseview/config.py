@@ -45,6 +45,10 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     oidc_public_keys: list[str] = Field(default_factory=list)
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Where the console's browser logs in (authorization code + PKCE, docs/identity.md): the
+    # issuer and the public client. Empty: no "Inloggen" button (dev login or pasted token).
+    console_oidc_issuer: str = Field(default="", pattern=r"^(https?://[^\s\"'<>]+)?$")
+    console_oidc_client_id: str = Field(default="", pattern=r"^[A-Za-z0-9._:-]{0,100}$")
 
     # Need-to-know: a case is confidential when the router says so or when its
     # product (accent- and case-insensitively) contains one of these terms.
