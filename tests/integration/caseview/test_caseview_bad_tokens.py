@@ -21,8 +21,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from services.caseview.config import DEVKEYS
 from tests.infra import KeycloakAddress
-from tests.integration.caseview.conftest import Caseview, Party, running, send, settings_for
+from tests.integration.caseview.conftest import (
+    Caseview,
+    Party,
+    free_port,
+    running,
+    send,
+    settings_for,
+)
 from tests.keycloak import INTEGRATIES_SECRET, Keycloak, claims, header
 from tests.support import eventually
 
@@ -164,3 +172,28 @@ async def test_an_expired_keycloak_token_is_refused(
 
     await eventually(expired, timeout=20, interval=0.5)
     refused(await answers(cv, party, short), 401)
+
+
+async def test_an_unreachable_issuer_means_401_never_500(
+    kafka_bootstrap: str, pg_urls: dict[str, str], topics: Any
+) -> None:
+    """Keycloak down before caseview ever saw its keys: a token is refused (401), and caseview
+    answers quickly. (Keys it already has keep working: tests/unit/test_caseview_oidc.py.)"""
+    issuer = f"http://127.0.0.1:{free_port()}/realms/eenloket"  # nobody listens there
+    settings = settings_for(
+        pg_urls["caseview"], kafka_bootstrap, topics, oidc_issuer=issuer, oidc_discovery=True
+    )
+    token = jwt.encode(
+        {"sub": "u", "iss": issuer, "aud": "eenloket-caseview", "exp": 2_000_000_000},
+        (DEVKEYS / "dev-private.pem").read_text(),
+        algorithm="RS256",
+        headers={"kid": "some-key"},
+    )
+    async with running(settings) as cv:
+        for _ in range(3):
+            r = await cv.client.get(
+                f"/v1/parties/{Party().id}",
+                headers={"Authorization": f"Bearer {token}", "X-Purpose": "issuer down"},
+            )
+            assert r.status_code == 401, r.text
+        assert (await cv.client.get("/readyz")).status_code != 500
