@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from services.caseview.auth import InvalidTokenError, TokenValidator, mint_token
 from services.caseview.bootstrap import create_app
 from services.caseview.config import CaseviewSettings
 
@@ -55,3 +56,31 @@ async def test_an_issuer_without_a_client_id_is_not_offered() -> None:
 def test_an_issuer_that_is_no_plain_url_is_refused(issuer: str) -> None:
     with pytest.raises(ValueError, match="console_oidc_issuer"):
         CaseviewSettings(console_oidc_issuer=issuer)
+
+
+async def test_the_demo_accepts_dev_tokens_beside_the_issuers_and_production_refuses() -> None:
+    issuer = "https://login.gemeente.example/realms/eenloket"
+    settings = CaseviewSettings(
+        environment="development",
+        oidc_issuer=issuer,
+        oidc_discovery=True,
+        oidc_dev_tokens_too=True,
+    )
+    principal = await TokenValidator(settings).validate(mint_token("demo", roles=["kcc"]))
+    assert principal.user == "demo"
+    # A dev-key token claiming the real issuer goes to the issuer's keys, which lack the kid.
+    forged = mint_token("demo", roles=["kcc"], issuer=issuer)
+    with pytest.raises(InvalidTokenError):
+        await TokenValidator(settings).validate(forged)
+    # Without the setting, a dev token is refused where an issuer is configured.
+    strict = CaseviewSettings(environment="development", oidc_issuer=issuer, oidc_discovery=True)
+    with pytest.raises(InvalidTokenError):
+        await TokenValidator(strict).validate(mint_token("demo", roles=["kcc"]))
+    with pytest.raises(ValueError, match="development only"):
+        CaseviewSettings(
+            environment="production",
+            oin="00000001001234567000",
+            oidc_issuer=issuer,
+            oidc_discovery=True,
+            oidc_dev_tokens_too=True,
+        )
