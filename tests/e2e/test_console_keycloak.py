@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -29,15 +29,16 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import (
     Stack,
-    chromium,
-    chromium_missing,
     console_errors,
     console_stack,
     keycloak_env,
     poll,
 )
+from tests.e2e.test_console import browser
 from tests.infra import KeycloakAddress
 from tests.keycloak import Keycloak, claims
+
+__all__ = ["browser"]  # the fixture, shared with test_console.py
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.keycloak]
 
@@ -72,18 +73,6 @@ async def stack(
         caseview_env=keycloak_env(kc.issuer, console_client),
     ) as s:
         yield s
-
-
-@pytest.fixture
-def browser(tmp_path: Any) -> Iterator[webdriver.Chrome]:
-    if why := chromium_missing():
-        pytest.fail(f"the console test needs Chromium: {why}", pytrace=False)
-    with chromium() as driver:
-        try:
-            yield driver
-        finally:
-            driver.save_screenshot(str(tmp_path / "last.png"))
-            (tmp_path / "last.html").write_text(driver.page_source)
 
 
 def wait(driver: WebDriver, condition: Any, what: str, timeout: float = WAIT) -> Any:

@@ -27,15 +27,16 @@ async def test_without_an_issuer_the_console_offers_the_dev_login_only() -> None
     assert "connect-src 'self';" in csp
 
 
+def trusting(issuer: str, environment: str = "test", **extra: object) -> CaseviewSettings:
+    """Caseview trusting ``issuer`` through discovery."""
+    return CaseviewSettings.model_validate(
+        {"environment": environment, "oidc_issuer": issuer, "oidc_discovery": True, **extra}
+    )
+
+
 async def test_with_an_issuer_the_console_logs_in_there_and_may_connect_to_it() -> None:
     issuer = "https://login.gemeente.example:8443/realms/eenloket"
-    settings = CaseviewSettings(
-        environment="test",
-        oidc_issuer=issuer,
-        oidc_discovery=True,
-        console_oidc_issuer=issuer,
-        console_oidc_client_id="console",
-    )
+    settings = trusting(issuer, console_oidc_issuer=issuer, console_oidc_client_id="console")
     config = (await fetch(settings, "/console/config.json")).json()
     # Caseview trusts the issuer, not the dev key: no dev login.
     assert config == {"issuer": issuer, "client_id": "console", "dev_login": False}
@@ -60,12 +61,7 @@ def test_an_issuer_that_is_no_plain_url_is_refused(issuer: str) -> None:
 
 async def test_the_demo_accepts_dev_tokens_beside_the_issuers_and_production_refuses() -> None:
     issuer = "https://login.gemeente.example/realms/eenloket"
-    settings = CaseviewSettings(
-        environment="development",
-        oidc_issuer=issuer,
-        oidc_discovery=True,
-        oidc_dev_tokens_too=True,
-    )
+    settings = trusting(issuer, "development", oidc_dev_tokens_too=True)
     principal = await TokenValidator(settings).validate(mint_token("demo", roles=["kcc"]))
     assert principal.user == "demo"
     # A dev-key token claiming the real issuer goes to the issuer's keys, which lack the kid.
@@ -73,14 +69,8 @@ async def test_the_demo_accepts_dev_tokens_beside_the_issuers_and_production_ref
     with pytest.raises(InvalidTokenError):
         await TokenValidator(settings).validate(forged)
     # Without the setting, a dev token is refused where an issuer is configured.
-    strict = CaseviewSettings(environment="development", oidc_issuer=issuer, oidc_discovery=True)
+    strict = trusting(issuer, "development")
     with pytest.raises(InvalidTokenError):
         await TokenValidator(strict).validate(mint_token("demo", roles=["kcc"]))
     with pytest.raises(ValueError, match="development only"):
-        CaseviewSettings(
-            environment="production",
-            oin="00000001001234567000",
-            oidc_issuer=issuer,
-            oidc_discovery=True,
-            oidc_dev_tokens_too=True,
-        )
+        trusting(issuer, "production", oin="00000001001234567000", oidc_dev_tokens_too=True)

@@ -43,6 +43,8 @@ from shared.db.migrations import upgrade
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
 from tests.apps import serve
+from tests.infra import KeycloakAddress
+from tests.keycloak import Keycloak
 from tests.support import eventually
 
 SOURCE = source_urn("00000000000000000000", "eenloket-router")
@@ -232,6 +234,35 @@ async def running(settings: CaseviewSettings) -> AsyncIterator[Caseview]:
     app = create_app(settings)
     async with serve(app) as client:
         yield Caseview(client, settings, app)
+
+
+@contextlib.asynccontextmanager
+async def trusting_realm(
+    issuer: str,
+    url: str,
+    kafka_bootstrap: str,
+    topics: Any,
+    producer: AIOKafkaProducer,
+    created: CloudEvent,
+    **extra: Any,
+) -> AsyncIterator[Caseview]:
+    """Caseview trusting a Keycloak realm (keys through discovery), with ``created`` (a
+    party) projected."""
+    settings = settings_for(
+        url, kafka_bootstrap, topics, oidc_issuer=issuer, oidc_discovery=True, **extra
+    )
+    async with running(settings) as cv:
+        await send(producer, topics.timeline, created)
+        await cv.projected(created)
+        yield cv
+
+
+@pytest.fixture
+async def kc(keycloak: KeycloakAddress) -> AsyncIterator[Keycloak]:
+    """A client of the session's Keycloak (tests/keycloak.py)."""
+    client = Keycloak(keycloak)
+    yield client
+    await client.aclose()
 
 
 def free_port() -> int:

@@ -22,14 +22,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from services.caseview.config import DEVKEYS
-from tests.infra import KeycloakAddress
 from tests.integration.caseview.conftest import (
     Caseview,
     Party,
     free_port,
     running,
-    send,
     settings_for,
+    trusting_realm,
 )
 from tests.keycloak import INTEGRATIES_SECRET, Keycloak, claims, header
 from tests.support import eventually
@@ -41,31 +40,17 @@ BSN = "999993653"
 
 
 @pytest.fixture
-async def kc(keycloak: KeycloakAddress) -> AsyncIterator[Keycloak]:
-    client = Keycloak(keycloak)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def served(
     kc: Keycloak, kafka_bootstrap: str, pg_urls: dict[str, str], topics: Any, producer: Any
 ) -> AsyncIterator[tuple[Caseview, Party]]:
-    """Caseview trusting the realm, without clock leeway (so a short-lived token expires
+    """Caseview trusting the realm without clock leeway (so a short-lived token expires
     quickly), and one projected party."""
     party = Party()
     created = party.created(NAME, ("bsn", BSN, "authenticated"))
-    settings = settings_for(
-        pg_urls["caseview"],
-        kafka_bootstrap,
-        topics,
-        oidc_issuer=kc.issuer,
-        oidc_discovery=True,
-        oidc_leeway_seconds=0,
-    )
-    async with running(settings) as cv:
-        await send(producer, topics.timeline, created)
-        await cv.projected(created)
+    url = pg_urls["caseview"]
+    async with trusting_realm(
+        kc.issuer, url, kafka_bootstrap, topics, producer, created, oidc_leeway_seconds=0
+    ) as cv:
         yield cv, party
 
 
