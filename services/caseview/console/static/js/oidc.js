@@ -106,7 +106,12 @@ export class OidcClient {
   async handleCallback(params = new URLSearchParams(window.location.search)) {
     const raw = sessionStorage.getItem(`${this.prefix}.pending`);
     sessionStorage.removeItem(`${this.prefix}.pending`); // one use, whatever happens
-    const pending = raw ? JSON.parse(raw) : null;
+    let pending = null;
+    try {
+      pending = raw ? JSON.parse(raw) : null;
+    } catch {
+      pending = null;
+    }
     if (!pending || params.get('state') !== pending.state) {
       throw new OidcError('refused', 'state does not match');
     }
