@@ -89,15 +89,16 @@ class DemoLock:
             if _alive(pid) and "services." in _cmdline(pid):
                 _stop(pid, "a service of an earlier demo")
                 stopped.append(f"a service of an earlier demo (pid {pid})")
-        kafka = subprocess.run(  # noqa: S603
-            ["bash", "deploy/local/kafka.sh", "stop", "--dir", str(self.dir / "kafka")],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if "stopping broker" in kafka.stderr:
-            stopped.append("the Kafka broker of an earlier demo")
+        for script, what in (("kafka", "Kafka broker"), ("keycloak", "Keycloak")):
+            left = subprocess.run(  # noqa: S603
+                ["bash", f"deploy/local/{script}.sh", "stop", "--dir", str(self.dir / script)],  # noqa: S607
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if "stopping" in left.stderr:
+                stopped.append(f"the {what} of an earlier demo")
         for port in ports:
             if port_taken(port):
                 raise DemoRefused(

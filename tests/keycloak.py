@@ -179,3 +179,25 @@ class Keycloak:
 
     async def remove_key(self, component_id: str) -> None:
         await self._admin("DELETE", f"/components/{component_id}")
+
+    async def copy_client(self, source: str, secret: str | None = None, **attributes: str) -> str:
+        """A copy of the client ``source`` (its mappers, redirect URIs, PKCE) under a random
+        id, with these client attributes changed (e.g. ``access.token.lifespan``); a
+        confidential client's copy gets ``secret``."""
+        (original,) = (await self._admin("GET", f"/clients?clientId={source}")).json()
+        client_id = f"test-{source}-{uuid.uuid4().hex[:8]}"
+        body = {k: v for k, v in original.items() if k not in ("id", "clientId")}
+        body["clientId"] = client_id
+        if secret is not None:
+            body["secret"] = secret
+        body["attributes"] = {**original.get("attributes", {}), **attributes}
+        body["protocolMappers"] = [
+            {k: v for k, v in m.items() if k != "id"} for m in original.get("protocolMappers", [])
+        ]
+        await self._admin("POST", "/clients", body)
+        return client_id
+
+    async def end_sessions(self, username: str) -> None:
+        """Log the user out everywhere (as an administrator or an idle timeout would)."""
+        (user,) = (await self._admin("GET", f"/users?username={username}&exact=true")).json()
+        await self._admin("POST", f"/users/{user['id']}/logout")

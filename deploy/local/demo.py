@@ -1,4 +1,5 @@
-"""`make demo`: Kafka, Mailpit (the relay replies go to, with an inbox to look at), the four
+"""`make demo`: Kafka, Mailpit (the relay replies go to, with an inbox to look at), Keycloak
+(the console's login; without it the dev login), the four
 services on the embedded default (SQLite), and the scenarios of ``scenarios/data`` played
 through the real ingest routes and SMTP receiver, with a summary per scenario (the unified
 history, owners, handovers, what each team may see). Runs until Ctrl-C (or ``--no-wait``);
@@ -7,6 +8,7 @@ history, owners, handovers, what each team may see). Runs until Ctrl-C (or ``--n
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -28,6 +30,8 @@ from shared.devstack import ROOT, SERVICES, run_services
 
 PORT_BASE = 8001  # ingest 8001, router 8002, caseview 8003, outbound 8004
 SMTP_PORT = 2525
+KEYCLOAK_PORT = 8180
+REALM_FILE = ROOT / "deploy" / "keycloak" / "eenloket-realm.json"
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -48,6 +52,49 @@ def start_kafka(local: Path, *, fresh: bool) -> str:
     return local_script("kafka.sh", "start", local / "kafka", *(["--fresh"] if fresh else []))[
         "KAFKA_BOOTSTRAP"
     ]
+
+
+def start_keycloak(local: Path, port: int) -> str | None:
+    """Keycloak with the eenloket realm: its issuer, or None (and why) when it cannot start;
+    the demo then keeps the development login."""
+    try:
+        url = local_script("keycloak.sh", "start", local / "keycloak", "--port", str(port))[
+            "KEYCLOAK_URL"
+        ]
+    except (subprocess.CalledProcessError, KeyError) as exc:
+        why = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()[-3:]
+        console.print(
+            "[yellow]Keycloak did not start[/yellow] (the console keeps the development "
+            "login):\n  " + "\n  ".join(why)
+        )
+        return None
+    return f"{url}/realms/eenloket"
+
+
+def keycloak_env(issuer: str) -> dict[str, str]:
+    """Caseview trusting the realm (and, development only, the scenarios' dev tokens); the
+    console logging in there with the realm's `console` client."""
+    return {
+        "EENLOKET_OIDC_ISSUER": issuer,
+        "EENLOKET_OIDC_DISCOVERY": "true",
+        "EENLOKET_OIDC_DEV_TOKENS_TOO": "true",
+        "EENLOKET_CONSOLE_OIDC_ISSUER": issuer,
+        "EENLOKET_CONSOLE_OIDC_CLIENT_ID": "console",
+    }
+
+
+def demo_users() -> list[str]:
+    """The realm's staff users as 'user / password: teams, roles' (development passwords)."""
+    realm = json.loads(REALM_FILE.read_text())
+    lines = []
+    for user in realm.get("users", []):
+        name = user.get("username", "")
+        roles = user.get("realmRoles") or []
+        if name.startswith("service-account-") or not roles:
+            continue  # the integrations client; residents (they use Mijn zaken)
+        teams = ", ".join(g.strip("/") for g in user.get("groups", [])) or "geen team"
+        lines.append(f"{name} / dev-{name}: {teams}; rol {', '.join(roles)}")
+    return lines
 
 
 def choose(all_scenarios: list[Scenario], wanted: list[str]) -> list[Scenario]:
@@ -89,6 +136,14 @@ def arguments() -> argparse.Namespace:
         "--port-base", type=int, default=PORT_BASE, help="ingest's port; router +1, caseview +2"
     )
     parser.add_argument("--smtp-port", type=int, default=SMTP_PORT, help="ingest's SMTP port")
+    parser.add_argument(
+        "--keycloak-port", type=int, default=KEYCLOAK_PORT, help="Keycloak's port (the login)"
+    )
+    parser.add_argument(
+        "--no-keycloak",
+        action="store_true",
+        help="no Keycloak: the console offers the development login",
+    )
     return parser.parse_args()
 
 
@@ -109,6 +164,7 @@ def main() -> int:
     stop_on_signals()
     lock = DemoLock(local)
     try:
+        # Not Keycloak's port: when it is taken, the demo runs on with the development login.
         for what in lock.claim([*ports.values(), args.smtp_port]):
             console.print(f"Stopped {what}.")
     except DemoRefused as refused:
@@ -145,6 +201,12 @@ def play(
         console.print(f"Kafka ready at {bootstrap}")
         mailpit = local_script("mailpit.sh", "start", local / "mailpit")
         console.print(f"Mailpit ready: the residents' inbox is {mailpit['MAILPIT_HTTP']}")
+        issuer = None
+        if not args.no_keycloak:
+            console.print("Starting Keycloak (fetched and built on first use, a minute)...")
+            issuer = start_keycloak(local, args.keycloak_port)
+            if issuer:
+                console.print(f"Keycloak ready: the realm is {issuer}")
         env = {
             name: {
                 "EENLOKET_ENVIRONMENT": "development",
@@ -157,6 +219,8 @@ def play(
         env["ingest"].update(
             ingest_env(smtp_port=args.smtp_port, mail_domains=[s.mail_domain for s in scenarios])
         )
+        if issuer:
+            env["caseview"].update(keycloak_env(issuer))
         env["outbound"].update(
             outbound_env(mailpit["MAILPIT_SMTP"], reply_domain(scenarios), local / "print")
         )
@@ -184,16 +248,20 @@ def play(
             print_summary(reports, console)
             failed = not all(r.passed for r in reports)
             if not args.no_wait:
-                print_how_to_use(urls, args.smtp_port, logs, mailpit["MAILPIT_HTTP"])
+                print_how_to_use(urls, args.smtp_port, logs, mailpit["MAILPIT_HTTP"], issuer)
                 while all(s.process.poll() is None for s in services.values()):
                     time.sleep(1)
             return failed
     finally:
+        if not args.no_keycloak:
+            local_script("keycloak.sh", "stop", local / "keycloak")
         local_script("mailpit.sh", "stop", local / "mailpit")
         local_script("kafka.sh", "stop", local / "kafka")
 
 
-def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path, inbox: str) -> None:
+def print_how_to_use(
+    urls: dict[str, str], smtp_port: int, logs: Path, inbox: str, issuer: str | None
+) -> None:
     token = mint_token("demo", teams=["kcc"], roles=["kcc"])
     console.print(
         "\n[bold]Integration keys[/bold] (DEV-ONLY; every channel route needs its key, as in "
@@ -201,10 +269,14 @@ def print_how_to_use(urls: dict[str, str], smtp_port: int, logs: Path, inbox: st
     )
     for line in key_exports():
         console.print(f"  {line}", soft_wrap=True)
-    console.print(
-        f"\n[bold]Console:[/bold] {urls['caseview']}/console\n"
-        "A DEV-ONLY token for a contact-centre employee (8 h):"
-    )
+    console.print(f"\n[bold]Console:[/bold] {urls['caseview']}/console/")
+    if issuer:
+        console.print(f'Log in with "Inloggen" (Keycloak, {issuer}) as one of these:')
+        for line in demo_users():
+            console.print(f"  {line}", soft_wrap=True)
+    else:
+        console.print("Log in with the development login (kies een medewerker).")
+    console.print("Or paste a DEV-ONLY token for a contact-centre employee (8 h):")
     # Unwrapped, so it can be copied whole from any terminal width.
     console.print(f"  {token}", soft_wrap=True)
     console.print(

@@ -46,6 +46,13 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     oidc_public_keys: list[str] = Field(default_factory=list)
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # DEVELOPMENT ONLY (`make demo`): beside the issuer's tokens also the dev key's (issuer
+    # DEV_ISSUER), so the scenarios' minted tokens and a Keycloak login work side by side.
+    oidc_dev_tokens_too: bool = False
+    # Where the console's browser logs in (authorization code + PKCE, docs/identity.md): the
+    # issuer and the public client. Empty: no "Inloggen" button (dev login or pasted token).
+    console_oidc_issuer: str = Field(default="", pattern=r"^(https?://[^\s\"'<>]+)?$")
+    console_oidc_client_id: str = Field(default="", pattern=r"^[A-Za-z0-9._:-]{0,100}$")
 
     # Need-to-know: a case is confidential when the router says so or when its
     # product (accent- and case-insensitively) contains one of these terms.
@@ -87,6 +94,8 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
             return self
         if self.oidc_issuer == DEV_ISSUER:
             raise ValueError("EENLOKET_OIDC_ISSUER must be the real issuer in production")
+        if self.oidc_dev_tokens_too:
+            raise ValueError("EENLOKET_OIDC_DEV_TOKENS_TOO is for development only")
         if not (self.oidc_discovery or self.oidc_jwks_url or self.oidc_public_keys):
             raise ValueError(
                 "set EENLOKET_OIDC_DISCOVERY=true, EENLOKET_OIDC_JWKS_URL or"

@@ -133,15 +133,33 @@ class Stack:
         return found
 
 
+def keycloak_env(issuer: str, client_id: str) -> dict[str, str]:
+    """Caseview trusting a Keycloak realm (keys through discovery), the console logging in
+    there with ``client_id``: a ``console_stack(caseview_env=...)``."""
+    return {
+        "EENLOKET_OIDC_ISSUER": issuer,
+        "EENLOKET_OIDC_DISCOVERY": "true",
+        "EENLOKET_CONSOLE_OIDC_ISSUER": issuer,
+        "EENLOKET_CONSOLE_OIDC_CLIENT_ID": client_id,
+    }
+
+
 def console_errors(driver: webdriver.Chrome) -> list[str]:
     """Errors the pages logged (script errors, failed requests) since the last call."""
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 @contextlib.asynccontextmanager
-async def console_stack(kafka_bootstrap: str, pg_dsn: str, log_dir: Path) -> AsyncIterator[Stack]:
+async def console_stack(
+    kafka_bootstrap: str,
+    pg_dsn: str,
+    log_dir: Path,
+    *,
+    caseview_env: dict[str, str] | None = None,
+) -> AsyncIterator[Stack]:
     """The three services as processes, each on its own fresh database and random topics
-    (so the queue and the screenshots show this test's cases only); dropped afterwards."""
+    (so the queue and the screenshots show this test's cases only); dropped afterwards.
+    ``caseview_env`` adds to caseview's environment (e.g. the issuer it trusts, a login)."""
     suffix = uuid.uuid4().hex[:8]
     databases = {
         name: f"eenloket_console_{suffix}_{name}" for name in ("ingest", "router", "caseview")
@@ -177,6 +195,7 @@ async def console_stack(kafka_bootstrap: str, pg_dsn: str, log_dir: Path) -> Asy
     )
     env["ingest"]["EENLOKET_ATTACHMENT_DIR"] = str(log_dir / "attachments")
     env["caseview"]["EENLOKET_ATTACHMENT_DIR"] = str(log_dir / "attachments")  # its case route
+    env["caseview"].update(caseview_env or {})
     try:
         with run_services(env, log_dir) as services:
             yield Stack(

@@ -58,6 +58,7 @@ class Demo:
                 str(port_base),
                 "--smtp-port",
                 str(smtp_port),
+                "--no-keycloak",  # its lifecycle is keycloak.sh's, like Kafka's: not this test's
             ],
             cwd=ROOT,
             stdout=self.out.open("wb"),

@@ -244,6 +244,27 @@ async def running(settings: CaseviewSettings) -> AsyncIterator[Caseview]:
         yield Caseview(client, settings, app)
 
 
+@contextlib.asynccontextmanager
+async def trusting_realm(
+    issuer: str,
+    url: str,
+    kafka_bootstrap: str,
+    topics: Any,
+    producer: AIOKafkaProducer,
+    created: CloudEvent,
+    **extra: Any,
+) -> AsyncIterator[Caseview]:
+    """Caseview trusting a Keycloak realm (keys through discovery), with ``created`` (a
+    party) projected."""
+    settings = settings_for(
+        url, kafka_bootstrap, topics, oidc_issuer=issuer, oidc_discovery=True, **extra
+    )
+    async with running(settings) as cv:
+        await send(producer, topics.timeline, created)
+        await cv.projected(created)
+        yield cv
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.caseview.conftest import Caseview, Party, running, send, settings_for
+from tests.integration.caseview.conftest import Caseview, Party, trusting_realm
 from tests.keycloak import Keycloak, claims, header
 from tests.support import eventually
 
@@ -24,18 +24,16 @@ async def served(
     """Caseview trusting the realm (keys through discovery), and one projected party to read."""
     party = Party()
     created = party.created("Jan Jansen", ("bsn", "999993653", "authenticated"))
-    settings = settings_for(
+    async with trusting_realm(
+        kc.issuer,
         pg_urls["caseview"],
         kafka_bootstrap,
         topics,
-        oidc_issuer=kc.issuer,
-        oidc_discovery=True,
+        producer,
+        created,
         # A short refetch interval keeps the rotation test quick; production keeps 10 s.
         oidc_keys_min_refetch_seconds=1.0,
-    )
-    async with running(settings) as cv:
-        await send(producer, topics.timeline, created)
-        await cv.projected(created)
+    ) as cv:
         yield cv, party
 
 

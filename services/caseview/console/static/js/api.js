@@ -1,7 +1,7 @@
 // The console speaks to caseview's /v1 API exactly like any other client: a bearer
 // token on every request, the stated purpose (doelbinding) as X-Purpose.
 
-import { purpose, signOut, toLogin, token } from './session.js';
+import { purpose, refreshNow, signOut, toLogin, token } from './session.js';
 
 export class ApiError extends Error {
   constructor(status, title, detail, retryAfter = null) {
@@ -30,7 +30,7 @@ export function expired() {
   toLogin('verlopen');
 }
 
-export async function api(path, { method = 'GET', body, headers = {}, signal } = {}) {
+export async function api(path, { method = 'GET', body, headers = {}, signal, retried = false } = {}) {
   const init = {
     method,
     headers: authHeaders({ Accept: 'application/json', ...headers }),
@@ -47,6 +47,11 @@ export async function api(path, { method = 'GET', body, headers = {}, signal } =
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'Geen verbinding', 'Eenloket is niet bereikbaar.');
+  }
+  // Refresh hook: a token that expired under the page's feet (a sleeping tab) is renewed
+  // once through the issuer's refresh token, and the request sent again.
+  if (response.status === 401 && !retried && (await refreshNow())) {
+    return api(path, { method, body, headers, signal, retried: true });
   }
   if (response.status === 401) {
     expired();

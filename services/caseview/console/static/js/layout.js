@@ -2,7 +2,7 @@
 
 import { $, clock, el, replace } from './dom.js';
 import { ROLES, team } from './labels.js';
-import { purpose, queueTeams, requireLogin, signOut } from './session.js';
+import { logOut, purpose, queueTeams, requireLogin } from './session.js';
 import { stateText } from './stream.js';
 
 export function start() {
@@ -12,15 +12,12 @@ export function start() {
   const teams = user.teams.map(team).join(', ') || 'geen team';
   replace(
     who,
-    el('span', { class: 'who' }, 'Aangemeld als ', el('strong', {}, user.sub)),
+    el('span', { class: 'who' }, 'Aangemeld als ', el('strong', {}, user.name || user.sub)),
     el('span', { class: 'who-detail' }, `${roles} · ${teams}`),
     el('button', {
       type: 'button',
       class: 'button-quiet',
-      onclick: () => {
-        signOut();
-        window.location.href = 'aanmelden.html';
-      },
+      onclick: logOut,
     }, 'Afmelden'),
   );
   const queues = queueTeams(user);

@@ -1,9 +1,12 @@
-// Login: in development a dev token for a chosen user/teams/role (minted by caseview's
-// development-only endpoint); everywhere, pasting a token from the municipality's issuer.
+// Login: through the municipality's issuer when caseview names one (config.json; OIDC
+// code flow with PKCE, oidc.js; this page is also the redirect URI); in development a dev
+// token for a chosen user/teams/role (minted by caseview's development-only endpoint);
+// everywhere, pasting a token from the municipality's issuer.
 
 import { $, el, fieldError, notice, param } from './dom.js';
 import { ROLES, TEAMS } from './labels.js';
-import { returnTarget, signIn, signOut } from './session.js';
+import { OidcClient, fromSession, messages as oidcMessages } from './oidc.js';
+import { OIDC, returnTarget, signIn, signOut } from './session.js';
 
 const messages = $('#melding');
 
@@ -65,6 +68,71 @@ async function devLogin() {
   });
 }
 
+// { issuer, client_id, dev_login } from caseview; when it cannot say, ask for the dev login.
+async function loginConfig() {
+  try {
+    const response = await fetch('config.json', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (response.ok) return await response.json();
+  } catch {
+    // below
+  }
+  return { issuer: '', client_id: '', dev_login: true };
+}
+
+function oidcClient(config) {
+  const page = new URL('aanmelden.html', window.location.href).href; // no query: exact match
+  return new OidcClient({
+    issuer: config.issuer,
+    clientId: config.client_id,
+    redirectUri: page,
+    postLogoutRedirectUri: `${page}?reden=afgemeld`,
+    prefix: OIDC,
+  });
+}
+
+// Back from the issuer's login page: the code for tokens, then on to the page asked for.
+async function finishLogin(client) {
+  try {
+    const { tokens, returnTo } = await client.handleCallback();
+    signIn(tokens.access_token);
+    window.location.replace(returnTarget(returnTo));
+  } catch (error) {
+    window.history.replaceState(null, '', 'aanmelden.html'); // the used code off the address bar
+    notice(messages, error.message, 'error');
+  }
+}
+
+// The access token expired while the session at the issuer may live on: refresh first.
+async function resume() {
+  const client = fromSession(OIDC);
+  if (!client) return 'verlopen';
+  try {
+    signIn((await client.refresh()).access_token);
+    done();
+    return null;
+  } catch (error) {
+    return error.kind === 'unreachable' ? 'onbereikbaar' : 'verlopen';
+  }
+}
+
+function offerOidc(config) {
+  const client = oidcClient(config);
+  $('#inloggen').hidden = false;
+  const button = $('#inloggen-knop');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      await client.login(returnTarget(param('terug')));
+    } catch (error) {
+      notice(messages, error.message, 'error');
+      button.disabled = false;
+    }
+  });
+  // Say now, not after the click, when the login service does not answer.
+  client.metadata().catch((error) => notice(messages, error.message, 'error'));
+  return client;
+}
+
 $('#tokenformulier').addEventListener('submit', (event) => {
   event.preventDefault();
   const field = $('#token');
@@ -78,8 +146,29 @@ $('#tokenformulier').addEventListener('submit', (event) => {
   done();
 });
 
-if (param('reden') === 'verlopen') {
-  notice(messages, 'Uw sessie is verlopen of het token is niet geldig. Meld u opnieuw aan.', 'warning');
+async function main() {
+  let reason = param('reden');
+  if (reason === 'vernieuwen') {
+    reason = await resume();
+    if (reason === null) return; // refreshed: on our way back
+  }
+  const settings = await loginConfig();
+  const config = settings.issuer && settings.client_id ? settings : null;
+  const callback = config && new URLSearchParams(window.location.search).has('state');
+  if (!callback) signOut(); // on the login page nobody is logged in
+  if (config) {
+    const client = offerOidc(config);
+    if (client.isCallback()) await finishLogin(client);
+  }
+  const said = {
+    verlopen: config
+      ? [oidcMessages.expired, 'warning']
+      : ['Uw sessie is verlopen of het token is niet geldig. Meld u opnieuw aan.', 'warning'],
+    onbereikbaar: [oidcMessages.unreachable, 'error'],
+    afgemeld: ['U bent afgemeld.', 'info'],
+  }[reason];
+  if (said) notice(messages, ...said);
+  if (settings.dev_login) devLogin();
 }
-signOut(); // on the login page nobody is logged in
-devLogin();
+
+main();

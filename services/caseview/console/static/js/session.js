@@ -1,9 +1,14 @@
 // The bearer token lives in sessionStorage: this tab only, gone when the tab closes,
 // never sent by the browser on its own (so no cookie, no CSRF). The claims are decoded
 // here only to show who is logged in; caseview checks the signature on every request.
+// Logged in through the issuer (oidc.js), the OIDC session (refresh and id token) sits
+// beside it under OIDC, and the access token is refreshed before it expires.
+
+import { fromSession } from './oidc.js';
 
 const TOKEN = 'eenloket.console.token';
 const PURPOSE = 'eenloket.console.purpose';
+export const OIDC = 'eenloket.console.oidc';
 const LOGIN = 'aanmelden.html';
 // Where the login page may send the user back to: a console page, nothing else.
 const SAFE_RETURN = /^[a-z]+\.html(\?[A-Za-z0-9=&%._-]*)?$/;
@@ -23,6 +28,8 @@ export function parseToken(token) {
     if (typeof claims.sub !== 'string') return null;
     return {
       sub: claims.sub,
+      // Keycloak's `sub` is an opaque id; people recognise their user name.
+      name: typeof claims.preferred_username === 'string' ? claims.preferred_username : claims.sub,
       teams: Array.isArray(claims.teams) ? claims.teams.map(String) : [],
       roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
       exp: typeof claims.exp === 'number' ? claims.exp : null,
@@ -57,6 +64,45 @@ export function signIn(value) {
 export function signOut() {
   sessionStorage.removeItem(TOKEN);
   sessionStorage.removeItem(PURPOSE);
+  sessionStorage.removeItem(`${OIDC}.session`);
+}
+
+// Afmelden: through the issuer when logged in there (it ends its session too), else here.
+export function logOut() {
+  const client = fromSession(OIDC);
+  if (!client) {
+    signOut();
+    window.location.href = LOGIN;
+    return;
+  }
+  sessionStorage.removeItem(TOKEN);
+  sessionStorage.removeItem(PURPOSE);
+  client.logout(); // reads the id token for the issuer, then drops the OIDC session
+}
+
+// A new access token now (after a 401, or on the login page); true when there is one.
+export async function refreshNow() {
+  const client = fromSession(OIDC);
+  if (!client) return false;
+  try {
+    const tokens = await client.refresh();
+    sessionStorage.setItem(TOKEN, tokens.access_token);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function keepFresh() {
+  const client = fromSession(OIDC);
+  if (!client) return;
+  client.keepFresh(
+    (access) => sessionStorage.setItem(TOKEN, access),
+    (error) => {
+      signOut();
+      toLogin(error.kind === 'unreachable' ? 'onbereikbaar' : 'verlopen');
+    },
+  );
 }
 
 function here() {
@@ -74,12 +120,18 @@ export function toLogin(reason) {
 // Every console page but the login page starts with this.
 export function requireLogin() {
   const current = claims();
+  const oidc = fromSession(OIDC);
+  if (!current && oidc && oidc.session().refresh_token) {
+    toLogin('vernieuwen'); // the login page tries the refresh token first
+    throw new Error('token expired');
+  }
   if (!current) {
     const had = token() !== null;
     signOut();
     toLogin(had ? 'verlopen' : null);
     throw new Error('not logged in');
   }
+  keepFresh();
   return current;
 }
 
