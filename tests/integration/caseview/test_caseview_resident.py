@@ -202,10 +202,10 @@ async def test_my_cases_show_my_messages_and_replies_and_never_notes_or_others(
         ).all()
     # This test's reads only: the realm's resident user is shared by the session's tests (the
     # bad-token test sends the same user's token to staff routes, with its own purpose).
-    mine = [r for r in rows if r.case_id == case_id or r.party_id == me.id]
-    assert {"GET /v1/me/cases", "GET /v1/me/cases/{case_id}"} <= {r.endpoint for r in mine}
-    assert {r.purpose for r in mine} == {"inzage door betrokkene"}
-    assert {r.roles for r in mine} == {"resident"}
+    ours = [r for r in rows if r.case_id == case_id or r.party_id == me.id]
+    assert {"GET /v1/me/cases", "GET /v1/me/cases/{case_id}"} <= {r.endpoint for r in ours}
+    assert {r.purpose for r in ours} == {"inzage door betrokkene"}
+    assert {r.roles for r in ours} == {"resident"}
 
 
 async def test_a_confidential_case_needs_the_level_of_assurance(
