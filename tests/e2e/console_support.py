@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ import asyncpg
 import httpx
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
+from stdnum.nl import bsn as bsn_number
 
 from services.caseview.auth import mint_token
 from services.ingest.auth import hash_key
@@ -61,6 +63,14 @@ def poll(probe: Callable[[], T | None], *, timeout: float, interval: float = 0.2
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def a_bsn() -> str:
+    """A random BSN that passes the 11-proef (a resident of this test only)."""
+    while True:
+        value = f"{random.randint(100_000_000, 999_999_999)}"
+        if bsn_number.is_valid(value):
+            return value
 
 
 def chromium_missing() -> str | None:

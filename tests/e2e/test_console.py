@@ -25,7 +25,6 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from stdnum.nl import bsn as bsn_number
 
 from services.caseview.auth import TokenValidator, mint_token
 from services.caseview.bootstrap import create_app
@@ -34,6 +33,7 @@ from services.caseview.console import devlogin
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import (
     Stack,
+    a_bsn,
     chromium,
     chromium_missing,
     console_errors,
@@ -276,13 +276,6 @@ def test_contact_centre_finds_hands_over_and_sees_live_updates(
         assert_accessible(driver, "queue")
     assert where["party_id"]
     assert console_errors(driver) == []
-
-
-def a_bsn() -> str:
-    while True:
-        value = f"{random.randint(100_000_000, 999_999_999)}"
-        if bsn_number.is_valid(value):
-            return value
 
 
 def test_another_team_sees_a_confidential_case_redacted(stack: Stack, browser: webdriver.Chrome):

@@ -20,12 +20,12 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select
-from stdnum.nl import bsn as bsn_number
 
 from services.caseview.auth import mint_token
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import (
     Stack,
+    a_bsn,
     chromium,
     chromium_missing,
     console_errors,
@@ -55,13 +55,6 @@ def driver(tmp_path) -> Iterator[webdriver.Chrome]:
         finally:
             browser.save_screenshot(str(tmp_path / "last.png"))
             (tmp_path / "last.html").write_text(browser.page_source)
-
-
-def a_bsn() -> str:
-    while True:
-        value = f"{random.randint(100_000_000, 999_999_999)}"
-        if bsn_number.is_valid(value):
-            return value
 
 
 def form(subject: str, **sender: str) -> dict[str, Any]:
