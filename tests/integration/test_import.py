@@ -27,7 +27,7 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import source_urn
 from tests.apps import serve
 from tests.conftest import Topics
-from tests.support import eventually, router_settings
+from tests.support import eventually, router_settings, within
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -83,22 +83,29 @@ async def route_all(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the router until it consumed the inbound topic; the ``message.routed`` data of
     ``ids`` (from its outbox) and every case's row (owning team, status, opened_at)."""
-    on_topic = await records_on(kafka_bootstrap, topics.inbound)
+    # Each phase has its own deadline: this test hung once in CI, and a hang should name
+    # the phase it hung in (end offsets, router start, consuming, router shutdown).
+    async with within(30, "reading the inbound topic's end offsets"):
+        on_topic = await records_on(kafka_bootstrap, topics.inbound)
     engine = create_engine(url)
     sessions = session_factory(engine)
     try:
-        async with router(kafka_bootstrap, url, topics):
 
-            async def consumed() -> bool:
-                async with sessions() as s:
-                    done = await s.scalar(
-                        select(
-                            func.coalesce(func.sum(orm.consumer_offsets.c.next_offset), 0)
-                        ).where(orm.consumer_offsets.c.topic == topics.inbound)
+        async def consumed() -> bool:
+            async with sessions() as s:
+                done = await s.scalar(
+                    select(func.coalesce(func.sum(orm.consumer_offsets.c.next_offset), 0)).where(
+                        orm.consumer_offsets.c.topic == topics.inbound
                     )
-                return done == on_topic
+                )
+            return done == on_topic
 
+        async with contextlib.AsyncExitStack() as running:
+            async with within(60, "starting the router"):
+                await running.enter_async_context(router(kafka_bootstrap, url, topics))
             await eventually(consumed, timeout=60)
+            async with within(60, "stopping the router"):
+                await running.aclose()
         async with sessions() as s:
             payloads = await s.execute(
                 select(orm.outbox.c.payload).where(
