@@ -42,10 +42,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     otel_exporter_otlp_endpoint: str | None = None
     # Batching (docs/operations.md): how long a producer waits to fill a request, and how
-    # long a consumer's small batch waits for more records (up to that many).
+    # long a consumer's small batch waits for more records (up to that many), and the
+    # arrival rate (records/s, last second) below which it does not wait at all.
     kafka_linger_ms: int = Field(default=10, ge=0, le=1000)
     consumer_linger_ms: int = Field(default=50, ge=0, le=1000)
     consumer_linger_records: int = Field(default=100, ge=1)
+    consumer_linger_rate: float = Field(default=200.0, ge=0)
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> ServiceSettings:

@@ -92,6 +92,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             max_records=settings.max_batch,
             linger=settings.consumer_linger_ms / 1000,
             linger_until=settings.consumer_linger_records,
+            linger_rate=settings.consumer_linger_rate,
             on_commit=committed,
         )
         await consumer.start()

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.db.bulk import postgres_driver
 from shared.db.dialect import is_postgres, upsert_insert
 from shared.envelope import CloudEvent
+from shared.kafka.arrivals import ArrivalRate
 from shared.kafka.config import make_consumer
 from shared.kafka.deadletter import DeadLetters
 from shared.kafka.headers import context_from_headers
@@ -157,6 +158,7 @@ class TransactionalConsumer:
         max_records: int = 500,
         linger: float = 0.05,
         linger_until: int = 100,
+        linger_rate: float = 200.0,
         max_attempts: int = 3,
         on_commit: Callable[[], Awaitable[None] | None] | None = None,
         batch_handler: BatchHandler | None = None,
@@ -171,6 +173,8 @@ class TransactionalConsumer:
         self._max_records = max_records
         self._linger = linger  # seconds a small batch waits for more (see _next_batch)
         self._linger_until = min(linger_until, max_records)
+        self._linger_rate = linger_rate  # records/s above which a small batch waits
+        self._arrivals = ArrivalRate()
         self._max_attempts = max_attempts
         self._on_commit = on_commit
         self._lock = asyncio.Lock()
@@ -193,24 +197,34 @@ class TransactionalConsumer:
         await self._consumer.stop()
 
     async def _next_batch(self) -> dict[TopicPartition, list[Record]]:
-        """What has arrived; when that is only a few records, also what arrives within
-        ``linger`` seconds more. Every batch is one transaction with fixed costs (stored
-        offsets, processed ids, a statement per table, the commit, the relay's round): at a
-        moderate arrival rate each poll found one or two records, and those fixed costs were
-        most of the router's and caseview's CPU. Under load a poll fills the batch at once and
-        nothing waits."""
+        """What has arrived; when that is only a few records *and records are arriving
+        fast* (over ``linger_rate`` per second), also what arrives within ``linger`` seconds
+        more. Every batch is one transaction with fixed costs (stored offsets, processed ids,
+        a statement per table, the commit, the relay's round): at a moderate arrival rate
+        each poll found one or two records, and those fixed costs were most of the router's
+        and caseview's CPU. Under load a poll fills the batch at once and nothing waits; when
+        it is quiet nothing waits either, since a wait would only add latency
+        (``shared/kafka/arrivals.py``)."""
         batch: dict[TopicPartition, list[Record]] = await self._consumer.getmany(
             timeout_ms=500, max_records=self._max_records
         )
         count = sum(len(records) for records in batch.values())
+        self._arrivals.add(count)
+        if not count or count >= self._linger_until:
+            return batch
+        if self._arrivals.per_second() < self._linger_rate:
+            return batch
         deadline = time.monotonic() + self._linger
-        while 0 < count < self._linger_until and (left := deadline - time.monotonic()) > 0:
+        while count < self._linger_until and (left := deadline - time.monotonic()) > 0:
             more = await self._consumer.getmany(
                 timeout_ms=max(1, int(left * 1000)), max_records=self._max_records - count
             )
+            got = 0
             for tp, records in more.items():
                 batch.setdefault(tp, []).extend(records)
-                count += len(records)
+                got += len(records)
+            self._arrivals.add(got)
+            count += got
         return batch
 
     async def run(self) -> None:

@@ -8,30 +8,20 @@ by hand, or a small fake with aiokafka's checks."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
-from shared.kafka.consumer import TransactionalConsumer
 from shared.metrics import CONSUMER_LAG
+from tests.unit.consumer_fakes import Make, Rec, unstarted_consumers
 
 TOPIC = f"lag-{uuid.uuid4().hex[:6]}"
 TP0 = TopicPartition(TOPIC, 0)
 TP1 = TopicPartition(TOPIC, 1)
-
-
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None = None
-    value: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def _batch() -> dict[TopicPartition, list[Any]]:
@@ -41,33 +31,10 @@ def _batch() -> dict[TopicPartition, list[Any]]:
     }
 
 
-MADE: list[Any] = []  # the real aiokafka consumers, never started
-
-
-@pytest.fixture(autouse=True)
-async def closed() -> Any:
-    yield
-    for kafka in MADE:
-        await kafka.stop()
-    MADE.clear()
-
-
-def _consumer(fake: Any = None) -> TransactionalConsumer:
-    nothing = cast(Any, None)  # the database side is not used by what these tests call
-    consumer = TransactionalConsumer(
-        bootstrap="127.0.0.1:9",
-        group_id=f"lag-{uuid.uuid4().hex[:8]}",
-        topics=[TOPIC],
-        sessions=nothing,
-        tables=nothing,
-        handler=nothing,
-        dead_letters=nothing,
-        client_id="test",
-    )
-    MADE.append(consumer.kafka)
-    if fake is not None:
-        consumer._consumer = fake
-    return consumer
+@pytest.fixture
+async def make() -> AsyncIterator[Make]:
+    async with unstarted_consumers(TOPIC) as make:
+        yield make
 
 
 class Revoked:
@@ -102,37 +69,39 @@ def _lag(group: str, tp: TopicPartition) -> float | None:
     return None
 
 
-async def test_lag_of_a_partition_a_rebalance_took_away_is_not_reported_and_kills_nothing() -> None:
-    consumer = _consumer()
+async def test_lag_of_a_partition_a_rebalance_took_away_is_not_reported_and_kills_nothing(
+    make: Make,
+) -> None:
+    consumer = make()
     consumer.kafka.assign([TP0, TP1])
     consumer.kafka.assign([TP1])  # the rebalance, between the batch's commit and its lag
     consumer._report_lag(_batch())  # aiokafka's highwater(TP0) would assert
     assert _lag(consumer.group_id, TP0) is None
 
 
-async def test_lag_is_still_reported_for_the_partitions_kept() -> None:
-    consumer = _consumer(Revoked(high=12))
+async def test_lag_is_still_reported_for_the_partitions_kept(make: Make) -> None:
+    consumer = make(Revoked(high=12))
     consumer._report_lag(_batch())
     assert _lag(consumer.group_id, TP1) == 12 - 8
     assert _lag(consumer.group_id, TP0) is None
 
 
-async def test_lag_reporting_never_raises() -> None:
-    consumer = _consumer(Revoked(error=RuntimeError("anything at all")))
+async def test_lag_reporting_never_raises(make: Make) -> None:
+    consumer = make(Revoked(error=RuntimeError("anything at all")))
     consumer._report_lag(_batch())
 
 
-async def test_offsets_of_the_partitions_kept_are_still_committed_to_kafka() -> None:
+async def test_offsets_of_the_partitions_kept_are_still_committed_to_kafka(make: Make) -> None:
     fake = Revoked()
-    consumer = _consumer(fake)
+    consumer = make(fake)
     await consumer._commit_to_kafka(_batch())
     assert fake.committed == {TP1: 8}
 
 
-async def test_a_revoked_partitions_lag_is_withdrawn() -> None:
+async def test_a_revoked_partitions_lag_is_withdrawn(make: Make) -> None:
     from shared.kafka.consumer import _SeekToStoredOffsets
 
-    consumer = _consumer(Revoked(high=12))
+    consumer = make(Revoked(high=12))
     CONSUMER_LAG.labels(consumer.group_id, TOPIC, "0").set(5)
     CONSUMER_LAG.labels(consumer.group_id, TOPIC, "1").set(4)
     await _SeekToStoredOffsets(consumer).on_partitions_revoked([TP0])
