@@ -25,8 +25,9 @@ IDENTIFICATOREN = {
     "bsn": ("natuurlijk_persoon", "bsn", "brp"),
     "kvk": ("niet_natuurlijk_persoon", "kvk_nummer", "hr"),
 }
-# Eenloket identifier kind -> soortDigitaalAdres.
-DIGITAAL = {"email": "email", "phone": "telefoonnummer"}
+# Optional groups Eenloket does not hold (addresses, a preferred address, a contact name) are
+# left out rather than sent as null: the document types them `allOf` + `nullable`, which
+# strict OpenAPI 3.0 validators read as not nullable.
 MAX_INHOUD = 1000  # the document's maxLength; longer texts are cut (docs/klantinteracties.md)
 MAX_ONDERWERP = 200
 
@@ -109,7 +110,6 @@ def partij_identificator(urls: Urls, party_id: uuid.UUID, i: Identifier) -> dict
             "objectId": i.value,
             "codeRegister": register,
         },
-        "subIdentificatorVan": None,
     }
 
 
@@ -119,7 +119,7 @@ def partij(urls: Urls, p: PartyRow) -> dict[str, Any]:
     soort = soort_partij(p.identifiers)
     naam = p.display_name or ""
     identificatie: dict[str, Any] = (
-        {"naam": naam} if soort == "organisatie" else {"contactnaam": None, "volledigeNaam": naam}
+        {"naam": naam} if soort == "organisatie" else {"volledigeNaam": naam}
     )
     return {
         **urls.of("partijen", p.id),
@@ -128,10 +128,8 @@ def partij(urls: Urls, p: PartyRow) -> dict[str, Any]:
         "betrokkenen": [urls.of("betrokkenen", betrokkene_uuid(m)) for m in p.message_ids],
         "categorieRelaties": [],
         "digitaleAdressen": [],
-        "voorkeursDigitaalAdres": None,
         "vertegenwoordigden": [],
         "rekeningnummers": [],
-        "voorkeursRekeningnummer": None,
         "partijIdentificatoren": [
             partij_identificator(urls, p.id, i) for i in p.identifiers if i.kind in IDENTIFICATOREN
         ],
@@ -139,8 +137,6 @@ def partij(urls: Urls, p: PartyRow) -> dict[str, Any]:
         "indicatieGeheimhouding": None,
         "voorkeurstaal": "nld",
         "indicatieActief": True,
-        "bezoekadres": None,
-        "correspondentieadres": None,
         "partijIdentificatie": identificatie,
     }
 
@@ -181,9 +177,6 @@ def betrokkene(urls: Urls, c: ContactRow) -> dict[str, Any]:
         "wasPartij": urls.of("partijen", c.party_id),
         "hadKlantcontact": urls.of("klantcontacten", c.message_id),
         "digitaleAdressen": [],
-        "bezoekadres": None,
-        "correspondentieadres": None,
-        "contactnaam": None,
         "volledigeNaam": (c.party_name or "") if c.visible or not c.confidential else "",
         "rol": "klant",
         "organisatienaam": "",
@@ -199,7 +192,6 @@ def onderwerpobject(urls: Urls, c: ContactRow) -> dict[str, Any]:
     return {
         **urls.of("onderwerpobjecten", onderwerpobject_uuid(c.message_id)),
         "klantcontact": urls.of("klantcontacten", c.message_id),
-        "wasKlantcontact": None,
         "onderwerpobjectidentificator": {
             "objectId": str(c.case_id),
             "codeObjecttype": "zaak",
