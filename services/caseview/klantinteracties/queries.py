@@ -22,8 +22,9 @@ from services.caseview.klantinteracties.mapping import (
 from services.caseview.orm import cases, parties, party_identifiers, timeline_entries
 from services.caseview.parties.merges import locate
 from services.caseview.viewer import CaseAccess, Viewer, access_columns
+from shared.contracts import MessageRouted
 
-MESSAGE = "message.routed"
+MESSAGE = MessageRouted.TYPE
 # codeSoortObjectId -> Eenloket identifier kind (the inverse of mapping.IDENTIFICATOREN).
 KIND_OF_SOORT = {soort: kind for kind, (_, soort, _) in IDENTIFICATOREN.items()}
 
