@@ -27,7 +27,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 READ = Need(READ_HISTORY, "Geen toegang", "De rollen van deze integratie staan dit niet toe.")
 
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(ge=1, le=500)]
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=500)]  # default 100
 Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 
 
@@ -71,7 +71,7 @@ async def klantcontacten(
     request: Request,
     read: IntegrationRead,
     page: Page = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
+    page_size: PageSize = 100,
     party: Annotated[uuid.UUID | None, Query(alias="hadBetrokkene__wasPartij__uuid")] = None,
     kanaal: Text = None,
     plaatsgevonden_op: Annotated[datetime | None, Query(alias="plaatsgevondenOp")] = None,
@@ -95,10 +95,18 @@ async def klantcontacten(
         until=when(until),
         **_case_filter(object_type, soort, object_id),
     )
-    if party is not None:
-        members = await queries.party_members(read.session, party)
-        filters = replace(filters, party_ids=members or (party,))
+    filters = await _of_party(read, filters, party)
     return await _contact_page(request, read, filters, page, page_size, expand)
+
+
+async def _of_party(
+    read: AuditedRead, filters: ContactFilter, party: uuid.UUID | None
+) -> ContactFilter:
+    """Only the contacts of ``party`` (and the parties merged into it), if one is asked for."""
+    if party is None:
+        return filters
+    members = await queries.party_members(read.session, party)
+    return replace(filters, party_ids=members or (party,))
 
 
 def _case_filter(object_type: str | None, soort: str | None, object_id: str | None) -> Any:
@@ -197,14 +205,11 @@ async def betrokkenen(
     request: Request,
     read: IntegrationRead,
     page: Page = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
+    page_size: PageSize = 100,
     party: Annotated[uuid.UUID | None, Query(alias="wasPartij__uuid")] = None,
     contact: Annotated[uuid.UUID | None, Query(alias="hadKlantcontact__uuid")] = None,
 ) -> dict[str, Any]:
-    filters = ContactFilter(message_id=contact)
-    if party is not None:
-        members = await queries.party_members(read.session, party)
-        filters = ContactFilter(message_id=contact, party_ids=members or (party,))
+    filters = await _of_party(read, ContactFilter(message_id=contact), party)
     return await _contact_page(
         request, read, filters, page, page_size, None, render=mapping.betrokkene
     )
@@ -221,7 +226,7 @@ async def onderwerpobjecten(
     request: Request,
     read: IntegrationRead,
     page: Page = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
+    page_size: PageSize = 100,
     contact: Annotated[uuid.UUID | None, Query(alias="klantcontact__uuid")] = None,
     object_type: Annotated[
         str | None, Query(alias="onderwerpobjectidentificatorCodeObjecttype")
@@ -254,7 +259,7 @@ async def partijen(
     request: Request,
     read: IntegrationRead,
     page: Page = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
+    page_size: PageSize = 100,
     soort: Annotated[str | None, Query(alias="partijIdentificator__codeSoortObjectId")] = None,
     object_id: Annotated[
         str | None, Query(alias="partijIdentificator__objectId", max_length=200)
