@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.caseview import api, console, messages
 from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
+from services.caseview.klantinteracties.auth import Integrations
+from services.caseview.klantinteracties.routes import router as klantinteracties
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
 from services.caseview.replies.templates import load_templates
@@ -60,6 +62,9 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     team_names = load_team_names(settings.routing_file)  # likewise: the teams commands may name
     teams = frozenset(team_names)
     templates = load_templates(settings.templates_file)  # a template that cannot render stops it
+    integrations = Integrations.load(  # likewise: a bad integrations file stops it
+        settings.klantinteracties_integrations, settings.klantinteracties_integrations_file
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +109,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         app.state.teams = teams
         app.state.team_names = team_names
         app.state.templates = templates
+        app.state.integrations = integrations
         app.state.attachments = open_attachment_store(settings)  # cases/attachments.py
         app.state.producer = producer
         app.state.pulse = pulse
@@ -131,6 +137,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     messages.install_validation_handler(app)  # a Dutch detail naming the fields
     install_http_metrics(app)
     app.include_router(api.router)
+    app.include_router(klantinteracties)  # docs/klantinteracties.md; not in /v1's document
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)
     instrument_http(app)

@@ -72,6 +72,11 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     ldv_processing_activity_id: str = "eenloket-inzage-medewerker"
     ldv_resident_processing_activity_id: str = "eenloket-inzage-betrokkene"
 
+    # The Klantinteracties facade's integrations (klantinteracties/auth.py): JSON inline
+    # and/or a JSON file; tokens only as SHA-256 hashes.
+    klantinteracties_integrations: str = ""
+    klantinteracties_integrations_file: Path | None = None
+
     routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
     templates_file: Path = DEFAULT_TEMPLATES_FILE  # reply templates (replies/templates.py)
     # Attachments of one reply together: what a mail server commonly takes, with room to spare.

@@ -1,0 +1,163 @@
+"""The facade's reads on caseview's read models: klantcontacten (``message.routed`` entries,
+in the order of caseview's own history: newest first) and partijen, offset-paginated as
+Klantinteracties pages are. Need-to-know per contact from viewer.py."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, false, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
+
+from services.caseview.klantinteracties.mapping import (
+    IDENTIFICATOREN,
+    ContactRow,
+    Identifier,
+    PartyRow,
+)
+from services.caseview.orm import cases, parties, party_identifiers, timeline_entries
+from services.caseview.parties.merges import locate
+from services.caseview.viewer import CaseAccess, Viewer, access_columns
+from shared.contracts import MessageRouted
+
+MESSAGE = MessageRouted.TYPE
+# codeSoortObjectId -> Eenloket identifier kind (the inverse of mapping.IDENTIFICATOREN).
+KIND_OF_SOORT = {soort: kind for kind, (_, soort, _) in IDENTIFICATOREN.items()}
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    party_ids: tuple[uuid.UUID, ...] | None = None  # None: no party filter
+    message_id: uuid.UUID | None = None
+    channel: str | None = None
+    case_id: uuid.UUID | None = None
+    case_number: str | None = None
+    at: datetime | None = None  # plaatsgevondenOp exactly
+    since: datetime | None = None  # plaatsgevondenOp__gte
+    until: datetime | None = None  # plaatsgevondenOp__lte
+    with_case: bool = False  # only contacts about a case (onderwerpobjecten)
+    nothing: bool = False  # a filter no contact can match (an unknown party, another register)
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        t = timeline_entries
+        query = query.where(t.c.type == MESSAGE, t.c.message_id.is_not(None))
+        if self.nothing:
+            return query.where(false())
+        if self.party_ids is not None:
+            query = query.where(t.c.party_id.in_(self.party_ids))
+        if self.message_id is not None:
+            query = query.where(t.c.message_id == self.message_id)
+        if self.channel is not None:
+            query = query.where(t.c.channel == self.channel)
+        if self.with_case:
+            query = query.where(t.c.case_id.is_not(None))
+        if self.case_id is not None:
+            query = query.where(t.c.case_id == self.case_id)
+        if self.case_number is not None:
+            query = query.where(cases.c.number == self.case_number)
+        if self.at is not None:
+            query = query.where(t.c.occurred_at == self.at)
+        if self.since is not None:
+            query = query.where(t.c.occurred_at >= self.since)
+        if self.until is not None:
+            query = query.where(t.c.occurred_at <= self.until)
+        return query
+
+
+async def party_members(session: AsyncSession, party_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+    """The parties whose history a read of ``party_id`` holds (merges followed); none if unknown."""
+    found = await locate(session, party_id)
+    return tuple(found[1]) if found else ()
+
+
+async def parties_with(
+    session: AsyncSession, soort: str | None, value: str | None
+) -> list[uuid.UUID]:
+    """Parties holding an identifier of that codeSoortObjectId and/or objectId."""
+    i = party_identifiers
+    query = select(i.c.party_id).distinct()
+    if soort is not None:
+        kind = KIND_OF_SOORT.get(soort)
+        if kind is None:
+            return []
+        query = query.where(i.c.kind == kind)
+    else:
+        query = query.where(i.c.kind.in_(list(IDENTIFICATOREN)))
+    if value is not None:
+        query = query.where(i.c.value == value)
+    return list((await session.scalars(query)).all())
+
+
+def _from() -> Any:
+    t = timeline_entries
+    return t.outerjoin(cases, cases.c.id == t.c.case_id).outerjoin(
+        parties, parties.c.id == t.c.party_id
+    )
+
+
+async def contacts(
+    session: AsyncSession, viewer: Viewer, filters: ContactFilter, *, offset: int, limit: int
+) -> tuple[int, list[ContactRow]]:
+    t = timeline_entries
+    count = int(await session.scalar(filters.apply(select(func.count()).select_from(_from()))) or 0)
+    query = (
+        filters.apply(select(t, parties.c.display_name, *access_columns()).select_from(_from()))
+        .order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return count, [_contact(viewer, r) for r in rows]
+
+
+def _contact(viewer: Viewer, r: Row[Any]) -> ContactRow:
+    case = CaseAccess.of_joined(r, r.case_id) if r.access_owner_team is not None else None
+    return ContactRow(
+        message_id=r.message_id,
+        party_id=r.party_id,
+        party_name=r.display_name,
+        channel=r.channel,
+        occurred_at=r.occurred_at,
+        body=r.body,
+        case_id=r.case_id,
+        case_number=case.number if case else None,
+        confidential=bool(case and viewer.is_confidential(case.confidential, case.product)),
+        visible=case is None or viewer.sees(case),
+    )
+
+
+async def party_rows(
+    session: AsyncSession, party_ids: list[uuid.UUID] | None, *, offset: int, limit: int
+) -> tuple[int, list[PartyRow]]:
+    """Parties (``None``: all), oldest first, each with its identifiers and its contacts."""
+    p = parties
+    query = select(p.c.id, p.c.display_name)
+    if party_ids is not None:
+        query = query.where(p.c.id.in_(party_ids))
+    count = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = (
+        await session.execute(query.order_by(p.c.created_at, p.c.id).offset(offset).limit(limit))
+    ).all()
+    ids = [r.id for r in rows]
+    idents: dict[uuid.UUID, list[Identifier]] = {}
+    messages: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if ids:
+        i = party_identifiers
+        for r in await session.execute(
+            select(i).where(i.c.party_id.in_(ids)).order_by(i.c.kind, i.c.value)
+        ):
+            idents.setdefault(r.party_id, []).append(Identifier(r.kind, r.value, r.trust))
+        t = timeline_entries
+        for r in await session.execute(
+            select(t.c.party_id, t.c.message_id)
+            .where(t.c.party_id.in_(ids), t.c.type == MESSAGE, t.c.message_id.is_not(None))
+            .order_by(t.c.sort_at.desc(), t.c.sequence.desc())
+        ):
+            messages.setdefault(r.party_id, []).append(r.message_id)
+    return count, [
+        PartyRow(r.id, r.display_name, idents.get(r.id, []), messages.get(r.id, [])) for r in rows
+    ]
