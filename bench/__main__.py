@@ -42,7 +42,7 @@ from bench import (
     router_stage,
     routing_accuracy,
 )
-from bench.infra import BENCH, infrastructure, migrated_database, plain
+from bench.infra import BENCH, DURABLE, FAST, infrastructure, migrated_database, plain
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
 from services.outbound.bootstrap import MIGRATIONS as OUTBOUND_MIGRATIONS
@@ -300,7 +300,7 @@ RUNNERS = {
 
 
 async def main(
-    quick: bool, stages: list[str], import_contacts: int | None = None
+    quick: bool, stages: list[str], import_contacts: int | None = None, *, fast_db: bool = False
 ) -> dict[str, Any]:
     size = QUICK if quick else FULL
     if import_contacts:  # the whole import, as many contacts as asked, up to 30 min
@@ -323,9 +323,11 @@ async def main(
             "python": platform.python_version(),
             "load_average_at_start": round(os.getloadavg()[0], 2),
         },
-        "command": "make bench-quick" if quick else "make bench",
+        "command": ("make bench-quick" if quick else "make bench")
+        + (" --fast-db" if fast_db else ""),
+        "database": FAST if fast_db else DURABLE,
     }
-    with infrastructure() as (bootstrap, dsn):
+    with infrastructure(fast_db=fast_db) as (bootstrap, dsn):
         for stage in stages:
             t = time.monotonic()
             outcome = await RUNNERS[stage](bootstrap, dsn, size, deadline)
@@ -356,7 +358,8 @@ def table(r: dict[str, Any]) -> str:
     """The markdown summary of a run (what docs/benchmarks.md shows)."""
     lines = [
         f"Run: `{r['command']}`, {r['date']}, {r['wall_seconds'] / 60:.1f} min wall, load "
-        f"average {r['machine']['load_average_at_start']} at the start.",
+        f"average {r['machine']['load_average_at_start']} at the start. PostgreSQL: "
+        f"{r.get('database', 'fast (before 2026-12-05 every run used the test cluster)')}.",
         "",
         "| stage | measured | ceiling it is compared with | ratio |",
         "|---|---|---|---|",
@@ -494,11 +497,19 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller runs (development)")
     parser.add_argument("--stage", action="append", choices=STAGES, help="run only these")
     parser.add_argument(
+        "--fast-db",
+        action="store_true",
+        help="PostgreSQL without fsync/synchronous_commit (the test cluster's settings); "
+        "figures labelled as such",
+    )
+    parser.add_argument(
         "--import-contacts",
         type=int,
         help="import stage with this many contacts, routed and projected in full "
         "(e.g. 1000000 for #7's target; `make bench` uses 200,000 and extrapolates)",
     )
     args = parser.parse_args()
-    outcome = asyncio.run(main(args.quick, args.stage or list(STAGES), args.import_contacts))
+    outcome = asyncio.run(
+        main(args.quick, args.stage or list(STAGES), args.import_contacts, fast_db=args.fast_db)
+    )
     write(outcome, args.quick, partial=bool(args.stage))

@@ -16,9 +16,9 @@ from shared.devstack import ROOT
 BENCH = ROOT / ".local" / "bench"
 
 
-def _start(script: str, folder: str) -> str:
+def _start(script: str, folder: str, *options: str) -> str:
     out = subprocess.run(  # noqa: S603
-        ["bash", f"deploy/local/{script}", "start", "--dir", str(BENCH / folder)],  # noqa: S607
+        ["bash", f"deploy/local/{script}", "start", "--dir", str(BENCH / folder), *options],  # noqa: S607
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -36,11 +36,19 @@ def _stop(script: str, folder: str) -> None:
     )
 
 
+# What the published figures are measured with: PostgreSQL as a municipality runs it.
+DURABLE = "durable (fsync, synchronous_commit and full_page_writes on: PostgreSQL's defaults)"
+FAST = "fast (--fast-db: fsync, synchronous_commit and full_page_writes off, the test cluster's)"
+
+
 @contextlib.contextmanager
-def infrastructure() -> Iterator[tuple[str, str]]:
-    """(kafka bootstrap, postgres dsn without database); stopped afterwards."""
+def infrastructure(*, fast_db: bool = False) -> Iterator[tuple[str, str]]:
+    """(kafka bootstrap, postgres dsn without database); stopped afterwards. PostgreSQL is
+    durable unless ``fast_db``: the bench's folder is its own, so the mode is set anew."""
+    _stop("postgres.sh", "postgres")  # a cluster left running keeps its old settings
+    options = () if fast_db else ("--durable",)
     try:
-        yield _start("kafka.sh", "kafka"), _start("postgres.sh", "postgres")
+        yield _start("kafka.sh", "kafka"), _start("postgres.sh", "postgres", *options)
     finally:
         _stop("kafka.sh", "kafka")
         _stop("postgres.sh", "postgres")

@@ -5,7 +5,7 @@
 # own `main` cluster. See deploy/local/README.md.
 #
 #   postgres.sh install                       apt-get install postgresql if no initdb
-#   postgres.sh start    [--dir DIR] [--port P]
+#   postgres.sh start    [--dir DIR] [--port P] [--durable]
 #   postgres.sh createdb [--dir DIR] NAME...  create the databases that are missing
 #   postgres.sh stop     [--dir DIR]
 #   postgres.sh status   [--dir DIR]
@@ -13,7 +13,8 @@
 # DIR defaults to $EENLOKET_LOCAL/postgres; EENLOKET_LOCAL defaults to
 # <repo>/.local (git-ignored). `start` and `status` print
 # PG_DSN=postgresql://eenloket@127.0.0.1:P as the last line on stdout (and
-# write it to DIR/env); everything else goes to stderr.
+# write it to DIR/env); everything else goes to stderr. Without --durable the
+# cluster runs with fsync, synchronous_commit and full_page_writes off (tests).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,7 +27,7 @@ log() { printf 'postgres.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
 }
 
@@ -84,6 +85,7 @@ as_pg() {
 
 DIR=
 PORT=
+DURABLE=
 BASE=
 NAMES=()
 parse_args() {
@@ -93,6 +95,7 @@ parse_args() {
             --dir=*) DIR=${1#--dir=}; shift ;;
             --port) [ $# -ge 2 ] || usage; PORT=$2; shift 2 ;;
             --port=*) PORT=${1#--port=}; shift ;;
+            --durable) DURABLE=1; shift ;;
             -h|--help) usage 0 ;;
             -*) log "unknown option: $1"; usage ;;
             *) NAMES+=("$1"); shift ;;
@@ -164,7 +167,17 @@ PY
 }
 
 write_conf() {
-    local port=$1
+    local port=$1 durability
+    if [ -n "$DURABLE" ]; then
+        # --durable: PostgreSQL's own defaults, as a municipality runs it (the benchmarks).
+        durability="# --durable: fsync, synchronous_commit and full_page_writes as PostgreSQL ships them."
+    else
+        durability="# Durability is traded for speed: a crash of the machine may lose or corrupt
+# this cluster's data. Acceptable only because it holds test data.
+fsync = off
+synchronous_commit = off
+full_page_writes = off"
+    fi
     as_pg tee "$BASE/data/eenloket.conf" >/dev/null <<EOF
 # Written by deploy/local/postgres.sh on every start; included from
 # postgresql.conf. A throw-away cluster for development and tests.
@@ -172,11 +185,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$BASE/run'
 max_connections = 200
-# Durability is traded for speed: a crash of the machine may lose or corrupt
-# this cluster's data. Acceptable only because it holds test data.
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 EOF
 }
 
