@@ -130,3 +130,32 @@ def routing_evaluate(
         err.print(f"[bold red]below threshold:[/bold red] {failure}", highlight=False)
     if failures:
         raise typer.Exit(1)
+
+
+@routing_app.command("integrity")
+def routing_integrity() -> None:
+    """Count the router's rows that refer to a party or case that does not exist (the checks
+    PostgreSQL no longer makes per row, migration 0008). Exit 1 if any: report it as a bug.
+
+    Reads EENLOKET_DATABASE_URL as the router does."""
+    import asyncio
+
+    from services.router.config import RouterSettings
+    from services.router.integrity import orphans
+    from shared.db.engine import create_engine, session_factory
+
+    async def count() -> dict[str, int]:
+        engine = create_engine(RouterSettings().database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await orphans(session)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(count())
+    table = Table("refers", "rows referring to nothing")
+    for name, n in found.items():
+        table.add_row(name, str(n))
+    out.print(table)
+    if any(found.values()):
+        fail("rows refer to parties or cases that do not exist: a bug, please report it")
