@@ -58,16 +58,14 @@ def regenerate(into: Path) -> None:
 
 
 def differing(expected: Path, actual: Path) -> list[str]:
+    """The files only in one folder or different (compared byte for byte)."""
     comparison = filecmp.dircmp(expected, actual)
-    names = comparison.left_only + comparison.right_only + comparison.diff_files
-    return sorted(
-        names
-        + [
-            n
-            for n in comparison.common_files
-            if not filecmp.cmp(expected / n, actual / n, shallow=False)
-        ]
-    )
+    changed = [
+        name
+        for name in comparison.common_files
+        if not filecmp.cmp(expected / name, actual / name, shallow=False)
+    ]
+    return sorted(comparison.left_only + comparison.right_only + changed)
 
 
 def check(version: str) -> None:
@@ -116,7 +114,7 @@ def check(version: str) -> None:
 def snapshot(version: str) -> None:
     kept = compatibility.RELEASES / version
     shutil.rmtree(kept, ignore_errors=True)
-    shutil.copytree(compatibility.API, kept / "api", ignore=shutil.ignore_patterns("releases"))
+    shutil.copytree(compatibility.API, kept / "api")
     shutil.copytree(compatibility.EVENTS, kept / "events")
     print(f"release: wrote docs/releases/{version}/ (commit it)")
 
