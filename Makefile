@@ -72,8 +72,8 @@ image: ## build the container image, labelled with pyproject.toml's version
 	docker build -f deploy/docker/Dockerfile --build-arg VERSION=$(VERSION_OF_PYPROJECT) \
 	    -t eenloket:$(VERSION_OF_PYPROJECT) .
 
-release: venv ## VERSION=x.y.z: check changelog, version, documents and compatibility, then tag vx.y.z (docs/compatibility.md)
-	$(BIN)/python deploy/local/release.py $(VERSION)
+release: venv ## VERSION=x.y.z: check changelog, version, documents, compatibility; tag vx.y.z (DRY_RUN=1: no tag)
+	$(BIN)/python deploy/local/release.py $(VERSION) $(if $(DRY_RUN),--dry-run)
 
 console-screenshots: venv system-deps ## refresh docs/img/console-*.png (headless Chromium)
 	EENLOKET_CONSOLE_SCREENSHOTS=docs/img $(BIN)/pytest tests/e2e/test_console.py $(PYTEST_ARGS)

@@ -6,7 +6,8 @@ documents and the event schemas regenerated equal the committed ones, and so do 
 kept for this release in docs/releases/x.y.z/; /v1 and the event types are compatible with
 the previous release kept; the work tree is clean and the tag is new. Then an annotated tag.
 
-    python deploy/local/release.py 0.2.0 [--snapshot]   # --snapshot: write docs/releases/0.2.0/
+    python deploy/local/release.py 0.2.0 [--dry-run]   # --dry-run: every check, no tag
+    python deploy/local/release.py 0.2.0 --snapshot    # write docs/releases/0.2.0/
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def main(argv: list[str]) -> int:
             snapshot(version)
             return 0
         check(version)
+        if "--dry-run" in argv[1:]:
+            print(f"release: {version} is ready (dry run: no tag)")
+            return 0
         git("tag", "--annotate", f"v{version}", "--message", f"Eenloket {version} (CHANGELOG.md)")
     except NotReadyError as exc:
         print(f"release {version}: not ready: {exc}", file=sys.stderr)

@@ -23,10 +23,17 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
-def release(clone: Path, version: str) -> subprocess.CompletedProcess[str]:
+def release(clone: Path, version: str, *extra: str) -> subprocess.CompletedProcess[str]:
     python = Path(sys.executable)
     return run(
-        "make", "-o", "venv", "release", f"VERSION={version}", f"BIN={python.parent}", cwd=clone
+        "make",
+        "-o",
+        "venv",
+        "release",
+        f"VERSION={version}",
+        f"BIN={python.parent}",
+        *extra,
+        cwd=clone,
     )
 
 
@@ -55,6 +62,10 @@ def clone(tmp_path: Path) -> Path:
 
 
 def test_a_ready_release_is_tagged_once(clone: Path):
+    dry = release(clone, VERSION, "DRY_RUN=1")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"release: {VERSION} is ready (dry run: no tag)" in dry.stdout
+    assert run("git", "tag", "--list", cwd=clone).stdout == ""
     done = release(clone, VERSION)
     assert done.returncode == 0, done.stdout + done.stderr
     assert run("git", "cat-file", "-t", f"v{VERSION}", cwd=clone).stdout.strip() == "tag"
