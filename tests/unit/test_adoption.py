@@ -8,6 +8,7 @@ import subprocess
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from services.router.bootstrap import create_app as router_app
 from services.router.config import RouterSettings
 from shared.security_txt import SecurityTxtSettings
 from shared.version import version
+from tests.support import built_tool
 from tests.unit.deploy_files import DOCKERFILE, ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -166,42 +168,30 @@ def test_third_party_material_is_listed_with_origin_and_licence():
         assert licence in line, f"docs/sources.md: {material} with its licence {licence}"
 
 
-def publiccode_parser() -> str:
-    out = subprocess.run(
-        ["bash", "deploy/local/go-tools.sh", "path", "publiccode-parser"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-def test_publiccode_yml_is_valid():
-    result = subprocess.run(
-        [publiccode_parser(), "-no-network", "publiccode.yml"],
-        cwd=ROOT,
+def validate(folder: Path) -> subprocess.CompletedProcess[str]:
+    """The standard's maintained validator (deploy/local/go-tools.sh) on folder/publiccode.yml."""
+    parser = built_tool("go-tools.sh", "path", "publiccode-parser")
+    return subprocess.run(
+        [parser, "-no-network", "publiccode.yml"],
+        cwd=folder,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_publiccode_yml_is_valid():
+    result = validate(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning" not in result.stdout + result.stderr
 
 
-def test_the_validator_refuses_an_invalid_file(tmp_path):
+def test_the_validator_refuses_an_invalid_file(tmp_path: Path):
     """The check can fail: without a licence the file is refused."""
     data = yaml.safe_load((ROOT / "publiccode.yml").read_text())
     del data["legal"]["license"]
     (tmp_path / "publiccode.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
-    result = subprocess.run(
-        [publiccode_parser(), "-no-network", "publiccode.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = validate(tmp_path)
     assert result.returncode != 0
     assert "legal.license" in result.stdout + result.stderr
 
