@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: help venv system-deps demo test test-unit test-integration test-e2e test-reliability test-reliability-ci test-reliability-mutants lint format \
-        typecheck openapi kafka-start kafka-stop clean bench bench-quick
+        typecheck openapi events release image kafka-start kafka-stop clean bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,7 +61,19 @@ format: venv ## apply ruff's formatting and safe fixes
 
 openapi: venv ## regenerate docs/api/*.json from the code
 	@mkdir -p docs/api
-	for s in ingest router caseview; do $(BIN)/python -m services.$$s openapi > docs/api/$$s.json; done
+	for s in ingest router caseview outbound; do $(BIN)/python -m services.$$s openapi > docs/api/$$s.json; done
+
+events: venv ## regenerate docs/events/*.json (each CloudEvents type's data schema) from the models
+	$(BIN)/python -m shared.contracts.schemas docs/events
+
+VERSION_OF_PYPROJECT = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+image: ## build the container image, labelled with pyproject.toml's version
+	docker build -f deploy/docker/Dockerfile --build-arg VERSION=$(VERSION_OF_PYPROJECT) \
+	    -t eenloket:$(VERSION_OF_PYPROJECT) .
+
+release: venv ## VERSION=x.y.z: check changelog, version, documents, compatibility; tag vx.y.z (DRY_RUN=1: no tag)
+	$(BIN)/python deploy/local/release.py $(VERSION) $(if $(DRY_RUN),--dry-run)
 
 console-screenshots: venv system-deps ## refresh docs/img/console-*.png (headless Chromium)
 	EENLOKET_CONSOLE_SCREENSHOTS=docs/img $(BIN)/pytest tests/e2e/test_console.py $(PYTEST_ARGS)

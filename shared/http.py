@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.api_docs import install_api_docs
+from shared.security_txt import security_txt_router
 from shared.telemetry import FASTAPI_TELEMETRY
+from shared.version import version
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +87,21 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {  # for `responses=` in ro
 
 def service_app(title: str, lifespan: Any, **about: str) -> FastAPI:
     """A service's app with what every service has: RFC 9457 problems, ``/docs`` and
-    ``/redoc`` on the service's own assets, the trace settings. The caller adds its routes,
-    middleware, metrics and probes, in the order it needs."""
+    ``/redoc`` on the service's own assets, the trace settings, the project's version in the
+    OpenAPI document, ``/.well-known/security.txt``. The caller adds its routes, middleware,
+    metrics and probes, in the order it needs."""
     app = FastAPI(
         docs_url=None,  # /docs and /redoc on local assets: install_api_docs
         redoc_url=None,
         telemetry=FASTAPI_TELEMETRY,
         title=title,
-        version="1",
+        version=version(),  # the project's one version (shared/version.py)
         lifespan=lifespan,
         **about,  # type: ignore[arg-type]
     )
     install_problem_handlers(app)
     install_api_docs(app)
+    app.include_router(security_txt_router())
     return app
 
 
@@ -161,7 +165,7 @@ def health_router(
 
     @router.get("/healthz", operation_id="healthz")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": version()}
 
     @router.get("/readyz", operation_id="readyz", responses={503: {"description": "Not ready"}})
     async def readyz() -> JSONResponse:

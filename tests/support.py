@@ -177,14 +177,18 @@ class FakeAdapter:
 def promtool() -> str:
     """Prometheus' promtool (deploy/local/promtool.sh; `make test` builds it first through
     system-deps). Skips only where Go is missing, so it cannot be built."""
-    root = Path(__file__).resolve().parents[1]
     if shutil.which("go") is None and shutil.which("promtool") is None:
         pytest.skip("Go is not installed: promtool cannot be built (deploy/local/promtool.sh)")
     if shutil.which("go") is None:
         return str(shutil.which("promtool"))
+    return built_tool("promtool.sh", "path")
+
+
+def built_tool(script: str, *args: str) -> str:
+    """The path a deploy/local/ build script prints last, having built its tool if missing."""
     out = subprocess.run(
-        ["bash", "deploy/local/promtool.sh", "path"],
-        cwd=root,
+        ["bash", f"deploy/local/{script}", *args],
+        cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
         check=True,
