@@ -22,4 +22,3 @@ def version() -> str:
         if project.get("name") == "eenloket":
             return str(project["version"])
     return importlib.metadata.version("eenloket")
-
