@@ -37,8 +37,10 @@ def _template(path: str) -> str:
     raise AssertionError(f"{bare} is no path of the Klantinteracties document")
 
 
-def conforms(response: httpx.Response) -> Any:
-    """Assert the response is one the document defines for its operation; return its JSON."""
+def conforms(response: httpx.Response, status: int = 200) -> Any:
+    """Assert the response is ``status`` and one the document defines for its operation;
+    return its JSON."""
+    assert response.status_code == status, response.text[:300]
     template = _template(response.request.url.path)
     operation = document()["paths"][template][response.request.method.lower()]
     assert str(response.status_code) in operation["responses"], (

@@ -14,32 +14,28 @@ partij would fail it. The status-code check is left out on purpose: the document
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
-from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from services.caseview.bootstrap import create_app
 from services.caseview.config import CaseviewSettings
 from shared.contracts import Channel
 from shared.kafka.config import make_producer
-from shared.kafka.topics import TopicSpec, ensure_topics
 from tests.integration.caseview.conftest import (
     Party,
-    free_port,
+    bounded,
+    fresh_topics,
     projected,
+    send,
+    settings_for,
     team_name,
+    threaded_server,
 )
 from tests.klantinteracties import DOCUMENT, PREFIX, document, integration, schema_errors
-from tests.support import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -79,10 +75,7 @@ async def _seed(app_settings: CaseviewSettings, team: str) -> None:
     producer = make_producer(app_settings.kafka_bootstrap, "test")
     await producer.start()
     try:
-        for e in events:
-            await producer.send_and_wait(
-                app_settings.topic_timeline, e.to_json(), key=str(e.subject).encode()
-            )
+        await send(producer, app_settings.topic_timeline, *events)
     finally:
         await producer.stop()
     await projected(app_settings, *events)
@@ -90,59 +83,19 @@ async def _seed(app_settings: CaseviewSettings, team: str) -> None:
 
 @pytest.fixture(scope="module")
 def facade_url(kafka_bootstrap: str, pg_urls: dict[str, str]) -> Iterator[str]:
-    suffix, team = uuid.uuid4().hex[:8], team_name()
-    app_settings = CaseviewSettings(
-        environment="test",
-        database_url=pg_urls["caseview"],
-        kafka_bootstrap=kafka_bootstrap,
-        topic_timeline=f"test.timeline.{suffix}",
-        topic_commands=f"test.commands.{suffix}",
-        topic_deadletter=f"test.deadletter.{suffix}",
-        consumer_group=f"cv-ki-{suffix}",
-        klantinteracties_integrations=f"[{integration(f'st-{suffix}', TOKEN, teams=[team])}]",
+    name, team = f"st-{uuid.uuid4().hex[:8]}", team_name()
+    app_settings = settings_for(
+        pg_urls["caseview"],
+        kafka_bootstrap,
+        fresh_topics(),
+        klantinteracties_integrations=f"[{integration(name, TOKEN, teams=[team])}]",
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_config=None)
-    )
-    seeded = threading.Event()
-
-    async def started() -> bool:
-        return server.started
-
-    async def main() -> None:
-        await ensure_topics(
-            kafka_bootstrap,
-            [
-                TopicSpec(app_settings.topic_timeline, 1),
-                TopicSpec(app_settings.topic_commands, 1),
-                TopicSpec(app_settings.topic_deadletter, 1),
-            ],
-        )
-        serving = asyncio.create_task(server.serve())
-        await eventually(started, timeout=60)
-        await _seed(app_settings, team)
-        seeded.set()
-        await serving
-
-    # Its own thread and event loop: schemathesis calls synchronously.
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 90
-    while not seeded.is_set():
-        assert thread.is_alive() and time.monotonic() < deadline, "caseview was not seeded"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}{PREFIX}"
-    server.should_exit = True
-    thread.join(30)
+    with threaded_server(app_settings, lambda: _seed(app_settings, team)) as url:
+        yield url + PREFIX
 
 
 @schema.parametrize()
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@bounded(10)
 def test_the_facade_conforms_to_the_klantinteracties_document(
     case: schemathesis.Case[Any], facade_url: str
 ) -> None:
