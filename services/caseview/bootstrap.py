@@ -14,6 +14,7 @@ from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.klantinteracties.auth import Integrations
 from services.caseview.klantinteracties.routes import router as klantinteracties
+from services.caseview.klantinteracties.writes import router as klantinteracties_writes
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
 from services.caseview.replies.templates import load_templates
@@ -35,6 +36,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.service import check_database, check_kafka
+from shared.settings import PLACEHOLDER_SECRET
 from shared.tasks import Loops, on_loop_death
 from shared.telemetry import instrument_http, setup_tracing
 
@@ -65,6 +67,12 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     integrations = Integrations.load(  # likewise: a bad integrations file stops it
         settings.klantinteracties_integrations, settings.klantinteracties_integrations_file
     )
+    if (
+        integrations.write
+        and settings.environment == "production"
+        and settings.sender_key_secret.get_secret_value() == PLACEHOLDER_SECRET
+    ):
+        raise ValueError("EENLOKET_SENDER_KEY_SECRET must be set: an integration may write")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -138,6 +146,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(klantinteracties)  # docs/klantinteracties.md; not in /v1's document
+    app.include_router(klantinteracties_writes)
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)
     instrument_http(app)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from shared.attachments import AttachmentStoreSettings
-from shared.settings import ServiceSettings
+from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 DEVKEYS = Path(__file__).parent / "devkeys"
 # The router's routing file: the same EENLOKET_ROUTING_FILE and the same default as the
@@ -76,6 +76,10 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     # and/or a JSON file; tokens only as SHA-256 hashes.
     klantinteracties_integrations: str = ""
     klantinteracties_integrations_file: Path | None = None
+    # Its writes go onto omni.inbound.v1 keyed as ingest keys them (an HMAC of the strongest
+    # identifier): ingest's EENLOKET_SENDER_KEY_SECRET, so one sender keeps one partition.
+    # Production refuses the placeholder once an integration may write (bootstrap.py).
+    sender_key_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
 
     routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
     templates_file: Path = DEFAULT_TEMPLATES_FILE  # reply templates (replies/templates.py)

@@ -5,7 +5,8 @@ configuration holds only the token's SHA-256 (``EENLOKET_KLANTINTERACTIES_INTEGR
 JSON, or ``EENLOKET_KLANTINTERACTIES_INTEGRATIONS_FILE`` naming a JSON file):
 
     [{"name": "kcc-app", "token_sha256": "<hex>", "teams": ["kcc"],
-      "roles": ["integration"], "purpose": "klantcontact afhandelen"}]
+      "roles": ["integration"], "purpose": "klantcontact afhandelen",
+      "kanalen": ["phone", "counter"], "asserts_identity": false}]
 
 Unlike Open Klant (where any valid token reads everything), the integration is the reader:
 its teams decide need-to-know and its reads are access-logged under its name.
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from services.caseview.access_log.audited import AuditedRead
 from services.caseview.auth import Principal
 from services.caseview.web import NO_NUL, SessionDep
+from shared.contracts import Channel
 from shared.http import ProblemError
 
 CHALLENGE = {"WWW-Authenticate": 'Token realm="klantinteracties"'}
@@ -40,6 +42,10 @@ class Integration(BaseModel):
     teams: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset({"integration"})
     purpose: str | None = Field(default=None, max_length=500)
+    # Writes (writes.py): the channels (kanalen) it may register contacts for (none: it only
+    # reads), and whether its staff checked identity so a partij's BSN is authenticated.
+    kanalen: frozenset[Channel] = frozenset()
+    asserts_identity: bool = False
 
     def principal(self) -> Principal:
         # "integration:" keeps an integration apart from a staff member's `sub` in the log.
@@ -68,6 +74,11 @@ class Integrations:
         if file is not None:
             found += _INTEGRATIONS.validate_python(json.loads(file.read_text(encoding="utf-8")))
         return cls(found)
+
+    @property
+    def write(self) -> bool:
+        """Whether any integration may register contacts (writes.py)."""
+        return any(i.kanalen for i in self._all)
 
     def find(self, token: str) -> Integration | None:
         digest = token_hash(token).encode()

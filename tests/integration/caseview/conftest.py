@@ -7,19 +7,24 @@ import asyncio
 import contextlib
 import json
 import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 import httpx
+import hypothesis
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from hypothesis import HealthCheck
 from sqlalchemy import func, select
 
 from services.caseview import orm
@@ -42,6 +47,7 @@ from shared.db.engine import create_engine, session_factory
 from shared.db.migrations import upgrade
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
+from shared.kafka.topics import TopicSpec, ensure_topics
 from tests.apps import serve
 from tests.infra import KeycloakAddress
 from tests.keycloak import Keycloak
@@ -269,6 +275,60 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def fresh_topics() -> SimpleNamespace:
+    """Topic names of its own for a module-scoped caseview (the ``topics`` fixture is per
+    test); ``threaded_server`` makes them."""
+    suffix = uuid.uuid4().hex[:8]
+    return SimpleNamespace(
+        **{t: f"test.{t}.{suffix}" for t in ("timeline", "commands", "deadletter")}
+    )
+
+
+def bounded(examples: int) -> hypothesis.settings:
+    """Hypothesis settings of a schemathesis run against a module's server: ``examples`` per
+    operation, no deadline (a request to a real database and broker), fixtures allowed."""
+    return hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+@contextlib.contextmanager
+def threaded_server(
+    settings: CaseviewSettings, ready: Callable[[], Awaitable[None]] | None = None
+) -> Iterator[str]:
+    """Caseview on a real socket in a thread of its own (schemathesis calls synchronously),
+    its topics made; ``ready`` (e.g. seeding) runs once it serves, before the url is given."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
+    )
+    done = threading.Event()
+
+    async def main() -> None:
+        topics = [settings.topic_timeline, settings.topic_commands, settings.topic_deadletter]
+        await ensure_topics(settings.kafka_bootstrap, [TopicSpec(t, 1) for t in topics])
+        serving = asyncio.create_task(server.serve())
+        await eventually(lambda: _started(server), timeout=60)
+        if ready is not None:
+            await ready()
+        done.set()
+        await serving
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not done.is_set():
+        assert thread.is_alive() and time.monotonic() < deadline, "caseview did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 @contextlib.asynccontextmanager

@@ -3,24 +3,23 @@ no 5xx, and every response conforms to the published OpenAPI document."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
-from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from services.caseview.bootstrap import create_app
 from services.caseview.config import CaseviewSettings
-from shared.kafka.topics import TopicSpec, ensure_topics
-from tests.integration.caseview.conftest import free_port, token
+from tests.integration.caseview.conftest import (
+    bounded,
+    fresh_topics,
+    settings_for,
+    threaded_server,
+    token,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -40,51 +39,18 @@ AUTH = token("u-schemathesis", teams=["kcc"], roles=["kcc", "member", "lead", "a
 
 @pytest.fixture(scope="module")
 def caseview_url(kafka_bootstrap: str, pg_urls: dict[str, str]) -> Iterator[str]:
-    suffix = uuid.uuid4().hex[:8]
-    app_settings = CaseviewSettings(
-        environment="test",
-        database_url=pg_urls["caseview"],
-        kafka_bootstrap=kafka_bootstrap,
-        topic_timeline=f"test.timeline.{suffix}",
-        topic_commands=f"test.commands.{suffix}",
-        topic_deadletter=f"test.deadletter.{suffix}",
-        consumer_group=f"cv-st-{suffix}",
+    app_settings = settings_for(
+        pg_urls["caseview"],
+        kafka_bootstrap,
+        fresh_topics(),
         sse_max_seconds=1.0,  # a stream that would stay open ends quickly here
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_config=None)
-    )
-
-    async def main() -> None:
-        await ensure_topics(
-            kafka_bootstrap,
-            [
-                TopicSpec(app_settings.topic_timeline, 1),
-                TopicSpec(app_settings.topic_commands, 1),
-                TopicSpec(app_settings.topic_deadletter, 1),
-            ],
-        )
-        await server.serve()
-
-    # Its own thread and event loop: schemathesis calls synchronously.
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "caseview did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    with threaded_server(app_settings) as url:
+        yield url
 
 
 @schema.parametrize()
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@bounded(30)
 def test_caseview_api_conforms_to_its_schema(
     case: schemathesis.Case[Any], caseview_url: str
 ) -> None:
