@@ -21,7 +21,7 @@ Trust: identifiers are imported ``claimed``, unless the operator passes
 ``trust_verified`` and the row lists the identifier under ``verified``: then their
 evidence is the import (``crm-import``), which is worth ``verified`` (never
 ``authenticated``: no login of the past can be checked now). Identifiers are checked and
-their rung decided by ingest's own functions (services/ingest/identifiers.py).
+their rung decided by ingest's own functions (shared/identifiers.py).
 
 Modules: ``rows`` (checking one row), ``encoding`` (the bytes and the record key),
 ``files`` (reading the export, the checkpoint), ``run`` (the import itself).

@@ -10,9 +10,9 @@ import uuid
 import orjson
 
 from ops.importer.rows import IMPORT_EVIDENCE, Contact
-from services.ingest.identifiers import TRUST_ORDER
 from shared.contracts import MessageReceived, Trust
 from shared.envelope import envelope_json, utc_iso
+from shared.identifiers import TRUST_ORDER
 
 # Fixed forever: changing it would give every row of an earlier import a new id.
 NAMESPACE = uuid.UUID("5d3f4c1e-7a0b-4b8e-9a59-2f1c0e6b7d41")

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.ingest import identifiers
-from services.ingest.identifiers import MULTI_LINE, SINGLE_LINE, trust_of
+from shared import identifiers
 from shared.contracts import CaseStatus, Channel, Evidence, IdentifierKind
+from shared.identifiers import MULTI_LINE, SINGLE_LINE, trust_of
 
 IDENTIFIER_KINDS: tuple[str, ...] = (
     IdentifierKind.BSN.value,

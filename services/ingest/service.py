@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import hmac
 import logging
 import time
 import uuid
@@ -38,10 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ingest.attachments import AttachmentLimits, check_limits
 from services.ingest.orm import idempotency_keys
 from shared.attachments import AttachmentStore, Blob
-from shared.contracts import InboundMessage, MessageReceived, Trust
+from shared.contracts import InboundMessage, MessageReceived
 from shared.contracts.inbound import AttachmentRef
 from shared.db.dialect import dialect_insert
 from shared.envelope import envelope_json
+from shared.identifiers import sender_key
 from shared.ids import new_id
 from shared.kafka.producer import publish
 
@@ -59,7 +59,6 @@ ACK_SECONDS = Histogram(
 # its own (``received_at``), never the clock, so a rebuild is the same message.
 MessageBuilder = Callable[[uuid.UUID, list[AttachmentRef], datetime], InboundMessage]
 
-_TRUST_ORDER = {Trust.AUTHENTICATED: 0, Trust.VERIFIED: 1, Trust.CLAIMED: 2}
 _KEY_COLUMN_LENGTH = 200
 # Added to the longest a publish waits (twice the Kafka timeout: for the send, then for the
 # acknowledgement) to make the in-flight window: attachments are stored in it as well.
@@ -81,15 +80,6 @@ class InFlightError(Exception):
     def __init__(self, scope: str) -> None:
         super().__init__(scope)
         self.scope = scope
-
-
-def sender_key(message: InboundMessage, secret: bytes) -> bytes:
-    """The record key: an HMAC of the strongest identifier, never the identifier itself."""
-    if not message.sender:
-        return str(message.message_id).encode()
-    best = min(message.sender, key=lambda s: _TRUST_ORDER[s.trust])
-    digest = hmac.new(secret, f"{best.kind}:{best.value}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:32].encode()
 
 
 def storable_key(key: str) -> str:

@@ -15,7 +15,6 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from ops import importer
 from ops.importer import Contact, ImportFileError, Options, RowError, Target, parse_row
-from services.ingest.service import sender_key
 from services.router.domain.model import (
     Case,
     imported_case,
@@ -31,6 +30,7 @@ from shared.contracts import (
     to_cloudevent,
 )
 from shared.envelope import CloudEvent, source_urn
+from shared.identifiers import sender_key
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ops" / "samples"
 SOURCE = source_urn("00000000000000000000", "eenloket-import")

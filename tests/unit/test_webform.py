@@ -4,8 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.ingest.channels.webform import WebFormSubmission, to_message
-from services.ingest.service import sender_key
 from shared.contracts import IdentifierKind, Trust
+from shared.identifiers import sender_key
 
 
 def _form(**kw):

@@ -4,8 +4,8 @@
 Why here and not in ingest: the write names its party by ``wasPartij.uuid``, a caseview party
 id that only caseview can resolve to the identifiers the router matches on, and its caller is
 a facade integration (``Authorization: Token``). What makes an ingest write an ingest write is
-reused, not repeated: the identifier rungs (``services.ingest.identifiers``), the record key
-(``services.ingest.service.sender_key``, the same secret), the envelope, and ``publish``, which
+reused, not repeated: the identifier rungs (``shared.identifiers``), the record key
+(``shared.identifiers.sender_key``, the same secret), the envelope, and ``publish``, which
 returns only once Kafka acknowledged (else 503, nothing accepted).
 
 Trust rule: whatever an integration passes in a body is *claimed*; only an integration
@@ -30,11 +30,10 @@ from services.caseview.klantinteracties.mapping import ContactRow, Urls
 from services.caseview.klantinteracties.routes import PREFIX, urls
 from services.caseview.orm import cases, party_identifiers
 from services.caseview.web import SessionDep
-from services.ingest.identifiers import sender_identifiers
-from services.ingest.service import sender_key
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage, MessageReceived
 from shared.envelope import envelope_json
 from shared.http import ProblemError
+from shared.identifiers import sender_identifiers, sender_key
 from shared.ids import new_id
 from shared.kafka.producer import BrokerUnavailableError, publish
 

@@ -1,5 +1,5 @@
 """What the channel modules share: field types that refuse control characters, identifier
-types (checked by services/ingest/identifiers.py), base64 attachments."""
+types (checked by shared/identifiers.py), base64 attachments."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ from pydantic import (
     StringConstraints,
 )
 
-from services.ingest import identifiers
-from services.ingest.identifiers import (
+from shared import identifiers
+from shared.attachments import Blob
+from shared.contracts import IdentifierKind, SenderIdentifier
+from shared.identifiers import (
     MULTI_LINE,
     SINGLE_LINE,
     login_proves,
     sender_identifiers,
 )
-from shared.attachments import Blob
-from shared.contracts import IdentifierKind, SenderIdentifier
 
 CASE_NUMBER = r"^ZAAK-\d{4}-\d{10}$"
 

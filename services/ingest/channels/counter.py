@@ -27,9 +27,9 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from services.ingest.identifiers import sender_identifiers
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
+from shared.identifiers import sender_identifiers
 
 
 class CounterIdentity(BaseModel):

@@ -36,7 +36,6 @@ from typing import Any
 # Re-exported: the channel is read as one module (``email.from_evidence``).
 from services.ingest.channels.email_evidence import from_evidence as from_evidence
 from services.ingest.channels.html_text import html_to_text
-from services.ingest.identifiers import sender_identifiers
 from services.ingest.rejections import Reason
 from shared.attachments import Blob
 from shared.contracts import (
@@ -47,6 +46,7 @@ from shared.contracts import (
 )
 from shared.contracts.inbound import AttachmentRef
 from shared.contracts.outbound import REPLY_REF_PREFIX
+from shared.identifiers import sender_identifiers
 
 # Structural damage after which the parser's view of the message is not the
 # sender's (parts lost or merged): refuse rather than publish a wrong message.

@@ -22,9 +22,9 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from services.ingest.identifiers import sender_identifiers
 from shared.contracts import Channel, IdentifierKind, InboundMessage
 from shared.contracts.inbound import AttachmentRef
+from shared.identifiers import sender_identifiers
 
 SCAN_TYPES = frozenset({"application/pdf", "image/tiff", "image/png", "image/jpeg"})
 

@@ -25,8 +25,8 @@ from services.ingest.channels.common import (
     Timestamp,
     clean,
 )
-from services.ingest.identifiers import sender_identifiers
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage
+from shared.identifiers import sender_identifiers
 
 
 class CallRecord(BaseModel):

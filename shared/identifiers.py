@@ -9,13 +9,15 @@ turns that into the rung. No channel names a rung itself.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable, Mapping
 
 import phonenumbers
 from stdnum.nl import bsn as stdnum_bsn
 
-from shared.contracts import Evidence, IdentifierKind, SenderIdentifier, Trust
+from shared.contracts import Evidence, IdentifierKind, InboundMessage, SenderIdentifier, Trust
 
 # Patterns as the JSON schema states them (channels/common.py) and the import checks them.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"  # no CR, LF, NUL: a header injection or a broken client
@@ -46,8 +48,8 @@ _TRUST: Mapping[Evidence | None, Trust] = {
     Evidence.NETWORK_CALLER_ID: Trust.CLAIMED,
     None: Trust.CLAIMED,
 }
-# Strongest first: the record key is made from the strongest identifier
-# (services/ingest/service.py: sender_key; the import makes the same key).
+# Strongest first: the record key is made from the strongest identifier (``sender_key``;
+# the import makes the same key, ops/importer/encoding.py).
 TRUST_ORDER: Mapping[str, int] = {Trust.AUTHENTICATED: 0, Trust.VERIFIED: 1, Trust.CLAIMED: 2}
 # What a login the integration vouched for proves (web form, app).
 LOGIN_EVIDENCE: Mapping[str, tuple[IdentifierKind, Evidence]] = {
@@ -137,3 +139,14 @@ def phone(value: str) -> str:
     if len(value) > PHONE_MAX or not _PHONE.match(value):
         raise ValueError("not a phone number")
     return e164(value)
+
+
+def sender_key(message: InboundMessage, secret: bytes) -> bytes:
+    """The Kafka record key of an inbound message: an HMAC of its strongest identifier, never
+    the identifier itself, so one sender's messages share a partition (and keep their order)
+    whichever way they came in (ingest's channels, the Klantinteracties write)."""
+    if not message.sender:
+        return str(message.message_id).encode()
+    best = min(message.sender, key=lambda s: TRUST_ORDER[s.trust])
+    digest = hmac.new(secret, f"{best.kind}:{best.value}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:32].encode()
