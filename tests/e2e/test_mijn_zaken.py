@@ -24,12 +24,11 @@ from selenium.webdriver.support.ui import Select
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.console_support import Stack, console_errors, console_stack, keycloak_env, poll
 from tests.e2e.test_console import browser
-from tests.e2e.test_console_keycloak import text_in, wait
+from tests.e2e.test_console_keycloak import kc, text_in, wait
 from tests.e2e.test_console_queue import _reflows
-from tests.infra import KeycloakAddress
 from tests.keycloak import Keycloak
 
-__all__ = ["browser"]  # the fixture, shared with test_console.py
+__all__ = ["browser", "kc"]  # the fixtures, shared with the console tests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.keycloak]
 
@@ -37,13 +36,6 @@ WAIT = 60
 RESIDENT, BSN = "inwoner-jansen", "999993653"  # deploy/keycloak/eenloket-realm.json
 STAFF = "kcc-medewerker"  # group kcc: the contact centre owns a question without a product
 PAGES = ["index.html", "inzage.html", "voorkeuren.html"]
-
-
-@pytest.fixture(scope="module")
-async def kc(keycloak: KeycloakAddress) -> AsyncIterator[Keycloak]:
-    client = Keycloak(keycloak)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ from the version and licence named in static/vendor/README.md."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from services.caseview.mijn_zaken import STATIC
-from tests.e2e.accessibility import ROOT
+from tests.e2e.accessibility import ROOT, axe_path
 
 pytestmark = [pytest.mark.e2e]
 
@@ -24,13 +23,7 @@ VENDORED = {  # the file in static/vendor/: (package, its file)
 
 def installed() -> Path:
     """node_modules of the installed web assets (installed now if missing or out of date)."""
-    axe = subprocess.run(
-        ["bash", str(ROOT / "deploy/local/web-assets.sh"), "path"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return Path(axe).parents[1]  # .../node_modules/axe-core/axe.min.js
+    return axe_path().parents[1]  # .../node_modules/axe-core/axe.min.js
 
 
 def test_the_vendored_css_is_byte_equal_to_the_pinned_packages() -> None:
