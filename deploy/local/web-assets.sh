@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Browser-side tools for the tests, from npm at the versions pinned in web-assets/ (package.json
-# and its lock file): axe-core, injected into the console pages by tests/e2e/accessibility.py.
+# and its lock file): axe-core, injected into the console pages by tests/e2e/accessibility.py,
+# and the NL Design System CSS the resident pages vendor (tests/e2e/test_mijn_zaken_assets.py
+# checks the copies in services/caseview/mijn_zaken/static/vendor/ against these).
 # Installed once into .local/web-assets (again when the lock file changes).
 #   web-assets.sh install   install if missing or out of date
 #   web-assets.sh path      install if needed, then print the path of axe.min.js

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.caseview import api, console, messages
+from services.caseview import api, console, messages, mijn_zaken
 from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.klantinteracties.auth import Integrations
@@ -149,5 +149,6 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     app.include_router(klantinteracties_writes)
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)
+    mijn_zaken.install(app, settings)  # the resident's pages at /mijn-zaken (docs/resident.md)
     instrument_http(app)
     return app

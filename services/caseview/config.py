@@ -53,6 +53,10 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     # issuer and the public client. Empty: no "Inloggen" button (dev login or pasted token).
     console_oidc_issuer: str = Field(default="", pattern=r"^(https?://[^\s\"'<>]+)?$")
     console_oidc_client_id: str = Field(default="", pattern=r"^[A-Za-z0-9._:-]{0,100}$")
+    # The same for the resident pages (/mijn-zaken/, docs/resident.md "Pages"): their public
+    # client; the issuer empty means the console's (one Keycloak for both, as usual).
+    resident_oidc_issuer: str = Field(default="", pattern=r"^(https?://[^\s\"'<>]+)?$")
+    resident_oidc_client_id: str = Field(default="mijn-zaken", pattern=r"^[A-Za-z0-9._:-]{0,100}$")
 
     # Need-to-know: a case is confidential when the router says so or when its
     # product (accent- and case-insensitively) contains one of these terms.

@@ -30,15 +30,20 @@ axe.run(document, {runOnly: {type: "tag", values: arguments[0]}, resultTypes: ["
 """
 
 
-@functools.cache
-def axe_source() -> str:
+def axe_path() -> Path:
+    """axe.min.js of the web assets (installed now if missing or out of date)."""
     path = subprocess.run(
         ["bash", str(ROOT / "deploy/local/web-assets.sh"), "path"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return Path(path).read_text()
+    return Path(path)
+
+
+@functools.cache
+def axe_source() -> str:
+    return axe_path().read_text()
 
 
 def violations(driver: WebDriver) -> list[dict[str, Any]]:

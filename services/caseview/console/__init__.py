@@ -51,7 +51,12 @@ def issuer_origin(issuer: str) -> str:
 
 
 def security_headers(settings: CaseviewSettings) -> list[tuple[bytes, bytes]]:
-    origin = issuer_origin(settings.console_oidc_issuer)
+    return headers_for(settings.console_oidc_issuer)
+
+
+def headers_for(issuer: str) -> list[tuple[bytes, bytes]]:
+    """The pages' headers when their browser logs in at ``issuer`` (also Mijn zaken's)."""
+    origin = issuer_origin(issuer)
     csp = CSP.format(issuer=f" {origin}" if origin else "")
     return [(b"content-security-policy", csp.encode()), *OTHER_HEADERS]
 
@@ -81,7 +86,7 @@ async def login_config(request: Request) -> LoginConfig:
     )
 
 
-class _SecurityHeaders:
+class SecurityHeaders:
     """Adds the console's security headers to every answer of the wrapped app."""
 
     def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]]) -> None:
@@ -106,6 +111,6 @@ def install(app: FastAPI, settings: CaseviewSettings) -> None:
         app.include_router(devlogin.router)
     app.mount(
         "/console",
-        _SecurityHeaders(StaticFiles(directory=STATIC, html=True), security_headers(settings)),
+        SecurityHeaders(StaticFiles(directory=STATIC, html=True), security_headers(settings)),
         name="console",
     )

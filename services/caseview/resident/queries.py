@@ -114,6 +114,18 @@ async def my_case(
     ), row.party_id
 
 
+async def my_case_party(
+    session: AsyncSession, reading: Reading, case_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The case's party when the case is the resident's (locked or not), else None."""
+    if reading.parties.empty:
+        return None
+    found = await session.scalar(
+        select(cases.c.party_id).where(cases.c.id == case_id, _mine(reading.parties))
+    )
+    return found
+
+
 def documents(refs: Iterable[dict[str, Any]] | None) -> list[MyDocument]:
     return [
         MyDocument(

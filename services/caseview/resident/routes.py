@@ -8,11 +8,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.auth import Resident
 from services.caseview.cases.attachments import Sha256, attachment_response
 from services.caseview.commands.models import CommandAccepted
-from services.caseview.resident import audit, preferences, queries
+from services.caseview.resident import audit, changes, preferences, queries
 from services.caseview.resident.identity import ResidentDep, my_parties
 from services.caseview.resident.looked import looked
 from services.caseview.resident.models import (
@@ -22,6 +24,7 @@ from services.caseview.resident.models import (
     MyPreferences,
     MyPreferencesRequest,
 )
+from services.caseview.timeline import live
 from services.caseview.web import Cursor, SessionDep, invalid_cursor, responses, settings
 from shared.http import ProblemError
 
@@ -69,6 +72,44 @@ async def get_my_case(
         raise NOT_FOUND
     await audit.log(request, session, who, [found[1]], case_id=case_id)
     return found[0]
+
+
+@router.get(
+    "/cases/{case_id}/events",
+    operation_id="streamMyCaseChanges",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "text/event-stream: an event `zaak-gewijzigd` each time something"
+            " I may see changed on this case; `data` is only the case id (fetch the case"
+            " again), `id` the resume point (send it back as Last-Event-ID).",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **responses(400, 404),
+    },
+    summary="Live: that one of my cases changed (Server-Sent Events, no contents)",
+)
+async def my_case_changes(
+    request: Request,
+    case_id: uuid.UUID,
+    session: SessionDep,
+    who: ResidentDep,
+    last_event_id: live.LastEventId,
+) -> StreamingResponse:
+    reading = await _reading(request, session, who)
+    start = await live.start_position(session, last_event_id)
+    party = await queries.my_case_party(session, reading, case_id)
+    # Logged like every resident read (the stream says no more than that the case changed;
+    # each refetch it causes is logged again).
+    if party is None:
+        await audit.log(request, session, who, [], case_id=case_id, detail="live")
+        raise NOT_FOUND
+    await audit.log(request, session, who, [party], case_id=case_id, detail="live")
+
+    async def fetch(s: AsyncSession, after: int, limit: int) -> list[changes.Change]:
+        return await changes.changes(s, case_id, after=after, limit=limit)
+
+    return live.response_of(request, fetch, start, changes.frame)
 
 
 @router.get(

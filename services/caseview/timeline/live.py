@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Annotated, Any, Protocol, TypeVar
 
 import orjson
 from fastapi import Depends, Header, Request
@@ -26,6 +26,16 @@ from services.caseview.web import settings
 from shared.http import ProblemError
 
 BATCH = 200
+
+
+class Positioned(Protocol):
+    """What a stream sends: anything with its timeline position (the SSE id)."""
+
+    @property
+    def position(self) -> int: ...
+
+
+P = TypeVar("P", bound=Positioned)
 
 
 class Pulse:
@@ -60,13 +70,14 @@ def format_event(item: FeedItem) -> bytes:
 
 async def stream(
     sessions: async_sessionmaker[AsyncSession],
-    fetch: Fetch,
+    fetch: Callable[[AsyncSession, int, int], Awaitable[Sequence[P]]],
     *,
     start: int,
     pulse: Pulse,
     poll_seconds: float,
     heartbeat_seconds: float,
     max_seconds: float,
+    encode: Callable[[P], bytes],
 ) -> AsyncIterator[bytes]:
     """Yield SSE frames for entries after ``start`` until ``max_seconds`` passed.
 
@@ -83,7 +94,7 @@ async def stream(
             items = await fetch(session, last, BATCH)
         for item in items:
             last = item.position
-            yield format_event(item)
+            yield encode(item)
         if len(items) == BATCH:
             continue  # catching up: no pause
         now = time.monotonic()
@@ -131,6 +142,17 @@ async def start_position(session: AsyncSession, last_event_id: str | None) -> in
 
 
 def response(request: Request, fetch: Fetch, start: int) -> StreamingResponse:
+    """A stream of history entries (staff: the entry itself, as the viewer may see it)."""
+    return response_of(request, fetch, start, format_event)
+
+
+def response_of(
+    request: Request,
+    fetch: Callable[[AsyncSession, int, int], Awaitable[Sequence[P]]],
+    start: int,
+    encode: Callable[[P], bytes],
+) -> StreamingResponse:
+    """A stream of anything positioned, each item as ``encode`` frames it."""
     s = settings(request)
     body = stream(
         request.app.state.sessions,
@@ -140,6 +162,7 @@ def response(request: Request, fetch: Fetch, start: int) -> StreamingResponse:
         poll_seconds=s.sse_poll_seconds,
         heartbeat_seconds=s.sse_heartbeat_seconds,
         max_seconds=s.sse_max_seconds,
+        encode=encode,
     )
     return StreamingResponse(
         body,

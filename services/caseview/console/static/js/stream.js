@@ -20,7 +20,12 @@ export function stateText(state) {
 
 // Returns { stop, opened }: `opened` resolves once the stream is connected (or refused,
 // or after 5 s), so a page can load its history after that and miss nothing.
-export function openStream(path, { onEvent, onState: report = () => {} }) {
+// `headers` and `onUnauthorized` default to the console's session; the resident pages
+// (/mijn-zaken/) pass their own.
+export function openStream(
+  path,
+  { onEvent, onState: report = () => {}, headers: headersOf = authHeaders, onUnauthorized = expired },
+) {
   let markOpened;
   const opened = new Promise((resolve) => {
     markOpened = resolve;
@@ -90,7 +95,7 @@ export function openStream(path, { onEvent, onState: report = () => {} }) {
     if (stopped) return;
     controller = new AbortController();
     onState('connecting');
-    const headers = authHeaders({ Accept: 'text/event-stream' });
+    const headers = headersOf({ Accept: 'text/event-stream' });
     if (lastId !== null) headers['Last-Event-ID'] = lastId;
     let response;
     try {
@@ -101,7 +106,7 @@ export function openStream(path, { onEvent, onState: report = () => {} }) {
     }
     if (response.status === 401) {
       stopped = true;
-      expired();
+      onUnauthorized();
       return;
     }
     if (!response.ok) {
