@@ -48,12 +48,25 @@ class Change:
 
 
 async def changes(
-    session: AsyncSession, case_id: uuid.UUID, *, after: int, limit: int
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    members: frozenset[uuid.UUID],
+    *,
+    after: int,
+    limit: int,
 ) -> list[Change]:
+    """The case's entries in the resident's own parties' history (``members``): another
+    party's message or reply on the same case changes nothing the resident sees, so it is
+    not even signalled as a moment."""
     t = timeline_entries
     rows = await session.execute(
         select(t.c.position)
-        .where(t.c.case_id == case_id, t.c.position > after, t.c.type.in_(SHOWN_TYPES))
+        .where(
+            t.c.case_id == case_id,
+            t.c.position > after,
+            t.c.type.in_(SHOWN_TYPES),
+            t.c.party_id.in_(members),
+        )
         .order_by(t.c.position)
         .limit(limit)
     )

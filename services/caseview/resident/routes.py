@@ -105,9 +105,10 @@ async def my_case_changes(
         await audit.log(request, session, who, [], case_id=case_id, detail="live")
         raise NOT_FOUND
     await audit.log(request, session, who, [party], case_id=case_id, detail="live")
+    members = reading.parties.members
 
     async def fetch(s: AsyncSession, after: int, limit: int) -> list[changes.Change]:
-        return await changes.changes(s, case_id, after=after, limit=limit)
+        return await changes.changes(s, case_id, members, after=after, limit=limit)
 
     return live.response_of(request, fetch, start, changes.frame)
 
