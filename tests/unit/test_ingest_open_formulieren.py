@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,9 @@ UNVOUCHED = Caller(name="of-test", may_assert_login=False)
 NOW = datetime(2026, 4, 6, 7, 30, tzinfo=UTC)
 
 
-def recorded(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+def recorded(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return body
 
 
 def dump(name: str, **metadata) -> JsonDump:
