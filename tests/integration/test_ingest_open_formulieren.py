@@ -17,9 +17,8 @@ from services.ingest.auth import Integration, hash_key
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage, Trust
-from shared.envelope import CloudEvent
 from tests.apps import serve
-from tests.support import read_topic
+from tests.integration.test_ingest_channels import published, stored
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -64,18 +63,6 @@ def settings(kafka_bootstrap, pg_urls, topics, tmp_path):
 async def ingest(settings):
     async with serve(create_app(settings)) as client:
         yield client
-
-
-async def published(kafka_bootstrap, topics, expect: int = 1) -> list[InboundMessage]:
-    records = await read_topic(kafka_bootstrap, topics.inbound, expect=expect)
-    return [
-        InboundMessage.model_validate(CloudEvent.from_json(r.value).data["message"])
-        for r in records
-    ]
-
-
-def stored(settings: IngestSettings, sha256: str) -> bytes:
-    return (settings.attachment_dir / sha256[:2] / sha256[2:4] / sha256).read_bytes()
 
 
 def senders(message: InboundMessage) -> list[tuple[str, str, str, str | None]]:

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
+
+from shared.config_file import read_yaml_model
 
 # A value's key as Open Formulieren sends it: a component key, dots for nesting
 # ("contact.email" is values["contact"]["email"]).
@@ -140,17 +140,4 @@ def load_mappings(path: Path | None) -> FormMappings:
     """Read and validate the mapping file; no file: no form is known (every one refused)."""
     if path is None:
         return FormMappings(MappingFile())
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MappingFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise MappingFileError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return FormMappings(MappingFile.model_validate(raw if raw is not None else {}))
-    except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<file>'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise MappingFileError(f"{path}: {details}") from exc
+    return FormMappings(read_yaml_model(path, MappingFile, MappingFileError))
