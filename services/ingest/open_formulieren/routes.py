@@ -8,7 +8,7 @@ read here, not by FastAPI, so even a validation problem is in Dutch."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse
@@ -77,6 +77,25 @@ def _dutch(exc: ProblemError) -> ProblemError:
     return translated
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """The body's JSON schema with its ``$defs`` in place: the OpenAPI document has no
+    ``#/$defs`` for a schema given by hand (FastAPI registers only the models it reads)."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     key = credentials.credentials if credentials is not None else None
     try:
@@ -135,7 +154,7 @@ def _invalid(title: str, detail: str, loc: list[str], kind: str) -> ProblemError
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": JsonDump.model_json_schema()}},
+            "content": {"application/json": {"schema": _inline(JsonDump.model_json_schema())}},
         }
     },
 )
