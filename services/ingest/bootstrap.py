@@ -17,6 +17,9 @@ from services.ingest.config import IngestSettings
 from services.ingest.delivery_reports import ReportPublisher
 from services.ingest.fastlane import FastLane
 from services.ingest.middleware import BodyLimitPerChannel, RejectionMetrics
+from services.ingest.open_formulieren import ROUTE_NAME as OPEN_FORMULIEREN
+from services.ingest.open_formulieren import routes as open_formulieren
+from services.ingest.open_formulieren.mapping import load_mappings
 from services.ingest.service import Intake
 from services.ingest.smtp import SmtpReceiver
 from shared.attachments import S3AttachmentStore, open_attachment_store
@@ -139,6 +142,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.authenticator = Authenticator(
         integrations(settings), allow_anonymous=settings.anonymous_allowed
     )
+    app.state.open_formulieren = load_mappings(settings.open_formulieren_mapping)
     app.state.readiness = {}
     if settings.fast_lane:
         app.add_middleware(FastLane)  # innermost: inside the limits and the metrics below
@@ -153,10 +157,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
             Channel.CHAT.value: content,
             Channel.COUNTER.value: content,
             Channel.LETTER.value: content,
+            OPEN_FORMULIEREN: content,  # files, base64 in the values
         },
     )
     app.add_middleware(RejectionMetrics)
     app.include_router(api.router)
+    app.include_router(open_formulieren.router)
     app.include_router(report_routes.router)
     app.include_router(health_router(lambda: app.state.readiness))
     instrument_http(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -53,6 +54,11 @@ class IngestSettings(ServiceSettings, AttachmentStoreSettings):
     max_attachment_bytes: int = Field(default=15 * MIB, ge=1)
     max_attachments_total_bytes: int = Field(default=25 * MIB, ge=1)
 
+    # --- Open Formulieren (docs/open-formulieren.md) ----------------------------------
+    # The per-form mapping file (YAML), validated at start-up. Unset: no form is known and
+    # every Open Formulieren submission is refused (422).
+    open_formulieren_mapping: Path | None = None
+
     # --- idempotency ------------------------------------------------------------------
     # A re-send within this window gets the first answer; older keys count as new (and
     # are purged). A week, like the inbound topic's retention.
@@ -84,7 +90,11 @@ class IngestSettings(ServiceSettings, AttachmentStoreSettings):
     messagebird_report_url: str | None = None
 
     _empty_is_unset = field_validator(
-        "messagebird_signing_key", "app_webhook_secret", "messagebird_report_url", mode="before"
+        "messagebird_signing_key",
+        "app_webhook_secret",
+        "messagebird_report_url",
+        "open_formulieren_mapping",
+        mode="before",
     )(staticmethod(empty_is_unset))
 
     @field_validator("smtp_domains")

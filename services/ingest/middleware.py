@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.ingest.open_formulieren import ROUTE_NAME as OPEN_FORMULIEREN
 from services.ingest.rejections import reason_of
 from services.ingest.service import REJECTED
 from shared.contracts import Channel
 from shared.http import BodySizeLimit
 
 _PREFIX = "/v1/channels/"
-_CHANNELS = frozenset(c.value for c in Channel)
+_CHANNELS = frozenset(c.value for c in Channel) | {OPEN_FORMULIEREN}
 
 
 def _channel(scope: Mapping[str, Any]) -> str | None:

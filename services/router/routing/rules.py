@@ -15,8 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 import holidays
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.router.routing.classify import (
     CONFIDENT,
@@ -29,6 +28,7 @@ from services.router.routing.classify import (
     score,
     words,
 )
+from shared.config_file import read_yaml_model
 from shared.contracts import Channel
 
 HERE = Path(__file__).parent
@@ -272,20 +272,7 @@ def load_upl_names(path: Path = UPL_FILE) -> frozenset[str]:
 
 def load_routing(path: Path = DEFAULT_FILE, upl: frozenset[str] | None = None) -> Routing:
     """Read and validate a routing file; every product must be a municipal UPL product."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RoutingFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RoutingFileError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        spec = RoutingFile.model_validate(raw)
-    except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<file>'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise RoutingFileError(f"{path}: {details}") from exc
+    spec = read_yaml_model(path, RoutingFile, RoutingFileError)
     known = upl if upl is not None else load_upl_names()
     unknown = [p.upl for p in spec.products if p.upl not in known]
     if unknown:
