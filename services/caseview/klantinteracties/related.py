@@ -79,23 +79,36 @@ async def partij_identificatoren(
     andere: Annotated[str | None, _text("anderePartijIdentificator")] = None,
 ) -> dict[str, Any]:
     kinds = [] if andere else _identificator_kinds(objecttype, register, soort)
-    u = urls(request)
+    # The searched value is never logged, as for partijen.
+    target = _target(f"klantinteracties search by {soort or 'identificator'}")
+    return await _identifier_page(
+        request, read, mapping.partij_identificator, target, page, page_size, kinds, value=object_id
+    )
+
+
+async def _identifier_page(
+    request: Request,
+    read: IntegrationRead,
+    render: Callable[[Urls, Uuid, Identifier], dict[str, Any]],
+    target: Target,
+    page: int,
+    page_size: int,
+    kinds: list[str],
+    **filters: Any,
+) -> dict[str, Any]:
+    """A page of parties' identifiers (``filters``: queries.identifier_rows')."""
+    u, offset = urls(request), (page - 1) * page_size
 
     async def find() -> Found:
         return await queries.identifier_rows(
-            read.session, kinds, value=object_id, offset=(page - 1) * page_size, limit=page_size
+            read.session, kinds, offset=offset, limit=page_size, **filters
         )
 
+    def shown(r: tuple[Uuid, Identifier]) -> dict[str, Any]:
+        return render(u, *r)
+
     return await _page(
-        request,
-        read,
-        find,
-        _party_of,
-        lambda r: mapping.partij_identificator(u, *r),
-        page=page,
-        page_size=page_size,
-        # The searched value is never logged, as for partijen.
-        target=_target(f"klantinteracties search by {soort or 'identificator'}"),
+        request, read, find, _party_of, shown, page=page, page_size=page_size, target=target
     )
 
 
@@ -156,28 +169,17 @@ async def digitaleadressen(
     # No address is anyone's standard address: Eenloket keeps no preference per kind here.
     kinds = [] if standaard else [k for k, s in mapping.ADRESSEN.items() if soort in (None, s)]
     members = (await _of_party(read, ContactFilter(), party)).party_ids
-    u = urls(request)
-
-    async def find() -> Found:
-        return await queries.identifier_rows(
-            read.session,
-            kinds,
-            party_ids=members,
-            value=adres,
-            contains=contains,
-            offset=(page - 1) * page_size,
-            limit=page_size,
-        )
-
-    return await _page(
+    return await _identifier_page(
         request,
         read,
-        find,
-        _party_of,
-        lambda r: mapping.digitaal_adres(u, *r),
-        page=page,
-        page_size=page_size,
-        target=Target(party_id=party, detail="klantinteracties search by adres"),
+        mapping.digitaal_adres,
+        Target(party_id=party, detail="klantinteracties search by adres"),
+        page,
+        page_size,
+        kinds,
+        party_ids=members,
+        value=adres,
+        contains=contains,
     )
 
 

@@ -6,7 +6,6 @@ same contacts in the same order as caseview's own timeline."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from shared.contracts import (
 from shared.envelope import source_urn
 from shared.identifiers import sender_identifiers
 from tests.apps import serve
+from tests.fakes.router_inbound import bsn as new_bsn
 from tests.integration.caseview.conftest import running, settings_for, token
 from tests.klantinteracties import PREFIX, conforms, integration
 from tests.support import eventually, router_settings
@@ -33,15 +33,6 @@ from tests.support import eventually, router_settings
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 INGEST = source_urn("00000000000000000000", "eenloket-ingest")
-
-
-def new_bsn() -> str:
-    """A random BSN that passes the 11-proef."""
-    while True:
-        digits = [random.randint(0, 9) for _ in range(8)]
-        last = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
-        if last < 10 and digits[0] != 0:
-            return "".join(map(str, digits)) + str(last)
 
 
 def digid_visit(bsn: str, at: datetime) -> InboundMessage:
