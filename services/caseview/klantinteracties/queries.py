@@ -242,7 +242,9 @@ async def tasks(
     if f.case_id is not None:
         where.append(c.c.id == f.case_id)
     if f.message_id is not None:
-        where.append(first == f.message_id)
+        # The message's case first (message_id is unique), so no case but that one is looked at.
+        case_of = select(t.c.case_id).where(t.c.message_id == f.message_id).scalar_subquery()
+        where += [c.c.id == case_of, first == f.message_id]
     if f.is_open is not None:
         where.append(c.c.is_open.is_(f.is_open))
     if f.team is not None:
