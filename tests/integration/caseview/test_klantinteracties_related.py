@@ -1,7 +1,9 @@
 """The facade's reads of what hangs off partijen and klantcontacten, on real Kafka and
 PostgreSQL: partij-identificatoren (the links a partij gives resolve), digitaleadressen,
 actoren (the routing file's teams), actorklantcontacten, bijlagen and internetaken, with
-need-to-know on the confidential case; every 200 validated against the 0.9.0 document."""
+need-to-know on the confidential case; every 200 validated against the 0.9.0 document. On
+PostgreSQL and SQLite: the detail routes find an owner by a range of uuids (mapping.prefixed),
+which each stores in its own way."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ async def uuids(c: httpx.AsyncClient, path: str, token: str, **params: Any) -> l
 
 
 async def test_identifiers_addresses_teams_attachments_and_tasks(
-    kafka_bootstrap, pg_urls, topics, producer
+    kafka_bootstrap, db_urls, topics, producer
 ):
     p = Party()
     bsn = f"{uuid.uuid4().int % 10**9:09d}"
@@ -61,7 +63,7 @@ async def test_identifiers_addresses_teams_attachments_and_tasks(
         f"{integration(f'desk-{desk[:6]}', desk, teams=['kcc'])}]"
     )
     settings = settings_for(
-        pg_urls["caseview"], kafka_bootstrap, topics, klantinteracties_integrations=integrations
+        db_urls["caseview"], kafka_bootstrap, topics, klantinteracties_integrations=integrations
     )
     events = [created, opened, web, aid_opened, secret]
     async with running(settings) as cv:
