@@ -6,6 +6,8 @@ Stages, in order, on one Kafka broker and one PostgreSQL cluster started for the
   ingest    web forms per second (wrk), open-loop latency (vegeta), SMTP (#3)
   router    routed per second from a pre-filled topic, 1 and 2 processes (#4)
   caseview  projected per second, 1 and 2 processes; timeline page at 1,000,000 rows (#5)
+  facade    Klantinteracties GET /klantcontacten for one resident beside caseview's own
+            timeline route: requests/s and p99 at 16 concurrent clients (#20)
   outbound  e-mails sent per second by one process into Mailpit, open-loop latency from
             a send request to its `sent` status at 50 /s (#17)
   e2e       the three services as processes under open-loop mixed-channel load at rising
@@ -35,6 +37,7 @@ from bench import (
     caseview_stage,
     ceiling,
     e2e_stage,
+    facade_stage,
     import_e2e,
     ingest_stage,
     outbound_stage,
@@ -49,7 +52,17 @@ from services.outbound.bootstrap import MIGRATIONS as OUTBOUND_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.devstack import ROOT
 
-STAGES = ("ceiling", "ingest", "router", "caseview", "outbound", "e2e", "import", "routing")
+STAGES = (
+    "ceiling",
+    "ingest",
+    "router",
+    "caseview",
+    "facade",
+    "outbound",
+    "e2e",
+    "import",
+    "routing",
+)
 DOC = ROOT / "docs" / "benchmarks.md"
 TABLE_START, TABLE_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
@@ -228,6 +241,26 @@ async def run_caseview(bootstrap: str, dsn: str, size: Sizes, _: float) -> list[
     return runs
 
 
+async def run_facade(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
+    url = await migrated_database(dsn, "eenloket_bench_facade", CASEVIEW_MIGRATIONS)
+    seconds = 10.0 if size is FULL else 5.0  # per route; the stage takes about a minute
+    r = await facade_stage.run(bootstrap, url, seconds=seconds, logs=BENCH / "logs")
+    print(
+        f"facade: one resident's {r.contacts} contacts, first page of 100, {r.clients} "
+        f"clients: Klantinteracties {r.facade.requests_per_second:,.0f} /s (p99 "
+        f"{r.facade.p99_ms} ms) beside caseview's timeline {r.timeline.requests_per_second:,.0f}"
+        f" /s (p99 {r.timeline.p99_ms} ms)",
+        flush=True,
+    )
+    return {
+        "contacts": r.contacts,
+        "clients": r.clients,
+        "seconds_per_route": r.seconds,
+        "klantcontacten": r.facade.__dict__,
+        "timeline": r.timeline.__dict__,
+    }
+
+
 async def run_outbound(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
     url = await migrated_database(dsn, "eenloket_bench_outbound", OUTBOUND_MIGRATIONS)
     o = await outbound_stage.run(
@@ -293,6 +326,7 @@ RUNNERS = {
     "ingest": run_ingest,
     "router": run_router,
     "caseview": run_caseview,
+    "facade": run_facade,
     "outbound": run_outbound,
     "e2e": run_e2e,
     "import": run_import,
@@ -433,6 +467,16 @@ def table(r: dict[str, Any]) -> str:
                 f"Timeline page with {cv['table_rows']:,} rows: p50 {cv['p50_ms']} ms, "
                 f"p99 {cv['p99_ms']} ms ({cv['reads']:,} reads over HTTP)."
             )
+    fa = r.get("facade")
+    if fa:
+        k, t = fa["klantcontacten"], fa["timeline"]
+        lines.append(
+            f"Klantinteracties facade, one resident's first page of 100 ({fa['contacts']} "
+            f"contacts), {fa['clients']} concurrent clients: `GET /klantcontacten` "
+            f"{_n(k['requests_per_second'])} /s, p99 {k['p99_ms']} ms; caseview's "
+            f"`GET /v1/parties/{{id}}/timeline` {_n(t['requests_per_second'])} /s, p99 "
+            f"{t['p99_ms']} ms (same run)."
+        )
     o = r.get("outbound")
     if o:
         lines.append(

@@ -13,6 +13,7 @@ from services.caseview import api, console, messages, mijn_zaken
 from services.caseview.auth import TokenValidator
 from services.caseview.config import CaseviewSettings
 from services.caseview.klantinteracties.auth import Integrations
+from services.caseview.klantinteracties.related import router as klantinteracties_related
 from services.caseview.klantinteracties.routes import router as klantinteracties
 from services.caseview.klantinteracties.writes import router as klantinteracties_writes
 from services.caseview.orm import consumer_offsets, processed_events
@@ -147,6 +148,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(klantinteracties)  # docs/klantinteracties.md; not in /v1's document
     app.include_router(klantinteracties_writes)
+    app.include_router(klantinteracties_related)
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)
     mijn_zaken.install(app, settings)  # the resident's pages at /mijn-zaken (docs/resident.md)

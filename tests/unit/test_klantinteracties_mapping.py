@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,3 +123,71 @@ def test_a_token_finds_only_its_own_integration() -> None:
         Integrations.load(
             f"[{integration('x', a, teams=[])},{integration('x', b, teams=[])}]", None
         )
+
+
+def test_identifiers_and_addresses_conform_and_their_uuids_lead_back_to_the_party() -> None:
+    party = uuid.uuid4()
+    bsn, email = (
+        Identifier("bsn", "123456782", "authenticated"),
+        Identifier("email", "a@b.nl", "verified"),
+    )
+    ident = mapping.partij_identificator(URLS, party, bsn)
+    valid("PartijIdentificator", ident)
+    adres = mapping.digitaal_adres(URLS, party, email)
+    valid("DigitaalAdres", adres)
+    assert (adres["soortDigitaalAdres"], adres["omschrijving"]) == ("email", "verified")
+    for shown in (ident, adres):
+        low, high = mapping.owner_range(uuid.UUID(shown["uuid"]))
+        assert low <= party <= high  # the detail route finds the party by this range
+    assert ident["uuid"] != adres["uuid"]
+    row = PartyRow(party, "Anna", [bsn, email], [])
+    assert mapping.partij(URLS, row)["digitaleAdressen"] == [
+        {"uuid": adres["uuid"], "url": adres["url"]}
+    ]
+
+
+def test_a_team_is_an_organisatorische_eenheid_and_a_contact_names_its_team() -> None:
+    team = mapping.actor(URLS, "burgerzaken", "Burgerzaken")
+    valid("Actor", team)
+    assert team["uuid"] == str(mapping.actor_uuid("burgerzaken"))
+    urls = Urls(URLS.base, {"burgerzaken": "Burgerzaken"})
+    c = replace(contact(), body={"subject": "Paspoort", "text": "", "owner_team": "burgerzaken"})
+    body = mapping.klantcontact(urls, c)
+    valid("Klantcontact", body)
+    assert body["hadBetrokkenActoren"] == [team]
+    link = mapping.actorklantcontact(urls, c)
+    valid("ActorKlantcontact", link)
+    assert mapping.masked(uuid.UUID(link["uuid"]), mapping.ACTOR_KLANTCONTACT_MASK) == c.message_id
+
+
+def test_attachments_are_bijlagen_shown_only_with_need_to_know() -> None:
+    sha = hashlib.sha256(b"scan").hexdigest()
+    body = {"subject": "Brief", "text": "", "attachments": [{"sha256": sha}]}
+    seen = replace(contact(), body=body)
+    assert mapping.klantcontact(URLS, seen)["omvatteBijlagen"] == [
+        URLS.of("bijlagen", mapping.bijlage_uuid(seen.message_id, sha))
+    ]
+    valid("Bijlage", mapping.bijlage(URLS, seen, sha))
+    hidden = replace(seen, visible=False, confidential=True)
+    assert mapping.klantcontact(URLS, hidden)["omvatteBijlagen"] == []
+
+
+@pytest.mark.parametrize("visible", [True, False])
+def test_a_case_is_its_teams_internetaak(visible: bool) -> None:
+    task = mapping.TaskRow(
+        case_id=uuid.uuid4(),
+        number="ZAAK-2026-0000000007",
+        product="bijstand",
+        party_id=uuid.uuid4(),
+        owner_team="werk-en-inkomen",
+        is_open=False,
+        assigned_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+        closed_at=datetime(2026, 3, 4, 12, 0, tzinfo=UTC),
+        first_message_id=uuid.uuid4(),
+        visible=visible,
+    )
+    body = mapping.internetaak(URLS, task)
+    valid("InterneTaak", body)
+    assert (body["status"], body["afgehandeldOp"]) == ("verwerkt", "2026-03-04T12:00:00Z")
+    assert body["gevraagdeHandeling"].endswith(": bijstand") is visible
+    assert mapping.masked(uuid.UUID(body["uuid"]), mapping.INTERNETAAK_MASK) == task.case_id

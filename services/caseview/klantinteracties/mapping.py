@@ -1,30 +1,38 @@
 """Eenloket's read-model rows in the shape of Klantinteracties 0.9 (pure: no database, no HTTP).
 
-Identifiers: a partij's uuid is the party id, a klantcontact's the message id. A betrokkene and
-an onderwerpobject exist once per klantcontact, so their uuids are the message id XOR a fixed
-mask per resource: stable, distinct, and reversible, so ``GET /betrokkenen/{uuid}`` finds
-its message without a table of its own. A partij-identificator's uuid is a UUIDv5 of the
-party id, kind and value (stable; found through its partij).
+Identifiers: a partij's uuid is the party id, a klantcontact's the message id. What exists once
+per klantcontact (betrokkene, onderwerpobject, actorklantcontact) or per case (internetaak)
+takes the owner's id XOR a fixed mask per resource: stable, distinct, and reversible, so
+``GET /betrokkenen/{uuid}`` finds its message without a table of its own. What exists several
+times per owner (a party's partij-identificatoren and digitale adressen, a message's bijlagen)
+takes the owner's first 8 bytes and 8 bytes of a hash of what it is (``prefixed``): the detail
+route finds the owner by that prefix (a range on its indexed id) and the item among its few.
+An actor (a team) is a UUIDv5 of the team id: teams are few and known from the routing file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 BETROKKENE_MASK = 0x6265_7472_6F6B_6B65_6E65_0000_0000_0001  # "betrokkene"
 ONDERWERP_MASK = 0x6F6E_6465_7277_6572_7000_0000_0000_0002  # "onderwerp"
-IDENTIFICATOR_NAMESPACE = uuid.UUID("5b0c7f0e-3c1e-5e8a-9d55-6b6c616e7469")
+ACTOR_KLANTCONTACT_MASK = 0x6163_746F_726B_6C61_6E74_0000_0000_0003  # "actorklant"
+INTERNETAAK_MASK = 0x696E_7465_726E_6574_6161_6B00_0000_0004  # "internetaak"
+ACTOR_NAMESPACE = uuid.UUID("9e3c2a1d-6f4b-5c8e-a7d2-6b6c616e7433")
 
 # Eenloket identifier kind -> (codeObjecttype, codeSoortObjectId, codeRegister).
 IDENTIFICATOREN = {
     "bsn": ("natuurlijk_persoon", "bsn", "brp"),
     "kvk": ("niet_natuurlijk_persoon", "kvk_nummer", "hr"),
 }
+# Eenloket identifier kind -> soortDigitaalAdres (a postal address is no digital one).
+ADRESSEN = {"email": "email", "phone": "telefoonnummer"}
 # Optional groups Eenloket does not hold (addresses, a preferred address, a contact name) are
 # left out rather than sent as null: the document types them `allOf` + `nullable`, which
 # strict OpenAPI 3.0 validators read as not nullable.
@@ -44,15 +52,50 @@ def onderwerpobject_uuid(message_id: uuid.UUID) -> uuid.UUID:
     return masked(message_id, ONDERWERP_MASK)
 
 
+def prefixed(owner: uuid.UUID, *what: str) -> uuid.UUID:
+    """The id of one of an owner's several items: the owner's first 8 bytes, then 8 bytes of a
+    hash of what the item is (module docstring)."""
+    digest = hashlib.sha256("\x00".join(what).encode()).digest()
+    return uuid.UUID(bytes=owner.bytes[:8] + digest[:8])
+
+
+def owner_range(id_: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """The lowest and highest owner id a ``prefixed`` id can have come from."""
+    head = id_.bytes[:8]
+    return uuid.UUID(bytes=head + bytes(8)), uuid.UUID(bytes=head + b"\xff" * 8)
+
+
 def identificator_uuid(party_id: uuid.UUID, kind: str, value: str) -> uuid.UUID:
-    return uuid.uuid5(IDENTIFICATOR_NAMESPACE, f"{party_id}/{kind}/{value}")
+    return prefixed(party_id, "partij-identificator", kind, value)
+
+
+def digitaal_adres_uuid(party_id: uuid.UUID, kind: str, value: str) -> uuid.UUID:
+    return prefixed(party_id, "digitaal-adres", kind, value)
+
+
+def bijlage_uuid(message_id: uuid.UUID, sha256: str) -> uuid.UUID:
+    return prefixed(message_id, "bijlage", sha256)
+
+
+def actor_uuid(team: str) -> uuid.UUID:
+    return uuid.uuid5(ACTOR_NAMESPACE, team)
+
+
+def actorklantcontact_uuid(message_id: uuid.UUID) -> uuid.UUID:
+    return masked(message_id, ACTOR_KLANTCONTACT_MASK)
+
+
+def internetaak_uuid(case_id: uuid.UUID) -> uuid.UUID:
+    return masked(case_id, INTERNETAAK_MASK)
 
 
 @dataclass(frozen=True)
 class Urls:
-    """Absolute urls of the facade's resources (``base``: up to and including ``/v1``)."""
+    """Absolute urls of the facade's resources (``base``: up to and including ``/v1``), and the
+    teams' public names (actoren are shown whole inside a klantcontact)."""
 
     base: str
+    teams: Mapping[str, str] = field(default_factory=dict)
 
     def of(self, resource: str, id_: uuid.UUID) -> dict[str, str]:
         return {"uuid": str(id_), "url": f"{self.base}/{resource}/{id_}"}
@@ -127,7 +170,11 @@ def partij(urls: Urls, p: PartyRow) -> dict[str, Any]:
         "interneNotitie": "",
         "betrokkenen": [urls.of("betrokkenen", betrokkene_uuid(m)) for m in p.message_ids],
         "categorieRelaties": [],
-        "digitaleAdressen": [],
+        "digitaleAdressen": [
+            urls.of("digitaleadressen", digitaal_adres_uuid(p.id, i.kind, i.value))
+            for i in p.identifiers
+            if i.kind in ADRESSEN
+        ],
         "vertegenwoordigden": [],
         "rekeningnummers": [],
         "partijIdentificatoren": [
@@ -150,7 +197,7 @@ def klantcontact(urls: Urls, c: ContactRow) -> dict[str, Any]:
         "gingOverOnderwerpobjecten": (
             [urls.of("onderwerpobjecten", onderwerpobject_uuid(c.message_id))] if has_case else []
         ),
-        "hadBetrokkenActoren": [],
+        "hadBetrokkenActoren": [actor(urls, t, urls.teams.get(t, t)) for t in _owner(c)],
         "omvatteBijlagen": [],
         "hadBetrokkenen": [urls.of("betrokkenen", betrokkene_uuid(c.message_id))],
         "leiddeTotInterneTaken": [],
@@ -167,7 +214,21 @@ def klantcontact(urls: Urls, c: ContactRow) -> dict[str, Any]:
     if c.visible:
         out["onderwerp"] = str(c.body.get("subject") or "")[:MAX_ONDERWERP]
         out["inhoud"] = str(c.body.get("text") or "")[:MAX_INHOUD]
+        out["omvatteBijlagen"] = [
+            urls.of("bijlagen", bijlage_uuid(c.message_id, sha)) for sha in attachments(c)
+        ]
     return out
+
+
+def _owner(c: ContactRow) -> list[str]:
+    """The team the contact was routed to: the actor that had it (the router's decision)."""
+    team = c.body.get("owner_team")
+    return [team] if isinstance(team, str) and team else []
+
+
+def attachments(c: ContactRow) -> list[str]:
+    """The sha256 of each of the contact's attachments (their claim checks)."""
+    return [str(a["sha256"]) for a in c.body.get("attachments") or [] if a.get("sha256")]
 
 
 def betrokkene(urls: Urls, c: ContactRow) -> dict[str, Any]:
@@ -198,6 +259,99 @@ def onderwerpobject(urls: Urls, c: ContactRow) -> dict[str, Any]:
             "codeRegister": "eenloket",
             "codeSoortObjectId": "uuid",
         },
+    }
+
+
+def digitaal_adres(urls: Urls, party_id: uuid.UUID, i: Identifier) -> dict[str, Any]:
+    """An e-mail address or phone number of the party; ``omschrijving`` names its rung
+    (authenticated, verified, claimed): what Eenloket knows of whose it is."""
+    return {
+        **urls.of("digitaleadressen", digitaal_adres_uuid(party_id, i.kind, i.value)),
+        "verstrektDoorPartij": urls.of("partijen", party_id),
+        "adres": i.value,
+        "soortDigitaalAdres": ADRESSEN[i.kind],
+        "isStandaardAdres": False,
+        "omschrijving": i.trust[:40],
+        "verificatieDatum": None,
+    }
+
+
+def actor(urls: Urls, team: str, name: str) -> dict[str, Any]:
+    """A team of the routing file as an organisatorische eenheid."""
+    return {
+        **urls.of("actoren", actor_uuid(team)),
+        "naam": name[:200],
+        "soortActor": "organisatorische_eenheid",
+        "indicatieActief": True,
+        "actoridentificator": {
+            "objectId": team,
+            "codeObjecttype": "organisatorische_eenheid",
+            "codeRegister": "eenloket",
+            "codeSoortObjectId": "team",
+        },
+        "actorIdentificatie": {"omschrijving": name[:200]},
+    }
+
+
+def actorklantcontact(urls: Urls, c: ContactRow) -> dict[str, Any]:
+    """The team the contact was routed to, as the actor that had it."""
+    (team,) = _owner(c)
+    return {
+        **urls.of("actorklantcontacten", actorklantcontact_uuid(c.message_id)),
+        "actor": urls.of("actoren", actor_uuid(team)),
+        "klantcontact": urls.of("klantcontacten", c.message_id),
+    }
+
+
+def bijlage(urls: Urls, c: ContactRow, sha256: str) -> dict[str, Any]:
+    """An attachment by its claim check (the bytes: caseview's attachments route)."""
+    return {
+        **urls.of("bijlagen", bijlage_uuid(c.message_id, sha256)),
+        "wasBijlageVanKlantcontact": urls.of("klantcontacten", c.message_id),
+        "bijlageidentificator": {
+            "objectId": sha256,
+            "codeObjecttype": "bijlage",
+            "codeRegister": "eenloket",
+            "codeSoortObjectId": "sha256",
+        },
+    }
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """A case as the internetaak of its owning team, opened by the case's first contact."""
+
+    case_id: uuid.UUID
+    number: str
+    product: str | None
+    party_id: uuid.UUID
+    owner_team: str
+    is_open: bool
+    assigned_at: datetime  # opened, or the last handover
+    closed_at: datetime | None
+    first_message_id: uuid.UUID
+    visible: bool
+
+
+def internetaak(urls: Urls, t: TaskRow) -> dict[str, Any]:
+    """The owning team's open work on a case: te_verwerken while the case is open. Without
+    need-to-know the product (which may tell what a confidential case is about) is left out."""
+    what = f"Zaak {t.number} afhandelen"
+    if t.visible and t.product:
+        what += f": {t.product}"
+    team = urls.of("actoren", actor_uuid(t.owner_team))
+    return {
+        **urls.of("internetaken", internetaak_uuid(t.case_id)),
+        "nummer": None,
+        "referentienummer": None,  # at most 10 characters: a case number (20) is in the handeling
+        "gevraagdeHandeling": what[:200],
+        "aanleidinggevendKlantcontact": urls.of("klantcontacten", t.first_message_id),
+        "toegewezenAanActor": team,
+        "toegewezenAanActoren": [team],
+        "toelichting": "",
+        "status": "te_verwerken" if t.is_open else "verwerkt",
+        "toegewezenOp": _when(t.assigned_at),
+        "afgehandeldOp": _when(t.closed_at) if t.closed_at else None,
     }
 
 

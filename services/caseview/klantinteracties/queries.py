@@ -1,6 +1,7 @@
 """The facade's reads on caseview's read models: klantcontacten (``message.routed`` entries,
-in the order of caseview's own history: newest first) and partijen, offset-paginated as
-Klantinteracties pages are. Need-to-know per contact from viewer.py."""
+in the order of caseview's own history: newest first), partijen and their identifiers and
+addresses, and cases as internetaken; offset-paginated as Klantinteracties pages are.
+Need-to-know per contact and per case from viewer.py."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, false, func, select
+from sqlalchemy import Row, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 
 from services.caseview.klantinteracties.mapping import (
     IDENTIFICATOREN,
     ContactRow,
     Identifier,
     PartyRow,
+    TaskRow,
+    owner_range,
 )
-from services.caseview.orm import cases, parties, party_identifiers, timeline_entries
+from services.caseview.orm import (
+    case_handovers,
+    cases,
+    parties,
+    party_identifiers,
+    timeline_entries,
+)
 from services.caseview.parties.merges import locate
 from services.caseview.viewer import CaseAccess, Viewer, access_columns
 from shared.contracts import MessageRouted
@@ -33,6 +42,9 @@ KIND_OF_SOORT = {soort: kind for kind, (_, soort, _) in IDENTIFICATOREN.items()}
 class ContactFilter:
     party_ids: tuple[uuid.UUID, ...] | None = None  # None: no party filter
     message_id: uuid.UUID | None = None
+    message_prefix: uuid.UUID | None = None  # messages whose id starts as this one's (prefixed)
+    owner_team: str | None = None  # the team the router gave the contact to
+    with_attachments: bool = False
     channel: str | None = None
     case_id: uuid.UUID | None = None
     case_number: str | None = None
@@ -51,6 +63,13 @@ class ContactFilter:
             query = query.where(t.c.party_id.in_(self.party_ids))
         if self.message_id is not None:
             query = query.where(t.c.message_id == self.message_id)
+        if self.message_prefix is not None:
+            query = query.where(t.c.message_id.between(*owner_range(self.message_prefix)))
+        if self.owner_team is not None:
+            query = query.where(t.c.body["owner_team"].as_string() == self.owner_team)
+        if self.with_attachments:
+            # An empty list is "[]"; any attachment makes the document longer.
+            query = query.where(func.length(t.c.body["attachments"].as_string()) > 2)
         if self.channel is not None:
             query = query.where(t.c.channel == self.channel)
         if self.with_case:
@@ -161,3 +180,107 @@ async def party_rows(
     return count, [
         PartyRow(r.id, r.display_name, idents.get(r.id, []), messages.get(r.id, [])) for r in rows
     ]
+
+
+async def identifier_rows(
+    session: AsyncSession,
+    kinds: list[str],
+    *,
+    party_ids: tuple[uuid.UUID, ...] | None = None,
+    prefix: uuid.UUID | None = None,
+    value: str | None = None,
+    contains: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[int, list[tuple[uuid.UUID, Identifier]]]:
+    """Parties' identifiers of ``kinds`` (partij-identificatoren, digitale adressen), in the
+    primary key's order; ``prefix``: only parties whose id starts as that ``prefixed`` id."""
+    i = party_identifiers
+    query = select(i).where(i.c.kind.in_(kinds))
+    if party_ids is not None:
+        query = query.where(i.c.party_id.in_(party_ids))
+    if prefix is not None:
+        query = query.where(i.c.party_id.between(*owner_range(prefix)))
+    if value is not None:
+        query = query.where(i.c.value == value)
+    if contains is not None:
+        query = query.where(func.lower(i.c.value).contains(contains.lower(), autoescape=True))
+    count = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    rows = await session.execute(
+        query.order_by(i.c.party_id, i.c.kind, i.c.value).offset(offset).limit(limit)
+    )
+    return count, [(r.party_id, Identifier(r.kind, r.value, r.trust)) for r in rows]
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    case_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None  # the contact that opened the case
+    is_open: bool | None = None
+    team: str | None = None
+    nothing: bool = False
+
+
+async def tasks(
+    session: AsyncSession, viewer: Viewer, f: TaskFilter, *, offset: int, limit: int
+) -> tuple[int, list[TaskRow]]:
+    """Cases (not merged into another) with the contact that opened them, newest first."""
+    t, h, c = timeline_entries, case_handovers, cases
+    first = (
+        select(t.c.message_id)
+        .where(t.c.case_id == c.c.id, t.c.type == MESSAGE, t.c.message_id.is_not(None))
+        .order_by(t.c.sort_at, t.c.sequence)
+        .limit(1)
+        .scalar_subquery()
+    )
+    handed = select(func.max(h.c.at)).where(h.c.case_id == c.c.id).scalar_subquery()
+    where: list[ColumnElement[bool]] = [
+        c.c.merged_into.is_(None),
+        first.is_not(None),
+        false() if f.nothing else true(),
+    ]
+    if f.case_id is not None:
+        where.append(c.c.id == f.case_id)
+    if f.message_id is not None:
+        # The message's case first (message_id is unique), so no case but that one is looked at.
+        case_of = select(t.c.case_id).where(t.c.message_id == f.message_id).scalar_subquery()
+        where += [c.c.id == case_of, first == f.message_id]
+    if f.is_open is not None:
+        where.append(c.c.is_open.is_(f.is_open))
+    if f.team is not None:
+        where.append(c.c.owner_team == f.team)
+    count = int(await session.scalar(select(func.count()).select_from(c).where(*where)) or 0)
+    query = (
+        select(
+            c.c.id,
+            c.c.party_id,
+            c.c.is_open,
+            c.c.opened_at,
+            c.c.closed_at,
+            first.label("first_message_id"),
+            handed.label("handed_at"),
+            *access_columns(),
+        )
+        .where(*where)
+        .order_by(c.c.opened_at.desc(), c.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return count, [_task(viewer, r) for r in rows]
+
+
+def _task(viewer: Viewer, r: Row[Any]) -> TaskRow:
+    case = CaseAccess.of_joined(r, r.id)
+    return TaskRow(
+        case_id=r.id,
+        number=case.number,
+        product=case.product,
+        party_id=r.party_id,
+        owner_team=case.owner_team,
+        is_open=r.is_open,
+        assigned_at=r.handed_at or r.opened_at,
+        closed_at=r.closed_at,
+        first_message_id=r.first_message_id,
+        visible=viewer.sees(case),
+    )

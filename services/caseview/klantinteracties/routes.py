@@ -1,8 +1,8 @@
 """The facade's routes under ``/klantinteracties/api/v1``: partijen, klantcontacten,
-betrokkenen and onderwerpobjecten, read-only. Every read goes through caseview's audited read
-(access_log/audited.py) with the integration as the reader (auth.py). The routes are left out
-of caseview's own ``/v1`` document: their contract is the derived Klantinteracties document
-(openapi-0.9.0.yaml), which the tests hold them to."""
+betrokkenen and onderwerpobjecten, read-only (what hangs off them: related.py). Every read
+goes through caseview's audited read (access_log/audited.py) with the integration as the
+reader (auth.py). The routes are left out of caseview's own ``/v1`` document: their contract
+is the derived Klantinteracties document (openapi-0.9.0.yaml), which the tests hold them to."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ READ = Need(READ_HISTORY, "Geen toegang", "De rollen van deze integratie staan d
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=500)]  # default 100
 Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+Expand = Annotated[str | None, Query(max_length=500)]  # comma-separated, as Open Klant takes it
 
 
 def urls(request: Request) -> Urls:
-    return Urls(str(request.base_url).rstrip("/") + PREFIX)
+    return Urls(str(request.base_url).rstrip("/") + PREFIX, request.app.state.team_names)
 
 
 def not_found(what: str) -> NotFound:
@@ -86,7 +87,7 @@ async def klantcontacten(
     object_id: Annotated[
         str | None, Query(alias="onderwerpobject__onderwerpobjectidentificatorObjectId")
     ] = None,
-    expand: Annotated[str | None, Query(max_length=500)] = None,
+    expand: Expand = None,
 ) -> dict[str, Any]:
     filters = ContactFilter(
         channel=kanaal,
@@ -134,22 +135,9 @@ async def _contact_page(
     render: Callable[[Urls, ContactRow], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     u, see = urls(request), viewer(request, read.principal)
-    wanted = set((expand or "").split(","))
 
     def contact(c: ContactRow) -> dict[str, Any]:
-        if render is not None:
-            return render(u, c)
-        out = mapping.klantcontact(u, c)
-        extra: dict[str, Any] = {}
-        if "hadBetrokkenen" in wanted:
-            extra["hadBetrokkenen"] = [mapping.betrokkene(u, c)]
-        if "gingOverOnderwerpobjecten" in wanted:
-            extra["gingOverOnderwerpobjecten"] = (
-                [mapping.onderwerpobject(u, c)] if c.case_id else []
-            )
-        if extra:
-            out["_expand"] = extra
-        return out
+        return render(u, c) if render is not None else expanded(u, c, expand)
 
     async def find() -> tuple[int, list[ContactRow]]:
         return await queries.contacts(
@@ -166,6 +154,41 @@ async def _contact_page(
         page_size=page_size,
         target=_party_target(filters.party_ids),
     )
+
+
+def expanded(u: Urls, c: ContactRow, expand: str | None) -> dict[str, Any]:
+    """A klantcontact with the ``expand`` values Eenloket holds: its betrokkene, its case as
+    onderwerpobject, its bijlagen (each only what the viewer may see)."""
+    wanted = set((expand or "").split(","))
+    out = mapping.klantcontact(u, c)
+    extra: dict[str, Any] = {}
+    if "hadBetrokkenen" in wanted:
+        extra["hadBetrokkenen"] = [mapping.betrokkene(u, c)]
+    if "gingOverOnderwerpobjecten" in wanted:
+        extra["gingOverOnderwerpobjecten"] = [mapping.onderwerpobject(u, c)] if c.case_id else []
+    if "omvatteBijlagen" in wanted:
+        shas = mapping.attachments(c) if c.visible else []
+        extra["omvatteBijlagen"] = [mapping.bijlage(u, c, sha) for sha in shas]
+    if extra:
+        out["_expand"] = extra
+    return out
+
+
+def expanded_partij(u: Urls, p: mapping.PartyRow, expand: str | None) -> dict[str, Any]:
+    """A partij with the ``expand`` values Eenloket holds: its digitale adressen (and its
+    categorieRelaties: none)."""
+    wanted = set((expand or "").split(","))
+    out = mapping.partij(u, p)
+    extra: dict[str, Any] = {}
+    if "digitaleAdressen" in wanted:
+        extra["digitaleAdressen"] = [
+            mapping.digitaal_adres(u, p.id, i) for i in p.identifiers if i.kind in mapping.ADRESSEN
+        ]
+    if "categorieRelaties" in wanted:
+        extra["categorieRelaties"] = []
+    if extra:
+        out["_expand"] = extra
+    return out
 
 
 async def _one_contact(
@@ -196,8 +219,12 @@ async def _one_contact(
 
 
 @router.get("/klantcontacten/{uuid}")
-async def klantcontact(request: Request, uuid: uuid.UUID, read: IntegrationRead) -> dict[str, Any]:
-    return await _one_contact(request, read, uuid, "Dit klantcontact", mapping.klantcontact)
+async def klantcontact(
+    request: Request, uuid: uuid.UUID, read: IntegrationRead, expand: Expand = None
+) -> dict[str, Any]:
+    return await _one_contact(
+        request, read, uuid, "Dit klantcontact", lambda u, c: expanded(u, c, expand)
+    )
 
 
 @router.get("/betrokkenen")
@@ -264,6 +291,7 @@ async def partijen(
     object_id: Annotated[
         str | None, Query(alias="partijIdentificator__objectId", max_length=200)
     ] = None,
+    expand: Expand = None,
 ) -> dict[str, Any]:
     u = urls(request)
     ids = None
@@ -280,7 +308,7 @@ async def partijen(
         read,
         find,
         lambda p: p.id,
-        lambda p: mapping.partij(u, p),
+        lambda p: expanded_partij(u, p, expand),
         page=page,
         page_size=page_size,
         # The searched value is never logged ("search by bsn"), like /v1's party search.
@@ -289,7 +317,9 @@ async def partijen(
 
 
 @router.get("/partijen/{uuid}")
-async def partij(request: Request, uuid: uuid.UUID, read: IntegrationRead) -> dict[str, Any]:
+async def partij(
+    request: Request, uuid: uuid.UUID, read: IntegrationRead, expand: Expand = None
+) -> dict[str, Any]:
     async def find() -> mapping.PartyRow | None:
         members = await queries.party_members(read.session, uuid)
         if not members:
@@ -304,4 +334,4 @@ async def partij(request: Request, uuid: uuid.UUID, read: IntegrationRead) -> di
         not_found=not_found("Deze partij"),
         logged=lambda p: [Target(party_id=p.id, detail="klantinteracties")],
     )
-    return mapping.partij(urls(request), found)
+    return expanded_partij(urls(request), found, expand)
