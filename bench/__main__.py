@@ -6,6 +6,7 @@ Stages, in order, on one Kafka broker and one PostgreSQL cluster started for the
   ingest    web forms per second (wrk), open-loop latency (vegeta), SMTP (#3)
   router    routed per second from a pre-filled topic, 1 and 2 processes (#4)
   caseview  projected per second, 1 and 2 processes; timeline page at 1,000,000 rows (#5)
+  reads     the console's four reads at 16 and 64 clients beside the same SQL on asyncpg (#22)
   outbound  e-mails sent per second by one process into Mailpit, open-loop latency from
             a send request to its `sent` status at 50 /s (#17)
   e2e       the three services as processes under open-loop mixed-channel load at rising
@@ -39,6 +40,7 @@ from bench import (
     ingest_stage,
     outbound_stage,
     plots,
+    read_stage,
     router_stage,
     routing_accuracy,
 )
@@ -49,7 +51,17 @@ from services.outbound.bootstrap import MIGRATIONS as OUTBOUND_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.devstack import ROOT
 
-STAGES = ("ceiling", "ingest", "router", "caseview", "outbound", "e2e", "import", "routing")
+STAGES = (
+    "ceiling",
+    "ingest",
+    "router",
+    "caseview",
+    "reads",
+    "outbound",
+    "e2e",
+    "import",
+    "routing",
+)
 DOC = ROOT / "docs" / "benchmarks.md"
 TABLE_START, TABLE_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
@@ -65,6 +77,10 @@ class Sizes:
     caseview_parties: int
     table_rows: int
     reads: int
+    reads_parties: int
+    reads_rows: int
+    reads_seconds: float  # per read and concurrency
+    reads_ceiling_seconds: float
     outbound_mails: int
     outbound_rate: int
     outbound_seconds: float
@@ -87,6 +103,10 @@ FULL = Sizes(
     caseview_parties=2000,
     table_rows=1_000_000,
     reads=1000,
+    reads_parties=100_000,
+    reads_rows=1_000_000,
+    reads_seconds=7.5,  # 30 s per concurrency over the four reads: the stage within 3 min
+    reads_ceiling_seconds=3,
     outbound_mails=5000,
     outbound_rate=50,
     outbound_seconds=30,
@@ -108,6 +128,10 @@ QUICK = Sizes(
     caseview_parties=300,
     table_rows=200_000,
     reads=100,
+    reads_parties=10_000,
+    reads_rows=100_000,
+    reads_seconds=1,
+    reads_ceiling_seconds=0.5,
     outbound_mails=1000,
     outbound_rate=50,
     outbound_seconds=10,
@@ -227,6 +251,20 @@ async def run_caseview(bootstrap: str, dsn: str, size: Sizes, _: float) -> list[
     return runs
 
 
+async def run_reads(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
+    url = await migrated_database(dsn, "eenloket_bench_reads", CASEVIEW_MIGRATIONS)
+    return await read_stage.run(
+        url,
+        bootstrap,
+        parties=size.reads_parties,
+        rows=size.reads_rows,
+        seconds=size.reads_seconds,
+        ceiling_seconds=size.reads_ceiling_seconds,
+        concurrencies=(16, 64),
+        logs=BENCH / "logs",
+    )
+
+
 async def run_outbound(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
     url = await migrated_database(dsn, "eenloket_bench_outbound", OUTBOUND_MIGRATIONS)
     o = await outbound_stage.run(
@@ -292,6 +330,7 @@ RUNNERS = {
     "ingest": run_ingest,
     "router": run_router,
     "caseview": run_caseview,
+    "reads": run_reads,
     "outbound": run_outbound,
     "e2e": run_e2e,
     "import": run_import,
@@ -432,6 +471,8 @@ def table(r: dict[str, Any]) -> str:
                 f"Timeline page with {cv['table_rows']:,} rows: p50 {cv['p50_ms']} ms, "
                 f"p99 {cv['p99_ms']} ms ({cv['reads']:,} reads over HTTP)."
             )
+    if r.get("reads"):
+        lines += read_stage.table(r["reads"])
     o = r.get("outbound")
     if o:
         lines.append(
