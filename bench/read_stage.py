@@ -17,7 +17,9 @@ client: its CPU stays out of caseview's way), each read on its own for ``seconds
 The ceiling replays, per read, the statements caseview's own query functions send (captured
 once from the SQLAlchemy engine, access-log insert included) in one transaction per read,
 with asyncpg's prepared statements. CPU per read is read from /proc: caseview's process and
-PostgreSQL's postmaster with its backends.
+PostgreSQL's postmaster with its backends. With ``EENLOKET_BENCH_PROFILE=<file>`` py-spy
+(``EENLOKET_BENCH_PYSPY``, default /tmp/pyspy/bin/py-spy) records caseview during the party
+timeline at 16 clients (raw format, for docs/benchmarks.md's profiles).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import os
 import random
 import re
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -351,7 +354,12 @@ async def run(
                 async def http(until: float, out: Measured, name: str = name) -> None:
                     await _http_client(host, port, reads[name], until, out)
 
+                spy = (
+                    _profiler(service.process.pid) if (name, clients) == ("timeline", 16) else None
+                )
                 m = await measured(clients, seconds, http, service.process.pid, postgres_pid)
+                if spy is not None:
+                    spy.wait()
                 c = await ceiling(dsn, statements[name], clients, ceiling_seconds, postgres_pid)
                 row = {
                     "read": name,
@@ -363,6 +371,18 @@ async def run(
                 results["runs"].append(row)
                 print(line(row), flush=True)
     return results
+
+
+def _profiler(pid: int) -> subprocess.Popen[bytes] | None:
+    out = os.environ.get("EENLOKET_BENCH_PROFILE")
+    if not out:
+        return None
+    spy = os.environ.get("EENLOKET_BENCH_PYSPY", "/tmp/pyspy/bin/py-spy")  # noqa: S108
+    return subprocess.Popen(  # noqa: S603 - a profiler the operator named
+        [spy, "record", "--nonblocking", "-f", "raw", "-o", out, "-p", str(pid), "-d", "5"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _parent(pid: int) -> int:
