@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, literal, or_, select, tuple_
+from sqlalchemy import Row, exists, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
-from services.caseview.orm import IMPORTED_AFTER, case_participants, cases, timeline_entries
-from services.caseview.paging import TimelineKey, capped_count
+from services.caseview.orm import (
+    IMPORTED_AFTER,
+    case_participants,
+    cases,
+    parties,
+    party_merges,
+    timeline_entries,
+)
+from services.caseview.paging import Count, TimelineKey, capped_count
+from services.caseview.parties.merges import active_merge
 from services.caseview.timeline.models import ContactLocation, FeedItem, TimelineEntry, TimelinePage
 from services.caseview.viewer import CaseAccess, Viewer, access_columns, case_access
 
@@ -93,6 +101,53 @@ async def timeline(
         items=await _entries(session, viewer, page),
         next_cursor=row_key(page[-1]).encode() if more and page else None,
         total=total,
+    )
+
+
+async def single_party_page(
+    session: AsyncSession,
+    viewer: Viewer,
+    party_id: uuid.UUID,
+    *,
+    limit: int,
+    before: TimelineKey | None,
+    filters: TimelineFilter,
+    count_cap: int,
+) -> TimelinePage | None:
+    """``timeline`` for a party never merged, in one round trip: the page, its count and
+    whether the party exists and stands alone come back together. ``None`` when the answer
+    needs ``timeline`` after all (merged, unknown, or no entries to carry the flags)."""
+    t, m = timeline_entries, party_merges
+    alone = ~exists().where(
+        or_(m.c.merged_party_id == party_id, m.c.party_id == party_id), active_merge()
+    )
+    known = exists().where(parties.c.id == party_id)
+    counted = filters.apply(select(literal(1)).where(t.c.party_id == party_id)).limit(count_cap + 1)
+    total = select(func.count()).select_from(counted.subquery()).scalar_subquery()
+    query = (
+        select(
+            t,
+            *access_columns(),
+            alone.label("page_alone"),
+            known.label("page_known"),
+            total.label("page_total"),
+        )
+        .select_from(t.outerjoin(cases, cases.c.id == t.c.case_id))
+        .where(t.c.party_id == party_id)
+    )
+    if before is not None:
+        query = query.where(_after(party_id, before))
+    query = filters.apply(query).order_by(t.c.sort_at.desc(), t.c.sequence.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).all())
+    if not rows or not rows[0].page_alone or not rows[0].page_known:
+        return None
+    page = rows[:limit]
+    n = int(rows[0].page_total)
+    return TimelinePage(
+        party_id=party_id,
+        items=await _entries(session, viewer, page),
+        next_cursor=row_key(page[-1]).encode() if len(rows) > limit else None,
+        total=Count(value=min(n, count_cap), capped=n > count_cap),
     )
 
 
