@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log.audited import Audited, Need, NotFound, Target
@@ -158,8 +158,8 @@ async def party_timeline(
     case_id: uuid.UUID | None = None,
     since: Since = None,
     until: Until = None,
-) -> TimelinePage:
-    async def find() -> TimelinePage | None:
+) -> TimelinePage | Response:
+    async def find() -> TimelinePage | Response | None:
         before = timeline_cursor(cursor)
         shown = viewer(request, read.principal)
         filters = timeline_filter(channel, type, since, until, case_id)
@@ -173,8 +173,8 @@ async def party_timeline(
             filters=filters,
             count_cap=cap,
         )
-        if page is not None:  # most parties were never merged: one round trip
-            return page
+        if page is not None:  # most parties were never merged: one round trip, JSON straight
+            return Response(page, media_type="application/json")
         located = await merges.locate(read.session, party_id)
         if located is None:
             return None
