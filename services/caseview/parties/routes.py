@@ -25,7 +25,12 @@ from services.caseview.parties.queries import party_view
 from services.caseview.timeline import live
 from services.caseview.timeline.models import FeedItem, TimelinePage
 from services.caseview.timeline.params import Channels, Since, Types, Until, timeline_filter
-from services.caseview.timeline.queries import feed, single_party_page, timeline
+from services.caseview.timeline.queries import (
+    feed,
+    single_party_page,
+    statements_alone,
+    timeline,
+)
 from services.caseview.web import (
     Cursor,
     Limit,
@@ -164,6 +169,7 @@ async def party_timeline(
         shown = viewer(request, read.principal)
         filters = timeline_filter(channel, type, since, until, case_id)
         cap = settings(request).count_cap
+        await statements_alone(read.session)
         page = await single_party_page(
             read.session,
             shown,
