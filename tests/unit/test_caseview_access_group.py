@@ -39,6 +39,14 @@ def entry() -> dict[str, Any]:
     return {"party_id": uuid.uuid4()}
 
 
+async def first_write_held(fake: FakeLog, log: GroupLog) -> asyncio.Task[None]:
+    """A first read whose write has begun and is held at the gate."""
+    fake.gate.clear()
+    first = asyncio.create_task(log.append([entry()]))
+    await eventually(lambda: fake.wrote(1), interval=0.001)
+    return first
+
+
 async def test_one_read_alone_is_written_at_once() -> None:
     fake = FakeLog()
     log = GroupLog(fake.write)
@@ -50,9 +58,7 @@ async def test_one_read_alone_is_written_at_once() -> None:
 async def test_reads_arriving_during_a_write_share_the_next_and_wait_for_it() -> None:
     fake = FakeLog()
     log = GroupLog(fake.write)
-    fake.gate.clear()
-    first = asyncio.create_task(log.append([entry()]))
-    await eventually(lambda: fake.wrote(1), interval=0.001)
+    first = await first_write_held(fake, log)
     later = [[entry(), entry()], [entry()], [entry()]]
     waiting = [asyncio.create_task(log.append(rows)) for rows in later]
     await asyncio.sleep(0)
@@ -67,9 +73,7 @@ async def test_a_failed_write_fails_every_read_it_covers_and_no_other() -> None:
     fake = FakeLog()
     log = GroupLog(fake.write)
     fake.failing = {1}  # the second write, holding exactly ``covered``
-    fake.gate.clear()
-    before = asyncio.create_task(log.append([entry()]))
-    await eventually(lambda: fake.wrote(1), interval=0.001)
+    before = await first_write_held(fake, log)
     covered_rows = [[entry()], [entry(), entry()], [entry()]]
     covered = [asyncio.create_task(log.append(rows)) for rows in covered_rows]
     await asyncio.sleep(0)
@@ -87,9 +91,7 @@ async def test_a_failed_write_fails_every_read_it_covers_and_no_other() -> None:
 async def test_groups_are_bounded() -> None:
     fake = FakeLog()
     log = GroupLog(fake.write, max_reads=2)
-    fake.gate.clear()
-    first = asyncio.create_task(log.append([entry()]))
-    await eventually(lambda: fake.wrote(1), interval=0.001)
+    first = await first_write_held(fake, log)
     rest = [asyncio.create_task(log.append([entry()])) for _ in range(5)]
     await asyncio.sleep(0)
     fake.gate.set()
@@ -100,9 +102,7 @@ async def test_groups_are_bounded() -> None:
 async def test_a_reader_gone_away_does_not_stop_the_others() -> None:
     fake = FakeLog()
     log = GroupLog(fake.write)
-    fake.gate.clear()
-    first = asyncio.create_task(log.append([entry()]))
-    await eventually(lambda: fake.wrote(1), interval=0.001)
+    first = await first_write_held(fake, log)
     gone = asyncio.create_task(log.append([entry()]))
     stays = asyncio.create_task(log.append([entry()]))
     await asyncio.sleep(0)

@@ -117,8 +117,8 @@ class AuditedRead:
     async def _log(self, accesses: Sequence[record.Access]) -> None:
         ldv = emitter(self.request.app.state, settings(self.request))
         log = group_log(self.request.app.state)
-        await record.record_grouped(
-            self.session, log, self.principal, accesses, purpose=self.purpose, ldv=ldv
+        await record.record(
+            self.session, self.principal, accesses, purpose=self.purpose, ldv=ldv, log=log
         )
 
 

@@ -65,42 +65,28 @@ async def record(
     *,
     purpose: str | None,
     ldv: LdvEmitter | None = None,
+    log: GroupLog | None = None,
 ) -> None:
-    """The entries in the request's own session, committed with it."""
+    """Commit the entries, in the request's own session or, with ``log``, by group commit
+    (group.py); return once they are durable, else fail the read (503 with ``log``)."""
     if not accesses:
         return
     now = datetime.now(UTC)
-    # The request's own session: its read transaction ends here too (on SQLite every
-    # transaction holds the write lock, so a second session would wait for this one).
-    await session.execute(
-        access_log.insert(), entries(principal, accesses, purpose=purpose, at=now)
-    )
-    await session.commit()
+    rows = entries(principal, accesses, purpose=purpose, at=now)
+    if log is None:
+        # The request's own session: its read transaction ends here too (on SQLite every
+        # transaction holds the write lock, so a second session would wait for this one).
+        await session.execute(access_log.insert(), rows)
+        await session.commit()
+    else:
+        # The read's transaction ends first: its connection goes back to the pool while the
+        # read waits, and on SQLite the writer's transaction would otherwise wait for it.
+        await session.commit()
+        try:
+            await log.append(rows)
+        except AccessLogUnavailableError as exc:
+            raise ProblemError(
+                503, "Access log unavailable", "The read could not be logged, so it is not shown."
+            ) from exc
     if ldv is not None:  # after the commit: a processing action that was really logged
-        ldv.emit(accesses, purpose=purpose, at=now)
-
-
-async def record_grouped(
-    session: AsyncSession,
-    log: GroupLog,
-    principal: Principal,
-    accesses: Sequence[Access],
-    *,
-    purpose: str | None,
-    ldv: LdvEmitter | None = None,
-) -> None:
-    """The entries by group commit (group.py): returns once they are durable, else 503."""
-    if not accesses:
-        return
-    now = datetime.now(UTC)
-    # The read's transaction ends first: its connection goes back to the pool while the
-    # read waits, and on SQLite the writer's transaction would otherwise wait for it.
-    await session.commit()
-    try:
-        await log.append(entries(principal, accesses, purpose=purpose, at=now))
-    except AccessLogUnavailableError as exc:
-        raise ProblemError(
-            503, "Access log unavailable", "The read could not be logged, so it is not shown."
-        ) from exc
-    if ldv is not None:
         ldv.emit(accesses, purpose=purpose, at=now)
