@@ -51,7 +51,12 @@ from services.caseview.cases import queries as case_queries
 from services.caseview.cases.models import QueueSort
 from services.caseview.parties.merges import locate
 from services.caseview.parties.queries import find_parties
-from services.caseview.timeline.queries import TimelineFilter, case_timeline, timeline
+from services.caseview.timeline.queries import (
+    TimelineFilter,
+    case_timeline,
+    single_party_page,
+    timeline,
+)
 from services.caseview.viewer import Viewer
 from shared.db.engine import POSTGRES_SERVER_SETTINGS, create_engine, session_factory
 from shared.devstack import run_services
@@ -264,12 +269,17 @@ async def capture(database_url: str, parties: int) -> dict[str, Statements]:
     filters = TimelineFilter()
 
     async def timeline_read(s: Any) -> None:
-        located = await locate(s, busy[0])
-        assert located is not None
-        await timeline(
-            s, viewer, located[1], root=located[0], limit=50, before=None,
-            filters=filters, count_cap=1000,
-        )  # fmt: skip
+        # As the route: one statement for a party never merged, else the general path.
+        page = await single_party_page(
+            s, viewer, busy[0], limit=50, before=None, filters=filters, count_cap=1000
+        )
+        if page is None:
+            located = await locate(s, busy[0])
+            assert located is not None
+            await timeline(
+                s, viewer, located[1], root=located[0], limit=50, before=None,
+                filters=filters, count_cap=1000,
+            )  # fmt: skip
 
     async def case_read(s: Any) -> None:
         await case_queries.case_view(s, viewer, cases[0], now=now, count_cap=1000)
