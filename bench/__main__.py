@@ -8,6 +8,7 @@ Stages, in order, on one Kafka broker and one PostgreSQL cluster started for the
   caseview  projected per second, 1 and 2 processes; timeline page at 1,000,000 rows (#5)
   facade    Klantinteracties GET /klantcontacten for one resident beside caseview's own
             timeline route: requests/s and p99 at 16 concurrent clients (#20)
+  reads     the console's four reads at 16 and 64 clients beside the same SQL on asyncpg (#22)
   outbound  e-mails sent per second by one process into Mailpit, open-loop latency from
             a send request to its `sent` status at 50 /s (#17)
   e2e       the three services as processes under open-loop mixed-channel load at rising
@@ -42,6 +43,7 @@ from bench import (
     ingest_stage,
     outbound_stage,
     plots,
+    read_stage,
     router_stage,
     routing_accuracy,
 )
@@ -58,6 +60,7 @@ STAGES = (
     "router",
     "caseview",
     "facade",
+    "reads",
     "outbound",
     "e2e",
     "import",
@@ -78,6 +81,10 @@ class Sizes:
     caseview_parties: int
     table_rows: int
     reads: int
+    reads_parties: int
+    reads_rows: int
+    reads_seconds: float  # per read and concurrency
+    reads_ceiling_seconds: float
     outbound_mails: int
     outbound_rate: int
     outbound_seconds: float
@@ -100,6 +107,10 @@ FULL = Sizes(
     caseview_parties=2000,
     table_rows=1_000_000,
     reads=1000,
+    reads_parties=100_000,
+    reads_rows=1_000_000,
+    reads_seconds=7.5,  # 30 s per concurrency over the four reads: the stage within 3 min
+    reads_ceiling_seconds=3,
     outbound_mails=5000,
     outbound_rate=50,
     outbound_seconds=30,
@@ -122,6 +133,10 @@ QUICK = Sizes(
     caseview_parties=300,
     table_rows=200_000,
     reads=100,
+    reads_parties=10_000,
+    reads_rows=100_000,
+    reads_seconds=1,
+    reads_ceiling_seconds=0.5,
     outbound_mails=1000,
     outbound_rate=50,
     outbound_seconds=10,
@@ -261,6 +276,20 @@ async def run_facade(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[st
     }
 
 
+async def run_reads(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
+    url = await migrated_database(dsn, "eenloket_bench_reads", CASEVIEW_MIGRATIONS)
+    return await read_stage.run(
+        url,
+        bootstrap,
+        parties=size.reads_parties,
+        rows=size.reads_rows,
+        seconds=size.reads_seconds,
+        ceiling_seconds=size.reads_ceiling_seconds,
+        concurrencies=(16, 64),
+        logs=BENCH / "logs",
+    )
+
+
 async def run_outbound(bootstrap: str, dsn: str, size: Sizes, _: float) -> dict[str, Any]:
     url = await migrated_database(dsn, "eenloket_bench_outbound", OUTBOUND_MIGRATIONS)
     o = await outbound_stage.run(
@@ -327,6 +356,7 @@ RUNNERS = {
     "router": run_router,
     "caseview": run_caseview,
     "facade": run_facade,
+    "reads": run_reads,
     "outbound": run_outbound,
     "e2e": run_e2e,
     "import": run_import,
@@ -477,6 +507,8 @@ def table(r: dict[str, Any]) -> str:
             f"`GET /v1/parties/{{id}}/timeline` {_n(t['requests_per_second'])} /s, p99 "
             f"{t['p99_ms']} ms (same run)."
         )
+    if r.get("reads"):
+        lines += read_stage.table(r["reads"])
     o = r.get("outbound")
     if o:
         lines.append(

@@ -126,6 +126,16 @@ def ratio_rows(results: dict[str, Any]) -> list[tuple[str, float, float | None, 
                 "min(Kafka consume timeline size, PostgreSQL executemany)",
             )
         )
+    for run in results.get("reads", {}).get("runs", []):
+        if run["read"] == "timeline":  # the console's main read; the others are in the table
+            rows.append(
+                (
+                    f"party timeline page x{run['clients']}",
+                    run["service"]["reads_per_second"],
+                    run["ceiling"]["reads_per_second"],
+                    "the same SQL on asyncpg, same clients",
+                )
+            )
     if "outbound" in results:
         rows.append(
             (

@@ -55,3 +55,13 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return total / TICKS
+
+
+def cpu_seconds_reaped(pid: int) -> float:
+    """``cpu_seconds`` plus the CPU of the children the process has reaped (a server whose
+    connections come and go, as PostgreSQL's postmaster with its backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return cpu_seconds(pid)
+    return cpu_seconds(pid) + (int(fields[13]) + int(fields[14])) / TICKS  # cutime, cstime

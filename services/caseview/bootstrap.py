@@ -77,7 +77,9 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url, pool_size=20, max_overflow=20
+        )  # #22: no churn
         sessions = session_factory(engine)
         producer = ResilientProducer(
             lambda: make_producer(

@@ -6,8 +6,9 @@ in that order, through ``AuditedRead``; no route writes its own log call or 404.
 - lookup: the route's own query (``find``); ``None`` means not found: a 404 with the route's
   ``NotFound`` problem, logged as ``not-found`` when the read names a party or case;
 - log: one entry per party or case the answer shows (``logged``; several for a search), or,
-  when it shows none, one ``not-found`` entry for what was asked. The entry is committed in
-  the request's session before the answer leaves (record.py: no log, no data).
+  when it shows none, one ``not-found`` entry for what was asked. The entry is committed
+  before the answer leaves, together with concurrent reads' entries (group.py: group
+  commit; record.py: no log, no data).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log import record
+from services.caseview.access_log.group import group_log
 from services.caseview.access_log.ldv import emitter
 from services.caseview.auth import Principal, Role
 from services.caseview.web import PrincipalDep, PurposeDep, SessionDep, endpoint, settings
@@ -114,7 +116,10 @@ class AuditedRead:
 
     async def _log(self, accesses: Sequence[record.Access]) -> None:
         ldv = emitter(self.request.app.state, settings(self.request))
-        await record.record(self.session, self.principal, accesses, purpose=self.purpose, ldv=ldv)
+        log = group_log(self.request.app.state)
+        await record.record(
+            self.session, self.principal, accesses, purpose=self.purpose, ldv=ldv, log=log
+        )
 
 
 async def audited_read(

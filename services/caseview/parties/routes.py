@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log.audited import Audited, Need, NotFound, Target
@@ -25,7 +25,12 @@ from services.caseview.parties.queries import party_view
 from services.caseview.timeline import live
 from services.caseview.timeline.models import FeedItem, TimelinePage
 from services.caseview.timeline.params import Channels, Since, Types, Until, timeline_filter
-from services.caseview.timeline.queries import feed, timeline
+from services.caseview.timeline.queries import (
+    feed,
+    single_party_page,
+    statements_alone,
+    timeline,
+)
 from services.caseview.web import (
     Cursor,
     Limit,
@@ -158,22 +163,37 @@ async def party_timeline(
     case_id: uuid.UUID | None = None,
     since: Since = None,
     until: Until = None,
-) -> TimelinePage:
-    async def find() -> TimelinePage | None:
+) -> TimelinePage | Response:
+    async def find() -> TimelinePage | Response | None:
         before = timeline_cursor(cursor)
+        shown = viewer(request, read.principal)
+        filters = timeline_filter(channel, type, since, until, case_id)
+        cap = settings(request).count_cap
+        await statements_alone(read.session)
+        page = await single_party_page(
+            read.session,
+            shown,
+            party_id,
+            limit=limit,
+            before=before,
+            filters=filters,
+            count_cap=cap,
+        )
+        if page is not None:  # most parties were never merged: one round trip, JSON straight
+            return Response(page, media_type="application/json")
         located = await merges.locate(read.session, party_id)
         if located is None:
             return None
         root, ids = located
         return await timeline(
             read.session,
-            viewer(request, read.principal),
+            shown,
             ids,
             root=root,
             limit=limit,
             before=before,
-            filters=timeline_filter(channel, type, since, until, case_id),
-            count_cap=settings(request).count_cap,
+            filters=filters,
+            count_cap=cap,
         )
 
     return await read(READ, Target(party_id=party_id), find, not_found=PARTY_NOT_FOUND)
