@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from shared.demolock import port_taken
-from shared.devstack import ROOT, free_port
+from shared.devstack import ROOT, SERVICES, free_port, free_port_run
 from tests.support import eventually_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -43,7 +43,7 @@ def _alive(pid: int) -> bool:
 class Demo:
     def __init__(self, directory: Path, port_base: int, smtp_port: int, name: str) -> None:
         self.dir = directory
-        self.ports = [port_base, port_base + 1, port_base + 2, smtp_port]
+        self.ports = [*range(port_base, port_base + len(SERVICES)), smtp_port]
         self.out = directory.parent / f"{name}.out"
         self.process = subprocess.Popen(
             [
@@ -97,7 +97,7 @@ def demo_dir(tmp_path: Path) -> Path:
 
 
 def test_sigterm_stops_everything_and_a_second_demo_stops_the_first(demo_dir: Path) -> None:
-    base, smtp = free_port(), free_port()
+    base, smtp = free_port_run(len(SERVICES)), free_port()
     first = Demo(demo_dir, base, smtp, "first")
     try:
         first.wait_ready()
@@ -123,7 +123,7 @@ def test_sigterm_stops_everything_and_a_second_demo_stops_the_first(demo_dir: Pa
 
 
 def test_a_demo_killed_outright_is_cleaned_up_by_the_next(demo_dir: Path) -> None:
-    base, smtp = free_port(), free_port()
+    base, smtp = free_port_run(len(SERVICES)), free_port()
     killed = Demo(demo_dir, base, smtp, "killed")
     try:
         killed.wait_ready()
