@@ -6,13 +6,10 @@ a component that stays down makes the publisher give up at the ceiling, counted.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
@@ -22,13 +19,12 @@ from services.notifications.config import NotificationsSettings
 from services.notifications.orm import notifications
 from shared.contracts.base import Event, to_cloudevent
 from shared.db.engine import create_engine, session_factory
-from shared.db.migrations import upgrade
 from shared.envelope import source_urn
-from shared.kafka.config import make_producer
 from tests.apps import serve
 from tests.fakes.notificaties import NotificatieReceiver
 from tests.fakes.webhooks import serving
 from tests.notificaties_events import PERSONAL, Story
+from tests.reliability.inproc import fresh_database
 from tests.support import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -41,30 +37,9 @@ CV = "https://gemeente.example/v1"
 
 
 @pytest.fixture
-async def database(pg_dsn: str) -> AsyncIterator[str]:
+async def database(pg_dsn: str) -> str:
     """A fresh migrated database per test: no other test's notifications in the queue."""
-    name = f"eenloket_test_notifications_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(f"{pg_dsn}/postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
-    await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    yield url
-    conn = await asyncpg.connect(f"{pg_dsn}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(kafka_bootstrap, "test")
-    await p.start()
-    yield p
-    await p.stop()
+    return await fresh_database(pg_dsn, MIGRATIONS, "eenloket_test_notifications")
 
 
 def settings(
@@ -167,12 +142,11 @@ def _at_least(notes: list[dict[str, Any]], n: int) -> Any:
     return probe()
 
 
-async def reasons(url: str) -> list[str]:
+async def rows(url: str, *columns: Any) -> list[tuple[Any, ...]]:
     engine = create_engine(url)
     try:
         async with session_factory(engine)() as session:
-            rows = await session.execute(select(notifications.c.reason))
-            return [r.reason for r in rows if r.reason]
+            return [tuple(r) for r in await session.execute(select(*columns))]
     finally:
         await engine.dispose()
 
@@ -208,7 +182,7 @@ async def _truthy(value: bool) -> bool:
 
 
 async def _connect_refused(url: str) -> bool:
-    return any("ConnectError" in r for r in await reasons(url))
+    return any("ConnectError" in (r or "") for (r,) in await rows(url, notifications.c.reason))
 
 
 async def test_gives_up_at_the_ceiling_and_counts_it(
@@ -224,15 +198,8 @@ async def test_gives_up_at_the_ceiling_and_counts_it(
             await publish(producer, topics.timeline, [(story.party, story.case_opened())])
 
             async def gave_up() -> bool:
-                engine = create_engine(database)
-                try:
-                    async with session_factory(engine)() as session:
-                        rows = await session.execute(
-                            select(notifications.c.status, notifications.c.attempts)
-                        )
-                        return [tuple(r) for r in rows] == [("gave_up", 3)]
-                finally:
-                    await engine.dispose()
+                n = notifications
+                return await rows(database, n.c.status, n.c.attempts) == [("gave_up", 3)]
 
             await eventually(gave_up)
             metrics = (await client.get("/metrics")).text

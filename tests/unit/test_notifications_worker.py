@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from shared.contracts.base import Event, to_cloudevent
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import source_urn
 from tests.notificaties_events import Story
+from tests.unit.test_outbound_worker import Clock
 
 SECRET = "een-geheim-van-minstens-32-tekens-lang"
 ROUTER = source_urn("00000000000000000000", "eenloket-router")
@@ -39,17 +39,6 @@ SETTINGS = NotificationsSettings(
     backoff_base_seconds=10,
     backoff_max_seconds=100,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class FakeNrc:
