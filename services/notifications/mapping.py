@@ -264,7 +264,8 @@ def next_facts(event: Event, before: CaseFacts | None) -> CaseFacts | None:
             return None
         case t.CaseClassified():
             confidential = before.confidential or event.confidential
-            return CaseFacts(before.owner_team, event.product, confidential, before.status)
+            product = event.product or before.product  # a classification never forgets one
+            return CaseFacts(before.owner_team, product, confidential, before.status)
         case t.CaseHandedOver():
             return CaseFacts(event.to_team, before.product, before.confidential, before.status)
         case t.CaseStatusChanged():

@@ -94,6 +94,9 @@ def test_a_handover_names_the_new_team_and_a_classification_the_confidentiality(
     )
     [n] = facts.apply(classified)
     assert (n.kenmerken["product"], n.kenmerken["vertrouwelijk"]) == ("schuldhulp", "true")
+    only_confidential = classified.model_copy(update={"product": None})
+    [n] = facts.apply(only_confidential)
+    assert n.kenmerken["product"] == "schuldhulp"
     # Later contacts on the case carry it too.
     later = facts.apply(story.message_routed(uuid.uuid4()))
     assert {x.kenmerken["vertrouwelijk"] for x in later} == {"true"}
