@@ -146,7 +146,15 @@ class NotificationWorker:
         earlier = n.alias("earlier")
         now = self._clock()
         query = (
-            select(n.c.seq, n.c.kanaal, n.c.body, n.c.trace, n.c.attempts, n.c.created_at)
+            select(
+                n.c.seq,
+                n.c.kanaal,
+                n.c.body,
+                n.c.trace,
+                n.c.attempts,
+                n.c.created_at,
+                n.c.next_attempt_at,
+            )
             .where(
                 n.c.status.in_(OPEN),
                 n.c.next_attempt_at <= now,
@@ -174,7 +182,8 @@ class NotificationWorker:
                     # behind its hoofdObject's earlier ones past the age: not sent again.
                     await self._give_up(session, row.seq, row.kanaal, "plafond bereikt", now)
                     continue
-                oldest = max(oldest, age)
+                # How long it has been due (a retry waiting for its back-off is not due yet).
+                oldest = max(oldest, (now - row.next_attempt_at).total_seconds())
                 claimed.append(
                     Claimed(
                         row.seq, row.kanaal, row.body, row.trace, row.attempts + 1, row.created_at
