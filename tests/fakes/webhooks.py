@@ -30,10 +30,10 @@ from tests.support import eventually
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """``app`` on 127.0.0.1 (a port the OS picks); yields its base URL."""
+async def serving(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+    """``app`` on 127.0.0.1 (``port``, or one the OS picks); yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
     task = asyncio.create_task(server.serve())
 

@@ -7,9 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared.kafka.config import make_producer
 from tests.integration.stack import Timeline, running
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer for the test's own records (a test module may define its own)."""
+    p = make_producer(kafka_bootstrap, "test")
+    await p.start()
+    yield p
+    await p.stop()
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from shared.contracts.outbound import (
 )
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent, source_urn
-from shared.kafka.config import make_producer
 from tests.apps import serve
 from tests.infra import MailpitAddress
 from tests.mailpit import Mailpit
@@ -40,14 +39,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 ROUTER = source_urn("00000000000000000000", "eenloket-router")
 INGEST = source_urn("00000000000000000000", "eenloket-ingest")
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    p = make_producer(kafka_bootstrap, "test")
-    await p.start()
-    yield p
-    await p.stop()
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,8 @@ from prometheus_client import Counter, Histogram
 from services.caseview.config import CaseviewSettings
 from services.ingest.rejections import Reason
 from services.ingest.service import REJECTED
+from services.notifications import metrics as notifications
+from services.notifications.mapping import KANALEN
 from services.outbound.metrics import DELIVERIES, OLDEST_DUE
 from services.router.commands.cases import HANDOVERS_AT_CLOSE
 from services.router.config import RouterSettings
@@ -255,6 +257,7 @@ def rule_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         ),
     )
     tests.update(reply_tests())
+    tests.update(notification_tests())
     return tests
 
 
@@ -304,6 +307,55 @@ def reply_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         ),
         # The workers keep up: what is due is sent within seconds, now and then a minute.
         case("RepliesWaiting", "10m", [series(oldest, "2 0 45 0 3 60 0x10")], []),
+    )
+    return tests
+
+
+def notification_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The publisher's alerts: notifications given up on a kanaal, and notifications waiting."""
+    gave_up = notifications.GAVE_UP
+    tests: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def gives_up(kanaal: str, values: str) -> dict[str, Any]:
+        return case(
+            "NotificationsGivingUp",
+            "10m",
+            [series(gave_up, values, kanaal=kanaal)],
+            [{"severity": _severity("NotificationsGivingUp"), "kanaal": kanaal}],
+            summary=f"Notifications on {kanaal} were given up: subscribers did not hear of "
+            "these changes",
+        )
+
+    for kanaal in KANALEN:
+        tests[f"NotificationsGivingUp/{kanaal}"] = (
+            gives_up(kanaal, "0 0 0 2x10"),
+            # Given up long ago, nothing since; notifications sent meanwhile.
+            case(
+                "NotificationsGivingUp",
+                "40m",
+                [
+                    series(gave_up, "3x40", kanaal=kanaal),
+                    series(notifications.ATTEMPTS, "0+5x40", kanaal=kanaal, outcome="sent"),
+                ],
+                [],
+            ),
+        )
+        # The first give-up after a start: the series appears at 1.
+        tests[f"NotificationsGivingUp/first/{kanaal}"] = (
+            gives_up(kanaal, "_x3 1x10"),
+            case("NotificationsGivingUp", "10m", [], []),
+        )
+    oldest = notifications.OLDEST_DUE
+    tests["NotificationsWaiting"] = (
+        case(
+            "NotificationsWaiting",
+            "20m",
+            [series(oldest, "0 1200x25")],
+            [{"severity": _severity("NotificationsWaiting")}],
+            summary="The oldest notification due to be sent has waited 1200s",
+        ),
+        # Sent within seconds, now and then a retry's minutes.
+        case("NotificationsWaiting", "20m", [series(oldest, "0 3 120 0 0 600 0x20")], []),
     )
     return tests
 

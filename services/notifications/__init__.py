@@ -1,0 +1,1 @@
+"""The Notificaties API publisher (docs/notificaties.md)."""
