@@ -61,7 +61,7 @@ format: venv ## apply ruff's formatting and safe fixes
 
 openapi: venv ## regenerate docs/api/*.json from the code
 	@mkdir -p docs/api
-	for s in ingest router caseview outbound; do $(BIN)/python -m services.$$s openapi > docs/api/$$s.json; done
+	for s in ingest router caseview outbound notifications; do $(BIN)/python -m services.$$s openapi > docs/api/$$s.json; done
 
 events: venv ## regenerate docs/events/*.json (each CloudEvents type's data schema) from the models
 	$(BIN)/python -m shared.contracts.schemas docs/events

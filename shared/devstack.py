@@ -1,4 +1,4 @@
-"""Development tooling: run the three services as local processes (the demo and e2e tests).
+"""Development tooling: run the services as local processes (the demo and e2e tests).
 
 Not used by the services themselves. Each service runs as its own process with
 its own environment, exactly as in production: ``python -m services.<name> serve``.
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("ingest", "router", "caseview", "outbound")
+SERVICES = ("ingest", "router", "caseview", "outbound", "notifications")
 
 
 def free_port() -> int:

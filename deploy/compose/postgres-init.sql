@@ -3,3 +3,4 @@ CREATE DATABASE ingest;
 CREATE DATABASE router;
 CREATE DATABASE caseview;
 CREATE DATABASE outbound;
+CREATE DATABASE notifications;

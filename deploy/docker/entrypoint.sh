@@ -1,11 +1,11 @@
 #!/bin/sh
-# eenloket-service SERVICE COMMAND...: run one service (ingest, router, caseview, outbound) of
-# the image, or the operator's command: eenloket-service eenloket caseview rebuild ...
+# eenloket-service SERVICE COMMAND...: run one service (ingest, router, caseview, outbound,
+# notifications) of the image, or the operator's command: eenloket-service eenloket caseview rebuild ...
 set -eu
-service="${1:?usage: eenloket-service ingest|router|caseview|outbound migrate|serve|openapi, or eenloket ...}"
+service="${1:?usage: eenloket-service ingest|router|caseview|outbound|notifications migrate|serve|openapi, or eenloket ...}"
 shift
 case "$service" in
-    ingest|router|caseview|outbound) exec python -m "services.$service" "$@" ;;
+    ingest|router|caseview|outbound|notifications) exec python -m "services.$service" "$@" ;;
     eenloket) exec eenloket "$@" ;;
-    *) echo "unknown service '$service' (ingest, router, caseview, outbound or eenloket)" >&2; exit 64 ;;
+    *) echo "unknown service '$service' (ingest, router, caseview, outbound, notifications or eenloket)" >&2; exit 64 ;;
 esac

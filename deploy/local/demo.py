@@ -1,5 +1,5 @@
 """`make demo`: Kafka, Mailpit (the relay replies go to, with an inbox to look at), Keycloak
-(the console's login; without it the dev login), the four
+(the console's login; without it the dev login), the five
 services on the embedded default (SQLite), and the scenarios of ``scenarios/data`` played
 through the real ingest routes and SMTP receiver, with a summary per scenario (the unified
 history, owners, handovers, what each team may see). Runs until Ctrl-C (or ``--no-wait``);
@@ -28,7 +28,7 @@ from services.caseview.auth import mint_token
 from shared.demolock import DemoLock, DemoRefused, stop_on_signals
 from shared.devstack import ROOT, SERVICES, run_services
 
-PORT_BASE = 8001  # ingest 8001, router 8002, caseview 8003, outbound 8004
+PORT_BASE = 8001  # ingest 8001, router 8002, caseview 8003, outbound 8004, notifications 8005
 SMTP_PORT = 2525
 KEYCLOAK_PORT = 8180
 REALM_FILE = ROOT / "deploy" / "keycloak" / "eenloket-realm.json"
@@ -223,6 +223,15 @@ def play(
             env["caseview"].update(keycloak_env(issuer))
         env["outbound"].update(
             outbound_env(mailpit["MAILPIT_SMTP"], reply_domain(scenarios), local / "print")
+        )
+        # No notification component: notifications are recorded, not sent (docs/notificaties.md);
+        # they point at this demo's caseview.
+        caseview = f"http://127.0.0.1:{ports['caseview']}"
+        env["notifications"].update(
+            {
+                "EENLOKET_CASEVIEW_URL": f"{caseview}/v1",
+                "EENLOKET_KLANTINTERACTIES_URL": f"{caseview}/klantinteracties/api/v1",
+            }
         )
         logs = local / "logs"
         with run_services(env, logs, ports=ports, on_start=lock.record_services) as services:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compatibility
 
 ROOT = compatibility.ROOT
-SERVICES = ("ingest", "router", "caseview", "outbound")
+SERVICES = ("ingest", "router", "caseview", "outbound", "notifications")
 
 
 class NotReadyError(Exception):

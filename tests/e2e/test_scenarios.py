@@ -1,4 +1,4 @@
-"""Every scenario file, played end to end on both databases: the four services as
+"""Every scenario file, played end to end on both databases: the five services as
 processes on a real Kafka broker (random topics) and on PostgreSQL or on SQLite (the
 embedded default ``make demo`` runs on), messages through ingest's routes and its SMTP
 receiver, staff actions and checks through caseview, replies by e-mail through the outbound

@@ -23,7 +23,7 @@ K8S = DEPLOY / "k8s"
 SECRETS_EXAMPLE = K8S / "secrets.env.example"
 SECRET_NAME = "eenloket-secrets"
 # The services the image runs; every deployment file starts each (``serve``) and its ``migrate``.
-SERVICES = ("ingest", "router", "caseview", "outbound")
+SERVICES = ("ingest", "router", "caseview", "outbound", "notifications")
 
 
 def yaml_documents(path: Path) -> list[dict[str, Any]]:

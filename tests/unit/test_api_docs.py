@@ -13,6 +13,8 @@ from services.caseview.bootstrap import create_app as caseview_app
 from services.caseview.config import CaseviewSettings
 from services.ingest.bootstrap import create_app as ingest_app
 from services.ingest.config import IngestSettings
+from services.notifications.bootstrap import create_app as notifications_app
+from services.notifications.config import NotificationsSettings
 from services.outbound.bootstrap import create_app as outbound_app
 from services.outbound.config import OutboundSettings
 from services.router.bootstrap import create_app as router_app
@@ -23,6 +25,7 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "ingest": lambda: ingest_app(IngestSettings(environment="test")),
     "router": lambda: router_app(RouterSettings(environment="test")),
     "outbound": lambda: outbound_app(OutboundSettings(environment="test")),
+    "notifications": lambda: notifications_app(NotificationsSettings(environment="test")),
 }
 URL = re.compile(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""")
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from services.caseview.config import CaseviewSettings
 from services.ingest.bootstrap import integrations
 from services.ingest.config import IngestSettings
+from services.notifications.config import NotificationsSettings
 from services.outbound.config import OutboundSettings
 from services.router.config import RouterSettings
 from shared.settings import ServiceSettings
@@ -50,6 +51,9 @@ SECRETS = {
     "ROUTER_DATABASE_URL": "postgresql+asyncpg://router:pw@postgres-primary/router",
     "CASEVIEW_DATABASE_URL": "postgresql+asyncpg://caseview:pw@postgres-primary/caseview",
     "OUTBOUND_DATABASE_URL": "postgresql+asyncpg://outbound:pw@postgres-primary/outbound",
+    "NOTIFICATIONS_DATABASE_URL": "postgresql+asyncpg://notifications:pw@postgres-primary/notifications",
+    "EENLOKET_NRC_CLIENT_ID": "eenloket-gemeente-voorbeeld",
+    "EENLOKET_NRC_SECRET": "a-long-random-secret-for-the-notification-component",
 }
 # Keys the pods reference as ``optional: true``: a municipality sets those of the channels it
 # uses. The containers below get them all; test_optional_secrets_may_be_absent none of them.
@@ -70,6 +74,8 @@ SECRET_SETTINGS = {
     "EENLOKET_OIDC_JWKS_URL",
     "EENLOKET_DATABASE_URL",
     "EENLOKET_ATTACHMENT_S3_SECRET_ACCESS_KEY",
+    "EENLOKET_NRC_CLIENT_ID",
+    "EENLOKET_NRC_SECRET",
     *OPTIONAL_SECRETS,
 }
 SETTINGS: dict[str, type[ServiceSettings]] = {
@@ -77,6 +83,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "router": RouterSettings,
     "caseview": CaseviewSettings,
     "outbound": OutboundSettings,
+    "notifications": NotificationsSettings,
 }
 ALL_INTERFACES = {"0.0.0.0", "::"}  # a container answers on its pod address
 
@@ -97,7 +104,12 @@ def load(container: Container, monkeypatch: pytest.MonkeyPatch) -> ServiceSettin
 
 def database_url(settings: ServiceSettings) -> str:
     assert isinstance(
-        settings, IngestSettings | RouterSettings | CaseviewSettings | OutboundSettings
+        settings,
+        IngestSettings
+        | RouterSettings
+        | CaseviewSettings
+        | OutboundSettings
+        | NotificationsSettings,
     )
     return settings.database_url
 
@@ -259,4 +271,24 @@ def test_production_refuses_a_webhook_url_with_the_example_secret(
             read_only_root=True,
         )
         with pytest.raises(ValidationError, match=f"EENLOKET_{channel}_WEBHOOK_SECRET"):
+            load(refused, monkeypatch)
+
+
+def test_production_refuses_the_notification_components_example_secret(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """With config.yaml's EENLOKET_NRC_URL, the example's placeholder secret is refused by the
+    service and its migration job alike (the job fails before a rollout)."""
+    example = secrets_example()
+    for where in ("k8s Deployment/notifications", "k8s Job/migrate-notifications"):
+        container = CONTAINERS[where]
+        assert container.env["EENLOKET_NRC_URL"].startswith("https://")
+        refused = Container(
+            where="example",
+            args=container.args,
+            env={**container.env, "EENLOKET_NRC_SECRET": example["EENLOKET_NRC_SECRET"]},
+            mounts=container.mounts,
+            read_only_root=True,
+        )
+        with pytest.raises(ValidationError, match="EENLOKET_NRC_SECRET"):
             load(refused, monkeypatch)

@@ -115,10 +115,7 @@ def test_prometheus_scrapes_every_service():
 
 def _metric_names() -> set[str]:
     for module in (
-        "services.ingest.bootstrap",
-        "services.router.bootstrap",
-        "services.caseview.bootstrap",
-        "services.outbound.bootstrap",
+        *(f"services.{service}.bootstrap" for service in SERVICES),
         "shared.outbox",
         "shared.kafka.consumer",
     ):
