@@ -15,6 +15,7 @@ import pytest
 
 from services.caseview.bootstrap import MIGRATIONS as CASEVIEW_MIGRATIONS
 from services.ingest.bootstrap import MIGRATIONS as INGEST_MIGRATIONS
+from services.notifications.bootstrap import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from services.outbound.bootstrap import MIGRATIONS as OUTBOUND_MIGRATIONS
 from services.router.bootstrap import MIGRATIONS as ROUTER_MIGRATIONS
 from shared.db.migrations import upgrade
@@ -27,6 +28,7 @@ MIGRATIONS = {
     "router": ROUTER_MIGRATIONS,
     "caseview": CASEVIEW_MIGRATIONS,
     "outbound": OUTBOUND_MIGRATIONS,
+    "notifications": NOTIFICATIONS_MIGRATIONS,
 }
 
 
