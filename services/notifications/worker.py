@@ -18,7 +18,6 @@ counter, the ``NotificationsGivingUp`` alert.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -36,8 +35,8 @@ from services.notifications.nrc import Sender, SendError
 from services.notifications.orm import GAVE_UP as GIVEN_UP
 from services.notifications.orm import OPEN, SENDING, SENT, notifications
 from shared.db.dialect import is_postgres
-from shared.kafka.consumer import is_transient
 from shared.kafka.headers import context_from_carrier
+from shared.rounds import work_in_rounds
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -108,28 +107,13 @@ class NotificationWorker:
 
     async def run(self) -> None:
         await self.register()
-        pause = self._settings.worker_poll_seconds
-        backoff = pause
-        while True:
-            try:
-                claimed = await self.run_once()
-                backoff = pause
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise  # a bug: the loop dies and takes the service down (shared/tasks.py)
-                log.warning(
-                    "notification round failed; retrying",
-                    extra={"error_type": type(exc).__name__},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            if claimed < self._settings.worker_batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=pause)
-                self._wakeup.clear()
+        await work_in_rounds(
+            self.run_once,
+            batch=self._settings.worker_batch,
+            pause=self._settings.worker_poll_seconds,
+            wakeup=self._wakeup,
+            what="notification round",
+        )
 
     async def run_once(self) -> int:
         """Claim, send and record one batch (one notification per hoofdObject at most);

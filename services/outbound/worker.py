@@ -19,7 +19,6 @@ the due rows; on SQLite (one process, ``BEGIN IMMEDIATE``) the claim transaction
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -44,8 +43,8 @@ from services.outbound.rules import backoff_seconds
 from services.outbound.statuses import status_row
 from shared.contracts.outbound import DeliverReply, ReplyStatus
 from shared.db.dialect import is_postgres
-from shared.kafka.consumer import is_transient
 from shared.outbox import add_to_outbox
+from shared.rounds import work_in_rounds
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +91,13 @@ class DeliveryWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        pause = self._settings.worker_poll_seconds
-        backoff = pause
-        while True:
-            try:
-                claimed = await self.run_once()
-                backoff = pause
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise  # a bug: the loop dies and takes the service down (shared/tasks.py)
-                # The database is away: what was claimed is sent again after its lease.
-                log.warning(
-                    "delivery round failed; retrying", extra={"error_type": type(exc).__name__}
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            if claimed < self._settings.worker_batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=pause)
-                self._wakeup.clear()
+        await work_in_rounds(
+            self.run_once,
+            batch=self._settings.worker_batch,
+            pause=self._settings.worker_poll_seconds,
+            wakeup=self._wakeup,
+            what="delivery round",
+        )
 
     async def run_once(self) -> int:
         """Claim, send and record one batch; returns how many deliveries it claimed."""
