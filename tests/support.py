@@ -18,6 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from services.ingest.auth import Integration, hash_key
+from services.ingest.config import IngestSettings
 from services.outbound.channels.base import PermanentDeliveryError, Sent, TemporaryDeliveryError
 from services.outbound.config import OutboundSettings
 from services.router.config import RouterSettings
@@ -202,3 +204,29 @@ def session_database_name(service: str) -> str:
     (each with its own migrations) do not migrate each other's databases."""
     checkout = hashlib.sha1(str(Path(__file__).resolve().parent).encode()).hexdigest()[:8]
     return f"eenloket_test_{service}_{checkout}"
+
+
+def ingest_with_keys(
+    keys: dict[str, tuple[str, Any, bool]],
+    *,
+    kafka: str,
+    database_url: str,
+    topic: str,
+    attachments: Path,
+    **options: Any,
+) -> IngestSettings:
+    """Ingest's settings for channel tests: no anonymous callers, one integration per entry
+    of ``keys`` (name -> (key, channels, may assert a login))."""
+    return IngestSettings(
+        environment="test",
+        kafka_bootstrap=kafka,
+        database_url=database_url,
+        topic_inbound=topic,
+        allow_anonymous=False,
+        api_keys={
+            name: Integration(sha256=hash_key(k), channels=frozenset(c), may_assert_login=login)
+            for name, (k, c, login) in keys.items()
+        },
+        attachment_dir=attachments,
+        **options,
+    )

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from services.ingest.auth import Integration, hash_key
 from services.ingest.bootstrap import create_app
 from services.ingest.config import IngestSettings
 from shared.contracts import Channel, InboundMessage
 from shared.envelope import CloudEvent
 from tests.apps import serve
-from tests.support import read_topic
+from tests.support import ingest_with_keys, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -44,17 +43,12 @@ def key(name: str) -> dict[str, str]:
 
 @pytest.fixture
 def settings(kafka_bootstrap, pg_urls, topics, tmp_path):
-    return IngestSettings(
-        environment="test",
-        kafka_bootstrap=kafka_bootstrap,
+    return ingest_with_keys(
+        KEYS,
+        kafka=kafka_bootstrap,
         database_url=pg_urls["ingest"],
-        topic_inbound=topics.inbound,
-        allow_anonymous=False,
-        api_keys={
-            name: Integration(sha256=hash_key(k), channels=frozenset(c), may_assert_login=login)
-            for name, (k, c, login) in KEYS.items()
-        },
-        attachment_dir=tmp_path / "attachments",
+        topic=topics.inbound,
+        attachments=tmp_path / "attachments",
         max_attachments=3,
         max_attachment_bytes=64 * 1024,
         max_attachments_total_bytes=100 * 1024,

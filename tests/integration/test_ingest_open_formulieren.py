@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from services.ingest.auth import Integration, hash_key
 from services.ingest.bootstrap import create_app
-from services.ingest.config import IngestSettings
 from shared.contracts import Channel, Evidence, IdentifierKind, InboundMessage, Trust
 from tests.apps import serve
 from tests.integration.test_ingest_channels import published, stored
+from tests.support import ingest_with_keys
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -44,17 +43,12 @@ def recorded(name: str, **metadata: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def settings(kafka_bootstrap, pg_urls, topics, tmp_path):
-    return IngestSettings(
-        environment="test",
-        kafka_bootstrap=kafka_bootstrap,
+    return ingest_with_keys(
+        KEYS,
+        kafka=kafka_bootstrap,
         database_url=pg_urls["ingest"],
-        topic_inbound=topics.inbound,
-        allow_anonymous=False,
-        api_keys={
-            name: Integration(sha256=hash_key(k), channels=frozenset(c), may_assert_login=login)
-            for name, (k, c, login) in KEYS.items()
-        },
-        attachment_dir=tmp_path / "attachments",
+        topic=topics.inbound,
+        attachments=tmp_path / "attachments",
         open_formulieren_mapping=FIXTURES / "forms.yaml",
     )
 
