@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.caseview.klantinteracties.mapping import (
+from shared.contracts import timeline as t
+from shared.contracts.base import Event
+from shared.contracts.vocabulary import CaseStatus
+from shared.klantinteracties_ids import (
     Identifier,
     betrokkene_uuid,
     onderwerpobject_uuid,
     soort_partij,
 )
-from shared.contracts import timeline as t
-from shared.contracts.base import Event
-from shared.contracts.vocabulary import CaseStatus
 
 KLANTINTERACTIES = "klantinteracties"
 ZAKEN = "eenloket-zaken"

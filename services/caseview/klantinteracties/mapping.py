@@ -12,7 +12,6 @@ An actor (a team) is a UUIDv5 of the team id: teams are few and known from the r
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +19,61 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-BETROKKENE_MASK = 0x6265_7472_6F6B_6B65_6E65_0000_0000_0001  # "betrokkene"
-ONDERWERP_MASK = 0x6F6E_6465_7277_6572_7000_0000_0000_0002  # "onderwerp"
-ACTOR_KLANTCONTACT_MASK = 0x6163_746F_726B_6C61_6E74_0000_0000_0003  # "actorklant"
-INTERNETAAK_MASK = 0x696E_7465_726E_6574_6161_6B00_0000_0004  # "internetaak"
-ACTOR_NAMESPACE = uuid.UUID("9e3c2a1d-6f4b-5c8e-a7d2-6b6c616e7433")
+# The ids (shared with the notifications), re-exported: the facade's modules use them from here.
+from shared.klantinteracties_ids import (
+    ACTOR_KLANTCONTACT_MASK as ACTOR_KLANTCONTACT_MASK,
+)
+from shared.klantinteracties_ids import (
+    ACTOR_NAMESPACE as ACTOR_NAMESPACE,
+)
+from shared.klantinteracties_ids import (
+    BETROKKENE_MASK as BETROKKENE_MASK,
+)
+from shared.klantinteracties_ids import (
+    INTERNETAAK_MASK as INTERNETAAK_MASK,
+)
+from shared.klantinteracties_ids import (
+    ONDERWERP_MASK as ONDERWERP_MASK,
+)
+from shared.klantinteracties_ids import (
+    Identifier as Identifier,
+)
+from shared.klantinteracties_ids import (
+    actor_uuid as actor_uuid,
+)
+from shared.klantinteracties_ids import (
+    actorklantcontact_uuid as actorklantcontact_uuid,
+)
+from shared.klantinteracties_ids import (
+    betrokkene_uuid as betrokkene_uuid,
+)
+from shared.klantinteracties_ids import (
+    bijlage_uuid as bijlage_uuid,
+)
+from shared.klantinteracties_ids import (
+    digitaal_adres_uuid as digitaal_adres_uuid,
+)
+from shared.klantinteracties_ids import (
+    identificator_uuid as identificator_uuid,
+)
+from shared.klantinteracties_ids import (
+    internetaak_uuid as internetaak_uuid,
+)
+from shared.klantinteracties_ids import (
+    masked as masked,
+)
+from shared.klantinteracties_ids import (
+    onderwerpobject_uuid as onderwerpobject_uuid,
+)
+from shared.klantinteracties_ids import (
+    owner_range as owner_range,
+)
+from shared.klantinteracties_ids import (
+    prefixed as prefixed,
+)
+from shared.klantinteracties_ids import (
+    soort_partij as soort_partij,
+)
 
 # Eenloket identifier kind -> (codeObjecttype, codeSoortObjectId, codeRegister).
 IDENTIFICATOREN = {
@@ -40,55 +89,6 @@ MAX_INHOUD = 1000  # the document's maxLength; longer texts are cut (docs/klanti
 MAX_ONDERWERP = 200
 
 
-def masked(id_: uuid.UUID, mask: int) -> uuid.UUID:
-    return uuid.UUID(int=id_.int ^ mask)
-
-
-def betrokkene_uuid(message_id: uuid.UUID) -> uuid.UUID:
-    return masked(message_id, BETROKKENE_MASK)
-
-
-def onderwerpobject_uuid(message_id: uuid.UUID) -> uuid.UUID:
-    return masked(message_id, ONDERWERP_MASK)
-
-
-def prefixed(owner: uuid.UUID, *what: str) -> uuid.UUID:
-    """The id of one of an owner's several items: the owner's first 8 bytes, then 8 bytes of a
-    hash of what the item is (module docstring)."""
-    digest = hashlib.sha256("\x00".join(what).encode()).digest()
-    return uuid.UUID(bytes=owner.bytes[:8] + digest[:8])
-
-
-def owner_range(id_: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    """The lowest and highest owner id a ``prefixed`` id can have come from."""
-    head = id_.bytes[:8]
-    return uuid.UUID(bytes=head + bytes(8)), uuid.UUID(bytes=head + b"\xff" * 8)
-
-
-def identificator_uuid(party_id: uuid.UUID, kind: str, value: str) -> uuid.UUID:
-    return prefixed(party_id, "partij-identificator", kind, value)
-
-
-def digitaal_adres_uuid(party_id: uuid.UUID, kind: str, value: str) -> uuid.UUID:
-    return prefixed(party_id, "digitaal-adres", kind, value)
-
-
-def bijlage_uuid(message_id: uuid.UUID, sha256: str) -> uuid.UUID:
-    return prefixed(message_id, "bijlage", sha256)
-
-
-def actor_uuid(team: str) -> uuid.UUID:
-    return uuid.uuid5(ACTOR_NAMESPACE, team)
-
-
-def actorklantcontact_uuid(message_id: uuid.UUID) -> uuid.UUID:
-    return masked(message_id, ACTOR_KLANTCONTACT_MASK)
-
-
-def internetaak_uuid(case_id: uuid.UUID) -> uuid.UUID:
-    return masked(case_id, INTERNETAAK_MASK)
-
-
 @dataclass(frozen=True)
 class Urls:
     """Absolute urls of the facade's resources (``base``: up to and including ``/v1``), and the
@@ -99,13 +99,6 @@ class Urls:
 
     def of(self, resource: str, id_: uuid.UUID) -> dict[str, str]:
         return {"uuid": str(id_), "url": f"{self.base}/{resource}/{id_}"}
-
-
-@dataclass(frozen=True)
-class Identifier:
-    kind: str
-    value: str
-    trust: str
 
 
 @dataclass(frozen=True)
@@ -134,11 +127,6 @@ class ContactRow:
 
 def _when(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
-
-
-def soort_partij(identifiers: Sequence[Identifier]) -> str:
-    kinds = {i.kind for i in identifiers}
-    return "organisatie" if "kvk" in kinds and "bsn" not in kinds else "persoon"
 
 
 def partij_identificator(urls: Urls, party_id: uuid.UUID, i: Identifier) -> dict[str, Any]:
