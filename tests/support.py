@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.structs import ConsumerRecord
 
 from services.ingest.auth import Integration, hash_key
@@ -230,3 +232,17 @@ def ingest_with_keys(
         attachment_dir=attachments,
         **options,
     )
+
+
+async def assignment(admin: AIOKafkaAdminClient, group: str) -> list[set[TopicPartition]]:
+    """The partitions of each member of ``group`` once it is stable (the broker's view); empty
+    while it rebalances."""
+    [response] = await admin.describe_consumer_groups([group])
+    [described] = response.to_object()["groups"]
+    if described["state"] != "Stable":
+        return []
+    return [
+        set(ConsumerProtocolMemberAssignment.decode(m["member_assignment"]).partitions())
+        for m in described["members"]
+        if m["member_assignment"]
+    ]

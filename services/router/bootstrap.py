@@ -104,29 +104,34 @@ def create_app(settings: RouterSettings) -> FastAPI:
             if fail is not None:
                 fail()
 
-        consumer = TransactionalConsumer(
-            bootstrap=settings.kafka_bootstrap,
-            group_id=settings.consumer_group,
-            topics=[
-                settings.topic_inbound,
-                settings.topic_commands,
-                settings.topic_outbound_status,
-            ],
-            sessions=sessions,
-            tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
-            handler=handle,
-            batch_handler=handle_batch,
-            dead_letters=DeadLetters(producer, settings.topic_deadletter),
-            client_id="eenloket-router",
-            max_records=settings.max_batch,
-            linger=settings.consumer_linger_ms / 1000,
-            linger_until=settings.consumer_linger_records,
-            linger_rate=settings.consumer_linger_rate,
-            on_commit=committed,
-        )
-        await consumer.start()
+        consumers = [
+            TransactionalConsumer(
+                bootstrap=settings.kafka_bootstrap,
+                group_id=settings.consumer_group,
+                topics=[
+                    settings.topic_inbound,
+                    settings.topic_commands,
+                    settings.topic_outbound_status,
+                ],
+                sessions=sessions,
+                tables=ConsumerTables(offsets=consumer_offsets, processed=processed_events),
+                handler=handle,
+                batch_handler=handle_batch,
+                dead_letters=DeadLetters(producer, settings.topic_deadletter),
+                client_id="eenloket-router",
+                max_records=settings.max_batch,
+                linger=settings.consumer_linger_ms / 1000,
+                linger_until=settings.consumer_linger_records,
+                linger_rate=settings.consumer_linger_rate,
+                on_commit=committed,
+            )
+            for _ in range(settings.consumers)
+        ]
+        for consumer in consumers:
+            await consumer.start()
         loops = Loops(on_death=on_loop_death(app.state))  # liveness: docs/reliability.md
-        loops.start("router-consumer", consumer.run())
+        for n, consumer in enumerate(consumers):
+            loops.start("router-consumer" if n == 0 else f"router-consumer-{n}", consumer.run())
         loops.start("outbox-relay", relay.run())
         loops.start(
             "gauges", gauges.run(engine, sessions, relay, every=settings.gauges_every_seconds)
@@ -140,7 +145,8 @@ def create_app(settings: RouterSettings) -> FastAPI:
             yield
         finally:
             await loops.stop()
-            await consumer.stop()
+            for consumer in consumers:
+                await consumer.stop()
             await producer.stop()
             await engine.dispose()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from services.router.routing.rules import DEFAULT_FILE
 from shared.settings import PLACEHOLDER_SECRET, ServiceSettings
@@ -19,6 +19,12 @@ class RouterSettings(ServiceSettings):
     # are shared by more messages: 2000 took the router's CPU per message down by a sixth and
     # its rate up by a third against 500 (bench/router_stage.py, 20,000 messages).
     max_batch: int = 2000
+    # Consumers (group members, each with its own partitions and transactions) in one
+    # process. One consumer routes a batch and then waits for PostgreSQL and Kafka; a second
+    # one routes while the first waits, so one process uses its core instead of idling
+    # (docs/benchmarks.md, "Router"). Parties are locked in the database, so two members in
+    # one process are as safe as two processes.
+    consumers: int = Field(default=1, ge=1, le=8)
     # How often the gauges (open/overdue cases per team, outbox backlog) are read.
     gauges_every_seconds: float = 30.0
     # The HMAC key of reply tokens (``reply_token``): whoever holds it can forge an answer

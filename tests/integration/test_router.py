@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select, update
 
 from services.router import orm
@@ -32,7 +33,7 @@ from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent, source_urn
 from shared.kafka.config import make_producer
 from tests.apps import serve
-from tests.support import eventually, read_topic, router_settings
+from tests.support import assignment, eventually, read_topic, router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -79,9 +80,10 @@ async def producer(kafka_bootstrap) -> AsyncIterator[AIOKafkaProducer]:
 
 
 @contextlib.asynccontextmanager
-async def router(kafka_bootstrap, url, topics, group=None):
+async def router(kafka_bootstrap, url, topics, group=None, consumers=1):
     group = group or f"router-{uuid.uuid4().hex[:8]}"
-    async with serve(create_app(router_settings(kafka_bootstrap, url, topics, group))) as client:
+    settings = router_settings(kafka_bootstrap, url, topics, group, consumers=consumers)
+    async with serve(create_app(settings)) as client:
         yield client
 
 
@@ -280,17 +282,23 @@ async def test_exactly_once_effects_across_replay_from_offset_zero(
     assert cases == 10
 
 
+@pytest.mark.parametrize("shape", ["two processes", "one process, two consumers"])
 async def test_two_routers_racing_on_the_same_parties_create_one_party_and_one_case(
-    kafka_bootstrap, pg_urls, topics, producer
+    shape, kafka_bootstrap, pg_urls, topics, producer
 ):
     """Each person writes on three channels at once; the records carry different keys, so
-    they land on different partitions and are handled by different replicas."""
+    they land on different partitions and are handled by different replicas — or by two
+    consumers of one process (``EENLOKET_CONSUMERS``), whose transactions interleave on one
+    event loop."""
     people = [bsn() for _ in range(12)]
     group = f"router-{uuid.uuid4().hex[:8]}"
-    async with (
-        router(kafka_bootstrap, pg_urls["router"], topics, group),
-        router(kafka_bootstrap, pg_urls["router"], topics, group),
-    ):
+    if shape == "two processes":
+        routers = [router(kafka_bootstrap, pg_urls["router"], topics, group) for _ in range(2)]
+    else:
+        routers = [router(kafka_bootstrap, pg_urls["router"], topics, group, consumers=2)]
+    async with contextlib.AsyncExitStack() as stack:
+        for r in routers:
+            await stack.enter_async_context(r)
         sends = [
             send(
                 producer,
@@ -309,6 +317,13 @@ async def test_two_routers_racing_on_the_same_parties_create_one_party_and_one_c
         events = await timeline(
             kafka_bootstrap, topics.timeline, expect=len(people) * 5, timeout=90
         )
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            members = await assignment(admin, group)
+        finally:
+            await admin.close()
+    assert len(members) == 2 and all(members), "two members, each with partitions"
     assert len(of_type(events, "party.created")) == len(people)
     assert len(of_type(events, "case.opened")) == len(people)
     assert len(of_type(events, "message.routed")) == len(people) * 3

@@ -27,7 +27,6 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from shared.faults import FAIL_LOOP
 from shared.service import EXIT_LOOP_DIED
@@ -42,6 +41,7 @@ from tests.reliability.harness import (
     log,
     until,
 )
+from tests.support import assignment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -68,20 +68,6 @@ class OneFaultStack(Stack):
 
     def env(self, service: str) -> dict[str, str]:
         return super().env(service) | self.own_env.get(self.starting, {})
-
-
-async def assignment(admin: AIOKafkaAdminClient, group: str) -> list[set[TopicPartition]]:
-    """The partitions of each member of ``group`` once it is stable (the broker's view); empty
-    while it rebalances."""
-    [response] = await admin.describe_consumer_groups([group])
-    [described] = response.to_object()["groups"]
-    if described["state"] != "Stable":
-        return []
-    return [
-        set(ConsumerProtocolMemberAssignment.decode(m["member_assignment"]).partitions())
-        for m in described["members"]
-        if m["member_assignment"]
-    ]
 
 
 def death_lines(proc: Proc) -> list[dict[str, Any]]:
