@@ -74,6 +74,7 @@ def create_app(
         loops.start("notifications-consumer", consumer.run())
         if worker is not None:
             loops.start("notification-worker", worker.run())
+            loops.start("notification-purge", worker.purge_forever())
         else:
             log.warning("EENLOKET_NRC_URL is not set: notifications are recorded, not sent")
         app.state.readiness = {

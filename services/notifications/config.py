@@ -35,6 +35,11 @@ class NotificationsSettings(ServiceSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     send_timeout_seconds: float = Field(default=15.0, gt=0)
     worker_batch: int = Field(default=100, ge=1)
+    # Sent notifications are deleted this long after they were sent (the component has them;
+    # the table would otherwise grow with every change). Given-up ones stay: an operator
+    # needs them (docs/notificaties.md, "Operating it").
+    sent_retention_hours: float = Field(default=7 * 24.0, gt=0)
+    purge_every_seconds: float = Field(default=3600.0, gt=0)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
 
     _nrc_unset = field_validator("nrc_url", mode="before")(empty_is_unset)

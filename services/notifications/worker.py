@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import propagate, trace
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.config import NotificationsSettings
@@ -114,6 +114,27 @@ class NotificationWorker:
             wakeup=self._wakeup,
             what="notification round",
         )
+
+    async def purge_sent(self) -> int:
+        """Delete the notifications sent longer ago than the retention; returns how many."""
+        n = notifications
+        cutoff = self._clock() - timedelta(hours=self._settings.sent_retention_hours)
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(n).where(n.c.status == SENT, n.c.updated_at < cutoff)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def purge_forever(self) -> None:
+        """The periodic purge (a supervised loop); a failed round is tried again next time."""
+        while True:
+            try:
+                purged = await self.purge_sent()
+                if purged:
+                    log.info("purged sent notifications", extra={"count": purged})
+            except Exception as exc:  # the database away: the next round purges
+                log.warning("notification purge failed", extra={"error_type": type(exc).__name__})
+            await asyncio.sleep(self._settings.purge_every_seconds)
 
     async def run_once(self) -> int:
         """Claim, send and record one batch (one notification per hoofdObject at most);

@@ -186,6 +186,25 @@ async def test_a_lease_that_ran_out_is_sent_again(
     assert await statuses(sessions) == [("sent", 2)]
 
 
+async def test_sent_notifications_are_purged_after_the_retention_the_given_up_stay(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    story = Story()
+    await consume(sessions, [e for _, e in story.routed()])
+    nrc, clock = FakeNrc(), Clock()
+    w = worker(sessions, nrc, clock)
+    nrc.fail(1, permanent=True)  # the first one claimed is given up at once
+    while await w.run_once():
+        pass
+    before = await statuses(sessions)
+    assert before.count(("gave_up", 1)) == 1 and before.count(("sent", 1)) == len(before) - 1
+    clock.advance(SETTINGS.sent_retention_hours * 3600 - 1)
+    assert await w.purge_sent() == 0  # not yet
+    clock.advance(2)
+    assert await w.purge_sent() == len(before) - 1
+    assert await statuses(sessions) == [("gave_up", 1)]
+
+
 def test_the_backoff_doubles_to_its_maximum_with_jitter() -> None:
     assert retry_after(1, SETTINGS, lambda a, b: b) == 10
     assert retry_after(3, SETTINGS, lambda a, b: b) == 40
