@@ -52,8 +52,6 @@ SECRETS = {
     "CASEVIEW_DATABASE_URL": "postgresql+asyncpg://caseview:pw@postgres-primary/caseview",
     "OUTBOUND_DATABASE_URL": "postgresql+asyncpg://outbound:pw@postgres-primary/outbound",
     "NOTIFICATIONS_DATABASE_URL": "postgresql+asyncpg://notifications:pw@postgres-primary/notifications",
-    "EENLOKET_NRC_CLIENT_ID": "eenloket-gemeente-voorbeeld",
-    "EENLOKET_NRC_SECRET": "a-long-random-secret-for-the-notification-component",
 }
 # Keys the pods reference as ``optional: true``: a municipality sets those of the channels it
 # uses. The containers below get them all; test_optional_secrets_may_be_absent none of them.
@@ -62,6 +60,8 @@ OPTIONAL_SECRETS = {
     "EENLOKET_MESSAGEBIRD_ACCESS_KEY": "live_a-messagebird-access-key",
     "EENLOKET_APP_WEBHOOK_SECRET": "a-long-random-secret-for-the-app-webhook",
     "EENLOKET_CHAT_WEBHOOK_SECRET": "a-long-random-secret-for-the-chat-webhook",
+    "EENLOKET_NRC_CLIENT_ID": "eenloket-gemeente-voorbeeld",
+    "EENLOKET_NRC_SECRET": "a-long-random-secret-for-the-notification-component",
 }
 # Settings that are secrets: on Kubernetes they come from the Secret, never a ConfigMap or a
 # literal in a manifest.
@@ -277,18 +277,21 @@ def test_production_refuses_a_webhook_url_with_the_example_secret(
 def test_production_refuses_the_notification_components_example_secret(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    """With config.yaml's EENLOKET_NRC_URL, the example's placeholder secret is refused by the
-    service and its migration job alike (the job fails before a rollout)."""
-    example = secrets_example()
+    """With config.yaml's EENLOKET_NRC_URL, the example's placeholder secret — or no secret at
+    all (its key is optional in the Secret) — is refused by the service and its migration job
+    alike (the job fails before a rollout)."""
+    example = optional_secrets_example()
     for where in ("k8s Deployment/notifications", "k8s Job/migrate-notifications"):
         container = CONTAINERS[where]
         assert container.env["EENLOKET_NRC_URL"].startswith("https://")
-        refused = Container(
-            where="example",
-            args=container.args,
-            env={**container.env, "EENLOKET_NRC_SECRET": example["EENLOKET_NRC_SECRET"]},
-            mounts=container.mounts,
-            read_only_root=True,
-        )
-        with pytest.raises(ValidationError, match="EENLOKET_NRC_SECRET"):
-            load(refused, monkeypatch)
+        without = {k: v for k, v in container.env.items() if k != "EENLOKET_NRC_SECRET"}
+        for env in (without | {"EENLOKET_NRC_SECRET": example["EENLOKET_NRC_SECRET"]}, without):
+            refused = Container(
+                where="example",
+                args=container.args,
+                env=env,
+                mounts=container.mounts,
+                read_only_root=True,
+            )
+            with pytest.raises(ValidationError, match="EENLOKET_NRC_SECRET"):
+                load(refused, monkeypatch)
