@@ -203,9 +203,8 @@ async def _one_contact(
     see, u = viewer(request, read.principal), urls(request)
 
     async def find() -> ContactRow | None:
-        _, rows = await queries.contacts(
-            read.session, see, ContactFilter(message_id=message_id), offset=0, limit=1
-        )
+        filters = await queries.of_contact(read.session, message_id)
+        _, rows = await queries.contacts(read.session, see, filters, offset=0, limit=1)
         return rows[0] if rows and (rows[0].case_id or not needs_case) else None
 
     found = await read(
@@ -236,7 +235,7 @@ async def betrokkenen(
     party: Annotated[uuid.UUID | None, Query(alias="wasPartij__uuid")] = None,
     contact: Annotated[uuid.UUID | None, Query(alias="hadKlantcontact__uuid")] = None,
 ) -> dict[str, Any]:
-    filters = await _of_party(read, ContactFilter(message_id=contact), party)
+    filters = await _of_party(read, await queries.of_contact(read.session, contact), party)
     return await _contact_page(
         request, read, filters, page, page_size, None, render=mapping.betrokkene
     )
@@ -265,7 +264,7 @@ async def onderwerpobjecten(
 ) -> dict[str, Any]:
     # Only contacts about a case have an onderwerpobject.
     case = _case_filter(object_type, soort, object_id)
-    filters = ContactFilter(message_id=contact, with_case=True, **case)
+    filters = await queries.of_contact(read.session, contact, ContactFilter(with_case=True, **case))
     return await _contact_page(
         request, read, filters, page, page_size, None, render=mapping.onderwerpobject
     )
