@@ -281,6 +281,7 @@ async def identifier_rows(
 @dataclass(frozen=True)
 class TaskFilter:
     case_id: uuid.UUID | None = None
+    case_ids: tuple[uuid.UUID, ...] | None = None
     message_id: uuid.UUID | None = None  # the contact that opened the case
     is_open: bool | None = None
     team: str | None = None
@@ -307,6 +308,8 @@ async def tasks(
     ]
     if f.case_id is not None:
         where.append(c.c.id == f.case_id)
+    if f.case_ids is not None:
+        where.append(c.c.id.in_(f.case_ids))
     if f.message_id is not None:
         # The message's case first (message_id is unique), so no case but that one is looked at.
         case_of = select(t.c.case_id).where(t.c.message_id == f.message_id).scalar_subquery()

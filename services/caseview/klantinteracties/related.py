@@ -29,6 +29,7 @@ from services.caseview.klantinteracties.routes import (
     _one_contact,
     _page,
     not_found,
+    text_query,
     urls,
 )
 from services.caseview.klantinteracties.staff import team_of
@@ -39,11 +40,6 @@ router.include_router(staff.router)  # the actoren (bootstrap includes this rout
 Uuid = uuid.UUID
 Found = tuple[int, list[Any]]
 ALL = 1_000_000  # "every row" for lists paged in Python (actoren, bijlagen)
-
-
-def _text(alias: str) -> Any:
-    """A free-text filter under the document's name, as routes.Text."""
-    return Query(alias=alias, max_length=200, pattern=r"^[^\x00]*$")
 
 
 def _target(detail: str = "klantinteracties") -> Target:
@@ -73,11 +69,11 @@ async def partij_identificatoren(
     read: IntegrationRead,
     page: Page = 1,
     page_size: PageSize = 100,
-    objecttype: Annotated[str | None, _text("partijIdentificatorCodeObjecttype")] = None,
-    register: Annotated[str | None, _text("partijIdentificatorCodeRegister")] = None,
-    soort: Annotated[str | None, _text("partijIdentificatorCodeSoortObjectId")] = None,
-    object_id: Annotated[str | None, _text("partijIdentificatorObjectId")] = None,
-    andere: Annotated[str | None, _text("anderePartijIdentificator")] = None,
+    objecttype: Annotated[str | None, text_query("partijIdentificatorCodeObjecttype")] = None,
+    register: Annotated[str | None, text_query("partijIdentificatorCodeRegister")] = None,
+    soort: Annotated[str | None, text_query("partijIdentificatorCodeSoortObjectId")] = None,
+    object_id: Annotated[str | None, text_query("partijIdentificatorObjectId")] = None,
+    andere: Annotated[str | None, text_query("anderePartijIdentificator")] = None,
 ) -> dict[str, Any]:
     kinds = [] if andere else _identificator_kinds(objecttype, register, soort)
     # The searched value is never logged, as for partijen.
@@ -161,8 +157,8 @@ async def digitaleadressen(
     page: Page = 1,
     page_size: PageSize = 100,
     adres: Text = None,
-    contains: Annotated[str | None, _text("adres__icontains")] = None,
-    soort: Annotated[str | None, _text("soortDigitaalAdres")] = None,
+    contains: Annotated[str | None, text_query("adres__icontains")] = None,
+    soort: Annotated[str | None, text_query("soortDigitaalAdres")] = None,
     standaard: Annotated[bool | None, Query(alias="isStandaardAdres")] = None,
     party: Annotated[Uuid | None, Query(alias="verstrektDoorPartij__uuid")] = None,
     expand: Expand = None,  # verstrektDoorBetrokkene: nothing Eenloket holds
@@ -251,10 +247,10 @@ async def bijlagen(
     page: Page = 1,
     page_size: PageSize = 100,
     contact: Annotated[Uuid | None, Query(alias="klantcontact__uuid")] = None,
-    objecttype: Annotated[str | None, _text("bijlageidentificatorCodeObjecttype")] = None,
-    register: Annotated[str | None, _text("bijlageidentificatorCodeRegister")] = None,
-    soort: Annotated[str | None, _text("bijlageidentificatorCodeSoortObjectId")] = None,
-    object_id: Annotated[str | None, _text("bijlageidentificatorObjectId")] = None,
+    objecttype: Annotated[str | None, text_query("bijlageidentificatorCodeObjecttype")] = None,
+    register: Annotated[str | None, text_query("bijlageidentificatorCodeRegister")] = None,
+    soort: Annotated[str | None, text_query("bijlageidentificatorCodeSoortObjectId")] = None,
+    object_id: Annotated[str | None, text_query("bijlageidentificatorObjectId")] = None,
 ) -> dict[str, Any]:
     """Paged after need-to-know, in Python: the attachments live in each contact's body."""
     other = (objecttype, register, soort) != (None, None, None) and (
@@ -316,7 +312,7 @@ async def internetaken(
     contact: Annotated[Uuid | None, Query(alias="klantcontact__uuid")] = None,
     cause: Annotated[Uuid | None, Query(alias="aanleidinggevendKlantcontact__uuid")] = None,
     actor: Annotated[Uuid | None, Query(alias="toegewezenAanActor__uuid")] = None,
-    actor_name: Annotated[str | None, _text("actoren__naam")] = None,
+    actor_name: Annotated[str | None, text_query("actoren__naam")] = None,
     nummer: Text = None,
     referentienummer: Text = None,
 ) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.caseview.access_log.audited import NotFound, Target
 from services.caseview.klantinteracties import mapping
 from services.caseview.klantinteracties.auth import IntegrationRead
-from services.caseview.klantinteracties.routes import READ, Page, PageSize, Text, urls
+from services.caseview.klantinteracties.routes import READ, Page, PageSize, Text, text_query, urls
 from services.caseview.orm import link_suggestions, party_merges, timeline_entries
 
 # Without a prefix: related.py includes it under the facade's.
@@ -59,10 +59,6 @@ def team_of(request: Request, actor: uuid.UUID) -> str | None:
     return next((t for t in _teams(request) if mapping.actor_uuid(t) == actor), None)
 
 
-def _text(alias: str) -> Any:
-    return Query(alias=alias, max_length=200, pattern=r"^[^\x00]*$")
-
-
 @router.get("/actoren")
 async def actoren(
     request: Request,
@@ -70,12 +66,12 @@ async def actoren(
     page: Page = 1,
     page_size: PageSize = 100,
     naam: Text = None,
-    soort: Annotated[str | None, _text("soortActor")] = None,
+    soort: Annotated[str | None, text_query("soortActor")] = None,
     actief: Annotated[bool | None, Query(alias="indicatieActief")] = None,
-    objecttype: Annotated[str | None, _text("actoridentificatorCodeObjecttype")] = None,
-    register: Annotated[str | None, _text("actoridentificatorCodeRegister")] = None,
-    soort_id: Annotated[str | None, _text("actoridentificatorCodeSoortObjectId")] = None,
-    object_id: Annotated[str | None, _text("actoridentificatorObjectId")] = None,
+    objecttype: Annotated[str | None, text_query("actoridentificatorCodeObjecttype")] = None,
+    register: Annotated[str | None, text_query("actoridentificatorCodeRegister")] = None,
+    soort_id: Annotated[str | None, text_query("actoridentificatorCodeSoortObjectId")] = None,
+    object_id: Annotated[str | None, text_query("actoridentificatorObjectId")] = None,
 ) -> dict[str, Any]:
     """Teams, then (for an integration that may read histories) medewerkers, each by name."""
     u = urls(request)

@@ -52,6 +52,23 @@ def reply(p: Party, case: uuid.UUID, by: Actor, subject: str) -> tuple[uuid.UUID
     return reply_id, event
 
 
+def phoned(p: Party, case: uuid.UUID, by: Actor, summary: str) -> tuple[uuid.UUID, CloudEvent]:
+    """Staff registered that they called the resident (an outbound contact)."""
+    contact_id = uuid.uuid4()
+    event = p.event(
+        OutboundContactRegistered(
+            contact_id=contact_id,
+            case_id=case,
+            party_id=p.id,
+            channel=Channel.PHONE,
+            summary=summary,
+            by=by,
+            at=p.at(),
+        )
+    )
+    return contact_id, event
+
+
 def status(p: Party, case: uuid.UUID, reply_id: uuid.UUID, to: ReplyStatus) -> CloudEvent:
     return p.event(
         ReplyStatusChanged(
@@ -82,17 +99,8 @@ async def test_replies_and_registered_contacts_are_klantcontacten_sent_by_medewe
     bounced, secret = reply(p, aid, Actor(user=bob, team="werk-en-inkomen"), "Uw schulden")
     bounce = status(p, aid, bounced, ReplyStatus.BOUNCED)
     pending, waiting = reply(p, passport, Actor(user=anna, team="burgerzaken"), "Nog iets")
-    phoned_id = uuid.uuid4()
-    called = p.event(
-        OutboundContactRegistered(
-            contact_id=phoned_id,
-            case_id=passport,
-            party_id=p.id,
-            channel=Channel.PHONE,
-            summary="Teruggebeld over de afspraak",
-            by=Actor(user=bob, team="kcc"),
-            at=p.at(),
-        )
+    phoned_id, called = phoned(
+        p, passport, Actor(user=bob, team="kcc"), "Teruggebeld over de afspraak"
     )
     social, desk, teams_only = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
     no_roles = integration(f"teams-{teams_only[:6]}", teams_only, teams=["kcc"])
@@ -137,8 +145,8 @@ async def test_replies_and_registered_contacts_are_klantcontacten_sent_by_medewe
         ]
         assert sent["hadBetrokkenActoren"][0]["naam"] == anna
         assert by_id[str(pending)]["indicatieContactGelukt"] is None
-        phoned = by_id[str(phoned_id)]
-        assert (phoned["kanaal"], phoned["inhoud"]) == ("phone", "Teruggebeld over de afspraak")
+        call = by_id[str(phoned_id)]
+        assert (call["kanaal"], call["inhoud"]) == ("phone", "Teruggebeld over de afspraak")
         # The confidential reply: redacted without the owning team, and it did not arrive.
         hidden = by_id[str(bounced)]
         assert (hidden["vertrouwelijk"], hidden["onderwerp"], hidden["inhoud"]) == (True, "", "")
@@ -215,3 +223,84 @@ async def medewerkers(
         )
     )
     assert {r["klantcontact"]["uuid"] for r in links["results"]} == {str(s) for s in sent}
+
+
+async def test_the_expand_values_eenloket_holds(kafka_bootstrap, db_urls, topics, producer):
+    p = Party()
+    created = p.created(
+        "Anna de Vries", ("email", f"{uuid.uuid4().hex[:8]}@example.org", "verified")
+    )
+    case, number, opened = p.case("paspoort", "burgerzaken")
+    first = p.message(case, number, Channel.WEB, "Paspoort", owner="burgerzaken")
+    second = p.message(case, number, Channel.EMAIL, "Nog een vraag", owner="burgerzaken")
+    answered, answer = reply(p, case, Actor(user="u-expand", team="burgerzaken"), "Antwoord")
+    desk = uuid.uuid4().hex
+    settings = settings_for(
+        db_urls["caseview"],
+        kafka_bootstrap,
+        topics,
+        klantinteracties_integrations=f"[{integration(f'desk-{desk[:6]}', desk, teams=['kcc'])}]",
+    )
+    events = [created, opened, first, second, answer]
+    async with running(settings) as cv:
+        await send(producer, topics.timeline, *events)
+        await cv.projected(*events)
+        c = cv.client
+        every = (
+            "hadBetrokkenen,hadBetrokkenen.wasPartij,hadBetrokkenen.digitaleAdressen,"
+            "gingOverOnderwerpobjecten,omvatteBijlagen,leiddeTotInterneTaken"
+        )
+        query = {"hadBetrokkene__wasPartij__uuid": str(p.id), "expand": every}
+        page = conforms(await c.get(f"{PREFIX}/klantcontacten", params=query, headers=auth(desk)))
+        by_id = {r["uuid"]: r for r in page["results"]}
+        task = str(mapping.internetaak_uuid(case))
+        # The contact that opened the case led to its internetaak; the others to none.
+        opener = by_id[str(first.data["message_id"])]
+        assert [t["uuid"] for t in opener["leiddeTotInterneTaken"]] == [task]
+        assert [t["uuid"] for t in opener["_expand"]["leiddeTotInterneTaken"]] == [task]
+        later = by_id[str(second.data["message_id"])]
+        assert later["leiddeTotInterneTaken"] == later["_expand"]["leiddeTotInterneTaken"] == []
+        inner = by_id[str(answered)]["_expand"]["hadBetrokkenen"][0]["_expand"]
+        assert inner["wasPartij"]["uuid"] == str(p.id) and inner["digitaleAdressen"] == []
+        detail = conforms(
+            await c.get(
+                f"{PREFIX}/klantcontacten/{answered}",
+                params={"expand": "hadBetrokkenen.wasPartij"},
+                headers=auth(desk),
+            )
+        )
+        assert detail["_expand"]["hadBetrokkenen"][0]["initiator"] is False
+        tasks = conforms(
+            await c.get(
+                f"{PREFIX}/internetaken",
+                params={"klantcontact__uuid": str(first.data["message_id"])},
+                headers=auth(desk),
+            )
+        )
+        assert [t["uuid"] for t in tasks["results"]] == [task]
+
+        # A partij's betrokkenen, each with its klantcontact; a betrokkene's addresses: none.
+        expand = {"expand": "betrokkenen,betrokkenen.hadKlantcontact,digitaleAdressen"}
+        partij = conforms(
+            await c.get(f"{PREFIX}/partijen/{p.id}", params=expand, headers=auth(desk))
+        )
+        listed = partij["_expand"]["betrokkenen"]
+        assert [b["uuid"] for b in listed] == [b["uuid"] for b in partij["betrokkenen"]]
+        assert [b["_expand"]["hadKlantcontact"]["uuid"] for b in listed] == list(by_id)
+        assert len(partij["_expand"]["digitaleAdressen"]) == 1
+        partijen = conforms(
+            await c.get(
+                f"{PREFIX}/partijen",
+                params={"partijIdentificator__objectId": "nobody", **expand},
+                headers=auth(desk),
+            )
+        )
+        assert partijen["count"] == 0
+        betrokkenen = conforms(
+            await c.get(
+                f"{PREFIX}/betrokkenen",
+                params={"wasPartij__uuid": str(p.id), "expand": "digitaleAdressen"},
+                headers=auth(desk),
+            )
+        )
+        assert [b["_expand"] for b in betrokkenen["results"]] == [{"digitaleAdressen": []}] * 3
