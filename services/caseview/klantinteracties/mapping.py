@@ -7,7 +7,13 @@ takes the owner's id XOR a fixed mask per resource: stable, distinct, and revers
 times per owner (a party's partij-identificatoren and digitale adressen, a message's bijlagen)
 takes the owner's first 8 bytes and 8 bytes of a hash of what it is (``prefixed``): the detail
 route finds the owner by that prefix (a range on its indexed id) and the item among its few.
-An actor (a team) is a UUIDv5 of the team id: teams are few and known from the routing file.
+An actor (a team) is a UUIDv5 of the team id: teams are few and known from the routing file;
+a medewerker a UUIDv5 of the user id under another namespace, found back among the user ids
+caseview's read models hold (staff.py).
+
+A klantcontact is a message the resident sent (``kind`` "in": its uuid the message id) or one
+the municipality sent: a reply (``reply``: the reply id) or a contact staff registered
+(``outbound``: the contact id).
 """
 
 from __future__ import annotations
@@ -87,6 +93,11 @@ ADRESSEN = {"email": "email", "phone": "telefoonnummer"}
 # strict OpenAPI 3.0 validators read as not nullable.
 MAX_INHOUD = 1000  # the document's maxLength; longer texts are cut (docs/klantinteracties.md)
 MAX_ONDERWERP = 200
+MEDEWERKER_NAMESPACE = uuid.UUID("5f0d8a52-3c1e-5b7a-9e44-6d6577657231")
+# A reply's status -> indicatieContactGelukt (requested: not known yet; handed to print: the
+# letter left, as far as Eenloket can know).
+GELUKT = {"sent": True, "delivered": True, "handed-to-print": True}
+NIET_GELUKT = {"bounced", "failed"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,25 @@ class ContactRow:
     case_number: str | None
     confidential: bool
     visible: bool
+    kind: str = "in"  # in | reply | outbound (module docstring)
+    status: str | None = None  # a reply's delivery status
+
+    @property
+    def incoming(self) -> bool:
+        return self.kind == "in"
+
+    @property
+    def staff(self) -> str | None:
+        """The user who sent an outgoing contact (its ``by.user``)."""
+        by = self.body.get("by") if not self.incoming else None
+        user = by.get("user") if isinstance(by, dict) else None
+        return user if isinstance(user, str) and user else None
+
+    @property
+    def staff_team(self) -> str | None:
+        by = self.body.get("by") if not self.incoming else None
+        team = by.get("team") if isinstance(by, dict) else None
+        return team if isinstance(team, str) and team else None
 
 
 def _when(value: datetime) -> str:
@@ -185,7 +215,7 @@ def klantcontact(urls: Urls, c: ContactRow) -> dict[str, Any]:
         "gingOverOnderwerpobjecten": (
             [urls.of("onderwerpobjecten", onderwerpobject_uuid(c.message_id))] if has_case else []
         ),
-        "hadBetrokkenActoren": [actor(urls, t, urls.teams.get(t, t)) for t in _owner(c)],
+        "hadBetrokkenActoren": actors(urls, c),
         "omvatteBijlagen": [],
         "hadBetrokkenen": [urls.of("betrokkenen", betrokkene_uuid(c.message_id))],
         "leiddeTotInterneTaken": [],
@@ -194,28 +224,59 @@ def klantcontact(urls: Urls, c: ContactRow) -> dict[str, Any]:
         "kanaal": c.channel or "",
         "onderwerp": "",
         "inhoud": "",
-        "indicatieContactGelukt": True,  # a message that reached Eenloket is a contact made
+        "indicatieContactGelukt": _gelukt(c),
         "taal": "nld",
         "vertrouwelijk": c.confidential,
         "plaatsgevondenOp": _when(c.occurred_at),
     }
     if c.visible:
         out["onderwerp"] = str(c.body.get("subject") or "")[:MAX_ONDERWERP]
-        out["inhoud"] = str(c.body.get("text") or "")[:MAX_INHOUD]
+        # A registered outbound contact has a summary where a message has its text.
+        text = c.body.get("text") if "text" in c.body else c.body.get("summary")
+        out["inhoud"] = str(text or "")[:MAX_INHOUD]
         out["omvatteBijlagen"] = [
             urls.of("bijlagen", bijlage_uuid(c.message_id, sha)) for sha in attachments(c)
         ]
     return out
 
 
+def _gelukt(c: ContactRow) -> bool | None:
+    """A message that reached Eenloket is a contact made; a reply as its delivery status says
+    (requested only: not known yet); a registered outbound contact does not say."""
+    if c.incoming:
+        return True
+    if c.status in GELUKT:
+        return True
+    return False if c.status in NIET_GELUKT else None
+
+
 def _owner(c: ContactRow) -> list[str]:
     """The team the contact was routed to: the actor that had it (the router's decision)."""
-    team = c.body.get("owner_team")
+    team = c.body.get("owner_team") if c.incoming else None
     return [team] if isinstance(team, str) and team else []
 
 
+def actors(urls: Urls, c: ContactRow) -> list[dict[str, Any]]:
+    """The actors that had the contact: the team it was routed to; for an outgoing one the
+    medewerker who sent it and the team they acted for."""
+    teams = _owner(c) if c.incoming else [t for t in [c.staff_team] if t]
+    staff = [medewerker(urls, c.staff)] if c.staff else []
+    return staff + [actor(urls, t, urls.teams.get(t, t)) for t in teams]
+
+
+def handler(urls: Urls, c: ContactRow) -> dict[str, str] | None:
+    """The actor of the contact's actorklantcontact: the team it was routed to, or the
+    medewerker who sent it."""
+    if c.staff:
+        return urls.of("actoren", medewerker_uuid(c.staff))
+    return next((urls.of("actoren", actor_uuid(t)) for t in _owner(c)), None)
+
+
 def attachments(c: ContactRow) -> list[str]:
-    """The sha256 of each of the contact's attachments (their claim checks)."""
+    """The sha256 of each of the (incoming) contact's attachments (their claim checks); those of
+    a reply are served with the reply in caseview, not as bijlagen."""
+    if not c.incoming:
+        return []
     return [str(a["sha256"]) for a in c.body.get("attachments") or [] if a.get("sha256")]
 
 
@@ -229,7 +290,7 @@ def betrokkene(urls: Urls, c: ContactRow) -> dict[str, Any]:
         "volledigeNaam": (c.party_name or "") if c.visible or not c.confidential else "",
         "rol": "klant",
         "organisatienaam": "",
-        "initiator": True,
+        "initiator": c.incoming,  # an outgoing contact: the municipality took the initiative
     }
 
 
@@ -281,12 +342,35 @@ def actor(urls: Urls, team: str, name: str) -> dict[str, Any]:
     }
 
 
+def medewerker_uuid(user: str) -> uuid.UUID:
+    return uuid.uuid5(MEDEWERKER_NAMESPACE, user)
+
+
+def medewerker(urls: Urls, user: str) -> dict[str, Any]:
+    """A staff member by the user id caseview holds. No ``actorIdentificatie``: the document's
+    Medewerker requires a function and a phone number, and Eenloket keeps no staff register."""
+    return {
+        **urls.of("actoren", medewerker_uuid(user)),
+        "naam": user[:200],
+        "soortActor": "medewerker",
+        "indicatieActief": True,
+        "actoridentificator": {
+            "objectId": user[:200],
+            "codeObjecttype": "mdw",
+            "codeRegister": "eenloket",
+            "codeSoortObjectId": "gebruikersnaam",
+        },
+    }
+
+
 def actorklantcontact(urls: Urls, c: ContactRow) -> dict[str, Any]:
-    """The team the contact was routed to, as the actor that had it."""
-    (team,) = _owner(c)
+    """The actor that had the contact: the team it was routed to, or the medewerker who sent
+    it."""
+    found = handler(urls, c)
+    assert found is not None
     return {
         **urls.of("actorklantcontacten", actorklantcontact_uuid(c.message_id)),
-        "actor": urls.of("actoren", actor_uuid(team)),
+        "actor": found,
         "klantcontact": urls.of("klantcontacten", c.message_id),
     }
 

@@ -1,16 +1,17 @@
 """The facade's reads on caseview's read models: klantcontacten (``message.routed`` entries,
-in the order of caseview's own history: newest first), partijen and their identifiers and
+and the outgoing ones: ``reply.requested`` and ``contact.outbound-registered``; in the order of
+caseview's own history: newest first), partijen and their identifiers and
 addresses, and cases as internetaken; offset-paginated as Klantinteracties pages are.
 Need-to-know per contact and per case from viewer.py."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, false, func, select, true
+from sqlalchemy import Row, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -27,13 +28,20 @@ from services.caseview.orm import (
     cases,
     parties,
     party_identifiers,
+    replies,
     timeline_entries,
 )
 from services.caseview.parties.merges import locate
 from services.caseview.viewer import CaseAccess, Viewer, access_columns
-from shared.contracts import MessageRouted
+from shared.contracts import MessageRouted, OutboundContactRegistered
+from shared.contracts.outbound import ReplyRequested
 
 MESSAGE = MessageRouted.TYPE
+REPLY = ReplyRequested.TYPE
+OUTBOUND = OutboundContactRegistered.TYPE
+OUTGOING = (REPLY, OUTBOUND)
+# The klantcontact's uuid in an outgoing entry's body (the message id has a column).
+OUTGOING_ID = {REPLY: "reply_id", OUTBOUND: "contact_id"}
 # codeSoortObjectId -> Eenloket identifier kind (the inverse of mapping.IDENTIFICATOREN).
 KIND_OF_SOORT = {soort: kind for kind, (_, soort, _) in IDENTIFICATOREN.items()}
 
@@ -41,7 +49,9 @@ KIND_OF_SOORT = {soort: kind for kind, (_, soort, _) in IDENTIFICATOREN.items()}
 @dataclass(frozen=True)
 class ContactFilter:
     party_ids: tuple[uuid.UUID, ...] | None = None  # None: no party filter
-    message_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None  # an incoming contact
+    outgoing_id: uuid.UUID | None = None  # an outgoing contact (reply or registered contact)
+    staff: str | None = None  # outgoing contacts sent by this user
     message_prefix: uuid.UUID | None = None  # messages whose id starts as this one's (prefixed)
     owner_team: str | None = None  # the team the router gave the contact to
     with_attachments: bool = False
@@ -56,20 +66,28 @@ class ContactFilter:
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         t = timeline_entries
-        query = query.where(t.c.type == MESSAGE, t.c.message_id.is_not(None))
+        incoming = and_(t.c.type == MESSAGE, t.c.message_id.is_not(None))
+        query = query.where(or_(incoming, t.c.type.in_(OUTGOING)))
         if self.nothing:
             return query.where(false())
         if self.party_ids is not None:
             query = query.where(t.c.party_id.in_(self.party_ids))
         if self.message_id is not None:
             query = query.where(t.c.message_id == self.message_id)
+        if self.outgoing_id is not None:
+            query = query.where(or_(*(_outgoing(type_, self.outgoing_id) for type_ in OUTGOING)))
+        if self.staff is not None:
+            by = t.c.body[("by", "user")].as_string()
+            query = query.where(t.c.type.in_(OUTGOING), by == self.staff)
         if self.message_prefix is not None:
             query = query.where(t.c.message_id.between(*owner_range(self.message_prefix)))
         if self.owner_team is not None:
             query = query.where(t.c.body["owner_team"].as_string() == self.owner_team)
         if self.with_attachments:
             # An empty list is "[]"; any attachment makes the document longer.
-            query = query.where(func.length(t.c.body["attachments"].as_string()) > 2)
+            query = query.where(
+                t.c.type == MESSAGE, func.length(t.c.body["attachments"].as_string()) > 2
+            )
         if self.channel is not None:
             query = query.where(t.c.channel == self.channel)
         if self.with_case:
@@ -85,6 +103,29 @@ class ContactFilter:
         if self.until is not None:
             query = query.where(t.c.occurred_at <= self.until)
         return query
+
+
+def _outgoing(type_: str, id_: uuid.UUID) -> ColumnElement[bool]:
+    t = timeline_entries
+    return and_(t.c.type == type_, t.c.body[OUTGOING_ID[type_]].as_string() == str(id_))
+
+
+async def of_contact(
+    session: AsyncSession, id_: uuid.UUID | None, filters: ContactFilter | None = None
+) -> ContactFilter:
+    """``filters`` narrowed to the klantcontact ``id_``: an incoming message by its indexed id;
+    else a reply, found within its party's history (the replies table names the party); else a
+    registered outbound contact (no table of its own: the history's outgoing entries)."""
+    filters = filters or ContactFilter()
+    if id_ is None:
+        return filters
+    t = timeline_entries
+    if await session.scalar(select(t.c.position).where(t.c.message_id == id_)) is not None:
+        return replace(filters, message_id=id_)
+    party = await session.scalar(select(replies.c.party_id).where(replies.c.reply_id == id_))
+    if party is not None and filters.party_ids is None:
+        filters = replace(filters, party_ids=(party,))
+    return replace(filters, outgoing_id=id_)
 
 
 async def party_members(session: AsyncSession, party_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
@@ -130,13 +171,39 @@ async def contacts(
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    return count, [_contact(viewer, r) for r in rows]
+    found = [_contact(viewer, r) for r in rows]
+    sent = [c.message_id for c in found if c.kind == "reply"]
+    if not sent:
+        return count, found
+    r = replies.c
+    found_status = await session.execute(select(r.reply_id, r.status).where(r.reply_id.in_(sent)))
+    status = {row.reply_id: row.status for row in found_status}
+    return count, [
+        replace(c, status=status.get(c.message_id)) if c.kind == "reply" else c for c in found
+    ]
+
+
+KINDS = {MESSAGE: "in", REPLY: "reply", OUTBOUND: "outbound"}
+
+
+def _outgoing_ids() -> list[Any]:
+    body = timeline_entries.c.body
+    return [body[key].as_string().label(key) for key in OUTGOING_ID.values()]
+
+
+def _contact_id(r: Row[Any]) -> uuid.UUID:
+    """The klantcontact's uuid of a history row (with ``_outgoing_ids``' columns)."""
+    if r.type == MESSAGE:
+        return uuid.UUID(str(r.message_id))
+    return uuid.UUID(getattr(r, OUTGOING_ID[r.type]))
 
 
 def _contact(viewer: Viewer, r: Row[Any]) -> ContactRow:
     case = CaseAccess.of_joined(r, r.case_id) if r.access_owner_team is not None else None
+    kind = KINDS[r.type]
     return ContactRow(
-        message_id=r.message_id,
+        kind=kind,
+        message_id=r.message_id if kind == "in" else uuid.UUID(r.body[OUTGOING_ID[r.type]]),
         party_id=r.party_id,
         party_name=r.display_name,
         channel=r.channel,
@@ -171,12 +238,11 @@ async def party_rows(
         ):
             idents.setdefault(r.party_id, []).append(Identifier(r.kind, r.value, r.trust))
         t = timeline_entries
-        for r in await session.execute(
-            select(t.c.party_id, t.c.message_id)
-            .where(t.c.party_id.in_(ids), t.c.type == MESSAGE, t.c.message_id.is_not(None))
-            .order_by(t.c.sort_at.desc(), t.c.sequence.desc())
-        ):
-            messages.setdefault(r.party_id, []).append(r.message_id)
+        found = ContactFilter(party_ids=tuple(ids)).apply(
+            select(t.c.party_id, t.c.type, t.c.message_id, *_outgoing_ids())
+        )
+        for r in await session.execute(found.order_by(t.c.sort_at.desc(), t.c.sequence.desc())):
+            messages.setdefault(r.party_id, []).append(_contact_id(r))
     return count, [
         PartyRow(r.id, r.display_name, idents.get(r.id, []), messages.get(r.id, [])) for r in rows
     ]
@@ -215,6 +281,7 @@ async def identifier_rows(
 @dataclass(frozen=True)
 class TaskFilter:
     case_id: uuid.UUID | None = None
+    case_ids: tuple[uuid.UUID, ...] | None = None
     message_id: uuid.UUID | None = None  # the contact that opened the case
     is_open: bool | None = None
     team: str | None = None
@@ -241,6 +308,8 @@ async def tasks(
     ]
     if f.case_id is not None:
         where.append(c.c.id == f.case_id)
+    if f.case_ids is not None:
+        where.append(c.c.id.in_(f.case_ids))
     if f.message_id is not None:
         # The message's case first (message_id is unique), so no case but that one is looked at.
         case_of = select(t.c.case_id).where(t.c.message_id == f.message_id).scalar_subquery()

@@ -1,6 +1,6 @@
 """The facade's reads of what hangs off partijen and klantcontacten: partij-identificatoren and
-digitaleadressen (a party's identifiers), actoren (the routing file's teams as
-organisatorische eenheden), actorklantcontacten (the team a contact was routed to), bijlagen
+digitaleadressen (a party's identifiers), actorklantcontacten (the team a contact was routed
+to, or the medewerker who sent it; the actoren themselves: staff.py), bijlagen
 (a contact's attachments) and internetaken (a case as its owning team's open work). Read-only,
 through the same audited read as routes.py; ids and their reversal in mapping.py."""
 
@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.caseview.access_log.audited import Target
-from services.caseview.klantinteracties import mapping, queries
-from services.caseview.klantinteracties.auth import IntegrationDep, IntegrationRead
+from services.caseview.klantinteracties import mapping, queries, staff
+from services.caseview.klantinteracties.auth import IntegrationRead
 from services.caseview.klantinteracties.mapping import ContactRow, Identifier, TaskRow, Urls
 from services.caseview.klantinteracties.queries import ContactFilter, TaskFilter
 from services.caseview.klantinteracties.routes import (
@@ -29,20 +29,17 @@ from services.caseview.klantinteracties.routes import (
     _one_contact,
     _page,
     not_found,
+    text_query,
     urls,
 )
+from services.caseview.klantinteracties.staff import team_of
 from services.caseview.web import viewer
-from shared.http import ProblemError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router.include_router(staff.router)  # the actoren (bootstrap includes this router only)
 Uuid = uuid.UUID
 Found = tuple[int, list[Any]]
 ALL = 1_000_000  # "every row" for lists paged in Python (actoren, bijlagen)
-
-
-def _text(alias: str) -> Any:
-    """A free-text filter under the document's name, as routes.Text."""
-    return Query(alias=alias, max_length=200, pattern=r"^[^\x00]*$")
 
 
 def _target(detail: str = "klantinteracties") -> Target:
@@ -72,11 +69,11 @@ async def partij_identificatoren(
     read: IntegrationRead,
     page: Page = 1,
     page_size: PageSize = 100,
-    objecttype: Annotated[str | None, _text("partijIdentificatorCodeObjecttype")] = None,
-    register: Annotated[str | None, _text("partijIdentificatorCodeRegister")] = None,
-    soort: Annotated[str | None, _text("partijIdentificatorCodeSoortObjectId")] = None,
-    object_id: Annotated[str | None, _text("partijIdentificatorObjectId")] = None,
-    andere: Annotated[str | None, _text("anderePartijIdentificator")] = None,
+    objecttype: Annotated[str | None, text_query("partijIdentificatorCodeObjecttype")] = None,
+    register: Annotated[str | None, text_query("partijIdentificatorCodeRegister")] = None,
+    soort: Annotated[str | None, text_query("partijIdentificatorCodeSoortObjectId")] = None,
+    object_id: Annotated[str | None, text_query("partijIdentificatorObjectId")] = None,
+    andere: Annotated[str | None, text_query("anderePartijIdentificator")] = None,
 ) -> dict[str, Any]:
     kinds = [] if andere else _identificator_kinds(objecttype, register, soort)
     # The searched value is never logged, as for partijen.
@@ -160,8 +157,8 @@ async def digitaleadressen(
     page: Page = 1,
     page_size: PageSize = 100,
     adres: Text = None,
-    contains: Annotated[str | None, _text("adres__icontains")] = None,
-    soort: Annotated[str | None, _text("soortDigitaalAdres")] = None,
+    contains: Annotated[str | None, text_query("adres__icontains")] = None,
+    soort: Annotated[str | None, text_query("soortDigitaalAdres")] = None,
     standaard: Annotated[bool | None, Query(alias="isStandaardAdres")] = None,
     party: Annotated[Uuid | None, Query(alias="verstrektDoorPartij__uuid")] = None,
     expand: Expand = None,  # verstrektDoorBetrokkene: nothing Eenloket holds
@@ -201,63 +198,6 @@ async def digitaal_adres(
     )
 
 
-# --- actoren: the routing file's teams --------------------------------------------------------
-
-
-def _teams(request: Request) -> dict[str, str]:
-    teams: dict[str, str] = request.app.state.team_names
-    return teams
-
-
-def team_of(request: Request, actor: Uuid) -> str | None:
-    return next((t for t in _teams(request) if mapping.actor_uuid(t) == actor), None)
-
-
-@router.get("/actoren")
-async def actoren(
-    request: Request,
-    who: IntegrationDep,
-    page: Page = 1,
-    page_size: PageSize = 100,
-    naam: Text = None,
-    soort: Annotated[str | None, _text("soortActor")] = None,
-    actief: Annotated[bool | None, Query(alias="indicatieActief")] = None,
-    objecttype: Annotated[str | None, _text("actoridentificatorCodeObjecttype")] = None,
-    register: Annotated[str | None, _text("actoridentificatorCodeRegister")] = None,
-    soort_id: Annotated[str | None, _text("actoridentificatorCodeSoortObjectId")] = None,
-    object_id: Annotated[str | None, _text("actoridentificatorObjectId")] = None,
-) -> dict[str, Any]:
-    """Teams are no personal data: any integration reads them, and nothing is logged."""
-    u = urls(request)
-    found = [
-        mapping.actor(u, team, name)
-        for team, name in sorted(_teams(request).items())
-        if naam in (None, name)
-        and object_id in (None, team)
-        and soort in (None, "organisatorische_eenheid")
-        and objecttype in (None, "organisatorische_eenheid")
-        and register in (None, "eenloket")
-        and soort_id in (None, "team")
-        and actief in (None, True)
-    ]
-    start = (page - 1) * page_size
-    nxt, prev = mapping.page_links(str(request.url), page, page_size, len(found))
-    return {
-        "count": len(found),
-        "next": nxt,
-        "previous": prev,
-        "results": found[start : start + page_size],
-    }
-
-
-@router.get("/actoren/{uuid}")
-async def actor(request: Request, uuid: Uuid, who: IntegrationDep) -> dict[str, Any]:
-    team = team_of(request, uuid)
-    if team is None:
-        raise ProblemError(404, "Niet gevonden", "Deze actor bestaat niet.")
-    return mapping.actor(urls(request), team, _teams(request)[team])
-
-
 # --- actorklantcontacten and bijlagen: per klantcontact ---------------------------------------
 
 
@@ -271,7 +211,11 @@ async def actorklantcontacten(
     contact: Annotated[Uuid | None, Query(alias="klantcontact__uuid")] = None,
 ) -> dict[str, Any]:
     team = team_of(request, actor) if actor is not None else None
-    filters = ContactFilter(message_id=contact, owner_team=team, nothing=bool(actor and not team))
+    user = await staff.user_of(read.session, actor) if actor and not team else None
+    filters = ContactFilter(
+        owner_team=team, staff=user, nothing=bool(actor and not team and not user)
+    )
+    filters = await queries.of_contact(read.session, contact, filters)
     return await _contact_page(
         request, read, filters, page, page_size, None, render=mapping.actorklantcontact
     )
@@ -303,10 +247,10 @@ async def bijlagen(
     page: Page = 1,
     page_size: PageSize = 100,
     contact: Annotated[Uuid | None, Query(alias="klantcontact__uuid")] = None,
-    objecttype: Annotated[str | None, _text("bijlageidentificatorCodeObjecttype")] = None,
-    register: Annotated[str | None, _text("bijlageidentificatorCodeRegister")] = None,
-    soort: Annotated[str | None, _text("bijlageidentificatorCodeSoortObjectId")] = None,
-    object_id: Annotated[str | None, _text("bijlageidentificatorObjectId")] = None,
+    objecttype: Annotated[str | None, text_query("bijlageidentificatorCodeObjecttype")] = None,
+    register: Annotated[str | None, text_query("bijlageidentificatorCodeRegister")] = None,
+    soort: Annotated[str | None, text_query("bijlageidentificatorCodeSoortObjectId")] = None,
+    object_id: Annotated[str | None, text_query("bijlageidentificatorObjectId")] = None,
 ) -> dict[str, Any]:
     """Paged after need-to-know, in Python: the attachments live in each contact's body."""
     other = (objecttype, register, soort) != (None, None, None) and (
@@ -368,11 +312,11 @@ async def internetaken(
     contact: Annotated[Uuid | None, Query(alias="klantcontact__uuid")] = None,
     cause: Annotated[Uuid | None, Query(alias="aanleidinggevendKlantcontact__uuid")] = None,
     actor: Annotated[Uuid | None, Query(alias="toegewezenAanActor__uuid")] = None,
-    actor_name: Annotated[str | None, _text("actoren__naam")] = None,
+    actor_name: Annotated[str | None, text_query("actoren__naam")] = None,
     nummer: Text = None,
     referentienummer: Text = None,
 ) -> dict[str, Any]:
-    teams = _teams(request)
+    teams: dict[str, str] = request.app.state.team_names
     team = team_of(request, actor) if actor is not None else None
     named = next((t for t, n in teams.items() if n == actor_name), None) if actor_name else None
     unknown_actor = (actor is not None and team is None) or (actor_name is not None and not named)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.caseview.access_log.audited import AuditedRead, Need, NotFound, Target
 from services.caseview.auth import READ_HISTORY
+from services.caseview.klantinteracties import expand as expand_page
 from services.caseview.klantinteracties import mapping, queries
 from services.caseview.klantinteracties.auth import IntegrationRead
 from services.caseview.klantinteracties.mapping import ContactRow, Urls
@@ -30,6 +31,11 @@ Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=500)]  # default 100
 Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 Expand = Annotated[str | None, Query(max_length=500)]  # comma-separated, as Open Klant takes it
+
+
+def text_query(alias: str) -> Any:
+    """A free-text filter under the document's name (as ``Text``)."""
+    return Query(alias=alias, max_length=200, pattern=r"^[^\x00]*$")
 
 
 def urls(request: Request) -> Urls:
@@ -134,61 +140,28 @@ async def _contact_page(
     expand: str | None,
     render: Callable[[Urls, ContactRow], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """A page of contacts, each as ``render`` shows it (default: a klantcontact, expanded)."""
     u, see = urls(request), viewer(request, read.principal)
 
-    def contact(c: ContactRow) -> dict[str, Any]:
-        return render(u, c) if render is not None else expanded(u, c, expand)
-
-    async def find() -> tuple[int, list[ContactRow]]:
-        return await queries.contacts(
+    async def find() -> tuple[int, list[tuple[ContactRow, dict[str, Any]]]]:
+        count, rows = await queries.contacts(
             read.session, see, filters, offset=(page - 1) * page_size, limit=page_size
         )
+        if render is not None:
+            return count, [(c, render(u, c)) for c in rows]
+        shown = await expand_page.klantcontacten(read.session, see, u, rows, expand)
+        return count, list(zip(rows, shown, strict=True))
 
     return await _page(
         request,
         read,
         find,
-        lambda c: c.party_id,
-        contact,
+        lambda r: r[0].party_id,
+        lambda r: r[1],
         page=page,
         page_size=page_size,
         target=_party_target(filters.party_ids),
     )
-
-
-def expanded(u: Urls, c: ContactRow, expand: str | None) -> dict[str, Any]:
-    """A klantcontact with the ``expand`` values Eenloket holds: its betrokkene, its case as
-    onderwerpobject, its bijlagen (each only what the viewer may see)."""
-    wanted = set((expand or "").split(","))
-    out = mapping.klantcontact(u, c)
-    extra: dict[str, Any] = {}
-    if "hadBetrokkenen" in wanted:
-        extra["hadBetrokkenen"] = [mapping.betrokkene(u, c)]
-    if "gingOverOnderwerpobjecten" in wanted:
-        extra["gingOverOnderwerpobjecten"] = [mapping.onderwerpobject(u, c)] if c.case_id else []
-    if "omvatteBijlagen" in wanted:
-        shas = mapping.attachments(c) if c.visible else []
-        extra["omvatteBijlagen"] = [mapping.bijlage(u, c, sha) for sha in shas]
-    if extra:
-        out["_expand"] = extra
-    return out
-
-
-def expanded_partij(u: Urls, p: mapping.PartyRow, expand: str | None) -> dict[str, Any]:
-    """A partij with the ``expand`` values Eenloket holds: its digitale adressen (and its
-    categorieRelaties: none)."""
-    wanted = set((expand or "").split(","))
-    out = mapping.partij(u, p)
-    extra: dict[str, Any] = {}
-    if "digitaleAdressen" in wanted:
-        extra["digitaleAdressen"] = [
-            mapping.digitaal_adres(u, p.id, i) for i in p.identifiers if i.kind in mapping.ADRESSEN
-        ]
-    if "categorieRelaties" in wanted:
-        extra["categorieRelaties"] = []
-    if extra:
-        out["_expand"] = extra
-    return out
 
 
 async def _one_contact(
@@ -200,12 +173,23 @@ async def _one_contact(
     *,
     needs_case: bool = False,
 ) -> dict[str, Any]:
-    see, u = viewer(request, read.principal), urls(request)
+    found = await _one_contact_row(request, read, message_id, what, needs_case=needs_case)
+    return render(urls(request), found)
+
+
+async def _one_contact_row(
+    request: Request,
+    read: AuditedRead,
+    message_id: uuid.UUID,
+    what: str,
+    *,
+    needs_case: bool = False,
+) -> ContactRow:
+    see = viewer(request, read.principal)
 
     async def find() -> ContactRow | None:
-        _, rows = await queries.contacts(
-            read.session, see, ContactFilter(message_id=message_id), offset=0, limit=1
-        )
+        filters = await queries.of_contact(read.session, message_id)
+        _, rows = await queries.contacts(read.session, see, filters, offset=0, limit=1)
         return rows[0] if rows and (rows[0].case_id or not needs_case) else None
 
     found = await read(
@@ -215,16 +199,16 @@ async def _one_contact(
         not_found=not_found(what),
         logged=lambda c: [Target(party_id=c.party_id, case_id=c.case_id)],
     )
-    return render(u, found)
+    return found
 
 
 @router.get("/klantcontacten/{uuid}")
 async def klantcontact(
     request: Request, uuid: uuid.UUID, read: IntegrationRead, expand: Expand = None
 ) -> dict[str, Any]:
-    return await _one_contact(
-        request, read, uuid, "Dit klantcontact", lambda u, c: expanded(u, c, expand)
-    )
+    found = await _one_contact_row(request, read, uuid, "Dit klantcontact")
+    see = viewer(request, read.principal)
+    return (await expand_page.klantcontacten(read.session, see, urls(request), [found], expand))[0]
 
 
 @router.get("/betrokkenen")
@@ -235,17 +219,32 @@ async def betrokkenen(
     page_size: PageSize = 100,
     party: Annotated[uuid.UUID | None, Query(alias="wasPartij__uuid")] = None,
     contact: Annotated[uuid.UUID | None, Query(alias="hadKlantcontact__uuid")] = None,
+    expand: Expand = None,
 ) -> dict[str, Any]:
-    filters = await _of_party(read, ContactFilter(message_id=contact), party)
+    filters = await _of_party(read, await queries.of_contact(read.session, contact), party)
     return await _contact_page(
-        request, read, filters, page, page_size, None, render=mapping.betrokkene
+        request,
+        read,
+        filters,
+        page,
+        page_size,
+        None,
+        render=lambda u, c: expand_page.betrokkene(u, c, expand),
     )
 
 
 @router.get("/betrokkenen/{uuid}")
-async def betrokkene(request: Request, uuid: uuid.UUID, read: IntegrationRead) -> dict[str, Any]:
+async def betrokkene(
+    request: Request, uuid: uuid.UUID, read: IntegrationRead, expand: Expand = None
+) -> dict[str, Any]:
     message_id = mapping.masked(uuid, mapping.BETROKKENE_MASK)
-    return await _one_contact(request, read, message_id, "Deze betrokkene", mapping.betrokkene)
+    return await _one_contact(
+        request,
+        read,
+        message_id,
+        "Deze betrokkene",
+        lambda u, c: expand_page.betrokkene(u, c, expand),
+    )
 
 
 @router.get("/onderwerpobjecten")
@@ -265,7 +264,7 @@ async def onderwerpobjecten(
 ) -> dict[str, Any]:
     # Only contacts about a case have an onderwerpobject.
     case = _case_filter(object_type, soort, object_id)
-    filters = ContactFilter(message_id=contact, with_case=True, **case)
+    filters = await queries.of_contact(read.session, contact, ContactFilter(with_case=True, **case))
     return await _contact_page(
         request, read, filters, page, page_size, None, render=mapping.onderwerpobject
     )
@@ -293,22 +292,24 @@ async def partijen(
     ] = None,
     expand: Expand = None,
 ) -> dict[str, Any]:
-    u = urls(request)
+    u, see = urls(request), viewer(request, read.principal)
     ids = None
     if soort is not None or object_id is not None:
         ids = await queries.parties_with(read.session, soort, object_id)
 
-    async def find() -> tuple[int, list[mapping.PartyRow]]:
-        return await queries.party_rows(
+    async def find() -> tuple[int, list[tuple[mapping.PartyRow, dict[str, Any]]]]:
+        count, rows = await queries.party_rows(
             read.session, ids, offset=(page - 1) * page_size, limit=page_size
         )
+        shown = await expand_page.partijen(read.session, see, u, rows, expand)
+        return count, list(zip(rows, shown, strict=True))
 
     return await _page(
         request,
         read,
         find,
-        lambda p: p.id,
-        lambda p: expanded_partij(u, p, expand),
+        lambda r: r[0].id,
+        lambda r: r[1],
         page=page,
         page_size=page_size,
         # The searched value is never logged ("search by bsn"), like /v1's party search.
@@ -334,4 +335,5 @@ async def partij(
         not_found=not_found("Deze partij"),
         logged=lambda p: [Target(party_id=p.id, detail="klantinteracties")],
     )
-    return expanded_partij(urls(request), found, expand)
+    see = viewer(request, read.principal)
+    return (await expand_page.partijen(read.session, see, urls(request), [found], expand))[0]

@@ -2,7 +2,8 @@
 caseview's projector running: a contact registered through ``POST /maak-klantcontact`` by an
 integration that asserts identity is routed to the resident, projected into caseview's unified
 history, and read back through ``GET /klantcontacten?hadBetrokkene__wasPartij__uuid=…``: the
-same contacts in the same order as caseview's own timeline."""
+same contacts in the same order as caseview's own timeline — with the contact staff register
+as made by the municipality (an outgoing klantcontact) among them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from shared.contracts import (
     InboundMessage,
     MessageReceived,
     MessageRouted,
+    OutboundContactRegistered,
     to_cloudevent,
 )
 from shared.envelope import source_urn
@@ -33,6 +35,8 @@ from tests.support import eventually, router_settings
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 INGEST = source_urn("00000000000000000000", "eenloket-ingest")
+# The klantcontact's uuid in a history entry of each contact type (incoming and outgoing).
+CONTACTS = {MessageRouted.TYPE: "message_id", OutboundContactRegistered.TYPE: "contact_id"}
 
 
 def digid_visit(bsn: str, at: datetime) -> InboundMessage:
@@ -98,7 +102,8 @@ async def test_a_registered_contact_comes_back_through_caseview_and_the_facade(
             r = await http.get(f"/v1/contacts/{first.message_id}", headers=staff)
             return r.json() if r.status_code == 200 else None
 
-        party = str((await eventually(located, timeout=60))["party_id"])
+        contact = await eventually(located, timeout=60)
+        party = str(contact["party_id"])
 
         # Two contacts the counter registers for that resident (identity document checked).
         registered = []
@@ -110,20 +115,34 @@ async def test_a_registered_contact_comes_back_through_caseview_and_the_facade(
             )
             registered.append(conforms(r, 201)["klantcontact"]["uuid"])
 
+        # A member of the owning team registers that they called the resident back.
+        case = (await http.get(f"/v1/cases/{contact['case_id']}", headers=staff)).json()
+        member = token(f"u-{secret[:8]}", teams=[case["owner_team"]], roles=["member"])
+        r = await http.post(
+            f"/v1/cases/{case['id']}/outbound-contacts",
+            json={"channel": "phone", "summary": "Teruggebeld"},
+            headers=member,
+        )
+        assert r.status_code == 202, r.text
+
         query = {"hadBetrokkene__wasPartij__uuid": party}
 
-        async def all_three() -> Any:
+        async def all_four() -> Any:
             page = conforms(await http.get(f"{PREFIX}/klantcontacten", params=query, headers=auth))
-            return page if page["count"] == 3 else None
+            return page if page["count"] == 4 else None
 
-        page = await eventually(all_three, timeout=60)
+        page = await eventually(all_four, timeout=60)
         timeline = (await http.get(f"/v1/parties/{party}/timeline", headers=staff)).json()
 
-    history = [str(e["message_id"]) for e in timeline["items"] if e["type"] == MessageRouted.TYPE]
+    items = timeline["items"]
+    history = [str(e["data"][CONTACTS[e["type"]]]) for e in items if e["type"] in CONTACTS]
     facade = [r["uuid"] for r in page["results"]]
     # Same contacts, same order (newest first), and the registered ones are the resident's own.
     assert facade == history
-    assert set(facade) == {str(first.message_id), *registered}
+    assert set(facade) - {str(first.message_id), *registered} == {history[0]}
     by_id = {r["uuid"]: r for r in page["results"]}
+    called = by_id[history[0]]  # the newest: the municipality's call
+    assert (called["kanaal"], called["inhoud"]) == ("phone", "Teruggebeld")
+    assert called["hadBetrokkenActoren"][0]["naam"] == f"u-{secret[:8]}"
     assert [by_id[u]["kanaal"] for u in registered] == ["counter", "phone"]
     assert by_id[registered[1]]["onderwerp"] == "Terugbel"

@@ -1,6 +1,7 @@
 """Property-based run (schemathesis) of the Klantinteracties facade's reads against the derived
 0.9.0 document: caseview in-process on real Kafka and PostgreSQL, a database seeded with a
-resident's contacts (one confidential), an integration's token.
+resident's contacts (one confidential; a reply and a call staff made, so medewerkers and
+outgoing contacts are served too), an integration's token.
 
 Checks: no 5xx, the content type and the body of every documented response conform. The body
 is held to the document by the same validator as ``tests.klantinteracties.conforms``:
@@ -23,7 +24,7 @@ import schemathesis
 from schemathesis import checks
 
 from services.caseview.config import CaseviewSettings
-from shared.contracts import Channel
+from shared.contracts import Actor, Channel
 from shared.kafka.config import make_producer
 from tests.integration.caseview.conftest import (
     Party,
@@ -35,6 +36,7 @@ from tests.integration.caseview.conftest import (
     team_name,
     threaded_server,
 )
+from tests.integration.caseview.test_klantinteracties_outgoing import phoned, reply
 from tests.klantinteracties import DOCUMENT, PREFIX, document, integration, schema_errors
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -62,7 +64,8 @@ TOKEN = uuid.uuid4().hex
 
 
 async def _seed(app_settings: CaseviewSettings, team: str) -> None:
-    """One resident with a case, two contacts and a confidential case with one more."""
+    """One resident with a case, two contacts, a reply and a call back, and a confidential case
+    with one more contact."""
     p = Party()
     bsn = f"{uuid.uuid4().int % 10**9:09d}"
     created = p.created("Anna de Vries", ("bsn", bsn, "authenticated"))
@@ -71,7 +74,9 @@ async def _seed(app_settings: CaseviewSettings, team: str) -> None:
     mail = p.message(case, number, Channel.EMAIL, "Nog een vraag", owner=team)
     secret_case, secret_no, secret_opened = p.case("bijstand", team_name(), confidential=True)
     secret = p.message(secret_case, secret_no, Channel.PHONE, "Schulden", subject="Schulden")
-    events = [created, opened, web, mail, secret_opened, secret]
+    _, answer = reply(p, case, Actor(user="u-schemathesis", team=team), "Uw paspoort")
+    _, called = phoned(p, case, Actor(user="u-schemathesis-2", team=None), "Teruggebeld")
+    events = [created, opened, web, mail, answer, called, secret_opened, secret]
     producer = make_producer(app_settings.kafka_bootstrap, "test")
     await producer.start()
     try:
