@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from shared.contracts import timeline as t
 from shared.contracts.base import Event
 from shared.contracts.inbound import AttachmentRef, Channel, IdentifierKind, Trust
+from shared.contracts.outbound import ReplyChannel, ReplyRequested, ReplyStatus, ReplyStatusChanged
 
 BSN = "111222333"
 EMAIL = "jan.jansen@example.org"
@@ -150,6 +151,37 @@ class Story:
             (self.other, self.message_routed(self.other_message, self.other_case, self.other)),
             (self.party, self.party_merged()),
             (self.party, self.case_merged()),
+        ]
+
+    def reply(self, reply: uuid.UUID) -> list[Event]:
+        """A reply to the resident on ``case`` (an outgoing klantcontact) and its delivery."""
+        at, channel = _now(), ReplyChannel.EMAIL
+        return [
+            ReplyRequested(
+                reply_id=reply,
+                case_id=self.case,
+                party_id=self.party,
+                identifier_id=uuid.uuid4(),
+                channel=channel,
+                recipient_trust="verified",
+                subject=SUBJECT,
+                text=f"Beste {NAME}, over {ADDRESS}: {TEXT}",
+                template=None,
+                attachments=[],
+                notice_only=False,
+                by=KCC,
+                at=at,
+            ),
+            ReplyStatusChanged(
+                reply_id=reply,
+                case_id=self.case,
+                party_id=self.party,
+                channel=channel,
+                status=ReplyStatus.DELIVERED,
+                reason=None,
+                reference=EMAIL,
+                at=at,
+            ),
         ]
 
     def everything_else(self) -> list[Event]:

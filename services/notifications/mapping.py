@@ -22,6 +22,7 @@ from typing import Any
 
 from shared.contracts import timeline as t
 from shared.contracts.base import Event
+from shared.contracts.outbound import ReplyRequested, ReplyStatusChanged
 from shared.contracts.vocabulary import CaseStatus
 from shared.klantinteracties_ids import (
     Identifier,
@@ -179,31 +180,52 @@ def _party_merge(m: Mapper, e: t.PartyMerged | t.PartyUnmerged) -> list[Notifica
     ]
 
 
-def _message_routed(m: Mapper, e: t.MessageRouted) -> list[Notification]:
+def _contact_created(
+    m: Mapper, contact: uuid.UUID, k: dict[str, str], at: datetime
+) -> list[Notification]:
+    """A klantcontact with its betrokkene and onderwerpobject (the facade's uuids)."""
     base = m.urls.klantinteracties
-    k = case_kenmerken(m.facts(e.case_id))
-    k["behandelendTeam"] = e.owner_team
-    k["kanaal"] = e.channel.value
-    msg = e.message_id
     return [
-        m.contact_part(msg, "klantcontact", m.urls.klantcontact(msg), "create", e.received_at, k),
+        m.contact_part(contact, "klantcontact", m.urls.klantcontact(contact), "create", at, k),
         m.contact_part(
-            msg,
-            "betrokkene",
-            f"{base}/betrokkenen/{betrokkene_uuid(msg)}",
-            "create",
-            e.received_at,
-            k,
+            contact, "betrokkene", f"{base}/betrokkenen/{betrokkene_uuid(contact)}", "create", at, k
         ),
         m.contact_part(
-            msg,
+            contact,
             "onderwerpobject",
-            f"{base}/onderwerpobjecten/{onderwerpobject_uuid(msg)}",
+            f"{base}/onderwerpobjecten/{onderwerpobject_uuid(contact)}",
             "create",
-            e.received_at,
+            at,
             k,
         ),
     ]
+
+
+def _message_routed(m: Mapper, e: t.MessageRouted) -> list[Notification]:
+    k = case_kenmerken(m.facts(e.case_id))
+    k["behandelendTeam"] = e.owner_team
+    k["kanaal"] = e.channel.value
+    return _contact_created(m, e.message_id, k, e.received_at)
+
+
+def _reply_requested(m: Mapper, e: ReplyRequested) -> list[Notification]:
+    """A reply is an outgoing klantcontact in the facade (its uuid the reply id)."""
+    k = case_kenmerken(m.facts(e.case_id)) | {"kanaal": e.channel.value}
+    return _contact_created(m, e.reply_id, k, e.at)
+
+
+def _reply_status(m: Mapper, e: ReplyStatusChanged) -> list[Notification]:
+    """Its delivery status is the klantcontact's ``indicatieContactGelukt``."""
+    k = case_kenmerken(m.facts(e.case_id)) | {"kanaal": e.channel.value}
+    url = m.urls.klantcontact(e.reply_id)
+    return [m.contact_part(e.reply_id, "klantcontact", url, "partial_update", e.at, k)]
+
+
+def _outbound_registered(m: Mapper, e: t.OutboundContactRegistered) -> list[Notification]:
+    """A contact staff registered (a call back, a letter): a klantcontact, and its case
+    changed."""
+    k = case_kenmerken(m.facts(e.case_id)) | {"kanaal": e.channel.value}
+    return [*_contact_created(m, e.contact_id, k, e.at), *_case_changed(m, e)]
 
 
 def _case_opened(m: Mapper, e: t.CaseOpened) -> list[Notification]:
@@ -247,8 +269,9 @@ _HANDLERS: dict[type[Event], Callable[[Mapper, Any], list[Notification]]] = {
     t.CaseStatusChanged: _case_changed,
     t.CaseClosed: _case_changed,
     t.NoteAdded: _case_changed,
-    # Eenloket's own outgoing contacts are not facade klantcontacten (yet): their case changed.
-    t.OutboundContactRegistered: _case_changed,
+    t.OutboundContactRegistered: _outbound_registered,
+    ReplyRequested: _reply_requested,
+    ReplyStatusChanged: _reply_status,
     t.CaseMerged: _case_merged,
     t.CaseUnfolded: _case_unfolded,
 }

@@ -22,6 +22,7 @@ from services.notifications.mapping import (
 )
 from shared.contracts import timeline as t
 from shared.contracts.base import Event
+from shared.contracts.outbound import ReplyRequested, ReplyStatusChanged
 from tests.notificaties_events import PERSONAL, Story
 
 KI = "https://gemeente.example/klantinteracties/api/v1"
@@ -130,17 +131,61 @@ def test_work_items_and_rejections_make_no_notification() -> None:
         assert (made == []) == isinstance(event, quiet), type(event).__name__
 
 
+def test_replies_and_registered_contacts_are_outgoing_klantcontacten() -> None:
+    """As the facade serves them: a reply is a klantcontact (uuid: the reply id) whose
+    delivery status changes it; a contact staff registered is one too, and changes its case."""
+    story = Story()
+    facts = Facts()
+    for _, e in story.routed():
+        facts.apply(e)
+    reply = uuid.uuid4()
+    requested, delivered = story.reply(reply)
+    hoofd = f"{KI}/klantcontacten/{reply}"
+    made = facts.apply(requested)
+    assert [(n.kanaal, n.resource, n.actie, n.hoofd_object) for n in made] == [
+        ("klantinteracties", "klantcontact", "create", hoofd),
+        ("klantinteracties", "betrokkene", "create", hoofd),
+        ("klantinteracties", "onderwerpobject", "create", hoofd),
+    ]
+    assert made[1].resource_url == f"{KI}/betrokkenen/{betrokkene_uuid(reply)}"
+    assert made[0].kenmerken == {
+        "behandelendTeam": "kcc",
+        "product": "overlast",
+        "vertrouwelijk": "false",
+        "kanaal": "email",
+    }
+    [status] = facts.apply(delivered)
+    assert (status.resource, status.actie, status.resource_url) == (
+        "klantcontact",
+        "partial_update",
+        hoofd,
+    )
+    [registered] = [
+        e for e in story.everything_else() if isinstance(e, t.OutboundContactRegistered)
+    ]
+    made = facts.apply(registered)
+    assert [(n.resource, n.actie) for n in made] == [
+        ("klantcontact", "create"),
+        ("betrokkene", "create"),
+        ("onderwerpobject", "create"),
+        ("zaak", "partial_update"),
+    ]
+    assert made[0].hoofd_object == f"{KI}/klantcontacten/{registered.contact_id}"
+    assert made[0].kenmerken["kanaal"] == "phone"
+
+
 def all_notifications() -> list[Notification]:
     story = Story()
     facts = Facts()
     events = [e for _, e in story.routed()] + [story.handed_over()]
-    events += [e for _, e in story.merge()] + story.everything_else()
+    events += [e for _, e in story.merge()] + story.everything_else() + story.reply(uuid.uuid4())
     covered = {type(e) for e in events}
+    # The timeline's own contracts, and the reply events the router puts on the timeline.
     contract = {
         cls
         for _, cls in inspect.getmembers(t, inspect.isclass)
         if issubclass(cls, Event) and cls is not Event and cls.__module__ == t.__name__
-    }
+    } | {ReplyRequested, ReplyStatusChanged}
     assert covered == contract, "every timeline event type is tried"
     return [n for e in events for n in facts.apply(e)]
 
