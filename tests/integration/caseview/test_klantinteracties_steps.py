@@ -65,18 +65,20 @@ def received(records: list[Any]) -> dict[uuid.UUID, InboundMessage]:
     return out
 
 
-async def test_three_steps_make_one_message(kafka_bootstrap, pg_urls, topics, producer):
+async def test_three_steps_make_one_message(kafka_bootstrap, db_urls, topics, producer):
+    """On PostgreSQL and SQLite (drafts are kept in caseview's database, either)."""
     p = Party()
     bsn = f"{uuid.uuid4().int % 10**9:09d}"
     created = p.created("Anna de Vries", ("bsn", bsn, "authenticated"))
     case, number, opened = p.case("paspoort", team_name())
     mine, other = uuid.uuid4().hex, uuid.uuid4().hex
     settings = settings_for(
-        pg_urls["caseview"],
+        db_urls["caseview"],
         kafka_bootstrap,
         topics,
         topic_inbound=topics.inbound,
-        klantinteracties_settle_seconds=1.0,
+        # Long enough for the steps of one contact, short enough to wait for in a test.
+        klantinteracties_settle_seconds=5.0,
         klantinteracties_integrations=f"[{kcc(f'kcc-{mine[:6]}', mine, asserts=False)},"
         f"{kcc(f'ander-{other[:6]}', other, asserts=False)}]",
     )
@@ -183,7 +185,7 @@ async def test_kafka_away_at_completion_is_a_503_and_the_task_publishes_it_later
         topics,
         topic_inbound=topics.inbound,
         command_publish_timeout=2.0,
-        klantinteracties_settle_seconds=0.5,
+        klantinteracties_settle_seconds=60.0,  # a complete draft is due at once: no waiting
         klantinteracties_integrations=f"[{kcc(f'kcc-{token[:6]}', token, asserts=True)}]",
     )
     async with running(settings) as cv:
