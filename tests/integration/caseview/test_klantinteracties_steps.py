@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
+from services.caseview.config import CaseviewSettings
 from shared.contracts import Channel, InboundMessage, MessageReceived
 from shared.envelope import CloudEvent
 from shared.kafka.producer import ResilientProducer
@@ -48,6 +50,22 @@ def onderwerpobject(contact: str, case: uuid.UUID) -> dict[str, Any]:
     return {"klantcontact": {"uuid": contact}, "onderwerpobjectidentificator": ident}
 
 
+async def post(client: httpx.AsyncClient, resource: str, body: Any, token: str) -> httpx.Response:
+    return await client.post(f"{PREFIX}/{resource}", json=body, headers=auth(token))
+
+
+def configured(url: str, kafka: str, topics: Any, writers: str, **extra: Any) -> CaseviewSettings:
+    """Caseview with these writing integrations, publishing onto the test's inbound topic."""
+    return settings_for(
+        url,
+        kafka,
+        topics,
+        topic_inbound=topics.inbound,
+        klantinteracties_integrations=f"[{writers}]",
+        **extra,
+    )
+
+
 async def back(producer: ResilientProducer) -> None:
     """Kafka reachable again for a producer stopped to make it unreachable (an aiokafka
     producer does not restart: a fresh one from its factory, as its own replacement does)."""
@@ -72,23 +90,22 @@ async def test_three_steps_make_one_message(kafka_bootstrap, db_urls, topics, pr
     created = p.created("Anna de Vries", ("bsn", bsn, "authenticated"))
     case, number, opened = p.case("paspoort", team_name())
     mine, other = uuid.uuid4().hex, uuid.uuid4().hex
-    settings = settings_for(
+    settings = configured(
         db_urls["caseview"],
         kafka_bootstrap,
         topics,
-        topic_inbound=topics.inbound,
+        f"{kcc(f'kcc-{mine[:6]}', mine, asserts=False)},"
+        f"{kcc(f'ander-{other[:6]}', other, asserts=False)}",
         # Long enough for the steps of one contact, short enough to wait for in a test.
         klantinteracties_settle_seconds=5.0,
-        klantinteracties_integrations=f"[{kcc(f'kcc-{mine[:6]}', mine, asserts=False)},"
-        f"{kcc(f'ander-{other[:6]}', other, asserts=False)}]",
     )
     async with running(settings) as cv:
         await send(producer, topics.timeline, created, opened)
         await cv.projected(created, opened)
-        c, me = cv.client, auth(mine)
+        c = cv.client
 
         async def contact(key: str | None = None) -> str:
-            headers = {**me, "Idempotency-Key": key} if key else me
+            headers = {**auth(mine), "Idempotency-Key": key} if key else auth(mine)
             r = await c.post(f"{PREFIX}/klantcontacten", json=KLANTCONTACT, headers=headers)
             body = conforms(r, status=201)
             assert body["kanaal"] == "phone" and body["hadBetrokkenen"] == []
@@ -96,65 +113,28 @@ async def test_three_steps_make_one_message(kafka_bootstrap, db_urls, topics, pr
 
         # Klantcontact, betrokkene, onderwerpobject: published in the last request.
         first = await contact()
-        b = conforms(
-            await c.post(f"{PREFIX}/betrokkenen", json=betrokkene(first, p.id), headers=me), 201
-        )
+        b = conforms(await post(c, "betrokkenen", betrokkene(first, p.id), mine), 201)
         assert b["wasPartij"]["uuid"] == str(p.id) and b["hadKlantcontact"]["uuid"] == first
         # Another integration cannot attach to my draft; bad references are problems.
-        problem(
-            await c.post(
-                f"{PREFIX}/onderwerpobjecten",
-                json=onderwerpobject(first, case),
-                headers=auth(other),
-            ),
-            404,
-        )
-        problem(
-            await c.post(
-                f"{PREFIX}/betrokkenen", json=betrokkene(str(uuid.uuid4()), p.id), headers=me
-            ),
-            404,
-        )
-        problem(
-            await c.post(f"{PREFIX}/betrokkenen", json=betrokkene(first, uuid.uuid4()), headers=me),
-            400,
-        )
-        o = conforms(
-            await c.post(
-                f"{PREFIX}/onderwerpobjecten", json=onderwerpobject(first, case), headers=me
-            ),
-            201,
-        )
+        problem(await post(c, "onderwerpobjecten", onderwerpobject(first, case), other), 404)
+        problem(await post(c, "betrokkenen", betrokkene(str(uuid.uuid4()), p.id), mine), 404)
+        problem(await post(c, "betrokkenen", betrokkene(first, uuid.uuid4()), mine), 400)
+        o = conforms(await post(c, "onderwerpobjecten", onderwerpobject(first, case), mine), 201)
         assert o["onderwerpobjectidentificator"]["objectId"] == str(case)
         # A second, different betrokkene is a conflict.
-        problem(
-            await c.post(
-                f"{PREFIX}/betrokkenen",
-                json={**betrokkene(first, p.id), "contactnaam": {"voornaam": "Bea"}},
-                headers=me,
-            ),
-            409,
-        )
+        bea = {**betrokkene(first, p.id), "contactnaam": {"voornaam": "Bea"}}
+        problem(await post(c, "betrokkenen", bea, mine), 409)
 
         # The other order, under an Idempotency-Key replayed: one draft, one message.
         key = f"k-{mine[:6]}"
         second = await contact(key)
         assert await contact(key) == second
-        conforms(
-            await c.post(
-                f"{PREFIX}/onderwerpobjecten", json=onderwerpobject(second, case), headers=me
-            ),
-            201,
-        )
-        conforms(
-            await c.post(f"{PREFIX}/betrokkenen", json=betrokkene(second, p.id), headers=me), 201
-        )
+        conforms(await post(c, "onderwerpobjecten", onderwerpobject(second, case), mine), 201)
+        conforms(await post(c, "betrokkenen", betrokkene(second, p.id), mine), 201)
 
         # Klantcontact and betrokkene only: published after the settle window by the task.
         third = await contact()
-        conforms(
-            await c.post(f"{PREFIX}/betrokkenen", json=betrokkene(third, p.id), headers=me), 201
-        )
+        conforms(await post(c, "betrokkenen", betrokkene(third, p.id), mine), 201)
         records = await read_topic(kafka_bootstrap, topics.inbound, expect=3)
 
     messages = received(records)
@@ -179,40 +159,29 @@ async def test_kafka_away_at_completion_is_a_503_and_the_task_publishes_it_later
     created = p.created("Anna", ("bsn", f"{uuid.uuid4().int % 10**9:09d}", "authenticated"))
     case, _, opened = p.case("paspoort", team_name())
     token = uuid.uuid4().hex
-    settings = settings_for(
+    settings = configured(
         pg_urls["caseview"],
         kafka_bootstrap,
         topics,
-        topic_inbound=topics.inbound,
+        kcc(f"kcc-{token[:6]}", token, asserts=True),
         command_publish_timeout=2.0,
         klantinteracties_settle_seconds=60.0,  # a complete draft is due at once: no waiting
-        klantinteracties_integrations=f"[{kcc(f'kcc-{token[:6]}', token, asserts=True)}]",
     )
     async with running(settings) as cv:
         await send(producer, topics.timeline, created, opened)
         await cv.projected(created, opened)
         c = cv.client
-        r = await c.post(f"{PREFIX}/klantcontacten", json=KLANTCONTACT, headers=auth(token))
-        contact = conforms(r, 201)["uuid"]
-        await c.post(f"{PREFIX}/betrokkenen", json=betrokkene(contact, p.id), headers=auth(token))
+        contact = conforms(await post(c, "klantcontacten", KLANTCONTACT, token), 201)["uuid"]
+        await post(c, "betrokkenen", betrokkene(contact, p.id), token)
         await cv.app.state.producer.stop()  # the broker is gone for this producer
-        r = await c.post(
-            f"{PREFIX}/onderwerpobjecten", json=onderwerpobject(contact, case), headers=auth(token)
-        )
+        r = await post(c, "onderwerpobjecten", onderwerpobject(contact, case), token)
         assert problem(r, 503)["title"]
         assert r.headers["retry-after"] == str(settings.retry_after_seconds)
         await producer.send_and_wait(topics.inbound, b"marker")
         await back(cv.app.state.producer)  # Kafka is back: the task publishes the draft
         records = await read_topic(kafka_bootstrap, topics.inbound, expect=2)
         # The client's retry after the Retry-After is answered 201 (the same onderwerpobject).
-        conforms(
-            await c.post(
-                f"{PREFIX}/onderwerpobjecten",
-                json=onderwerpobject(contact, case),
-                headers=auth(token),
-            ),
-            201,
-        )
+        conforms(await post(c, "onderwerpobjecten", onderwerpobject(contact, case), token), 201)
     assert records[0].value == b"marker"
     (message,) = received(records).values()
     assert str(message.message_id) == contact
