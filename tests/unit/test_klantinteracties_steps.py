@@ -1,18 +1,31 @@
-"""The three-step writes' pure parts (services/caseview/klantinteracties/drafts.py, steps.py):
-when a draft is complete, the message it becomes (anonymous without a betrokkene), and the 201
-bodies in the document's shape."""
+"""The three-step writes (services/caseview/klantinteracties/drafts.py, steps.py, settle.py):
+when a draft is complete, the message it becomes (anonymous without a betrokkene), the 201
+bodies in the document's shape; and the task's round on SQLite with a fake Kafka."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import REGISTRY
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.caseview.config import CaseviewSettings
 from services.caseview.klantinteracties import drafts
 from services.caseview.klantinteracties.mapping import Urls
+from services.caseview.klantinteracties.settle import settle_round
 from services.caseview.klantinteracties.steps import betrokkene_body, klantcontact_body
 from shared.contracts import Channel, Evidence, IdentifierKind
+from shared.db.engine import create_engine, session_factory
 from shared.identifiers import sender_identifiers
 from tests.klantinteracties import schema_errors
 
@@ -101,3 +114,66 @@ def test_the_201_bodies_conform_to_the_document() -> None:
     anonymous = betrokkene_body(URLS, draft(betrokkene_at=AT))
     assert "wasPartij" not in anonymous
     assert not schema_errors("/betrokkenen", "post", 201, anonymous)
+
+
+class FakeProducer:
+    """Kafka for ``publish``: acknowledges each send, or fails while ``away``."""
+
+    def __init__(self) -> None:
+        self.away = False
+        self.sent: list[uuid.UUID] = []
+
+    async def send(self, topic: str, **kwargs: Any) -> asyncio.Future[None]:
+        if self.away:
+            raise KafkaConnectionError()
+        self.sent.append(uuid.UUID(orjson.loads(kwargs["value"])["id"]))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'caseview.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(drafts.facade_drafts.create)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def test_the_task_publishes_what_is_due_and_retries_while_kafka_is_away(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    now = datetime.now(UTC)
+    case = {"case_id": uuid.uuid4(), "case_number": "Z-2026-000001"}
+    complete = with_betrokkene(updated_at=now, **case)
+    fresh = with_betrokkene(updated_at=now)  # incomplete, changed just now: it waits
+    settled = draft(updated_at=now - timedelta(seconds=31))  # incomplete, past the window
+    elsewhere = with_betrokkene(updated_at=now, integration="ander", **case)
+    rows = [complete, fresh, settled, elsewhere]
+    async with sessions() as session:
+        await session.execute(insert(drafts.facade_drafts), [vars(r) for r in rows])
+        await session.commit()
+    settings = CaseviewSettings(klantinteracties_settle_seconds=30)
+    kafka = FakeProducer()
+
+    def round_() -> Any:
+        return settle_round(sessions, settings, kafka, ["kcc-app"], clock=lambda: now)
+
+    kafka.away = True
+    assert await round_() == 0  # nothing acknowledged, nothing marked: tried again next round
+    gauge = REGISTRY.get_sample_value
+    assert gauge("eenloket_klantinteracties_drafts_waiting") == 4
+    assert gauge("eenloket_klantinteracties_oldest_draft_seconds") == (now - AT).total_seconds()
+    kafka.away = False
+    assert await round_() == 2
+    assert sorted(kafka.sent) == sorted([complete.id, settled.id])
+    assert await round_() == 0 and len(kafka.sent) == 2  # published once
+    async with sessions() as session:
+        waiting = {
+            r.id
+            for r in await session.execute(
+                select(drafts.D.id).where(drafts.D.published_at.is_(None))
+            )
+        }
+    assert waiting == {fresh.id, elsewhere.id}
