@@ -146,11 +146,13 @@ async def test_the_task_publishes_what_is_due_and_retries_while_kafka_is_away(
 ) -> None:
     now = datetime.now(UTC)
     case = {"case_id": uuid.uuid4(), "case_number": "Z-2026-000001"}
-    complete = with_betrokkene(updated_at=now, **case)
+    # Complete, and the completing request's publish timeout (10 s) is over: the task's.
+    complete = with_betrokkene(updated_at=now - timedelta(seconds=11), **case)
+    completing = with_betrokkene(updated_at=now, **case)  # its request still publishes it
     fresh = with_betrokkene(updated_at=now)  # incomplete, changed just now: it waits
     settled = draft(updated_at=now - timedelta(seconds=31))  # incomplete, past the window
     elsewhere = with_betrokkene(updated_at=now, integration="ander", **case)
-    rows = [complete, fresh, settled, elsewhere]
+    rows = [complete, completing, fresh, settled, elsewhere]
     async with sessions() as session:
         await session.execute(insert(drafts.facade_drafts), [vars(r) for r in rows])
         await session.commit()
@@ -163,7 +165,7 @@ async def test_the_task_publishes_what_is_due_and_retries_while_kafka_is_away(
     kafka.away = True
     assert await round_() == 0  # nothing acknowledged, nothing marked: tried again next round
     gauge = REGISTRY.get_sample_value
-    assert gauge("eenloket_klantinteracties_drafts_waiting") == 4
+    assert gauge("eenloket_klantinteracties_drafts_waiting") == 5
     assert gauge("eenloket_klantinteracties_oldest_draft_seconds") == (now - AT).total_seconds()
     kafka.away = False
     assert await round_() == 2
@@ -176,4 +178,4 @@ async def test_the_task_publishes_what_is_due_and_retries_while_kafka_is_away(
                 select(drafts.D.id).where(drafts.D.published_at.is_(None))
             )
         }
-    assert waiting == {fresh.id, elsewhere.id}
+    assert waiting == {completing.id, fresh.id, elsewhere.id}

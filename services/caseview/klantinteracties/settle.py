@@ -1,6 +1,7 @@
-"""The drafts' task: publishes every draft that is due (complete, or unchanged for the settle
-window ``EENLOKET_KLANTINTERACTIES_SETTLE_SECONDS``) through maak-klantcontact's path, and
-keeps the gauges of what waits (docs/klantinteracties.md, "Writes in three steps").
+"""The drafts' task: publishes every draft that is due (complete and left by the request that
+completed it, or unchanged for the settle window ``EENLOKET_KLANTINTERACTIES_SETTLE_SECONDS``)
+through maak-klantcontact's path, and keeps the gauges of what waits (docs/klantinteracties.md,
+"Writes in three steps").
 
 Kafka away: the round stops and the next one tries again after the pause; a draft is marked
 published only after Kafka acknowledged it, so nothing a client was told about is lost. A
@@ -56,6 +57,9 @@ async def settle_round(
     """Publish up to ``BATCH`` due drafts of these integrations; how many were due."""
     now = clock()
     cutoff = now - timedelta(seconds=settings.klantinteracties_settle_seconds)
+    # A draft just completed is the completing request's to publish (it has this long to
+    # answer 201 or 503); the task takes it after that, so the two rarely both send it.
+    handed_over = now - timedelta(seconds=settings.command_publish_timeout)
     async with sessions() as session:
         count, oldest = await drafts.backlog(session)
         due = list(
@@ -66,7 +70,9 @@ async def settle_round(
                     D.integration.in_(integrations),
                     or_(
                         D.updated_at <= cutoff,
-                        D.betrokkene_at.is_not(None) & D.case_id.is_not(None),
+                        D.betrokkene_at.is_not(None)
+                        & D.case_id.is_not(None)
+                        & (D.updated_at <= handed_over),
                     ),
                 )
                 .order_by(D.updated_at)
