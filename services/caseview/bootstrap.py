@@ -15,6 +15,8 @@ from services.caseview.config import CaseviewSettings
 from services.caseview.klantinteracties.auth import Integrations
 from services.caseview.klantinteracties.related import router as klantinteracties_related
 from services.caseview.klantinteracties.routes import router as klantinteracties
+from services.caseview.klantinteracties.settle import run as settle_drafts
+from services.caseview.klantinteracties.steps import router as klantinteracties_steps
 from services.caseview.klantinteracties.writes import router as klantinteracties_writes
 from services.caseview.orm import consumer_offsets, processed_events
 from services.caseview.projector import project, project_batch
@@ -129,6 +131,11 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
             "kafka": lambda: check_kafka(producer.client),
             "loops": loops.check,
         }
+        if integrations.write:  # contacts registered in steps (klantinteracties/steps.py)
+            loops.start(
+                "klantcontact-drafts",
+                settle_drafts(sessions, settings, producer, integrations.writers),
+            )
         try:
             yield
         finally:
@@ -150,6 +157,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(klantinteracties)  # docs/klantinteracties.md; not in /v1's document
     app.include_router(klantinteracties_writes)
+    app.include_router(klantinteracties_steps)
     app.include_router(klantinteracties_related)
     app.include_router(health_router(lambda: app.state.readiness))
     console.install(app, settings)  # the contact-centre console at /console (docs/console.md)

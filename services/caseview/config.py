@@ -84,6 +84,9 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     # identifier): ingest's EENLOKET_SENDER_KEY_SECRET, so one sender keeps one partition.
     # Production refuses the placeholder once an integration may write (bootstrap.py).
     sender_key_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    # A contact registered in steps (POST /klantcontacten, /betrokkenen, /onderwerpobjecten)
+    # goes in once complete, or with what it has after this long without a change.
+    klantinteracties_settle_seconds: float = Field(default=30.0, gt=0)
 
     routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
     templates_file: Path = DEFAULT_TEMPLATES_FILE  # reply templates (replies/templates.py)

@@ -20,6 +20,7 @@ import yaml
 from prometheus_client import Counter, Histogram
 
 from services.caseview.config import CaseviewSettings
+from services.caseview.klantinteracties import settle
 from services.ingest.rejections import Reason
 from services.ingest.service import REJECTED
 from services.notifications import metrics as notifications
@@ -258,6 +259,20 @@ def rule_tests() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     )
     tests.update(reply_tests())
     tests.update(notification_tests())
+    oldest_draft = settle.OLDEST
+    tests["KlantcontactDraftsWaiting"] = (
+        case(
+            "KlantcontactDraftsWaiting",
+            "15m",
+            [series(oldest_draft, "0 900x20")],
+            [{"severity": sev("KlantcontactDraftsWaiting")}],
+            summary="A contact registered in steps has waited 900s to be published",
+        ),
+        # Drafts published within the settle window, now and then after a Kafka hiccup.
+        case(
+            "KlantcontactDraftsWaiting", "15m", [series(oldest_draft, "0 20 35 0 0 300 0x15")], []
+        ),
+    )
     return tests
 
 

@@ -80,6 +80,11 @@ class Integrations:
         """Whether any integration may register contacts (writes.py)."""
         return any(i.kanalen for i in self._all)
 
+    @property
+    def writers(self) -> list[str]:
+        """The names of the integrations that may register contacts (their drafts: settle.py)."""
+        return [i.name for i in self._all if i.kanalen]
+
     def find(self, token: str) -> Integration | None:
         digest = token_hash(token).encode()
         match = None

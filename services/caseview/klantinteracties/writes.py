@@ -24,6 +24,7 @@ from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from services.caseview.config import CaseviewSettings
 from services.caseview.klantinteracties import mapping, queries
 from services.caseview.klantinteracties.auth import Integration, IntegrationDep
 from services.caseview.klantinteracties.mapping import ContactRow, Urls
@@ -111,14 +112,14 @@ class MaakKlantcontact(_Lenient):
     onderwerpobject: OnderwerpobjectIn | None = None
 
 
-def _bad(detail: str) -> ProblemError:
+def bad_request(detail: str) -> ProblemError:
     return ProblemError(400, "Ongeldig verzoek", detail)
 
 
 def channel_of(who: Integration, kanaal: str) -> Channel:
     channel = KANALEN.get(kanaal.strip().lower())
     if channel is None:
-        raise _bad(f"Onbekend kanaal; bekend zijn: {', '.join(sorted(KANALEN))}.")
+        raise bad_request(f"Onbekend kanaal; bekend zijn: {', '.join(sorted(KANALEN))}.")
     if channel not in who.kanalen:
         raise ProblemError(
             403,
@@ -128,11 +129,11 @@ def channel_of(who: Integration, kanaal: str) -> Channel:
     return channel
 
 
-async def _party_identifiers(session: Any, party: uuid.UUID) -> tuple[uuid.UUID, list[Any]]:
+async def partij_identifiers(session: Any, party: uuid.UUID) -> tuple[uuid.UUID, list[Any]]:
     """The partij (merges followed) and its BSN/KvK; an unknown partij is a bad body."""
     members = await queries.party_members(session, party)
     if not members:
-        raise _bad("betrokkene.wasPartij: deze partij bestaat niet.")
+        raise bad_request("betrokkene.wasPartij: deze partij bestaat niet.")
     i = party_identifiers
     rows = await session.execute(
         i.select().where(i.c.party_id == members[0], i.c.kind.in_(mapping.IDENTIFICATOREN))
@@ -140,21 +141,37 @@ async def _party_identifiers(session: Any, party: uuid.UUID) -> tuple[uuid.UUID,
     return members[0], list(rows)
 
 
-async def _case(session: Any, ident: Identificator) -> tuple[uuid.UUID, str]:
+async def zaak(session: Any, ident: Identificator) -> tuple[uuid.UUID, str]:
     """The zaak the contact is about (by uuid or number); another object is a bad body."""
     if ident.codeObjecttype != "zaak" or ident.codeSoortObjectId not in ("uuid", "zaaknummer"):
-        raise _bad("onderwerpobject: alleen een zaak (codeObjecttype 'zaak') op uuid of nummer.")
+        raise bad_request(
+            "onderwerpobject: alleen een zaak (codeObjecttype 'zaak') op uuid of nummer."
+        )
     if ident.codeSoortObjectId == "zaaknummer":
         where = cases.c.number == ident.objectId
     else:
         try:
             where = cases.c.id == uuid.UUID(ident.objectId)
         except ValueError:
-            raise _bad("onderwerpobject: objectId is geen uuid.") from None
+            raise bad_request("onderwerpobject: objectId is geen uuid.") from None
     found = (await session.execute(select(cases.c.id, cases.c.number).where(where))).first()
     if found is None:
-        raise _bad("onderwerpobject: deze zaak bestaat niet.")
+        raise bad_request("onderwerpobject: deze zaak bestaat niet.")
     return found.id, found.number
+
+
+def language_of(taal: str) -> str:
+    language = TALEN.get(taal.lower())
+    if language is None:
+        raise bad_request(f"Onbekende taal; bekend zijn: {', '.join(sorted(TALEN))}.")
+    return language
+
+
+def message_id_for(who: Integration, idempotency_key: str | None) -> uuid.UUID:
+    """A new message id, or one derived from the integration and its Idempotency-Key."""
+    if idempotency_key:
+        return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{who.name}\n{idempotency_key}")
+    return new_id()
 
 
 def sender(who: Integration, identifiers: list[Any]) -> list[Any]:
@@ -177,21 +194,15 @@ async def maak_klantcontact(
 ) -> dict[str, Any]:
     k = body.klantcontact
     channel = channel_of(who, k.kanaal)
-    language = TALEN.get(k.taal.lower())
-    if language is None:
-        raise _bad(f"Onbekende taal; bekend zijn: {', '.join(sorted(TALEN))}.")
+    language = language_of(k.taal)
     party: uuid.UUID | None = None
     identifiers: list[Any] = []
     b = body.betrokkene
     if b is not None and b.wasPartij is not None:
-        party, identifiers = await _party_identifiers(session, b.wasPartij.uuid)
+        party, identifiers = await partij_identifiers(session, b.wasPartij.uuid)
     ident = body.onderwerpobject.onderwerpobjectidentificator if body.onderwerpobject else None
-    case_id, number = await _case(session, ident) if ident is not None else (None, None)
-    message_id = (
-        uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{who.name}\n{idempotency_key}")
-        if idempotency_key
-        else new_id()
-    )
+    case_id, number = await zaak(session, ident) if ident is not None else (None, None)
+    message_id = message_id_for(who, idempotency_key)
     received = (k.plaatsgevondenOp or datetime.now(UTC)).astimezone(UTC)
     message = InboundMessage(
         message_id=message_id,
@@ -205,12 +216,17 @@ async def maak_klantcontact(
         case_number_hint=number,
         channel_message_id=f"klantinteracties:{who.name}:{message_id}",
     )
-    await _publish(request, message)
+    await publish_or_503(
+        request,
+        message,
+        "Het klantcontact is niet vastgelegd; probeer het na de Retry-After opnieuw.",
+    )
     return _created(urls(request), message, party, case_id, k.vertrouwelijk)
 
 
-async def _publish(request: Request, message: InboundMessage) -> None:
-    s = request.app.state.settings
+async def publish_inbound(s: CaseviewSettings, producer: Any, message: InboundMessage) -> None:
+    """``message.received`` onto the inbound topic, keyed as ingest keys it; returns once Kafka
+    acknowledged (else ``BrokerUnavailableError``). Also the drafts' path (drafts.py)."""
     event = envelope_json(
         source=s.source("eenloket-caseview"),
         type=MessageReceived.TYPE,
@@ -219,19 +235,25 @@ async def _publish(request: Request, message: InboundMessage) -> None:
         event_id=message.message_id,
         time=message.received_at,
     )
+    await publish(
+        producer,
+        s.topic_inbound,
+        key=sender_key(message, s.sender_key_secret.get_secret_value().encode()),
+        event=event,
+        timeout=s.command_publish_timeout,
+    )
+
+
+async def publish_or_503(request: Request, message: InboundMessage, what: str) -> None:
+    """``publish_inbound``; Kafka away: 503 with Retry-After (``what``: the answer's detail)."""
+    s = request.app.state.settings
     try:
-        await publish(
-            request.app.state.producer,
-            s.topic_inbound,
-            key=sender_key(message, s.sender_key_secret.get_secret_value().encode()),
-            event=event,
-            timeout=s.command_publish_timeout,
-        )
+        await publish_inbound(s, request.app.state.producer, message)
     except BrokerUnavailableError as exc:
         raise ProblemError(
             503,
             "Berichtenwachtrij niet beschikbaar",
-            "Het klantcontact is niet vastgelegd; probeer het na de Retry-After opnieuw.",
+            what,
             headers={"Retry-After": str(s.retry_after_seconds)},
         ) from exc
 
