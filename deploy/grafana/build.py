@@ -472,6 +472,63 @@ DASHBOARDS: dict[str, Dashboard] = {
             ),
         ],
     ),
+    "common-ground": Dashboard(
+        "Eenloket — Common Ground: notifications and the Klantinteracties facade",
+        "en",
+        [
+            Panel(
+                "Notifications sent per kanaal and outcome (/s)",
+                "sum by (kanaal, outcome) (rate(eenloket_notifications_attempts_total[5m]))",
+                "ops",
+                "timeseries",
+                "Requests to the municipality's notification component (Open Notificaties) and"
+                " how each ended: sent, temporary (retried with back-off) or permanent (given"
+                " up at once), summed over replicas. Bad: temporary rising — the component is"
+                " away or refuses Eenloket's JWT (see NotificationsWaiting in"
+                " docs/operations.md).",
+            ),
+            Panel(
+                "Oldest notification due to be sent",
+                "max(eenloket_notifications_oldest_due_seconds)",
+                "s",
+                "timeseries",
+                "How long the oldest notification that is due has waited (a retry waiting for"
+                " its back-off is not due yet); every replica reads the same table, so the"
+                " panel takes the max. Bad: above a few minutes — subscribers hear of changes"
+                " late; the alert NotificationsWaiting fires at 15 minutes.",
+            ),
+            Panel(
+                "Notifications given up (per hour)",
+                "sum by (kanaal) (increase(eenloket_notifications_gave_up_total[1h]))",
+                "none",
+                "timeseries",
+                "Notifications past the ceiling (attempts or age) or refused for good: status"
+                " gave_up in the table, never sent (summed over replicas). Bad: anything —"
+                " subscribers missed these changes; see NotificationsGivingUp in"
+                " docs/operations.md.",
+            ),
+            Panel(
+                "Contacts registered in steps, waiting to be published",
+                "max(eenloket_klantinteracties_drafts_waiting)",
+                "none",
+                "timeseries",
+                "Contacts a front-office app registers with POST /klantcontacten, /betrokkenen"
+                " and /onderwerpobjecten, held until complete or the settle window passed;"
+                " every caseview replica counts the same table, so the panel takes the max."
+                " Bad: a number that does not go back to zero — caseview cannot publish them"
+                " (see KlantcontactDraftsWaiting in docs/operations.md).",
+            ),
+            Panel(
+                "Oldest contact registered in steps, waiting",
+                "max(eenloket_klantinteracties_oldest_draft_seconds)",
+                "s",
+                "timeseries",
+                "Age of the oldest waiting draft. It goes in after the settle window (30 s by"
+                " default) at the latest. Bad: minutes — Kafka is away from caseview or the"
+                " klantcontact-drafts loop is not running; the alert fires at 10 minutes.",
+            ),
+        ],
+    ),
 }
 
 
