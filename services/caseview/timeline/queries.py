@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Row, exists, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
@@ -23,7 +22,7 @@ from services.caseview.orm import (
     party_merges,
     timeline_entries,
 )
-from services.caseview.paging import Count, TimelineKey, capped_count
+from services.caseview.paging import Count, TimelineKey, capped_count, out_json
 from services.caseview.parties.merges import active_merge
 from services.caseview.timeline.models import ContactLocation, FeedItem, TimelineEntry, TimelinePage
 from services.caseview.viewer import CaseAccess, Viewer, access_columns, case_access
@@ -170,15 +169,28 @@ async def case_timeline(
     session: AsyncSession,
     viewer: Viewer,
     case_id: uuid.UUID,
-    party_id: uuid.UUID,
     *,
     limit: int,
     before: TimelineKey | None,
     filters: TimelineFilter,
     count_cap: int,
-) -> TimelinePage:
+) -> tuple[uuid.UUID, bytes] | None:
+    """A case's history page and the case's party, ``None`` for an unknown case. One round
+    trip: the page, the case (its party and what need-to-know decides on) and the capped
+    count come back together, written straight to JSON (``page_json``); a page without
+    entries asks for the case and the count on their own."""
     t = timeline_entries
-    query = filters.apply(select(t).where(t.c.case_id == case_id))
+    counted = filters.apply(select(literal(1)).where(t.c.case_id == case_id)).limit(count_cap + 1)
+    query = filters.apply(
+        select(
+            t,
+            *access_columns(),
+            cases.c.party_id.label("case_party_id"),
+            select(func.count()).select_from(counted.subquery()).scalar_subquery().label("n"),
+        )
+        .select_from(t.join(cases, cases.c.id == t.c.case_id))
+        .where(t.c.case_id == case_id)
+    )
     key = tuple_(t.c.sort_at, t.c.party_id, t.c.sequence)
     if before is not None:
         query = query.where(
@@ -191,15 +203,21 @@ async def case_timeline(
         )
     query = query.order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
     rows = list((await session.execute(query.limit(limit + 1))).all())
+    if not rows:
+        party_id = await session.scalar(select(cases.c.party_id).where(cases.c.id == case_id))
+        if party_id is None:
+            return None
+        return party_id, page_json(
+            party_id, [], None, await capped_count(session, counted, count_cap)
+        )
     page = rows[:limit]
-    total = await capped_count(
-        session, filters.apply(select(literal(1)).where(t.c.case_id == case_id)), count_cap
-    )
-    return TimelinePage(
-        party_id=party_id,
-        items=await _entries(session, viewer, page),
-        next_cursor=row_key(page[-1]).encode() if len(rows) > limit and page else None,
-        total=total,
+    access = CaseAccess.of_joined(rows[0], case_id)  # every entry is of this one case
+    n = int(rows[0].n)
+    return rows[0].case_party_id, page_json(
+        rows[0].case_party_id,
+        [entry_fields(viewer, r, access) for r in page],
+        row_key(page[-1]).encode() if len(rows) > limit else None,
+        Count(value=min(n, count_cap), capped=n > count_cap),
     )
 
 
@@ -255,23 +273,14 @@ def page_json(
     """A ``TimelinePage`` as JSON straight from the entries' fields: the bytes pydantic would
     write (tests/unit/test_caseview_timeline_json.py holds the two equal), without a model
     per row and FastAPI's validation of the answer."""
-    return orjson.dumps(
+    return out_json(
         {
             "party_id": party_id,
             "items": items,
             "next_cursor": next_cursor,
             "total": {"value": total.value, "capped": total.capped},
-        },
-        option=orjson.OPT_UTC_Z,
-        default=_uuid_text,
+        }
     )
-
-
-def _uuid_text(value: Any) -> str:
-    # asyncpg's own UUID type is a uuid.UUID, but not one orjson knows.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(type(value).__name__)
 
 
 async def locate_contact(session: AsyncSession, message_id: uuid.UUID) -> ContactLocation | None:
