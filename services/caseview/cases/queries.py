@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal, select, true, tuple_, union_all
+from sqlalchemy import Row, and_, bindparam, func, literal, select, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -19,7 +20,7 @@ from services.caseview.orm import (
     parties,
     timeline_entries,
 )
-from services.caseview.paging import Count, QueueKey, capped_count, out_json
+from services.caseview.paging import Count, QueueKey, out_json
 from services.caseview.viewer import CaseAccess, Viewer, participants
 from shared.contracts import MessageRouted, OutboundContactRegistered
 
@@ -195,19 +196,46 @@ async def team_queue(
     """Open cases the team owns or takes part in, as JSON (``queue_json``). One round trip:
     each half is an index range scan; the page's teams, first contacts, residents' names and
     the capped count come back with the page (an empty page asks for the count alone)."""
+    query, count = _queue_statements(sort, after is not None, bool(statuses))
+    params: dict[str, Any] = {"team": team, "page": limit + 1, "counted": count_cap + 1}
+    if after is not None:
+        params.update(after_at=after.at, after_id=after.case_id)
+    if statuses:
+        params["statuses"] = list(statuses)
+    rows = (await session.execute(query, params)).all()
+    page = rows[:limit]
+    # An empty page carries no count: asked for alone.
+    n = int(rows[0].n if rows else await session.scalar(count, params) or 0)
+    total = Count(value=min(n, count_cap), capped=n > count_cap)
+    next_cursor = None
+    if len(rows) > limit and page:
+        last = page[-1]
+        next_cursor = QueueKey(_sort_value(last, sort), last.id).encode(sort.value)
+    return queue_json(
+        team, sort, [_queue_item(viewer, r, team, now) for r in page], next_cursor, total
+    )
+
+
+@functools.cache
+def _queue_statements(sort: QueueSort, paged: bool, filtered: bool) -> tuple[Any, Any]:
+    """The queue's page and its count for one shape of request, built once: building this
+    statement (its subqueries' columns) cost more of caseview's CPU than running it (#22).
+    Parameters: ``team``, ``page`` (limit + 1), ``counted`` (cap + 1), ``after_at`` and
+    ``after_id`` when ``paged``, ``statuses`` when ``filtered``."""
     c, p, t = cases, case_participants, timeline_entries
-    status_ok = c.c.status.in_(statuses) if statuses else true()
+    status_ok = c.c.status.in_(bindparam("statuses", expanding=True)) if filtered else true()
     sort_col = c.c.opened_at if sort is QueueSort.AGE else c.c.queue_due
     order = (sort_col, c.c.id)
+    team = bindparam("team", type_=c.c.owner_team.type)
 
     def keyset(query: Select[Any]) -> Select[Any]:
-        if after is not None:
-            query = query.where(
-                tuple_(*order)
-                > tuple_(literal(after.at, sort_col.type), literal(after.case_id, c.c.id.type))
+        if paged:
+            after = tuple_(
+                bindparam("after_at", type_=sort_col.type), bindparam("after_id", type_=c.c.id.type)
             )
+            query = query.where(tuple_(*order) > after)
         # Each half its own subquery: SQLite takes no LIMIT inside a UNION's member.
-        return select(query.order_by(*order).limit(limit + 1).subquery())
+        return select(query.order_by(*order).limit(bindparam("page")).subquery())
 
     owned = select(c).where(c.c.owner_team == team, c.c.is_open == true(), status_ok)
     joined = (
@@ -217,8 +245,8 @@ async def team_queue(
     )
     halves = union_all(keyset(owned), keyset(joined)).subquery("q")
     ids = union_all(owned.with_only_columns(c.c.id), joined.with_only_columns(c.c.id))
-    counted = select(literal(1)).select_from(ids.subquery()).limit(count_cap + 1)
-    total = select(func.count()).select_from(counted.subquery()).scalar_subquery()
+    counted = select(literal(1)).select_from(ids.subquery()).limit(bindparam("counted"))
+    count = select(func.count()).select_from(counted.subquery())
 
     def first(column: Any) -> Any:  # of the case's first contact
         return (
@@ -245,25 +273,12 @@ async def team_queue(
             .where(parties.c.id == halves.c.party_id)
             .scalar_subquery()
             .label("resident"),
-            total.label("n"),
+            count.scalar_subquery().label("n"),
         )
         .order_by(q_sort, halves.c.id)
-        .limit(limit + 1)
+        .limit(bindparam("page"))
     )
-    rows = (await session.execute(query)).all()
-    page = rows[:limit]
-    if rows:
-        n = int(rows[0].n)
-        count = Count(value=min(n, count_cap), capped=n > count_cap)
-    else:
-        count = await capped_count(session, select(ids.subquery()), count_cap)
-    next_cursor = None
-    if len(rows) > limit and page:
-        last = page[-1]
-        next_cursor = QueueKey(_sort_value(last, sort), last.id).encode(sort.value)
-    return queue_json(
-        team, sort, [_queue_item(viewer, r, team, now) for r in page], next_cursor, count
-    )
+    return query, count
 
 
 def _queue_item(viewer: Viewer, r: Row[Any], team: str, now: datetime) -> dict[str, Any]:
