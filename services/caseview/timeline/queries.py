@@ -4,13 +4,14 @@ an entry of a confidential case the viewer may not see says only which case it w
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, func, literal, or_, select, tuple_
+from sqlalchemy import Row, bindparam, exists, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -179,37 +180,18 @@ async def case_timeline(
     trip: the page, the case (its party and what need-to-know decides on) and the capped
     count come back together, written straight to JSON (``page_json``); a page without
     entries asks for the case and the count on their own."""
-    t = timeline_entries
-    counted = filters.apply(select(literal(1)).where(t.c.case_id == case_id)).limit(count_cap + 1)
-    query = filters.apply(
-        select(
-            t,
-            *access_columns(),
-            cases.c.party_id.label("case_party_id"),
-            select(func.count()).select_from(counted.subquery()).scalar_subquery().label("n"),
-        )
-        .select_from(t.join(cases, cases.c.id == t.c.case_id))
-        .where(t.c.case_id == case_id)
-    )
-    key = tuple_(t.c.sort_at, t.c.party_id, t.c.sequence)
+    query, count = _case_page(filters, before is not None)
+    params: dict[str, Any] = {"case_id": case_id, "page": limit + 1, "counted": count_cap + 1}
     if before is not None:
-        query = query.where(
-            key
-            < tuple_(
-                literal(before.sort_at, t.c.sort_at.type),
-                literal(before.party_id, t.c.party_id.type),
-                literal(before.sequence),
-            )
-        )
-    query = query.order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
-    rows = list((await session.execute(query.limit(limit + 1))).all())
+        params.update(after_at=before.sort_at, after_party=before.party_id, after=before.sequence)
+    rows = list((await session.execute(query, params)).all())
     if not rows:
         party_id = await session.scalar(select(cases.c.party_id).where(cases.c.id == case_id))
         if party_id is None:
             return None
-        return party_id, page_json(
-            party_id, [], None, await capped_count(session, counted, count_cap)
-        )
+        n = int(await session.scalar(count, params) or 0)
+        total = Count(value=min(n, count_cap), capped=n > count_cap)
+        return party_id, page_json(party_id, [], None, total)
     page = rows[:limit]
     access = CaseAccess.of_joined(rows[0], case_id)  # every entry is of this one case
     n = int(rows[0].n)
@@ -219,6 +201,37 @@ async def case_timeline(
         row_key(page[-1]).encode() if len(rows) > limit else None,
         Count(value=min(n, count_cap), capped=n > count_cap),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _case_page(filters: TimelineFilter, paged: bool) -> tuple[Any, Any]:
+    """``case_timeline``'s page and count statements, built once per filter and shape
+    (building them per request cost more CPU than running them, #22). Parameters:
+    ``case_id``, ``page`` (limit + 1), ``counted`` (cap + 1); when ``paged`` the cursor's
+    ``after_at``, ``after_party`` and ``after``."""
+    t = timeline_entries
+    case_id = bindparam("case_id", type_=t.c.case_id.type)
+    counted = filters.apply(select(literal(1)).where(t.c.case_id == case_id))
+    count = select(func.count()).select_from(counted.limit(bindparam("counted")).subquery())
+    query = filters.apply(
+        select(
+            t,
+            *access_columns(),
+            cases.c.party_id.label("case_party_id"),
+            count.scalar_subquery().label("n"),
+        )
+        .select_from(t.join(cases, cases.c.id == t.c.case_id))
+        .where(t.c.case_id == case_id)
+    )
+    if paged:
+        after = tuple_(
+            bindparam("after_at", type_=t.c.sort_at.type),
+            bindparam("after_party", type_=t.c.party_id.type),
+            bindparam("after", type_=t.c.sequence.type),
+        )
+        query = query.where(tuple_(t.c.sort_at, t.c.party_id, t.c.sequence) < after)
+    query = query.order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
+    return query.limit(bindparam("page")), count
 
 
 def row_key(row: Row[Any]) -> TimelineKey:
