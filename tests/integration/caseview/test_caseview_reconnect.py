@@ -4,23 +4,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import asyncpg
 import pytest
 
-from services.caseview.bootstrap import MIGRATIONS
 from shared.contracts import Channel
-from shared.db.migrations import upgrade
-from tests.integration.caseview.conftest import (
-    Party,
-    running,
-    send,
-    settings_for,
-    team_name,
-    token,
-)
+from tests.integration.caseview import conftest as kit
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -42,27 +32,21 @@ async def test_case_queue_and_timeline_reads_after_every_connection_was_terminat
     kafka_bootstrap, pg_dsn, topics, producer
 ):
     database = f"cv_{uuid.uuid4().hex[:10]}"  # its own: every backend of it is terminated
-    conn = await asyncpg.connect(f"{pg_dsn}/postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await conn.close()
-    url = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{database}"
-    await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    team = team_name()
-    p = Party()
+    url = await kit.pg_database(pg_dsn, database)
+    team = kit.team_name()
+    p = kit.Party()
     created = p.created("Fatima el Amrani", ("bsn", "111222333", "authenticated"))
     case_id, number, opened = p.case("paspoort", team)
     message = p.message(case_id, number, Channel.EMAIL, "Wanneer?", owner=team)
-    headers = token(teams=[team], roles=["kcc"])
+    headers = kit.token(teams=[team], roles=["kcc"])
     paths = [
         f"/v1/cases/{case_id}",
         f"/v1/cases/{case_id}/timeline",
         f"/v1/parties/{p.id}/timeline",
         f"/v1/teams/{team}/queue",
     ]
-    async with running(settings_for(url, kafka_bootstrap, topics)) as cv:
-        await send(producer, topics.timeline, created, opened, message)
+    async with kit.running(kit.settings_for(url, kafka_bootstrap, topics)) as cv:
+        await kit.send(producer, topics.timeline, created, opened, message)
         await cv.projected(created, opened, message)
         for path in paths:  # every read once: the pool holds connections to drop
             assert (await cv.client.get(path, headers=headers)).status_code == 200, path
