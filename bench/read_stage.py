@@ -283,10 +283,8 @@ async def capture(database_url: str, parties: int) -> dict[str, Statements]:
 
     async def case_read(s: Any) -> None:
         await case_queries.case_view(s, viewer, cases[0], now=now, count_cap=1000)
-        party_id = await case_queries.case_party(s, cases[0])
-        assert party_id is not None
         await case_timeline(
-            s, viewer, cases[0], party_id, limit=50, before=None, filters=filters, count_cap=1000
+            s, viewer, cases[0], limit=50, before=None, filters=filters, count_cap=1000
         )
 
     async def queue_read(s: Any) -> None:

@@ -18,8 +18,12 @@ they read ``/v1/me`` only (services/caseview/resident/), and staff routes refuse
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -70,9 +74,28 @@ class InvalidTokenError(Exception):
     """The token is missing, malformed, badly signed, expired or for someone else."""
 
 
+TOKEN_CACHE_SIZE = 10_000  # tokens remembered as verified; the oldest goes first
+
+
+@dataclass(frozen=True)
+class _Verified:
+    claims: dict[str, Any]
+    exp: float
+    kid: str | None  # the issuer key that verified it (None: the dev or a configured key)
+    key: Any
+
+
 class TokenValidator:
-    def __init__(self, settings: CaseviewSettings, *, fetch: FetchJson = fetch_json) -> None:
+    def __init__(
+        self,
+        settings: CaseviewSettings,
+        *,
+        fetch: FetchJson = fetch_json,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
+        self._clock = clock  # wall clock: compared with the tokens' `exp`
+        self._verified: dict[bytes, _Verified] = {}
         self._keys = [load_pem_public_key(pem.encode()) for pem in settings.trusted_public_keys()]
         # The issuer's JWKS (named, or found through discovery): cached, see oidc.py.
         self.issuer_keys = (
@@ -97,7 +120,38 @@ class TokenValidator:
         return _principal(await self.verified_claims(token))
 
     async def verified_claims(self, token: str) -> dict[str, Any]:
-        """The claims of a token that passed every check (signature, issuer, audience, expiry)."""
+        """The claims of a token that passed every check (signature, issuer, audience, expiry).
+
+        A token that passed is remembered (by its SHA-256) until its ``exp``, never beyond,
+        so the signature is checked once per token, not per request (#22). A token verified
+        with an issuer key is checked afresh once the issuer's key set changed (a rotation:
+        a withdrawn key no longer verifies anything); one that failed is never remembered."""
+        digest = hashlib.sha256(token.encode()).digest()
+        hit = self._verified.get(digest)
+        if hit is not None:
+            if self._clock() < hit.exp and await self._key_unchanged(hit):
+                return dict(hit.claims)
+            del self._verified[digest]
+        claims, kid, key = await self._verify(token)
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            if len(self._verified) >= TOKEN_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[digest] = _Verified(dict(claims), float(exp), kid, key)
+        return claims
+
+    async def _key_unchanged(self, hit: _Verified) -> bool:
+        if hit.kid is None or self.issuer_keys is None:
+            return True  # the dev key and configured keys are fixed for the process
+        try:  # a dict lookup; as for any token, may start a refresh of an old key set
+            return await self.issuer_keys.key(hit.kid) is hit.key
+        except UnknownKeyError:
+            return False
+
+    async def _verify(self, token: str) -> tuple[dict[str, Any], str | None, Any]:
+        """Claims, and the issuer key id and key that verified them (``None`` for others)."""
+        kid: str | None = None
+        key: Any = None
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in self._settings.oidc_algorithms:
@@ -108,14 +162,15 @@ class TokenValidator:
                 kid = header.get("kid")
                 if not isinstance(kid, str) or not kid:
                     raise InvalidTokenError("no key id")
-                claims = self._decode(token, await self.issuer_keys.key(kid))
+                key = await self.issuer_keys.key(kid)
+                claims = self._decode(token, key)
             else:
                 claims = self._try_keys(token)
         except InvalidTokenError:
             raise
         except (jwt.PyJWTError, UnknownKeyError, ValueError, TypeError) as exc:
             raise InvalidTokenError(type(exc).__name__) from exc
-        return claims
+        return claims, kid, key
 
     def _try_keys(self, token: str) -> dict[str, Any]:
         # Static keys (key rotation: old and new side by side): the first that verifies wins.

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview import api, console, messages, mijn_zaken
@@ -27,7 +29,13 @@ from shared.attachments import open_attachment_store
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import CloudEvent
 from shared.faults import fail_after
-from shared.http import health_router, install_http_metrics, service_app
+from shared.http import (
+    Problem,
+    health_router,
+    install_http_metrics,
+    problem_response,
+    service_app,
+)
 from shared.kafka.config import make_producer
 from shared.kafka.consumer import (
     BatchHandler,
@@ -79,9 +87,10 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # #22: no churn of overflow connections; no pre-ping per request (shared/db/engine.py).
         engine = create_engine(
-            settings.database_url, pool_size=20, max_overflow=20
-        )  # #22: no churn
+            settings.database_url, pool_size=20, max_overflow=20, local_ping=True
+        )
         sessions = session_factory(engine)
         producer = ResilientProducer(
             lambda: make_producer(
@@ -153,6 +162,7 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
         "keyset-paginated (`next_cursor`). Reads of party data are written to the access log.",
     )
     messages.install_validation_handler(app)  # a Dutch detail naming the fields
+    answer_lost_connections(app)
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(klantinteracties)  # docs/klantinteracties.md; not in /v1's document
@@ -164,3 +174,21 @@ def create_app(settings: CaseviewSettings) -> FastAPI:
     mijn_zaken.install(app, settings)  # the resident's pages at /mijn-zaken (docs/resident.md)
     instrument_http(app)
     return app
+
+
+def answer_lost_connections(app: FastAPI) -> None:
+    """A statement on a connection the database dropped (restart, failover; no pre-ping,
+    shared/db/engine.py) is a 503 the client may retry at once: SQLAlchemy has invalidated
+    the pool, so the next read connects afresh. Any other database error stays a 500."""
+
+    @app.exception_handler(DBAPIError)
+    async def _lost(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated:
+            raise exc  # the generic handler: 500
+        problem = Problem(
+            title="Database connection lost",
+            status=503,
+            detail="The database dropped the connection; retry the request.",
+            instance=request.url.path,
+        )
+        return problem_response(problem, {"Retry-After": "1"})

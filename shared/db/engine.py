@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -31,8 +31,17 @@ def is_sqlite(url: str) -> bool:
 POSTGRES_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine that behaves the same on both backends: real transactions and SAVEPOINTs."""
+def create_engine(url: str, *, local_ping: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An engine that behaves the same on both backends: real transactions and SAVEPOINTs.
+
+    ``local_ping`` (PostgreSQL): instead of the pool's pre-ping (on asyncpg BEGIN, ``;`` and
+    ROLLBACK: three round trips before each checkout's first statement), a checkout asks the
+    driver whether the server closed the connection (no round trip): a restarted database or
+    a terminated backend closes its sockets, so those connections are replaced before use.
+    What that cannot see (a connection lost without a close) fails its first statement; the
+    disconnect then invalidates every connection of the pool (SQLAlchemy's own handling), so
+    the reads after it reconnect. For request paths that answer such a failure with a 503
+    (caseview); the workers keep the pre-ping."""
     # orjson for JSON columns (outbox payloads, projections): several times faster.
     kwargs.setdefault("json_serializer", lambda obj: orjson.dumps(obj).decode())
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -47,12 +56,22 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 5)
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", not local_ping)
     connect_args = kwargs.setdefault("connect_args", {})
     server_settings = connect_args.setdefault("server_settings", {})
     for name, value in POSTGRES_SERVER_SETTINGS.items():
         server_settings.setdefault(name, value)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if local_ping:
+        event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # The asyncpg dialect's own disconnect test (``is_disconnect``) asks the same question.
+    driver = getattr(dbapi_connection, "_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")  # pool: next one
 
 
 def _sqlite_transactions(engine: AsyncEngine) -> None:

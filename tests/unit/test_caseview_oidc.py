@@ -219,3 +219,73 @@ async def test_an_old_cache_is_refreshed_behind_the_requests_back() -> None:
     assert issuer_keys.fetches == 2  # one background refresh, not one per request
     issuer.gate.set()
     await eventually(lambda: _async(len(issuer.requests) == 3))
+
+
+class Counting(TokenValidator):
+    """Counts signature checks (one ``_decode`` per check)."""
+
+    decodes = 0
+
+    def _decode(self, token: str, key: Any, *, issuer: str | None = None) -> dict[str, Any]:
+        self.decodes += 1
+        return super()._decode(token, key, issuer=issuer)
+
+
+def counting(issuer: FakeIssuer, clock: Clock, wall: Clock) -> Counting:
+    settings = CaseviewSettings(oidc_issuer=ISSUER, oidc_discovery=True)
+    tokens = Counting(settings, fetch=issuer.fetch, clock=wall)
+    tokens.issuer_keys = IssuerKeys(ISSUER, fetch=issuer.fetch, min_interval=10, clock=clock)
+    return tokens
+
+
+async def test_a_verified_token_is_checked_once_until_its_expiry_and_never_beyond() -> None:
+    issuer, clock, wall = FakeIssuer(), Clock(), Clock()
+    wall.now = time.time()
+    tokens = counting(issuer, clock, wall)
+    token = issuer.token(exp=int(wall.now) + 60)
+    for _ in range(10):
+        assert (await tokens.validate(token)).user == "u-1"
+    assert tokens.decodes == 1
+    other = issuer.token(sub="u-2")  # another token is a check of its own
+    assert (await tokens.validate(other)).user == "u-2" and tokens.decodes == 2
+    wall.now = float(int(wall.now) + 60)  # at its `exp`: checked afresh every time
+    await tokens.validate(token)
+    await tokens.validate(token)
+    assert tokens.decodes == 4
+    for bad in (token[:-4] + "AAAA", issuer.token(exp=int(time.time()) - 3600)):
+        for _ in range(2):  # a token that failed is never remembered
+            with pytest.raises(InvalidTokenError):
+                await tokens.validate(bad)
+    assert tokens.decodes == 8
+
+
+async def test_a_withdrawn_signing_key_fails_the_tokens_it_verified_before() -> None:
+    issuer, clock, wall = FakeIssuer(), Clock(), Clock()
+    wall.now = time.time()
+    tokens = counting(issuer, clock, wall)
+    old_kid = issuer.current
+    token = issuer.token()
+    assert (await tokens.validate(token)).user == "u-1"
+    assert (await tokens.validate(token)).user == "u-1" and tokens.decodes == 1
+    issuer.rotate()
+    del issuer.keys[old_kid]  # the issuer withdrew the old key (compromised, say)
+    clock.now += 11
+    assert (await tokens.validate(issuer.token(sub="u-2"))).user == "u-2"  # a refetch
+    with pytest.raises(InvalidTokenError):  # remembered, but its key is gone
+        await tokens.validate(token)
+
+
+async def test_the_tokens_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.caseview.auth.TOKEN_CACHE_SIZE", 3)
+    issuer, clock, wall = FakeIssuer(), Clock(), Clock()
+    wall.now = time.time()
+    tokens = counting(issuer, clock, wall)
+    many = [issuer.token(sub=f"u-{n}") for n in range(5)]
+    for token in many:
+        await tokens.validate(token)
+    assert tokens.decodes == 5
+    for token in many[2:]:  # the three newest are remembered
+        await tokens.validate(token)
+    assert tokens.decodes == 5
+    await tokens.validate(many[0])  # the oldest was dropped: checked again
+    assert tokens.decodes == 6

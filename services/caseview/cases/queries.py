@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, literal, select, true, tuple_
+from sqlalchemy import Row, and_, bindparam, func, literal, select, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
-from services.caseview.cases.models import (
-    CaseSummary,
-    CaseView,
-    ContactOut,
-    Handover,
-    QueueItem,
-    QueuePage,
-    QueueSort,
-    RoutingExplanationOut,
-)
-from services.caseview.cases.team import first_contacts
+from services.caseview.cases.models import CaseSummary, QueueSort
 from services.caseview.orm import (
     NO_DUE_DATE,
     case_handovers,
     case_participants,
     cases,
+    parties,
     timeline_entries,
 )
-from services.caseview.paging import QueueKey, capped_count
+from services.caseview.paging import Count, QueueKey, out_json
 from services.caseview.viewer import CaseAccess, Viewer, participants
 from shared.contracts import MessageRouted, OutboundContactRegistered
 
@@ -72,78 +64,123 @@ async def case_party(session: AsyncSession, case_id: uuid.UUID) -> uuid.UUID | N
 
 async def case_view(
     session: AsyncSession, viewer: Viewer, case_id: uuid.UUID, *, now: datetime, count_cap: int
-) -> CaseView | None:
-    row = (await session.execute(select(cases).where(cases.c.id == case_id))).first()
-    if row is None:
+) -> tuple[uuid.UUID, bytes] | None:
+    """The case view and the case's party, ``None`` for an unknown case. One round trip: the
+    case, its teams, its contacts and their capped count come back together (a row per
+    contact); the handovers are a second one, only for a case handed over that the viewer
+    may see. Written straight to JSON (``view_json``)."""
+    params = {"case_id": case_id, "cap": count_cap, "counted": count_cap + 1}
+    rows = (await session.execute(_case_statement(), params)).all()
+    if not rows:
         return None
-    teams = (await participants(session, [case_id])).get(case_id, [])
-    summary = _summary(viewer, row, teams, now)
+    first = rows[0]
+    summary = _summary(viewer, first, _team_list(first.case_teams), now)
     visible = not summary["redacted"]
-    h = case_handovers
-    handovers = (
+    contacts = [r for r in rows if r.contact_event_id is not None]
+    n = int(first.n)
+    return first.party_id, view_json(
+        summary,
+        await _handovers(session, case_id) if visible and first.handover_count else [],
         [
-            Handover(
-                from_team=r.from_team,
-                to_team=r.to_team,
-                by=r.by_user,
-                by_team=r.by_team,
-                reason=r.reason,
-                at=r.at,
-                handover_count=r.handover_count,
-            )
-            for r in await session.execute(
-                select(h).where(h.c.case_id == case_id).order_by(h.c.at, h.c.handover_count)
-            )
-        ]
-        if visible
-        else []
+            {
+                "message_id": r.contact_message_id,
+                "at": r.contact_occurred_at,
+                "explanation": r.contact_body.get("explanation", {}),
+                "flags": r.contact_body.get("flags", []),
+            }
+            for r in contacts
+            if visible and r.contact_type == MessageRouted.TYPE and r.contact_message_id is not None
+        ],
+        [_contact(r, visible) for r in contacts],
+        Count(value=min(n, count_cap), capped=n > count_cap),
     )
-    t = timeline_entries
-    contact_query = select(t).where(t.c.case_id == case_id, t.c.type.in_(CONTACT_TYPES))
-    contact_rows = (
-        await session.execute(
-            contact_query.order_by(
-                t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc()
-            ).limit(count_cap)
+
+
+CONTACT_COLUMNS = ("event_id", "type", "channel", "occurred_at", "message_id", "body")
+
+
+@functools.cache
+def _case_statement() -> Any:
+    """The case view's statement, built once (building it per request cost more CPU than
+    running it, #22). Parameters: ``case_id``, ``cap``, ``counted`` (cap + 1)."""
+    c, t, p = cases, timeline_entries, case_participants
+    case_id = bindparam("case_id", type_=c.c.id.type)
+    contact = and_(t.c.case_id == case_id, t.c.type.in_(CONTACT_TYPES))
+    counted = select(literal(1)).select_from(t).where(contact).limit(bindparam("counted"))
+    # The participating teams as one string (team names hold no comma).
+    teams = select(func.aggregate_strings(p.c.team, ",")).where(p.c.case_id == case_id)
+    return (
+        select(
+            c,
+            teams.scalar_subquery().label("case_teams"),
+            select(func.count()).select_from(counted.subquery()).scalar_subquery().label("n"),
+            *(t.c[name].label("contact_" + name) for name in CONTACT_COLUMNS),
         )
-    ).all()
-    contacts = [_contact(r, visible) for r in contact_rows]
-    explanations = (
-        [
-            RoutingExplanationOut(
-                message_id=r.message_id,
-                at=r.occurred_at,
-                explanation=r.body.get("explanation", {}),
-                flags=r.body.get("flags", []),
-            )
-            for r in contact_rows
-            if r.type == MessageRouted.TYPE and r.message_id is not None
-        ]
-        if visible
-        else []
-    )
-    return CaseView(
-        **summary,
-        handovers=handovers,
-        routing_explanations=explanations,
-        contacts=contacts,
-        contacts_total=await capped_count(
-            session, select(literal(1)).select_from(contact_query.subquery()), count_cap
-        ),
+        .select_from(c.outerjoin(t, contact))
+        .where(c.c.id == case_id)
+        .order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
+        .limit(bindparam("cap"))
     )
 
 
-def _contact(r: Row[Any], visible: bool) -> ContactOut:
-    body: dict[str, Any] = r.body
-    inbound = r.type == MessageRouted.TYPE
-    return ContactOut(
-        event_id=r.event_id,
-        direction="inbound" if inbound else "outbound",
-        channel=r.channel,
-        occurred_at=r.occurred_at,
-        message_id=r.message_id,
-        subject=(body.get("subject") if inbound else body.get("summary")) if visible else None,
-        text=body.get("text") if visible and inbound else None,
+def _team_list(teams: str | None) -> list[str]:
+    return sorted(teams.split(",")) if teams else []
+
+
+async def _handovers(session: AsyncSession, case_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(_handovers_statement(), {"case_id": case_id})
+    return [
+        {
+            "from_team": r.from_team,
+            "to_team": r.to_team,
+            "by": r.by_user,
+            "by_team": r.by_team,
+            "reason": r.reason,
+            "at": r.at,
+            "handover_count": r.handover_count,
+        }
+        for r in rows
+    ]
+
+
+@functools.cache
+def _handovers_statement() -> Any:
+    h = case_handovers
+    case_id = bindparam("case_id", type_=h.c.case_id.type)
+    return select(h).where(h.c.case_id == case_id).order_by(h.c.at, h.c.handover_count)
+
+
+def _contact(r: Row[Any], visible: bool) -> dict[str, Any]:
+    body: dict[str, Any] = r.contact_body
+    inbound = r.contact_type == MessageRouted.TYPE
+    return {
+        "event_id": r.contact_event_id,
+        "direction": "inbound" if inbound else "outbound",
+        "channel": r.contact_channel,
+        "occurred_at": r.contact_occurred_at,
+        "message_id": r.contact_message_id,
+        "subject": (body.get("subject") if inbound else body.get("summary")) if visible else None,
+        "text": body.get("text") if visible and inbound else None,
+    }
+
+
+def view_json(
+    summary: dict[str, Any],
+    handovers: list[dict[str, Any]],
+    explanations: list[dict[str, Any]],
+    contacts: list[dict[str, Any]],
+    total: Count,
+) -> bytes:
+    """A ``CaseView`` as JSON from its fields, the bytes the model writes
+    (tests/unit/test_caseview_read_json.py holds the two equal)."""
+    return out_json(
+        {
+            **summary,
+            "handovers": handovers,
+            "routing_explanations": explanations,
+            "contacts": contacts,
+            "contacts_total": {"value": total.value, "capped": total.capped},
+        }
     )
 
 
@@ -158,74 +195,119 @@ async def team_queue(
     now: datetime,
     count_cap: int,
     statuses: tuple[str, ...] = (),
-) -> QueuePage:
-    """Open cases the team owns or takes part in; each half is an index range scan."""
-    c = cases
-    status_ok = c.c.status.in_(statuses) if statuses else true()
-    sort_col = c.c.opened_at if sort is QueueSort.AGE else c.c.queue_due
-    order = (sort_col, c.c.id)
-
-    def keyset(query: Select[Any]) -> Select[Any]:
-        if after is not None:
-            query = query.where(
-                tuple_(*order)
-                > tuple_(literal(after.at, sort_col.type), literal(after.case_id, c.c.id.type))
-            )
-        return query.order_by(*order).limit(limit + 1)
-
-    owned = (
-        await session.execute(
-            keyset(select(c).where(c.c.owner_team == team, c.c.is_open == true(), status_ok))
-        )
-    ).all()
-    p = case_participants
-    joined = (
-        await session.execute(
-            keyset(
-                select(c)
-                .join(p, p.c.case_id == c.c.id)
-                .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team, status_ok)
-            )
-        )
-    ).all()
-    rows = sorted([*owned, *joined], key=lambda r: (_sort_value(r, sort), r.id))[: limit + 1]
+) -> bytes:
+    """Open cases the team owns or takes part in, as JSON (``queue_json``). One round trip:
+    each half is an index range scan; the page's teams, first contacts, residents' names and
+    the capped count come back with the page (an empty page asks for the count alone)."""
+    query, count = _queue_statements(sort, after is not None, bool(statuses))
+    params: dict[str, Any] = {"team": team, "page": limit + 1, "counted": count_cap + 1}
+    if after is not None:
+        params.update(after_at=after.at, after_id=after.case_id)
+    if statuses:
+        params["statuses"] = list(statuses)
+    rows = (await session.execute(query, params)).all()
     page = rows[:limit]
-    teams = await participants(session, [r.id for r in page])
-    contacts = await first_contacts(session, [r.id for r in page])
-    items = [
-        _queue_item(viewer, r, teams.get(r.id, []), contacts.get(r.id, {}), team, now) for r in page
-    ]
-    owned_count = select(c.c.id).where(c.c.owner_team == team, c.c.is_open == true(), status_ok)
-    joined_count = (
-        select(c.c.id)
-        .join(p, p.c.case_id == c.c.id)
-        .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team, status_ok)
-    )
-    total = await capped_count(
-        session, owned_count.union_all(joined_count).subquery().select(), count_cap
-    )
+    # An empty page carries no count: asked for alone.
+    n = int(rows[0].n if rows else await session.scalar(count, params) or 0)
+    total = Count(value=min(n, count_cap), capped=n > count_cap)
     next_cursor = None
     if len(rows) > limit and page:
         last = page[-1]
         next_cursor = QueueKey(_sort_value(last, sort), last.id).encode(sort.value)
-    return QueuePage(team=team, sort=sort, items=items, next_cursor=next_cursor, total=total)
+    return queue_json(
+        team, sort, [_queue_item(viewer, r, team, now) for r in page], next_cursor, total
+    )
 
 
-def _queue_item(
-    viewer: Viewer,
-    r: Row[Any],
-    teams: list[str],
-    contact: dict[str, Any],
-    team: str,
-    now: datetime,
-) -> QueueItem:
-    summary = _summary(viewer, r, teams, now)
-    return QueueItem(
+@functools.cache
+def _queue_statements(sort: QueueSort, paged: bool, filtered: bool) -> tuple[Any, Any]:
+    """The queue's page and its count for one shape of request, built once: building this
+    statement (its subqueries' columns) cost more of caseview's CPU than running it (#22).
+    Parameters: ``team``, ``page`` (limit + 1), ``counted`` (cap + 1), ``after_at`` and
+    ``after_id`` when ``paged``, ``statuses`` when ``filtered``."""
+    c, p, t = cases, case_participants, timeline_entries
+    status_ok = c.c.status.in_(bindparam("statuses", expanding=True)) if filtered else true()
+    sort_col = c.c.opened_at if sort is QueueSort.AGE else c.c.queue_due
+    order = (sort_col, c.c.id)
+    team = bindparam("team", type_=c.c.owner_team.type)
+
+    def keyset(query: Select[Any]) -> Select[Any]:
+        if paged:
+            after = tuple_(
+                bindparam("after_at", type_=sort_col.type), bindparam("after_id", type_=c.c.id.type)
+            )
+            query = query.where(tuple_(*order) > after)
+        # Each half its own subquery: SQLite takes no LIMIT inside a UNION's member.
+        return select(query.order_by(*order).limit(bindparam("page")).subquery())
+
+    owned = select(c).where(c.c.owner_team == team, c.c.is_open == true(), status_ok)
+    joined = (
+        select(c)
+        .join(p, p.c.case_id == c.c.id)
+        .where(p.c.team == team, c.c.is_open == true(), c.c.owner_team != team, status_ok)
+    )
+    halves = union_all(keyset(owned), keyset(joined)).subquery("q")
+    ids = union_all(owned.with_only_columns(c.c.id), joined.with_only_columns(c.c.id))
+    counted = select(literal(1)).select_from(ids.subquery()).limit(bindparam("counted"))
+    count = select(func.count()).select_from(counted.subquery())
+
+    def first(column: Any) -> Any:  # of the case's first contact
+        return (
+            select(column)
+            .where(t.c.case_id == halves.c.id, t.c.type == MessageRouted.TYPE)
+            .order_by(t.c.sort_at, t.c.sequence)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    teams = (
+        select(func.aggregate_strings(p.c.team, ","))
+        .where(p.c.case_id == halves.c.id)
+        .scalar_subquery()
+    )
+    q_sort = halves.c.opened_at if sort is QueueSort.AGE else halves.c.queue_due
+    query = (
+        select(
+            halves,
+            teams.label("case_teams"),
+            first(t.c.body["subject"].as_string()).label("subject"),
+            first(t.c.channel).label("first_channel"),
+            select(parties.c.display_name)
+            .where(parties.c.id == halves.c.party_id)
+            .scalar_subquery()
+            .label("resident"),
+            count.scalar_subquery().label("n"),
+        )
+        .order_by(q_sort, halves.c.id)
+        .limit(bindparam("page"))
+    )
+    return query, count
+
+
+def _queue_item(viewer: Viewer, r: Row[Any], team: str, now: datetime) -> dict[str, Any]:
+    summary = _summary(viewer, r, _team_list(r.case_teams), now)
+    return {
         **summary,
-        role="owner" if r.owner_team == team else "participant",
-        subject=None if summary["redacted"] else contact.get("subject"),
-        channel=contact.get("channel"),
-        resident=contact.get("resident"),
+        "role": "owner" if r.owner_team == team else "participant",
+        "subject": None if summary["redacted"] else r.subject,
+        "channel": r.first_channel,
+        "resident": r.resident,
+    }
+
+
+def queue_json(
+    team: str, sort: QueueSort, items: list[dict[str, Any]], next_cursor: str | None, total: Count
+) -> bytes:
+    """A ``QueuePage`` as JSON from its fields, the bytes the model writes
+    (tests/unit/test_caseview_read_json.py holds the two equal)."""
+    return out_json(
+        {
+            "team": team,
+            "sort": sort.value,
+            "items": items,
+            "next_cursor": next_cursor,
+            "total": {"value": total.value, "capped": total.capped},
+        }
     )
 
 

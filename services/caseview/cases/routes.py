@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.access_log.audited import Audited, AuditedRead, Need, NotFound, Target
@@ -20,7 +20,7 @@ from services.caseview.timeline import live
 from services.caseview.timeline.models import FeedItem, TimelinePage
 from services.caseview.timeline.params import Channels, Since, Types, Until, timeline_filter
 from services.caseview.timeline.queries import case_timeline as read_timeline
-from services.caseview.timeline.queries import feed
+from services.caseview.timeline.queries import feed, statements_alone
 from services.caseview.web import (
     NO_NUL,
     Cursor,
@@ -68,8 +68,9 @@ async def _read_case(
     responses=responses(404),
     summary="A case: owner, participants, handovers with reasons, due date, routing, contacts",
 )
-async def get_case(request: Request, case_id: uuid.UUID, read: Audited) -> CaseView:
-    async def find() -> CaseView | None:
+async def get_case(request: Request, case_id: uuid.UUID, read: Audited) -> CaseView | Response:
+    async def find() -> tuple[uuid.UUID, bytes] | None:
+        await statements_alone(read.session)
         return await queries.case_view(
             read.session,
             viewer(request, read.principal),
@@ -78,7 +79,8 @@ async def get_case(request: Request, case_id: uuid.UUID, read: Audited) -> CaseV
             count_cap=settings(request).count_cap,
         )
 
-    return await _read_case(read, case_id, find, lambda view: view.party_id)
+    _, view = await _read_case(read, case_id, find, lambda found: found[0])
+    return Response(view, media_type="application/json")
 
 
 @router.get(
@@ -99,24 +101,22 @@ async def case_timeline(
     type: Types = None,
     since: Since = None,
     until: Until = None,
-) -> TimelinePage:
-    async def find() -> TimelinePage | None:
+) -> TimelinePage | Response:
+    async def find() -> tuple[uuid.UUID, bytes] | None:
         before = timeline_cursor(cursor)
-        party_id = await queries.case_party(read.session, case_id)
-        if party_id is None:
-            return None
+        await statements_alone(read.session)
         return await read_timeline(
             read.session,
             viewer(request, read.principal),
             case_id,
-            party_id,
             limit=limit,
             before=before,
             filters=timeline_filter(channel, type, since, until),
             count_cap=settings(request).count_cap,
         )
 
-    return await _read_case(read, case_id, find, lambda page: page.party_id)
+    _, page = await _read_case(read, case_id, find, lambda found: found[0])
+    return Response(page, media_type="application/json")
 
 
 @router.get(
@@ -167,14 +167,15 @@ async def team_queue(
         list[Annotated[str, Query(max_length=32, pattern=NO_NUL)]] | None,
         Query(max_length=20, description="Only cases with one of these statuses"),
     ] = None,
-) -> QueuePage:
-    async def find() -> QueuePage:
+) -> QueuePage | Response:
+    async def find() -> bytes:
         after = None
         if cursor is not None:
             try:
                 after = QueueKey.decode(cursor, sort.value)
             except ValueError as exc:
                 raise invalid_cursor("Use 'next_cursor' with the same sort.") from exc
+        await statements_alone(read.session)
         return await queries.team_queue(
             read.session,
             viewer(request, read.principal),
@@ -187,7 +188,7 @@ async def team_queue(
             statuses=tuple(status or ()),
         )
 
-    return await read(TEAM_MEMBER, Target(team=team), find)
+    return Response(await read(TEAM_MEMBER, Target(team=team), find), media_type="application/json")
 
 
 @router.get(

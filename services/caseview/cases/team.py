@@ -1,18 +1,14 @@
-"""What a team's queue row says beyond the case itself (subject, resident, channel: from the
-case's first contact and its party), and the team lead's overview of the team's work."""
+"""The team lead's overview of the team's work (the queue itself: queries.py)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Integer, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.cases.models import AgeBucket, TeamOverview
-from services.caseview.orm import cases, parties, timeline_entries
-from shared.contracts import MessageRouted
+from services.caseview.orm import cases
 
 # Age of the open cases the lead sees at a glance (lesson 7: norms, not only a count).
 AGE_BUCKETS = (
@@ -22,38 +18,6 @@ AGE_BUCKETS = (
 )
 # "Van het kastje naar de muur": a case handed over this often is called out.
 PASSED_AROUND = 3
-
-
-async def first_contacts(
-    session: AsyncSession, case_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, Any]]:
-    """Per case: the subject and channel of its first contact and the party's name."""
-    if not case_ids:
-        return {}
-    t = timeline_entries
-    first = (
-        select(
-            t.c.case_id,
-            t.c.channel,
-            t.c.body,
-            func.row_number()
-            .over(partition_by=t.c.case_id, order_by=(t.c.sort_at, t.c.sequence))
-            .label("n"),
-        )
-        .where(t.c.case_id.in_(case_ids), t.c.type == MessageRouted.TYPE)
-        .subquery()
-    )
-    found: dict[uuid.UUID, dict[str, Any]] = {}
-    for r in await session.execute(select(first).where(first.c.n == 1)):
-        found[r.case_id] = {"subject": r.body.get("subject"), "channel": r.channel}
-    names = await session.execute(
-        select(cases.c.id, parties.c.display_name)
-        .join(parties, parties.c.id == cases.c.party_id)
-        .where(cases.c.id.in_(case_ids))
-    )
-    for case_id, name in names:
-        found.setdefault(case_id, {"subject": None, "channel": None})["resident"] = name
-    return found
 
 
 async def team_overview(session: AsyncSession, team: str, *, now: datetime) -> TeamOverview:

@@ -4,14 +4,14 @@ an entry of a confidential case the viewer may not see says only which case it w
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import Row, exists, func, literal, or_, select, tuple_
+from sqlalchemy import Row, bindparam, exists, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -23,7 +23,7 @@ from services.caseview.orm import (
     party_merges,
     timeline_entries,
 )
-from services.caseview.paging import Count, TimelineKey, capped_count
+from services.caseview.paging import Count, TimelineKey, capped_count, out_json
 from services.caseview.parties.merges import active_merge
 from services.caseview.timeline.models import ContactLocation, FeedItem, TimelineEntry, TimelinePage
 from services.caseview.viewer import CaseAccess, Viewer, access_columns, case_access
@@ -127,28 +127,11 @@ async def single_party_page(
     whether the party exists and stands alone come back together; the page as JSON
     (``page_json``). ``None`` when the answer needs ``timeline`` after all (merged, unknown,
     or no entries to carry the flags)."""
-    t, m = timeline_entries, party_merges
-    alone = ~exists().where(
-        or_(m.c.merged_party_id == party_id, m.c.party_id == party_id), active_merge()
-    )
-    known = exists().where(parties.c.id == party_id)
-    counted = filters.apply(select(literal(1)).where(t.c.party_id == party_id)).limit(count_cap + 1)
-    total = select(func.count()).select_from(counted.subquery()).scalar_subquery()
-    query = (
-        select(
-            t,
-            *access_columns(),
-            alone.label("page_alone"),
-            known.label("page_known"),
-            total.label("page_total"),
-        )
-        .select_from(t.outerjoin(cases, cases.c.id == t.c.case_id))
-        .where(t.c.party_id == party_id)
-    )
+    shape = None if before is None else (party_id > before.party_id) - (party_id < before.party_id)
+    params: dict[str, Any] = {"party_id": party_id, "page": limit + 1, "counted": count_cap + 1}
     if before is not None:
-        query = query.where(_after(party_id, before))
-    query = filters.apply(query).order_by(t.c.sort_at.desc(), t.c.sequence.desc())
-    rows = list((await session.execute(query.limit(limit + 1))).all())
+        params.update(after_at=before.sort_at, after=before.sequence)
+    rows = list((await session.execute(_party_page(filters, shape), params)).all())
     if not rows or not rows[0].page_alone or not rows[0].page_known:
         return None
     page = rows[:limit]
@@ -170,37 +153,106 @@ async def case_timeline(
     session: AsyncSession,
     viewer: Viewer,
     case_id: uuid.UUID,
-    party_id: uuid.UUID,
     *,
     limit: int,
     before: TimelineKey | None,
     filters: TimelineFilter,
     count_cap: int,
-) -> TimelinePage:
-    t = timeline_entries
-    query = filters.apply(select(t).where(t.c.case_id == case_id))
-    key = tuple_(t.c.sort_at, t.c.party_id, t.c.sequence)
+) -> tuple[uuid.UUID, bytes] | None:
+    """A case's history page and the case's party, ``None`` for an unknown case. One round
+    trip: the page, the case (its party and what need-to-know decides on) and the capped
+    count come back together, written straight to JSON (``page_json``); a page without
+    entries asks for the case and the count on their own."""
+    query, count = _case_page(filters, before is not None)
+    params: dict[str, Any] = {"case_id": case_id, "page": limit + 1, "counted": count_cap + 1}
     if before is not None:
-        query = query.where(
-            key
-            < tuple_(
-                literal(before.sort_at, t.c.sort_at.type),
-                literal(before.party_id, t.c.party_id.type),
-                literal(before.sequence),
-            )
-        )
-    query = query.order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
-    rows = list((await session.execute(query.limit(limit + 1))).all())
+        params.update(after_at=before.sort_at, after_party=before.party_id, after=before.sequence)
+    rows = list((await session.execute(query, params)).all())
+    if not rows:
+        party_id = await session.scalar(select(cases.c.party_id).where(cases.c.id == case_id))
+        if party_id is None:
+            return None
+        n = int(await session.scalar(count, params) or 0)
+        total = Count(value=min(n, count_cap), capped=n > count_cap)
+        return party_id, page_json(party_id, [], None, total)
     page = rows[:limit]
-    total = await capped_count(
-        session, filters.apply(select(literal(1)).where(t.c.case_id == case_id)), count_cap
+    access = CaseAccess.of_joined(rows[0], case_id)  # every entry is of this one case
+    n = int(rows[0].n)
+    return rows[0].case_party_id, page_json(
+        rows[0].case_party_id,
+        [entry_fields(viewer, r, access) for r in page],
+        row_key(page[-1]).encode() if len(rows) > limit else None,
+        Count(value=min(n, count_cap), capped=n > count_cap),
     )
-    return TimelinePage(
-        party_id=party_id,
-        items=await _entries(session, viewer, page),
-        next_cursor=row_key(page[-1]).encode() if len(rows) > limit and page else None,
-        total=total,
+
+
+@functools.lru_cache(maxsize=256)
+def _party_page(filters: TimelineFilter, shape: int | None) -> Any:
+    """``single_party_page``'s statement, built once per filter and shape (building it per
+    request cost more CPU than running it, #22). ``shape``: ``None`` for a first page, else
+    how the party compares with the cursor's (``_after``: -1, 0, 1). Parameters:
+    ``party_id``, ``page`` (limit + 1), ``counted`` (cap + 1); with a cursor ``after_at``
+    and ``after``."""
+    t, m = timeline_entries, party_merges
+    party_id = bindparam("party_id", type_=t.c.party_id.type)
+    alone = ~exists().where(
+        or_(m.c.merged_party_id == party_id, m.c.party_id == party_id), active_merge()
     )
+    known = exists().where(parties.c.id == party_id)
+    counted = filters.apply(select(literal(1)).where(t.c.party_id == party_id))
+    total = select(func.count()).select_from(counted.limit(bindparam("counted")).subquery())
+    query = (
+        select(
+            t,
+            *access_columns(),
+            alone.label("page_alone"),
+            known.label("page_known"),
+            total.scalar_subquery().label("page_total"),
+        )
+        .select_from(t.outerjoin(cases, cases.c.id == t.c.case_id))
+        .where(t.c.party_id == party_id)
+    )
+    after_at = bindparam("after_at", type_=t.c.sort_at.type)
+    if shape == -1:  # as ``_after``
+        query = query.where(t.c.sort_at <= after_at)
+    elif shape == 0:
+        after = tuple_(after_at, bindparam("after", type_=t.c.sequence.type))
+        query = query.where(tuple_(t.c.sort_at, t.c.sequence) < after)
+    elif shape == 1:
+        query = query.where(t.c.sort_at < after_at)
+    query = filters.apply(query).order_by(t.c.sort_at.desc(), t.c.sequence.desc())
+    return query.limit(bindparam("page"))
+
+
+@functools.lru_cache(maxsize=256)
+def _case_page(filters: TimelineFilter, paged: bool) -> tuple[Any, Any]:
+    """``case_timeline``'s page and count statements, built once per filter and shape
+    (building them per request cost more CPU than running them, #22). Parameters:
+    ``case_id``, ``page`` (limit + 1), ``counted`` (cap + 1); when ``paged`` the cursor's
+    ``after_at``, ``after_party`` and ``after``."""
+    t = timeline_entries
+    case_id = bindparam("case_id", type_=t.c.case_id.type)
+    counted = filters.apply(select(literal(1)).where(t.c.case_id == case_id))
+    count = select(func.count()).select_from(counted.limit(bindparam("counted")).subquery())
+    query = filters.apply(
+        select(
+            t,
+            *access_columns(),
+            cases.c.party_id.label("case_party_id"),
+            count.scalar_subquery().label("n"),
+        )
+        .select_from(t.join(cases, cases.c.id == t.c.case_id))
+        .where(t.c.case_id == case_id)
+    )
+    if paged:
+        after = tuple_(
+            bindparam("after_at", type_=t.c.sort_at.type),
+            bindparam("after_party", type_=t.c.party_id.type),
+            bindparam("after", type_=t.c.sequence.type),
+        )
+        query = query.where(tuple_(t.c.sort_at, t.c.party_id, t.c.sequence) < after)
+    query = query.order_by(t.c.sort_at.desc(), t.c.party_id.desc(), t.c.sequence.desc())
+    return query.limit(bindparam("page")), count
 
 
 def row_key(row: Row[Any]) -> TimelineKey:
@@ -255,23 +307,14 @@ def page_json(
     """A ``TimelinePage`` as JSON straight from the entries' fields: the bytes pydantic would
     write (tests/unit/test_caseview_timeline_json.py holds the two equal), without a model
     per row and FastAPI's validation of the answer."""
-    return orjson.dumps(
+    return out_json(
         {
             "party_id": party_id,
             "items": items,
             "next_cursor": next_cursor,
             "total": {"value": total.value, "capped": total.capped},
-        },
-        option=orjson.OPT_UTC_Z,
-        default=_uuid_text,
+        }
     )
-
-
-def _uuid_text(value: Any) -> str:
-    # asyncpg's own UUID type is a uuid.UUID, but not one orjson knows.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(type(value).__name__)
 
 
 async def locate_contact(session: AsyncSession, message_id: uuid.UUID) -> ContactLocation | None:

@@ -358,12 +358,18 @@ async def fresh_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('cv') / name}.db"
     else:
-        dsn: str = request.getfixturevalue("pg_dsn")
-        conn = await asyncpg.connect(f"{dsn}/postgres")
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+        return await pg_database(request.getfixturevalue("pg_dsn"), name)
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    return url
+
+
+async def pg_database(dsn: str, name: str) -> str:
+    """A migrated caseview database of its own on the test PostgreSQL; its SQLAlchemy URL."""
+    conn = await asyncpg.connect(f"{dsn}/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     return url
