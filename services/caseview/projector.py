@@ -117,16 +117,18 @@ async def identifier_revoked(
 
 async def link_suggested(sink: ProjectionSink, event: CloudEvent, e: LinkSuggested) -> None:
     await sink.entry(event, party_id=e.party_id, occurred_at=e.at)
-    values = {
-        "party_id": e.party_id,
-        "suggested_party_id": e.suggested_party_id,
-        "identifier_kind": e.identifier.kind.value,
-        "identifier_value": e.identifier.value,
-        "identifier_trust": e.identifier.trust.value,
-        "message_id": e.message_id,
-        "suggested_at": e.at,
-    }
-    await _upsert(sink.session, link_suggestions, {"suggestion_id": e.suggestion_id}, values)
+    await sink.suggestion(
+        {
+            "suggestion_id": e.suggestion_id,
+            "party_id": e.party_id,
+            "suggested_party_id": e.suggested_party_id,
+            "identifier_kind": e.identifier.kind.value,
+            "identifier_value": e.identifier.value,
+            "identifier_trust": e.identifier.trust.value,
+            "message_id": e.message_id,
+            "suggested_at": e.at,
+        }
+    )
 
 
 async def link_decided(sink: ProjectionSink, event: CloudEvent, e: LinkDecided) -> None:
@@ -464,6 +466,7 @@ BUFFERED = frozenset(
         PartyCreated.TYPE,
         PartyIdentifierAdded.TYPE,
         PossibleDuplicateFlagged.TYPE,
+        LinkSuggested.TYPE,
         CaseOpened.TYPE,
         MessageRouted.TYPE,
         NoteAdded.TYPE,

@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import BindParameter
 from services.caseview.orm import (
     IMPORTED_AFTER,
     cases,
+    link_suggestions,
     parties,
     party_identifiers,
     party_name_keys,
@@ -72,6 +73,10 @@ class ProjectionSink(Protocol):
 
     def moved(self, message_ids: Iterable[uuid.UUID], case_id: uuid.UUID) -> None:
         """History entries gathered but not yet written move to ``case_id``."""
+
+    async def suggestion(self, row: dict[str, Any]) -> None:
+        """A link suggestion (``link_suggestions``, keyed by ``suggestion_id``) made or made
+        again."""
 
 
 def entry_row(
@@ -167,6 +172,9 @@ class ImmediateSink:
     def moved(self, message_ids: Iterable[uuid.UUID], case_id: uuid.UUID) -> None:
         return  # nothing gathered
 
+    async def suggestion(self, row: dict[str, Any]) -> None:
+        await write_suggestions(self.session, [row])
+
 
 @dataclass
 class BufferedSink:
@@ -181,6 +189,10 @@ class BufferedSink:
     name_keys: list[dict[str, Any]] = field(default_factory=list)
     identifiers: dict[IdentifierKey, dict[str, Any]] = field(default_factory=dict)
     cases: list[dict[str, Any]] = field(default_factory=list)
+    # Link suggestions, one statement per batch: a typed address makes one for each party
+    # holding it, and writing each at once (and flushing the entities before it) made
+    # small batches several times dearer (docs/benchmarks.md, "End to end").
+    suggestions: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, session: AsyncSession, events: list[CloudEvent]) -> BufferedSink:
@@ -239,6 +251,9 @@ class BufferedSink:
         known = self.touches.get(case_id)
         self.touches[case_id] = at if known is None or at > known else known
 
+    async def suggestion(self, row: dict[str, Any]) -> None:
+        self.suggestions[row["suggestion_id"]] = row
+
     def moved(self, message_ids: Iterable[uuid.UUID], case_id: uuid.UUID) -> None:
         moved = set(message_ids)
         for row in self.rows:
@@ -246,7 +261,8 @@ class BufferedSink:
                 row["case_id"] = case_id
 
     async def write_entities(self) -> None:
-        """Parties, their name keys and identifiers, and cases: in that order (references)."""
+        """Parties, their name keys and identifiers, cases, and link suggestions: in that
+        order (references)."""
         session = self.session
         await insert_many(session, parties.insert(), self.parties)
         await insert_many(
@@ -270,7 +286,9 @@ class BufferedSink:
         if self.cases:
             await insert_many(session, cases.insert(), self.cases)
             await catch_up_folds(session, [c["id"] for c in self.cases])
+        await write_suggestions(session, list(self.suggestions.values()))
         self.parties, self.name_keys, self.identifiers, self.cases = [], [], {}, []
+        self.suggestions = {}
 
     async def close(self) -> None:
         """Write everything gathered: entities, history entries, case touches."""
@@ -278,6 +296,32 @@ class BufferedSink:
         await insert_many(self.session, timeline_entries.insert(), self.rows)
         if self.touches:
             await _write_touches(self.session, self.touches)
+
+
+_SUGGESTED = (
+    "party_id",
+    "suggested_party_id",
+    "identifier_kind",
+    "identifier_value",
+    "identifier_trust",
+    "message_id",
+    "suggested_at",
+)
+
+
+async def write_suggestions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Link suggestions made (again): one upsert on ``suggestion_id``; a decision already
+    projected stays (only what the suggestion says is set)."""
+    stmt = upsert_insert(session, link_suggestions)
+    await insert_many(
+        session,
+        stmt.on_conflict_do_update(
+            index_elements=["suggestion_id"], set_={k: stmt.excluded[k] for k in _SUGGESTED}
+        ),
+        rows,
+        postgres_suffix="ON CONFLICT (suggestion_id) DO UPDATE SET "
+        + ", ".join(f"{k} = EXCLUDED.{k}" for k in _SUGGESTED),
+    )
 
 
 async def _write_touches(session: AsyncSession, touches: dict[uuid.UUID, datetime]) -> None:

@@ -12,13 +12,15 @@ from services.caseview.projector import project, project_batch
 from shared.contracts import (
     CaseOpened,
     Channel,
+    IdentifierKind,
     MessageRouted,
     NoteAdded,
     PartyCreated,
     RoutingExplanation,
+    Trust,
     to_cloudevent,
 )
-from shared.contracts.timeline import Actor
+from shared.contracts.timeline import Actor, LinkDecided, LinkSuggested, PartyIdentifier
 from shared.db.engine import create_engine, session_factory
 from shared.envelope import source_urn
 
@@ -75,6 +77,31 @@ def history(start: datetime):
             at=start + timedelta(minutes=5),
         )
     )
+    # Suggestions are written once per batch (sinks.py); a decision later in the batch
+    # finds its suggestion written, and a suggestion made again leaves the decision.
+    first, second, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    mail = PartyIdentifier(kind=IdentifierKind.EMAIL, value="anna@example.org", trust=Trust.CLAIMED)
+    suggested = [
+        LinkSuggested(
+            suggestion_id=s,
+            party_id=party,
+            suggested_party_id=other,
+            identifier=mail,
+            message_id=uuid.uuid4(),
+            at=start + timedelta(minutes=40),
+        )
+        for s in (first, second)
+    ]
+    decided = LinkDecided(
+        suggestion_id=first,
+        party_id=party,
+        suggested_party_id=other,
+        confirmed=False,
+        by=Actor(user="u", team="kcc"),
+        reason="iemand anders",
+        at=start + timedelta(minutes=41),
+    )
+    payloads += [suggested[0], suggested[1], decided, suggested[0]]
     events = [
         to_cloudevent(
             p, source=SOURCE, subject=party, sequence=n + 1, time=start + timedelta(minutes=n)
@@ -98,7 +125,17 @@ async def state(sessions, party, case):
             )
         ).all()
         touched = await s.scalar(select(orm.cases.c.last_activity_at).where(orm.cases.c.id == case))
-    return [tuple(e) for e in entries], touched
+        ls = orm.link_suggestions
+        suggestions = (
+            await s.execute(
+                select(
+                    ls.c.identifier_value, ls.c.identifier_trust, ls.c.suggested_at, ls.c.decision
+                )
+                .where(ls.c.party_id == party)
+                .order_by(ls.c.decision.is_(None), ls.c.suggested_at)
+            )
+        ).all()
+    return [tuple(e) for e in entries], touched, [tuple(x) for x in suggestions]
 
 
 async def test_batch_equals_one_by_one(db_urls):
@@ -116,6 +153,11 @@ async def test_batch_equals_one_by_one(db_urls):
     batch_state = await state(sessions, batch_party, batch_case)
     await engine.dispose()
     assert batch_state == one_state
-    entries, touched = batch_state
-    assert [e[0] for e in entries] == [1, 2, 3, 4, 5, 6]
+    entries, touched, suggestions = batch_state
+    assert [e[0] for e in entries] == list(range(1, 11))
     assert touched == start + timedelta(minutes=30)  # the latest contact, not the note
+    made = start + timedelta(minutes=40)
+    assert suggestions == [
+        ("anna@example.org", "claimed", made, "rejected"),
+        ("anna@example.org", "claimed", made, None),
+    ]
