@@ -7,6 +7,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from pydantic import ValidationError
 
 from services.caseview.klantinteracties.auth import Integration, token_hash
 from services.caseview.klantinteracties.writes import Contactnaam, channel_of, sender
@@ -54,3 +55,10 @@ def test_the_contact_name_is_put_together() -> None:
     assert name.full() == "Anna de Vries"
     assert Contactnaam(voorletters="A.", achternaam="Jansen").full() == "A. Jansen"
     assert Contactnaam().full() is None
+
+
+def test_a_contact_name_longer_than_a_party_name_may_be_is_refused() -> None:
+    """Accepted, it would fail the router's insert (200 characters) after the 201."""
+    Contactnaam(voornaam="A" * 100, achternaam="B" * 99)  # 200 with the space: fits
+    with pytest.raises(ValidationError, match="langer dan 200 tekens"):
+        Contactnaam(voornaam="A" * 100, achternaam="B" * 100)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from services.caseview.config import CaseviewSettings
@@ -81,6 +81,15 @@ class Contactnaam(_Lenient):
     voornaam: str = Field(default="", max_length=200)
     voorvoegselAchternaam: str = Field(default="", max_length=10)  # noqa: N815
     achternaam: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Contactnaam:
+        # A party's name is at most 200 characters everywhere (ingest's channels, the
+        # router's and caseview's tables): a longer one accepted here would fail the router's
+        # insert and the contact would end as a dead letter after its 201.
+        if len(self.full() or "") > 200:
+            raise ValueError("de volledige naam is langer dan 200 tekens")
+        return self
 
     def full(self) -> str | None:
         first = self.voornaam or self.voorletters
