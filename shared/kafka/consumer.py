@@ -162,6 +162,7 @@ class TransactionalConsumer:
         max_attempts: int = 3,
         on_commit: Callable[[], Awaitable[None] | None] | None = None,
         batch_handler: BatchHandler | None = None,
+        kafka_commit_every: float = 1.0,
     ) -> None:
         self.group_id = group_id
         self._topics = list(topics)
@@ -177,6 +178,10 @@ class TransactionalConsumer:
         self._arrivals = ArrivalRate()
         self._max_attempts = max_attempts
         self._on_commit = on_commit
+        # Offsets applied but not yet committed to Kafka (see _commit_to_kafka).
+        self._kafka_offsets: dict[TopicPartition, int] = {}
+        self._kafka_commit_every = kafka_commit_every
+        self._kafka_committed_at = float("-inf")  # the first batch commits at once
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer = make_consumer(
             bootstrap=bootstrap,
@@ -194,6 +199,7 @@ class TransactionalConsumer:
         await self._consumer.start()
 
     async def stop(self) -> None:
+        await self._commit_to_kafka()  # what was applied since the last commit
         await self._consumer.stop()
 
     async def _next_batch(self) -> dict[TopicPartition, list[Record]]:
@@ -233,6 +239,7 @@ class TransactionalConsumer:
         while True:
             batch = await self._next_batch()
             if not batch:
+                await self._commit_to_kafka()  # quiet: Kafka's view catches up at once
                 continue
             started = time.perf_counter()
             try:
@@ -268,7 +275,9 @@ class TransactionalConsumer:
                 result = self._on_commit()
                 if result is not None:
                     await result
-            await self._commit_to_kafka(batch)
+            self._to_commit_to_kafka(batch)
+            if time.monotonic() - self._kafka_committed_at >= self._kafka_commit_every:
+                await self._commit_to_kafka()
             self._report_lag(batch)
 
     async def _apply(self, batch: dict[TopicPartition, list[Record]]) -> list[datetime]:
@@ -456,16 +465,30 @@ class TransactionalConsumer:
         )
         await session.execute(stmt, rows)
 
-    async def _commit_to_kafka(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        # Only partitions still assigned: a rebalance may have taken some away since the
-        # batch (aiokafka refuses the whole commit for one it no longer has). Their new owner
-        # starts from the offsets in the database.
+    def _to_commit_to_kafka(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        for tp, records in batch.items():
+            self._kafka_offsets[tp] = records[-1].offset + 1
+
+    async def _commit_to_kafka(self) -> None:
+        """Tell Kafka the offsets applied since the last time. The database holds the truth
+        (a new owner of a partition starts from the offsets stored there), so Kafka's copy
+        only serves the group's lag as tools outside Eenloket see it: committed at most every
+        ``kafka_commit_every`` seconds while busy and at once when a poll finds nothing. An
+        awaited commit per batch was a broker round trip in every batch's path.
+
+        Only partitions still assigned: a rebalance may have taken some away since the batch
+        (aiokafka refuses the whole commit for one it no longer has). Their new owner starts
+        from the offsets in the database."""
+        if not self._kafka_offsets:
+            return
         assigned = self._consumer.assignment()
         offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "")
-            for tp, records in batch.items()
+            tp: OffsetAndMetadata(offset, "")
+            for tp, offset in self._kafka_offsets.items()
             if tp in assigned
         }
+        self._kafka_offsets = {}
+        self._kafka_committed_at = time.monotonic()
         if not offsets:
             return
         try:
@@ -475,10 +498,10 @@ class TransactionalConsumer:
             log.info("kafka offset commit skipped", extra={"error_type": type(exc).__name__})
 
     def _report_lag(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        """Lag of the batch's partitions that are still assigned. Runs after the awaited Kafka
-        commit, outside the lock, so a rebalance may have taken partitions away meanwhile
-        (aiokafka's ``highwater`` asserts the partition is assigned: that assertion killed a
-        projector loop, issue #25). Never raises: a metric is not worth a consumer."""
+        """Lag of the batch's partitions that are still assigned. Runs outside the lock (at
+        times after an awaited Kafka commit), so a rebalance may have taken partitions away
+        meanwhile (aiokafka's ``highwater`` asserts the partition is assigned: that assertion
+        killed a projector loop, issue #25). Never raises: a metric is not worth a consumer."""
         try:
             assigned = self._consumer.assignment()
             for tp, records in batch.items():
@@ -502,6 +525,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         # Another replica reports these partitions' lag from now on: a stale value here would
         # be added to its own on the dashboards.
         for tp in revoked:
+            self._owner._kafka_offsets.pop(tp, None)  # its new owner commits from now on
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(self._owner.group_id, tp.topic, str(tp.partition))
 

@@ -94,7 +94,8 @@ async def test_lag_reporting_never_raises(make: Make) -> None:
 async def test_offsets_of_the_partitions_kept_are_still_committed_to_kafka(make: Make) -> None:
     fake = Revoked()
     consumer = make(fake)
-    await consumer._commit_to_kafka(_batch())
+    consumer._to_commit_to_kafka(_batch())
+    await consumer._commit_to_kafka()
     assert fake.committed == {TP1: 8}
 
 
