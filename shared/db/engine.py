@@ -41,7 +41,8 @@ def create_engine(url: str, *, local_ping: bool = False, **kwargs: Any) -> Async
     What that cannot see (a connection lost without a close) fails its first statement; the
     disconnect then invalidates every connection of the pool (SQLAlchemy's own handling), so
     the reads after it reconnect. For request paths that answer such a failure with a 503
-    (caseview); the workers keep the pre-ping."""
+    (caseview) and for workers that retry a failed transaction (the router's consumer and
+    relay); the other workers keep the pre-ping."""
     # orjson for JSON columns (outbox payloads, projections): several times faster.
     kwargs.setdefault("json_serializer", lambda obj: orjson.dumps(obj).decode())
     kwargs.setdefault("json_deserializer", orjson.loads)
