@@ -5,7 +5,7 @@ Per message, by its id: acceptance is the moment the generator received ingest's
 (vegeta's request start + its latency; the 202 body carries the message id);
 visibility is the first poll of caseview's ``timeline_entries`` that returned the
 row of that message id. The poller reads new rows with ``position > last`` every
-50 ms: positions are commit-ordered in caseview (its feed lock), so no committed
+10 ms: positions are commit-ordered in caseview (its feed lock), so no committed
 row is skipped. A message's visibility time is the poll's return time, so a latency
 is late by at most one poll interval plus the query's own time (both recorded).
 
@@ -37,7 +37,7 @@ from shared.db.engine import POSTGRES_SERVER_SETTINGS
 from shared.devstack import Service, run_services
 
 P99_LIMIT_MS = 1000.0
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.01
 PARTITIONS = 12
 MIN_RATE = 25
 
