@@ -3,6 +3,7 @@ is what the pydantic models write for the same rows: same bytes, same document."
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from asyncpg.pgproto import pgproto
 
 from services.caseview.paging import Count
 from services.caseview.timeline.models import TimelineEntry, TimelinePage
-from services.caseview.timeline.queries import entry_fields, page_json
+from services.caseview.timeline.queries import entry_fields, page_fields, page_json
 from services.caseview.viewer import CaseAccess, Viewer
 
 AT = datetime(2026, 12, 5, 11, 0, 0, tzinfo=UTC)
@@ -65,3 +66,52 @@ def test_page_json_is_what_the_models_write() -> None:
         "owner_team": "jeugd",
     }
     assert items[2]["imported"] and not items[0]["imported"]
+
+
+def _as_postgres_writes_it(body: dict[str, Any]) -> str:
+    """``jsonb`` as PostgreSQL's text output has it: a space after every ``:`` and ``,``."""
+    return json.dumps(body, ensure_ascii=False)
+
+
+def test_a_page_with_the_bodies_json_text_is_the_same_document() -> None:
+    """The pages read from the database carry each body's JSON text as it is (``page_fields``,
+    no decoding and encoding again): same document as the models', need-to-know still
+    applied (a redacted entry carries no trace of its body)."""
+    viewer = Viewer(teams=frozenset({"burgerzaken"}), confidential_terms=("jeugdzorg",))
+    secret = CaseAccess(uuid.uuid4(), "ZAAK-2026-0000000001", "jeugdzorg", False, "jeugd")
+    rows = [(row(), None), (row(case_id=secret.id), secret)]
+    party = uuid.uuid4()
+    as_read = [
+        (
+            SimpleNamespace(
+                **{**vars(r), "body": None, "body_json": _as_postgres_writes_it(r.body)}
+            ),
+            c,
+        )
+        for r, c in rows
+    ]
+    written = page_json(
+        party, [page_fields(viewer, r, c) for r, c in as_read], None, Count(value=2, capped=False)
+    )
+    model = TimelinePage(
+        party_id=party,
+        items=[TimelineEntry(**entry_fields(viewer, r, c)) for r, c in rows],
+        next_cursor=None,
+        total=Count(value=2, capped=False),
+    )
+    assert orjson.loads(written) == model.model_dump(mode="json")
+    assert b"Wanneer" in written and written.count(b"Wanneer") == 1  # the redacted one's not
+    # Compact JSON text (as SQLite keeps what SQLAlchemy wrote) gives the very same bytes.
+    compact = [
+        (SimpleNamespace(**{**vars(r), "body_json": orjson.dumps(r.body).decode()}), c)
+        for r, c in rows
+    ]
+    assert (
+        page_json(
+            party,
+            [page_fields(viewer, r, c) for r, c in compact],
+            None,
+            Count(value=2, capped=False),
+        )
+        == model.model_dump_json().encode()
+    )
