@@ -68,6 +68,11 @@ def test_page_json_is_what_the_models_write() -> None:
     assert items[2]["imported"] and not items[0]["imported"]
 
 
+def _as_read(r: Any, body_json: str) -> Any:
+    """The row as the page statements read it: the body only as its JSON text."""
+    return SimpleNamespace(**{**vars(r), "body": None, "body_json": body_json})
+
+
 def _as_postgres_writes_it(body: dict[str, Any]) -> str:
     """``jsonb`` as PostgreSQL's text output has it: a space after every ``:`` and ``,``."""
     return json.dumps(body, ensure_ascii=False)
@@ -81,15 +86,7 @@ def test_a_page_with_the_bodies_json_text_is_the_same_document() -> None:
     secret = CaseAccess(uuid.uuid4(), "ZAAK-2026-0000000001", "jeugdzorg", False, "jeugd")
     rows = [(row(), None), (row(case_id=secret.id), secret)]
     party = uuid.uuid4()
-    as_read = [
-        (
-            SimpleNamespace(
-                **{**vars(r), "body": None, "body_json": _as_postgres_writes_it(r.body)}
-            ),
-            c,
-        )
-        for r, c in rows
-    ]
+    as_read = [(_as_read(r, _as_postgres_writes_it(r.body)), c) for r, c in rows]
     written = page_json(
         party, [page_fields(viewer, r, c) for r, c in as_read], None, Count(value=2, capped=False)
     )
@@ -102,10 +99,7 @@ def test_a_page_with_the_bodies_json_text_is_the_same_document() -> None:
     assert orjson.loads(written) == model.model_dump(mode="json")
     assert b"Wanneer" in written and written.count(b"Wanneer") == 1  # the redacted one's not
     # Compact JSON text (as SQLite keeps what SQLAlchemy wrote) gives the very same bytes.
-    compact = [
-        (SimpleNamespace(**{**vars(r), "body_json": orjson.dumps(r.body).decode()}), c)
-        for r, c in rows
-    ]
+    compact = [(_as_read(r, orjson.dumps(r.body).decode()), c) for r, c in rows]
     assert (
         page_json(
             party,
