@@ -48,6 +48,10 @@ class ServiceSettings(BaseSettings):
     consumer_linger_ms: int = Field(default=50, ge=0, le=1000)
     consumer_linger_records: int = Field(default=100, ge=1)
     consumer_linger_rate: float = Field(default=200.0, ge=0)
+    # Services with an outbox (router, outbound): published rows are deleted after this long
+    # (shared/outbox_purge.py), checked this often.
+    outbox_retention_hours: float = Field(default=7 * 24.0, gt=0)
+    outbox_purge_every_seconds: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> ServiceSettings:

@@ -23,6 +23,7 @@ from shared.kafka.consumer import ConsumerTables, TransactionalConsumer
 from shared.kafka.deadletter import DeadLetters
 from shared.kafka.producer import ResilientProducer
 from shared.outbox import OutboxRelay
+from shared.outbox_purge import purge_forever
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops, on_loop_death
 from shared.telemetry import setup_tracing
@@ -77,6 +78,7 @@ def create_app(
         loops.start("outbound-consumer", consumer.run())
         loops.start("delivery-worker", worker.run())
         loops.start("outbox-relay", relay.run())
+        loops.start("outbox-purge", purge_forever(sessions, outbox, settings))
         app.state.readiness = {
             "database": lambda: check_database(engine),
             "kafka": lambda: check_kafka(producer.client),

@@ -32,6 +32,7 @@ from shared.kafka.deadletter import DeadLetters
 from shared.kafka.producer import ResilientProducer
 from shared.kafka.records import Record
 from shared.outbox import OutboxRelay
+from shared.outbox_purge import purge_forever
 from shared.service import check_database, check_kafka
 from shared.tasks import Loops, on_loop_death
 from shared.telemetry import setup_tracing
@@ -136,6 +137,7 @@ def create_app(settings: RouterSettings) -> FastAPI:
         for n, consumer in enumerate(consumers):
             loops.start("router-consumer" if n == 0 else f"router-consumer-{n}", consumer.run())
         loops.start("outbox-relay", relay.run())
+        loops.start("outbox-purge", purge_forever(sessions, outbox, settings))
         loops.start(
             "gauges", gauges.run(engine, sessions, relay, every=settings.gauges_every_seconds)
         )
