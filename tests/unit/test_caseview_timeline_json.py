@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ from services.caseview.viewer import CaseAccess, Viewer
 AT = datetime(2026, 12, 5, 11, 0, 0, tzinfo=UTC)
 
 
-def row(**changes: Any) -> Any:
+def row(**changes: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "event_id": pgproto.UUID(str(uuid.uuid4())),  # as asyncpg returns them
         "type": "nl.eenloket.message.routed",
@@ -33,7 +32,7 @@ def row(**changes: Any) -> Any:
         "channel": "email",
         "body": {"subject": "Vraag över €", "text": 'Wanneer?\n"quoted"', "n": [1, 2.5, None]},
     }
-    return SimpleNamespace(**{**fields, **changes})
+    return {**fields, **changes}  # as a row's ``_mapping`` answers
 
 
 def test_page_json_is_what_the_models_write() -> None:
@@ -68,9 +67,9 @@ def test_page_json_is_what_the_models_write() -> None:
     assert items[2]["imported"] and not items[0]["imported"]
 
 
-def _as_read(r: Any, body_json: str) -> Any:
+def _as_read(r: dict[str, Any], body_json: str) -> dict[str, Any]:
     """The row as the page statements read it: the body only as its JSON text."""
-    return SimpleNamespace(**{**vars(r), "body": None, "body_json": body_json})
+    return {**r, "body": None, "body_json": body_json}
 
 
 def _as_postgres_writes_it(body: dict[str, Any]) -> str:
@@ -86,7 +85,7 @@ def test_a_page_with_the_bodies_json_text_is_the_same_document() -> None:
     secret = CaseAccess(uuid.uuid4(), "ZAAK-2026-0000000001", "jeugdzorg", False, "jeugd")
     rows = [(row(), None), (row(case_id=secret.id), secret)]
     party = uuid.uuid4()
-    as_read = [(_as_read(r, _as_postgres_writes_it(r.body)), c) for r, c in rows]
+    as_read = [(_as_read(r, _as_postgres_writes_it(r["body"])), c) for r, c in rows]
     written = page_json(
         party, [page_fields(viewer, r, c) for r, c in as_read], None, Count(value=2, capped=False)
     )
@@ -99,7 +98,7 @@ def test_a_page_with_the_bodies_json_text_is_the_same_document() -> None:
     assert orjson.loads(written) == model.model_dump(mode="json")
     assert b"Wanneer" in written and written.count(b"Wanneer") == 1  # the redacted one's not
     # Compact JSON text (as SQLite keeps what SQLAlchemy wrote) gives the very same bytes.
-    compact = [(_as_read(r, orjson.dumps(r.body).decode()), c) for r, c in rows]
+    compact = [(_as_read(r, orjson.dumps(r["body"]).decode()), c) for r, c in rows]
     assert (
         page_json(
             party,

@@ -6,13 +6,25 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Text, bindparam, cast, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    Row,
+    RowMapping,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -137,14 +149,10 @@ async def single_party_page(
         return None
     page = rows[:limit]
     n = int(rows[0].page_total)
-    access = {
-        r.case_id: CaseAccess.of_joined(r, r.case_id)
-        for r in page
-        if r.case_id is not None and r.access_owner_team is not None
-    }
+    access = _joined_access(page)
     return page_json(
         party_id,
-        [page_fields(viewer, r, access.get(r.case_id) if r.case_id else None) for r in page],
+        [page_fields(viewer, m, access.get(m["case_id"])) for m in _mappings(page)],
         row_key(page[-1]).encode() if len(rows) > limit else None,
         Count(value=min(n, count_cap), capped=n > count_cap),
     )
@@ -181,7 +189,7 @@ async def case_timeline(
     n = int(rows[0].n)
     return rows[0].case_party_id, page_json(
         rows[0].case_party_id,
-        [page_fields(viewer, r, access) for r in page],
+        [page_fields(viewer, m, access) for m in _mappings(page)],
         row_key(page[-1]).encode() if len(rows) > limit else None,
         Count(value=min(n, count_cap), capped=n > count_cap),
     )
@@ -264,42 +272,55 @@ async def _entries(
     session: AsyncSession, viewer: Viewer, rows: Sequence[Row[Any]]
 ) -> list[TimelineEntry]:
     if rows and "access_owner_team" in rows[0]._fields:  # joined (``access_columns``)
-        access = {
-            r.case_id: CaseAccess.of_joined(r, r.case_id)
-            for r in rows
-            if r.case_id is not None and r.access_owner_team is not None
-        }
+        access = _joined_access(rows)
     else:
         access = await case_access(session, (r.case_id for r in rows if r.case_id is not None))
-    return [_entry(viewer, r, access.get(r.case_id) if r.case_id else None) for r in rows]
+    return [
+        TimelineEntry(**entry_fields(viewer, m, access.get(m["case_id"]))) for m in _mappings(rows)
+    ]
 
 
-def _entry(viewer: Viewer, r: Row[Any], case: CaseAccess | None) -> TimelineEntry:
-    return TimelineEntry(**entry_fields(viewer, r, case))
+def _joined_access(rows: Sequence[Row[Any]]) -> dict[uuid.UUID, CaseAccess]:
+    """Each case's ``CaseAccess`` from the rows' ``access_columns``, made once per case."""
+    access: dict[uuid.UUID, CaseAccess] = {}
+    for r in rows:
+        if r.case_id is not None and r.case_id not in access and r.access_owner_team is not None:
+            access[r.case_id] = CaseAccess.of_joined(r, r.case_id)
+    return access
+
+
+def _mappings(rows: Sequence[Row[Any]]) -> list[RowMapping]:
+    # A row's mapping answers by name several times faster than the row's attributes
+    # (a page reads a dozen of each of its rows' columns, #22).
+    return [r._mapping for r in rows]
 
 
 def entry_fields(
-    viewer: Viewer, r: Row[Any], case: CaseAccess | None, body: dict[str, Any] | None = None
+    viewer: Viewer,
+    r: Mapping[Any, Any],
+    case: CaseAccess | None,
+    body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``TimelineEntry``'s fields from its row (need-to-know applied), in field order;
     ``body`` instead of the row's own when given."""
-    data: dict[str, Any] = r.body if body is None else body
+    data: dict[str, Any] = r["body"] if body is None else body
     redacted = case is not None and not viewer.sees(case)
     if redacted:
         assert case is not None
         # That a contact happened, when, on which channel, and who owns the case: no contents.
         data = {"case_number": case.number, "owner_team": case.owner_team}
+    occurred_at, recorded_at = r["occurred_at"], r["recorded_at"]
     return {
-        "event_id": r.event_id,
-        "type": r.type,
-        "party_id": r.party_id,
-        "sequence": int(r.sequence),
-        "occurred_at": r.occurred_at,
-        "recorded_at": r.recorded_at,
-        "imported": r.recorded_at is not None and r.recorded_at - r.occurred_at > IMPORTED_AFTER,
-        "case_id": r.case_id,
-        "message_id": r.message_id,
-        "channel": r.channel,
+        "event_id": r["event_id"],
+        "type": r["type"],
+        "party_id": r["party_id"],
+        "sequence": int(r["sequence"]),
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "imported": recorded_at is not None and recorded_at - occurred_at > IMPORTED_AFTER,
+        "case_id": r["case_id"],
+        "message_id": r["message_id"],
+        "channel": r["channel"],
         "redacted": redacted,
         "data": data,
     }
@@ -315,14 +336,14 @@ def _without_body() -> list[ColumnElement[Any]]:
     return [*columns, cast(t.c.body, Text).label("body_json")]
 
 
-def page_fields(viewer: Viewer, r: Row[Any], case: CaseAccess | None) -> dict[str, Any]:
+def page_fields(viewer: Viewer, r: Mapping[Any, Any], case: CaseAccess | None) -> dict[str, Any]:
     """``entry_fields`` of a row of ``_without_body``: the body's JSON text goes into the page
     unchanged (``orjson.Fragment``). PostgreSQL writes ``jsonb`` as text with a space after
     each ``:`` and ``,``: the same document as the models', not the same bytes
     (tests/unit/test_caseview_timeline_json.py)."""
     fields = entry_fields(viewer, r, case, body={})
     if not fields["redacted"]:
-        fields["data"] = orjson.Fragment(r.body_json)
+        fields["data"] = orjson.Fragment(r["body_json"])
     return fields
 
 
