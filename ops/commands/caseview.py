@@ -104,6 +104,7 @@ def caseview_rebuild(
                     "only_live": d.only_live,
                     "changed": d.changed,
                     "first": list(d.first),
+                    "columns": list(d.columns),
                 }
                 for d in result.differences
             ],

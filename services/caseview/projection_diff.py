@@ -1,9 +1,10 @@
 """Comparing two copies of the read models: the live tables and a rebuild's shadow.
 
-A hash per table says *whether* they differ (cheap, streamed); for a table that differs, a
-digest per row keyed by the table's natural key says *which* rows: only in the rebuild, only
-live, or in both with other content. The operator sees counts and the first keys per table
-(``eenloket caseview rebuild``), never row contents (they hold personal data).
+A hash per table says *whether* they differ (cheap, streamed); for a table that differs,
+digests per column of each row, keyed by the table's natural key, say *which* rows: only in
+the rebuild, only live, or in both with other content. The operator sees counts and the
+first keys per table and, for rows in both, which columns differ (``eenloket caseview
+rebuild``), never row contents (they hold personal data).
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ class TableDifference:
     only_live: int  # rows the live table has and the rebuild lacks
     changed: int  # rows in both, with other content
     first: tuple[str, ...]  # the first differing keys, sorted (ids, numbers: no content)
+    columns: tuple[str, ...] = ()  # the columns that differ in the changed rows (names only)
 
     def describe(self) -> str:
+        columns = f" (columns: {', '.join(self.columns)})" if self.columns else ""
         return (
             f"{self.table}: {self.only_rebuilt} only rebuilt, {self.only_live} only live, "
-            f"{self.changed} changed; first: {', '.join(self.first)}"
+            f"{self.changed} changed{columns}; first: {', '.join(self.first)}"
         )
 
 
@@ -102,16 +105,18 @@ async def projection_hash(
     return whole.hexdigest(), per_table
 
 
-async def _row_digests(session: AsyncSession, table: Table) -> dict[str, bytes]:
+async def _row_digests(session: AsyncSession, table: Table) -> dict[str, tuple[bytes, ...]]:
+    """Per row (by its key), a digest per compared column: which rows differ, and in what."""
     keys = KEYS[table.name]
     if table.name == "party_name_keys":
         keys = ("party_id", "key")  # the id first: reports name rows by it (NAMED_BY)
-    digests: dict[str, bytes] = {}
+    digests: dict[str, tuple[bytes, ...]] = {}
     result = await session.stream(select(*_compared(table)))
     async for row in result:
-        doc = [_jsonable(v) for v in row]
         key = "/".join(str(_jsonable(row._mapping[k])) for k in keys)
-        digests[key] = hashlib.sha256(orjson.dumps(doc)).digest()
+        digests[key] = tuple(
+            hashlib.blake2b(orjson.dumps(_jsonable(v)), digest_size=16).digest() for v in row
+        )
     return digests
 
 
@@ -136,6 +141,13 @@ async def differences(
         changed = {k for k in rebuilt.keys() & live.keys() if rebuilt[k] != live[k]}
         differing = sorted(only_rebuilt | only_live | changed)
         if differing:
+            names = [c.name for c in _compared(by_name[name])]
+            columns = {
+                names[i]
+                for k in changed
+                for i, (a, b) in enumerate(zip(rebuilt[k], live[k], strict=True))
+                if a != b
+            }
             found.append(
                 TableDifference(
                     name,
@@ -143,6 +155,7 @@ async def differences(
                     len(only_live),
                     len(changed),
                     _named(name, differing),
+                    tuple(n for n in names if n in columns),
                 )
             )
     return found

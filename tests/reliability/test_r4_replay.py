@@ -244,9 +244,17 @@ async def test_rebuild_from_offset_zero_is_identical(
             "rebuild_events": report.events,
             "switched": report.switched,
             "diff": diff,
+            "refused": report.refused,
+            "live_behind": report.live_behind,
+            "rebuild_differences": [d.describe() for d in report.differences],
         },
     )
-    assert report.switched
+    assert report.switched, (
+        f"the rebuild did not switch (refused={report.refused}, "
+        f"live_behind={report.live_behind}); seed {seed}; differences: "
+        + "; ".join(d.describe() for d in report.differences)
+        + f" (see {path})"
+    )
     assert report.events == len({e.id for e in events})
     assert low is not None and head is not None and low > head, "every row was rewritten"
     assert not diff, f"tables differ after the rebuild: {sorted(diff)} (rows: see {path})"

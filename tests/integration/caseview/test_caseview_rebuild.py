@@ -281,6 +281,9 @@ async def test_a_differing_projection_is_named_per_table_and_not_switched_unless
             assert set(by_table) == {"cases", "timeline_entries"}
             assert (by_table["cases"].changed, by_table["cases"].only_live) == (1, 0)
             assert by_table["cases"].first == (str(wrong_case),)
+            assert by_table["cases"].columns == ("owner_team",)
+            assert "(columns: owner_team)" in by_table["cases"].describe()
+            assert by_table["timeline_entries"].columns == ()  # missing, not changed
             assert by_table["timeline_entries"].only_rebuilt == 1
             assert by_table["timeline_entries"].first == (str(lost),)
 
