@@ -332,7 +332,10 @@ def _without_body() -> list[ColumnElement[Any]]:
     Python objects and encoding them again (the decoding alone was a fifth of a timeline
     read's CPU, #22)."""
     t = timeline_entries
-    columns: list[ColumnElement[Any]] = [c for c in t.c if c.name != "body"]
+    # Neither the body nor what no page shows (the feed's position, a handover's prev_team).
+    columns: list[ColumnElement[Any]] = [
+        c for c in t.c if c.name not in ("body", "position", "prev_team")
+    ]
     return [*columns, cast(t.c.body, Text).label("body_json")]
 
 
