@@ -130,7 +130,8 @@ def ratio_rows(results: dict[str, Any]) -> list[tuple[str, float, float | None, 
         if run["read"] == "timeline":  # the console's main read; the others are in the table
             rows.append(
                 (
-                    f"party timeline page x{run['clients']}",
+                    f"party timeline page x{run['clients']}"
+                    + (f", {run['replicas']} caseview" if run.get("replicas", 1) > 1 else ""),
                     run["service"]["reads_per_second"],
                     run["ceiling"]["reads_per_second"],
                     "the same SQL on asyncpg, same clients",

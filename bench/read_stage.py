@@ -1,7 +1,9 @@
 """Read stage (#22): the console's four reads against caseview on durable PostgreSQL, beside
 the same SQL statements run directly with asyncpg at the same concurrency (the ceiling).
 
-One caseview process (`python -m services.caseview serve`) on a database filled with SQL:
+Caseview (`python -m services.caseview serve`) as one process, then, at the first
+concurrency, as two replicas sharing the clients (as shipped, caseview runs as several
+replicas: deploy/k8s), on a database filled with SQL:
 ``parties`` parties (one case each, spread over ten teams, every 20th confidential), each
 with an e-mail identifier and a name; ``rows`` timeline entries, a hundred each for the
 first 1 % of parties (the busy ones the timeline and case reads ask for: every page is
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -34,7 +37,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +66,7 @@ from shared.devstack import run_services
 
 TEAMS = tuple(f"team{n}" for n in range(10))
 READS = ("timeline", "case", "queue", "search")
+REPLICAS = (1, 2)  # caseview processes; two at the first concurrency only
 BUSY_ENTRIES = 100  # per busy party: a first page of 50 is always full
 LENGTH = re.compile(rb"content-length: *(\d+)", re.IGNORECASE)
 BODY = {
@@ -223,17 +227,30 @@ async def _http_client(
         writer.close()
 
 
+def _spread(
+    host: str, ports: list[int], reads: list[tuple[bytes, ...]]
+) -> Callable[[float, Measured], Awaitable[None]]:
+    """A client loop per call, the loops spread evenly over the replicas' ports."""
+    turn = itertools.count()
+
+    async def one(until: float, out: Measured) -> None:
+        await _http_client(host, ports[next(turn) % len(ports)], reads, until, out)
+
+    return one
+
+
 async def measured(
     clients: int,
     seconds: float,
     one: Callable[[float, Measured], Awaitable[None]],
-    service_pid: int | None,
+    service_pids: Sequence[int],
     postgres_pid: int,
 ) -> Measured:
-    """``clients`` loops of ``one`` for ``seconds``; CPU of service, PostgreSQL, this process."""
+    """``clients`` loops of ``one`` for ``seconds``; CPU of the service's processes (all
+    replicas), PostgreSQL, this process."""
     out = Measured()
     cpu0 = (
-        cpu_seconds(service_pid) if service_pid else 0.0,
+        sum(cpu_seconds(pid) for pid in service_pids),
         cpu_seconds_reaped(postgres_pid),
         time.process_time(),
     )
@@ -241,7 +258,7 @@ async def measured(
     until = began + seconds
     await asyncio.gather(*(one(until, out) for _ in range(clients)))
     out.seconds = time.perf_counter() - began
-    out.service_cpu = (cpu_seconds(service_pid) if service_pid else 0.0) - cpu0[0]
+    out.service_cpu = sum(cpu_seconds(pid) for pid in service_pids) - cpu0[0]
     out.postgres_cpu = cpu_seconds_reaped(postgres_pid) - cpu0[1]
     out.client_cpu = time.process_time() - cpu0[2]
     return out
@@ -349,35 +366,44 @@ async def run(
         "statements": {k: len(v) for k, v in statements.items()},
         "runs": [],
     }
-    with run_services({"caseview": env}, logs / "reads") as services:
-        service = services["caseview"]
-        host, port = "127.0.0.1", int(service.url.rsplit(":", 1)[1])
-        reads = requests(parties, token, f"{host}:{port}")
-        warm = Measured()
-        await _http_client(host, port, reads["timeline"], time.perf_counter() + 1, warm)
-        for clients in concurrencies:
-            for name in READS:
-                load = os.getloadavg()[0]
-
-                async def http(until: float, out: Measured, name: str = name) -> None:
-                    await _http_client(host, port, reads[name], until, out)
-
-                spy = (
-                    _profiler(service.process.pid) if (name, clients) == ("timeline", 16) else None
+    ceilings: dict[tuple[str, int], Measured] = {}
+    for replicas in REPLICAS:
+        # As shipped, caseview runs as several replicas (deploy/k8s): one per core here.
+        names = ["caseview", *(f"caseview#{n}" for n in range(2, replicas + 1))]
+        with run_services(dict.fromkeys(names, env), logs / f"reads-x{replicas}") as services:
+            host = "127.0.0.1"
+            ports = [int(s.url.rsplit(":", 1)[1]) for s in services.values()]
+            pids = [s.process.pid for s in services.values()]
+            reads = requests(parties, token, f"{host}:{ports[0]}")
+            for port in ports:
+                await _http_client(
+                    host, port, reads["timeline"], time.perf_counter() + 1, Measured()
                 )
-                m = await measured(clients, seconds, http, service.process.pid, postgres_pid)
-                if spy is not None:
-                    spy.wait()
-                c = await ceiling(dsn, statements[name], clients, ceiling_seconds, postgres_pid)
-                row = {
-                    "read": name,
-                    "clients": clients,
-                    "load_average": round(load, 2),
-                    "service": m.summary(),
-                    "ceiling": c.summary(),
-                }
-                results["runs"].append(row)
-                print(line(row), flush=True)
+            for clients in concurrencies if replicas == 1 else concurrencies[:1]:
+                for name in READS:
+                    load = os.getloadavg()[0]
+                    profiled = (name, clients, replicas) == ("timeline", 16, 1)
+                    spy = _profiler(pids[0]) if profiled else None
+                    http = _spread(host, ports, reads[name])
+                    m = await measured(clients, seconds, http, pids, postgres_pid)
+                    if spy is not None:
+                        spy.wait()
+                    c = ceilings.get((name, clients))
+                    if c is None:
+                        c = await ceiling(
+                            dsn, statements[name], clients, ceiling_seconds, postgres_pid
+                        )
+                        ceilings[name, clients] = c
+                    row = {
+                        "read": name,
+                        "clients": clients,
+                        "replicas": replicas,
+                        "load_average": round(load, 2),
+                        "service": m.summary(),
+                        "ceiling": c.summary(),
+                    }
+                    results["runs"].append(row)
+                    print(line(row), flush=True)
     return results
 
 
@@ -419,7 +445,7 @@ async def ceiling(
                     out.latencies.append(time.perf_counter() - began)
                     out.reads += 1
 
-        return await measured(clients, seconds, one, None, postgres_pid)
+        return await measured(clients, seconds, one, (), postgres_pid)
     finally:
         await pool.close()
 
@@ -427,12 +453,17 @@ async def ceiling(
 def line(row: dict[str, Any]) -> str:
     s, c = row["service"], row["ceiling"]
     return (
-        f"reads {row['read']} x{row['clients']}: {s['reads_per_second']:,.0f}/s, p50 "
+        f"reads {row['read']} x{row['clients']}{_on(row)}: {s['reads_per_second']:,.0f}/s, p50 "
         f"{s['p50_ms']} ms, p99 {s['p99_ms']} ms, CPU/read caseview "
         f"{s['service_cpu_ms_per_read']} ms + PostgreSQL {s['postgres_cpu_ms_per_read']} ms "
         f"({s['errors']} errors) | ceiling {c['reads_per_second']:,.0f}/s, p99 {c['p99_ms']} ms, "
         f"PostgreSQL {c['postgres_cpu_ms_per_read']} ms/read | load {row['load_average']}"
     )
+
+
+def _on(row: dict[str, Any]) -> str:
+    replicas = row.get("replicas", 1)
+    return f" on {replicas} caseview replicas" if replicas > 1 else ""
 
 
 def table(r: dict[str, Any]) -> list[str]:
@@ -443,15 +474,17 @@ def table(r: dict[str, Any]) -> list[str]:
         f"access log on; {r['seconds_per_read']:g} s per read and concurrency, ceiling "
         f"{r['ceiling_seconds_per_read']:g} s):",
         "",
-        "| read | clients | reads/s | p50 | p99 | CPU/read caseview | CPU/read PostgreSQL | "
-        "ceiling reads/s | ceiling p99 | ceiling PostgreSQL CPU/read | ratio | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| read | clients | caseview replicas | reads/s | p50 | p99 | CPU/read caseview | "
+        "CPU/read PostgreSQL | ceiling reads/s | ceiling p99 | ceiling PostgreSQL CPU/read | "
+        "ratio | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in r["runs"]:
         s, c = row["service"], row["ceiling"]
         ratio = s["reads_per_second"] / c["reads_per_second"] if c["reads_per_second"] else 0
         out.append(
-            f"| {row['read']} | {row['clients']} | {s['reads_per_second']:,.0f} | "
+            f"| {row['read']} | {row['clients']} | {row.get('replicas', 1)} | "
+            f"{s['reads_per_second']:,.0f} | "
             f"{s['p50_ms']} ms | {s['p99_ms']} ms | {s['service_cpu_ms_per_read']} ms | "
             f"{s['postgres_cpu_ms_per_read']} ms | {c['reads_per_second']:,.0f} | "
             f"{c['p99_ms']} ms | {c['postgres_cpu_ms_per_read']} ms | {ratio:.2f} | "

@@ -88,6 +88,7 @@ def run_services(
     on_start: Callable[[list[int]], None] | None = None,
 ) -> Iterator[dict[str, Service]]:
     """Start each named service with its own environment; stop them (by pid) at the end.
+    A second replica of a service is named ``<service>#<n>`` (e.g. ``caseview#2``).
     ``on_start`` is told the pids as soon as the processes exist (the demo records them, so a
     demo killed before its cleanup ran can be cleaned up by the next one)."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -95,9 +96,10 @@ def run_services(
     try:
         for name, extra in env.items():
             port = (ports or {}).get(name) or free_port()
-            log = log_dir / f"{name}.log"
+            log = log_dir / f"{name.replace('#', '-')}.log"
+            module = name.partition("#")[0]
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", f"services.{name}", "serve", "--migrate"],
+                [sys.executable, "-m", f"services.{module}", "serve", "--migrate"],
                 cwd=ROOT,
                 env={**os.environ, **extra, "EENLOKET_HTTP_PORT": str(port)},
                 stdout=log.open("wb"),
