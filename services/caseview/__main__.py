@@ -12,14 +12,14 @@ from fastapi import FastAPI
 
 from services.caseview.bootstrap import MIGRATIONS, create_app
 from services.caseview.config import CaseviewSettings
-from shared.gctune import freeze_startup_heap
+from shared.gctune import tune_gc_for_requests
 from shared.service import service_main
 from shared.settings import ServiceSettings
 
 
 def _app(settings: ServiceSettings) -> FastAPI:
     app = create_app(cast(CaseviewSettings, settings))
-    freeze_startup_heap()  # the service process only (not tests that build the app in theirs)
+    tune_gc_for_requests()  # the service process only (not tests that build the app in theirs)
     return app
 
 

@@ -8,14 +8,14 @@ from fastapi import FastAPI
 
 from services.ingest.bootstrap import MIGRATIONS, create_app
 from services.ingest.config import IngestSettings
-from shared.gctune import freeze_startup_heap
+from shared.gctune import tune_gc_for_requests
 from shared.service import service_main
 from shared.settings import ServiceSettings
 
 
 def _app(settings: ServiceSettings) -> FastAPI:
     app = create_app(cast(IngestSettings, settings))
-    freeze_startup_heap()  # the service process only (not tests that build the app in theirs)
+    tune_gc_for_requests()  # the service process only (not tests that build the app in theirs)
     return app
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.gctune import collect_after_batch, freeze_startup_heap, tune_gc
+from shared.gctune import collect_after_batch, tune_gc, tune_gc_for_requests
 
 
 @pytest.fixture
@@ -19,12 +19,12 @@ def restored_gc() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restored_gc")
-def test_a_request_service_freezes_its_start_up_heap_and_keeps_the_thresholds() -> None:
+def test_a_request_service_freezes_its_start_up_heap_and_makes_full_collections_rare() -> None:
     gc.unfreeze()
-    thresholds = gc.get_threshold()
-    freeze_startup_heap()
+    young, middle, _ = gc.get_threshold()
+    tune_gc_for_requests()
     assert gc.get_freeze_count() > 1000  # the modules and everything built at start-up
-    assert gc.get_threshold() == thresholds  # young collections stay small and frequent
+    assert gc.get_threshold() == (young, middle, 1000)  # young ones stay small and frequent
 
 
 @pytest.mark.usefixtures("restored_gc")
