@@ -284,8 +284,10 @@ def _joined_access(rows: Sequence[Row[Any]]) -> dict[uuid.UUID, CaseAccess]:
     """Each case's ``CaseAccess`` from the rows' ``access_columns``, made once per case."""
     access: dict[uuid.UUID, CaseAccess] = {}
     for r in rows:
-        if r.case_id is not None and r.case_id not in access and r.access_owner_team is not None:
-            access[r.case_id] = CaseAccess.of_joined(r, r.case_id)
+        m = r._mapping
+        case_id = m["case_id"]
+        if case_id is not None and case_id not in access and m["access_owner_team"] is not None:
+            access[case_id] = CaseAccess.of_joined(r, case_id)
     return access
 
 
