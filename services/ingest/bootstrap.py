@@ -63,7 +63,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         # No ping per checkout (a round trip per message, 9 % of ingest's CPU under load):
         # a connection PostgreSQL dropped fails its statement, the pool is invalidated and
         # the caller gets the 503 it would get for any database outage, and sends again.
-        # The pool keeps every connection it may open (20, as 10 + 10 overflow did before):
+        # The pool keeps every connection it may open (20; 10 + 5 overflow before):
         # under load an overflow connection was closed on its return and opened again
         # (a name lookup in a thread, a PostgreSQL backend started) for the next message.
         engine = create_engine(
