@@ -92,6 +92,9 @@ class CaseviewSettings(ServiceSettings, AttachmentStoreSettings):
     # A contact registered in steps (POST /klantcontacten, /betrokkenen, /onderwerpobjecten)
     # goes in once complete, or with what it has after this long without a change.
     klantinteracties_settle_seconds: float = Field(default=30.0, gt=0)
+    # A published draft (it holds the contact's text and sender) is deleted this long after
+    # it went in: the message is in the histories by then (docs/klantinteracties.md).
+    klantinteracties_draft_retention_hours: float = Field(default=168.0, gt=0)
 
     routing_file: Path = DEFAULT_ROUTING_FILE  # its `teams` only (handovers, participants)
     templates_file: Path = DEFAULT_TEMPLATES_FILE  # reply templates (replies/templates.py)

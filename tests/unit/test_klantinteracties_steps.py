@@ -179,3 +179,25 @@ async def test_the_task_publishes_what_is_due_and_retries_while_kafka_is_away(
             )
         }
     assert waiting == {completing.id, fresh.id, elsewhere.id}
+
+
+async def test_the_task_deletes_its_drafts_published_longer_ago_than_the_retention(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    now = AT + timedelta(days=30)
+    old = with_betrokkene(published_at=now - timedelta(hours=169))  # past a week: deleted
+    recent = with_betrokkene(published_at=now - timedelta(hours=167))  # within it: kept
+    elsewhere = with_betrokkene(published_at=now - timedelta(days=20), integration="ander")
+    rows = [old, recent, elsewhere]
+    async with sessions() as session:
+        await session.execute(insert(drafts.facade_drafts), [vars(r) for r in rows])
+        await session.commit()
+    settings = CaseviewSettings(klantinteracties_draft_retention_hours=168)
+    # Only this caseview's integrations' drafts: another's are its own task's (several
+    # caseviews share a database in the tests; in production every replica serves all).
+    assert (
+        await settle_round(sessions, settings, FakeProducer(), ["kcc-app"], clock=lambda: now) == 0
+    )
+    async with sessions() as session:
+        left = {r.id for r in await session.execute(select(drafts.D.id))}
+    assert left == {recent.id, elsewhere.id}

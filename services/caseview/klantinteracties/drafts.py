@@ -9,7 +9,8 @@ idempotent (the message id is the draft id, the router applies an event id once)
 published twice (the request and the task racing, two replicas) is one message.
 
 The trust rule is applied when the betrokkene is attached (``writes.sender``): the draft keeps
-the sender identifiers with their rungs, so publishing needs nothing but the row.
+the sender identifiers with their rungs, so publishing needs nothing but the row. A published
+draft is deleted after ``EENLOKET_KLANTINTERACTIES_DRAFT_RETENTION_HOURS`` (settle.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Index, String, Table, Text, Uuid, func, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    String,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.caseview.klantinteracties.mapping import ContactRow
@@ -118,6 +131,14 @@ async def published(session: AsyncSession, draft_id: uuid.UUID, now: datetime) -
         .where(D.id == draft_id, D.published_at.is_(None))
         .values(published_at=now)
     )
+
+
+async def forget_published(session: AsyncSession, integrations: list[str], before: datetime) -> int:
+    """Delete these integrations' drafts published before ``before``; how many."""
+    done = await session.execute(
+        delete(facade_drafts).where(D.published_at < before, D.integration.in_(integrations))
+    )
+    return int(getattr(done, "rowcount", 0))
 
 
 async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:

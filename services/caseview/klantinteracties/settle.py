@@ -1,7 +1,8 @@
 """The drafts' task: publishes every draft that is due (complete and left by the request that
 completed it, or unchanged for the settle window ``EENLOKET_KLANTINTERACTIES_SETTLE_SECONDS``)
 through maak-klantcontact's path, and keeps the gauges of what waits (docs/klantinteracties.md,
-"Writes in three steps").
+"Writes in three steps"); it also deletes drafts published longer ago than
+``EENLOKET_KLANTINTERACTIES_DRAFT_RETENTION_HOURS`` (a week by default).
 
 Kafka away: the round stops and the next one tries again after the pause; a draft is marked
 published only after Kafka acknowledged it, so nothing a client was told about is lost. A
@@ -61,6 +62,10 @@ async def settle_round(
     # answer 201 or 503); the task takes it after that, so the two rarely both send it.
     handed_over = now - timedelta(seconds=settings.command_publish_timeout)
     async with sessions() as session:
+        # Published drafts are not kept longer than needed (they hold the contact's text).
+        kept_since = now - timedelta(hours=settings.klantinteracties_draft_retention_hours)
+        if await drafts.forget_published(session, integrations, kept_since):
+            await session.commit()
         count, oldest = await drafts.backlog(session)
         due = list(
             await session.execute(
