@@ -10,17 +10,14 @@ first), so a first round on a large outbox does not hold one long transaction.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.rounds import purge_every
 from shared.settings import ServiceSettings
-
-log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -59,13 +56,12 @@ async def purge_forever(
     *,
     clock: Callable[[], datetime] = _now,
 ) -> None:
-    """The periodic purge (a supervised loop); a failed round is tried again next time."""
-    while True:
-        try:
-            cutoff = clock() - timedelta(hours=settings.outbox_retention_hours)
-            purged = await purge_published(sessions, table, older_than=cutoff)
-            if purged:
-                log.info("purged published outbox rows", extra={"count": purged})
-        except Exception as exc:  # the database away: the next round purges
-            log.warning("outbox purge failed", extra={"error_type": type(exc).__name__})
-        await asyncio.sleep(settings.outbox_purge_every_seconds)
+    """The periodic purge (a supervised loop, ``shared.rounds.purge_every``)."""
+
+    def purge() -> Awaitable[int]:
+        cutoff = clock() - timedelta(hours=settings.outbox_retention_hours)
+        return purge_published(sessions, table, older_than=cutoff)
+
+    await purge_every(
+        purge, seconds=settings.outbox_purge_every_seconds, what="published outbox rows"
+    )

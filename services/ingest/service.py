@@ -18,7 +18,6 @@ with the same key:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import logging
@@ -44,6 +43,7 @@ from shared.envelope import envelope_json
 from shared.identifiers import sender_key
 from shared.ids import new_id
 from shared.kafka.producer import publish
+from shared.rounds import purge_every
 
 log = logging.getLogger(__name__)
 
@@ -313,15 +313,8 @@ class Intake:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def purge_forever(self, interval: float) -> None:
-        """The periodic purge (a supervised loop); a failed round is retried next time."""
-        while True:
-            try:
-                purged = await self.purge_expired()
-                if purged:
-                    log.info("purged idempotency keys", extra={"count": purged})
-            except Exception as exc:
-                log.warning("idempotency purge failed", extra={"error_type": type(exc).__name__})
-            await asyncio.sleep(interval)
+        """The periodic purge (a supervised loop, ``shared.rounds.purge_every``)."""
+        await purge_every(self.purge_expired, seconds=interval, what="idempotency keys")
 
     async def accept(
         self,

@@ -36,7 +36,7 @@ from services.notifications.orm import GAVE_UP as GIVEN_UP
 from services.notifications.orm import OPEN, SENDING, SENT, notifications
 from shared.db.dialect import is_postgres
 from shared.kafka.headers import context_from_carrier
-from shared.rounds import work_in_rounds
+from shared.rounds import purge_every, work_in_rounds
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -126,15 +126,10 @@ class NotificationWorker:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def purge_forever(self) -> None:
-        """The periodic purge (a supervised loop); a failed round is tried again next time."""
-        while True:
-            try:
-                purged = await self.purge_sent()
-                if purged:
-                    log.info("purged sent notifications", extra={"count": purged})
-            except Exception as exc:  # the database away: the next round purges
-                log.warning("notification purge failed", extra={"error_type": type(exc).__name__})
-            await asyncio.sleep(self._settings.purge_every_seconds)
+        """The periodic purge (a supervised loop, ``shared.rounds.purge_every``)."""
+        await purge_every(
+            self.purge_sent, seconds=self._settings.purge_every_seconds, what="sent notifications"
+        )
 
     async def run_once(self) -> int:
         """Claim, send and record one batch (one notification per hoofdObject at most);
